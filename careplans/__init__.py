@@ -1,0 +1,1 @@
+"""Follow-up pathways, patients' follow-up plans, care plans, consent and questionnaires."""

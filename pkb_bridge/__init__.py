@@ -1,0 +1,1 @@
+"""The bridge to Patients Know Best: enrolment, outbox, HL7 builders, transport, sandbox."""

@@ -1,0 +1,50 @@
+"""The one way views and API views open a patient's record: scoped, and logged.
+
+``patient_for_request`` returns the patient when the user's teams have them, and records an
+allowed access event; otherwise it records a refused event (when the id is a real patient)
+and raises Http404, so a patient of another team is indistinguishable from no patient.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import User
+from django.http import Http404, HttpRequest
+
+from rms import selectors, services
+from rms.models import Patient
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a trusted proxy rewrites it.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def patient_for_request(
+    *, request: HttpRequest, public_id: uuid.UUID | str, action: str, channel: str = "web"
+) -> Patient:
+    user = request.user
+    try:
+        patient = selectors.patient_get(user=user, public_id=public_id)
+    except Patient.DoesNotExist:
+        other = selectors.patient_exists_outside_scope(public_id=public_id)
+        if other is not None and isinstance(user, User):
+            services.access_event_record(
+                user=user,
+                patient=other,
+                action=action,
+                channel=channel,
+                allowed=False,
+                ip_address=client_ip(request),
+            )
+        raise Http404("No such patient.") from None
+    assert isinstance(user, User)  # an anonymous user has no patients in scope
+    services.access_event_record(
+        user=user,
+        patient=patient,
+        action=action,
+        channel=channel,
+        ip_address=client_ip(request),
+    )
+    return patient

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class RmsConfig(AppConfig):
+    name = "rms"
+    verbose_name = "Clinical record"
+
+    def ready(self) -> None:
+        from rms import audit  # noqa: F401  (registers the clinical models with auditlog)

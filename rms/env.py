@@ -1,0 +1,116 @@
+"""Strict reading of settings from the environment.
+
+django-environ does the parsing (URLs for databases and email, lists), but some of its
+readers are lenient: ``Env.bool`` turns any unknown word into False, and a bad integer
+surfaces as a bare ``ValueError``. A clinical service must not start half-configured, so
+every reader here raises ``ImproperlyConfigured`` naming the variable and the bad value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class Env:
+    """Typed, strict readers over ``os.environ``; each takes the variable name and a default."""
+
+    def __init__(self) -> None:
+        self._env = environ.Env()
+
+    @staticmethod
+    def _raw(name: str) -> str | None:
+        value = os.environ.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    @staticmethod
+    def _fail(name: str, value: str, expected: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(
+            f"Environment variable {name}={value!r} is not valid: {expected}."
+        )
+
+    def string(self, name: str, *, default: str) -> str:
+        raw = self._raw(name)
+        return default if raw is None else raw
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise self._fail(name, raw, "expected one of true/false, yes/no, on/off, 1/0")
+
+    def integer(self, name: str, *, default: int, minimum: int = 0) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self._fail(name, raw, "expected a whole number") from None
+        if value < minimum:
+            raise self._fail(name, raw, f"expected a whole number of at least {minimum}")
+        return value
+
+    def number(self, name: str, *, default: float, minimum: float = 0.0) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self._fail(name, raw, "expected a number") from None
+        if value < minimum:
+            raise self._fail(name, raw, f"expected a number of at least {minimum}")
+        return value
+
+    def choice(self, name: str, choices: Sequence[str], *, default: str) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw not in choices:
+            raise self._fail(name, raw, "expected one of " + ", ".join(choices))
+        return raw
+
+    def strings(self, name: str, *, default: list[str]) -> list[str]:
+        raw = self._raw(name)
+        if raw is None:
+            return list(default)
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def path(self, name: str, *, default: Path) -> Path:
+        raw = self._raw(name)
+        return default if raw is None else Path(raw)
+
+    def db_url(self, name: str, *, default: str) -> dict[str, Any]:
+        raw = self._raw(name) or default
+        try:
+            config = environ.Env.db_url_config(raw)
+        except Exception as exc:  # django-environ raises several types for bad URLs
+            raise self._fail(name, raw, f"expected a database URL ({exc})") from None
+        if not config.get("ENGINE"):
+            raise self._fail(name, raw, "expected a postgres:// or sqlite:/// URL")
+        return dict(config)
+
+    def email_url(self, name: str, *, default: str) -> dict[str, Any]:
+        raw = self._raw(name) or default
+        try:
+            config = environ.Env.email_url_config(raw)
+        except Exception as exc:
+            raise self._fail(
+                name, raw, f"expected an email URL such as smtp+tls://… ({exc})"
+            ) from None
+        if not config.get("EMAIL_BACKEND"):
+            raise self._fail(name, raw, "expected an email URL such as smtp+tls://…")
+        return dict(config)

@@ -1,0 +1,33 @@
+"""The core clinical record. Import models from here: ``from rms.models import Patient``."""
+
+from __future__ import annotations
+
+from rms.models.audit import AccessEvent
+from rms.models.clinical import (
+    Appointment,
+    Diagnosis,
+    Document,
+    Observation,
+    Resource,
+    Result,
+)
+from rms.models.patients import CaseloadEntry, NhsNumberStatus, Patient, Sex
+from rms.models.teams import Membership, Role, Team, TumourSite
+
+__all__ = [
+    "AccessEvent",
+    "Appointment",
+    "CaseloadEntry",
+    "Diagnosis",
+    "Document",
+    "Membership",
+    "NhsNumberStatus",
+    "Observation",
+    "Patient",
+    "Resource",
+    "Result",
+    "Role",
+    "Sex",
+    "Team",
+    "TumourSite",
+]

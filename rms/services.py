@@ -1,0 +1,295 @@
+"""Writes to the core clinical record.
+
+Every change to the record goes through one of these functions, from views, the API, admin,
+management commands and tasks alike. Each takes keyword arguments and the ``actor`` who made
+the change, runs in one transaction, validates everything before writing anything (so a
+refusal leaves nothing half-saved), and raises ``django.core.exceptions.ValidationError``
+with messages keyed by field name when the input is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rms import nhs_number, signals
+from rms.models import (
+    AccessEvent,
+    CaseloadEntry,
+    Diagnosis,
+    Membership,
+    NhsNumberStatus,
+    Patient,
+    Team,
+)
+
+SYSTEM_USERNAME = "rms-system"
+
+# Fields a caller may set on a patient; the rest (ids, times, teams) are managed here.
+PATIENT_FIELDS = (
+    "nhs_number",
+    "nhs_number_status",
+    "mrn",
+    "title",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "address_line_1",
+    "address_line_2",
+    "address_city",
+    "address_county",
+    "postcode",
+    "phone_home",
+    "phone_mobile",
+    "phone_work",
+    "email",
+)
+
+
+def system_user() -> User:
+    """The named actor for background jobs and feeds (never nobody). Cannot log in."""
+    user, created = User.objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"is_active": False, "first_name": "RMS system"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def _clean_patient_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - set(PATIENT_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be set." for name in sorted(unknown)})
+    cleaned = dict(values)
+    if "nhs_number" in cleaned:
+        number = nhs_number.normalise(cleaned["nhs_number"] or "")
+        cleaned["nhs_number"] = number or None
+    for name in ("mrn", "given_name", "family_name", "title", "email", "postcode"):
+        if name in cleaned and isinstance(cleaned[name], str):
+            cleaned[name] = cleaned[name].strip()
+    if cleaned.get("postcode"):
+        cleaned["postcode"] = cleaned["postcode"].upper()
+    return cleaned
+
+
+def _validate_patient(patient: Patient) -> None:
+    """Field validation plus the record's own rules, all reported at once by field."""
+    errors: dict[str, list[str]] = {}
+    try:
+        patient.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if not patient.nhs_number and not patient.mrn:
+        errors.setdefault("nhs_number", []).append(
+            "An NHS number or an MRN is required to identify the patient."
+        )
+    if patient.nhs_number and "nhs_number" not in errors:
+        clash = Patient.objects.filter(nhs_number=patient.nhs_number).exclude(pk=patient.pk)
+        if clash.exists():
+            errors.setdefault("nhs_number", []).append(
+                "A patient with this NHS number is already registered. Ask a team that follows "
+                "them, or an administrator, to add them to your team's caseload."
+            )
+    if patient.mrn:
+        clash = Patient.objects.filter(mrn=patient.mrn).exclude(pk=patient.pk)
+        if clash.exists():
+            errors.setdefault("mrn", []).append("A patient with this MRN is already registered.")
+    if patient.date_of_birth and patient.date_of_birth > timezone.localdate():
+        errors.setdefault("date_of_birth", []).append("The date of birth is in the future.")
+    if not patient.nhs_number and patient.nhs_number_status == NhsNumberStatus.VERIFIED:
+        errors.setdefault("nhs_number_status", []).append(
+            "Status 01 (verified) needs an NHS number."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_patient(patient: Patient) -> None:
+    # The checks above run before the write; the database constraints catch a race between
+    # two writers, and the loser gets the same field error rather than a server error.
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:
+        text = str(exc).lower()
+        field = "mrn" if "mrn" in text else "nhs_number"
+        raise ValidationError(
+            {field: "A patient with this identifier is already registered."}
+        ) from exc
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    actor: User,
+    teams: Iterable[Team],
+    started_on: dt.date | None = None,
+    **values: Any,
+) -> Patient:
+    """Register a patient and put them on ``teams``' caseloads. Sends ``patient_changed``.
+    Not idempotent: a second call with the same NHS number is refused as a duplicate."""
+    team_list = list(teams)
+    if not team_list:
+        raise ValidationError({"teams": "A patient must be on at least one team's caseload."})
+    patient = Patient(**_clean_patient_values(values))
+    _validate_patient(patient)
+    _save_patient(patient)
+    for team in team_list:
+        caseload_add(patient=patient, team=team, actor=actor, started_on=started_on)
+    signals.patient_changed.send(
+        sender=Patient,
+        patient=patient,
+        created=True,
+        changed_fields=frozenset(PATIENT_FIELDS),
+        actor=actor,
+    )
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, actor: User, **values: Any) -> Patient:
+    """Change a patient's identifiers or demographics. Sends ``patient_changed`` with the
+    fields that really changed; a call that changes nothing writes nothing (safe to repeat)."""
+    cleaned = _clean_patient_values(values)
+    changed = {name for name, value in cleaned.items() if getattr(patient, name) != value}
+    if not changed:
+        return patient
+    # Validate a copy so a refusal leaves the caller's instance as it was.
+    candidate = Patient.objects.get(pk=patient.pk)
+    for name, value in cleaned.items():
+        setattr(candidate, name, value)
+    _validate_patient(candidate)
+    _save_patient(candidate)
+    for name in cleaned:
+        setattr(patient, name, getattr(candidate, name))
+    patient.updated_at = candidate.updated_at
+    signals.patient_changed.send(
+        sender=Patient,
+        patient=patient,
+        created=False,
+        changed_fields=frozenset(changed),
+        actor=actor,
+    )
+    return patient
+
+
+@transaction.atomic
+def caseload_add(
+    *,
+    patient: Patient,
+    team: Team,
+    actor: User | None,
+    started_on: dt.date | None = None,
+) -> CaseloadEntry:
+    """Put ``patient`` on ``team``'s caseload. Safe to repeat: an open entry is returned as is."""
+    entry = CaseloadEntry.objects.filter(patient=patient, team=team, ended_on__isnull=True).first()
+    if entry is not None:
+        return entry
+    return CaseloadEntry.objects.create(
+        patient=patient,
+        team=team,
+        started_on=started_on or timezone.localdate(),
+        added_by=actor if actor is not None and actor.pk else None,
+    )
+
+
+@transaction.atomic
+def caseload_end(
+    *, patient: Patient, team: Team, actor: User, ended_on: dt.date | None = None
+) -> CaseloadEntry | None:
+    """Discharge ``patient`` from ``team``'s caseload; the team then no longer sees them.
+    Safe to repeat: returns None when there is no open entry."""
+    entry = CaseloadEntry.objects.filter(patient=patient, team=team, ended_on__isnull=True).first()
+    if entry is None:
+        return None
+    entry.ended_on = ended_on or timezone.localdate()
+    entry.full_clean()
+    entry.save(update_fields=["ended_on"])
+    return entry
+
+
+@transaction.atomic
+def diagnosis_create(*, patient: Patient, actor: User, **values: Any) -> Diagnosis:
+    """Record a diagnosis. Sends ``diagnoses_changed`` (PKB replaces the patient's whole set)."""
+    diagnosis = Diagnosis(patient=patient, **values)
+    diagnosis.full_clean()
+    diagnosis.save()
+    signals.diagnoses_changed.send(sender=Diagnosis, patient=patient, actor=actor)
+    return diagnosis
+
+
+@transaction.atomic
+def diagnosis_update(*, diagnosis: Diagnosis, actor: User, **values: Any) -> Diagnosis:
+    """Change a diagnosis (its status, stage, text...). Sends ``diagnoses_changed`` when
+    something changed; repeating the same change writes nothing."""
+    changed = {name for name, value in values.items() if getattr(diagnosis, name) != value}
+    if not changed:
+        return diagnosis
+    for name, value in values.items():
+        setattr(diagnosis, name, value)
+    diagnosis.full_clean()
+    diagnosis.save()
+    signals.diagnoses_changed.send(sender=Diagnosis, patient=diagnosis.patient, actor=actor)
+    return diagnosis
+
+
+@transaction.atomic
+def team_create(
+    *, code: str, name: str, tumour_site: str, pkb_team_alias: str = "", pv1_service_code: str = ""
+) -> Team:
+    """Create a team. Raises ValidationError on a duplicate code."""
+    team = Team(
+        code=code.strip().upper(),
+        name=name.strip(),
+        tumour_site=tumour_site,
+        pkb_team_alias=pkb_team_alias,
+        pv1_service_code=pv1_service_code,
+    )
+    team.full_clean()
+    team.save()
+    return team
+
+
+@transaction.atomic
+def membership_set(*, user: User, team: Team, role: str) -> Membership:
+    """Give ``user`` ``role`` in ``team`` (replacing any other role there). Safe to repeat."""
+    membership, created = Membership.objects.get_or_create(
+        user=user, team=team, defaults={"role": role}
+    )
+    if not created and membership.role != role:
+        membership.role = role
+        membership.full_clean()
+        membership.save(update_fields=["role"])
+    elif created:
+        membership.full_clean()
+    return membership
+
+
+def access_event_record(
+    *,
+    user: User,
+    patient: Patient,
+    action: str,
+    channel: str = "web",
+    allowed: bool = True,
+    ip_address: str | None = None,
+) -> AccessEvent:
+    """Append one access-log row (who read which record, what, when, and whether it was
+    refused). Never updates an existing row."""
+    return AccessEvent.objects.create(
+        user=user,
+        patient=patient,
+        action=action[:60],
+        channel=channel,
+        outcome=AccessEvent.Outcome.ALLOWED if allowed else AccessEvent.Outcome.DENIED,
+        ip_address=ip_address,
+    )

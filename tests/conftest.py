@@ -1,0 +1,82 @@
+"""Role fixtures shared by every test.
+
+``team`` and ``other_team`` each have a clinician, a team admin and a viewer; ``patient`` is on
+``team``'s caseload and ``other_patient`` on ``other_team``'s.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from rms.models import Patient, Role, Team
+from tests.factories import MembershipFactory, PatientFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture
+def team(db: None) -> Team:
+    return TeamFactory(code="URO", name="Urology CNS team")
+
+
+@pytest.fixture
+def other_team(db: None) -> Team:
+    return TeamFactory(code="CRC", name="Colorectal CNS team", tumour_site="colorectal")
+
+
+def _member(team: Team, role: str, username: str):  # type: ignore[no-untyped-def]
+    user = UserFactory(username=username)
+    MembershipFactory(user=user, team=team, role=role)
+    return user
+
+
+@pytest.fixture
+def clinician(team: Team):  # type: ignore[no-untyped-def]
+    return _member(team, Role.CLINICIAN, "clinician")
+
+
+@pytest.fixture
+def team_admin(team: Team):  # type: ignore[no-untyped-def]
+    return _member(team, Role.TEAM_ADMIN, "teamadmin")
+
+
+@pytest.fixture
+def viewer(team: Team):  # type: ignore[no-untyped-def]
+    return _member(team, Role.VIEWER, "viewer")
+
+
+@pytest.fixture
+def other_team_clinician(other_team: Team):  # type: ignore[no-untyped-def]
+    return _member(other_team, Role.CLINICIAN, "otherclinician")
+
+
+@pytest.fixture
+def patient(team: Team) -> Patient:
+    return PatientFactory(teams=[team])
+
+
+@pytest.fixture
+def other_patient(other_team: Team) -> Patient:
+    return PatientFactory(teams=[other_team])
+
+
+def token_client(user) -> APIClient:  # type: ignore[no-untyped-def]
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api_clinician(clinician) -> APIClient:  # type: ignore[no-untyped-def]
+    return token_client(clinician)
+
+
+@pytest.fixture
+def api_viewer(viewer) -> APIClient:  # type: ignore[no-untyped-def]
+    return token_client(viewer)
+
+
+@pytest.fixture
+def api_other_clinician(other_team_clinician) -> APIClient:  # type: ignore[no-untyped-def]
+    return token_client(other_team_clinician)
