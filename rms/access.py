@@ -39,7 +39,8 @@ def patient_for_request(
                 ip_address=client_ip(request),
             )
         raise Http404("No such patient.") from None
-    assert isinstance(user, User)  # an anonymous user has no patients in scope
+    if not isinstance(user, User):  # an anonymous user has no patients in scope
+        raise Http404("No such patient.")
     services.access_event_record(
         user=user,
         patient=patient,
