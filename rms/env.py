@@ -16,6 +16,10 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+SUPPORTED_DATABASE_ENGINES = {
+    "django.db.backends.postgresql",
+    "django.db.backends.sqlite3",
+}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -99,7 +103,7 @@ class Env:
             config = environ.Env.db_url_config(raw)
         except Exception as exc:  # django-environ raises several types for bad URLs
             raise self._fail(name, raw, f"expected a database URL ({exc})") from None
-        if not config.get("ENGINE"):
+        if config.get("ENGINE") not in SUPPORTED_DATABASE_ENGINES:
             raise self._fail(name, raw, "expected a postgres:// or sqlite:/// URL")
         return dict(config)
 
