@@ -9,6 +9,7 @@ from rms.models import (
     CaseloadEntry,
     Diagnosis,
     Document,
+    InboundMessage,
     Membership,
     Observation,
     Patient,
@@ -28,3 +29,5 @@ auditlog.register(Appointment)
 # PDF bytes are not copied into the change log; the document row keeps them.
 auditlog.register(Document, exclude_fields=["content_pdf"])
 auditlog.register(Resource)
+# The raw message and the acknowledgement stay on the row itself, not copied into the log.
+auditlog.register(InboundMessage, exclude_fields=["raw", "ack"])

@@ -113,9 +113,15 @@ def diagnosis_list(*, patient: Patient) -> QuerySet[Diagnosis]:
 
 
 def result_list(*, patient: Patient, category: str = "") -> QuerySet[Result]:
-    """A patient's results, newest first, with their observations in one extra query."""
+    """A patient's results, newest first, with their current observations (not those a
+    correction superseded) in one extra query."""
     results = patient.results.prefetch_related(
-        Prefetch("observations", queryset=Observation.objects.order_by("sequence", "id"))
+        Prefetch(
+            "observations",
+            queryset=Observation.objects.filter(superseded_at__isnull=True).order_by(
+                "sequence", "id"
+            ),
+        )
     )
     if category:
         results = results.filter(category=category)

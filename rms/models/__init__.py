@@ -11,6 +11,7 @@ from rms.models.clinical import (
     Resource,
     Result,
 )
+from rms.models.inbound import InboundMessage
 from rms.models.patients import CaseloadEntry, NhsNumberStatus, Patient, Sex
 from rms.models.teams import Membership, Role, Team, TumourSite
 
@@ -20,6 +21,7 @@ __all__ = [
     "CaseloadEntry",
     "Diagnosis",
     "Document",
+    "InboundMessage",
     "Membership",
     "NhsNumberStatus",
     "Observation",

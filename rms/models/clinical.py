@@ -74,6 +74,12 @@ class Result(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.FINAL)
     ordering_clinician = models.CharField(max_length=200, blank=True)
     report_text = models.TextField(blank=True)
+    # Incremented by each correction; the observations of earlier versions are kept,
+    # marked superseded, so the history of what was reported stays visible.
+    version = models.PositiveIntegerField(default=1)
+    last_message = models.ForeignKey(
+        "rms.InboundMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -130,10 +136,21 @@ class Observation(models.Model):
     observed_at = models.DateTimeField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.FINAL)
     notes = models.TextField(blank=True)
+    result_version = models.PositiveIntegerField(default=1)
+    superseded_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when a correction replaced this value"
+    )
 
     class Meta:
         ordering = ["result", "sequence"]
-        indexes = [models.Index(fields=["code", "observed_at"], name="observation_code_time_idx")]
+        indexes = [
+            models.Index(fields=["code", "observed_at"], name="observation_code_time_idx"),
+            models.Index(
+                fields=["result", "sequence"],
+                condition=Q(superseded_at__isnull=True),
+                name="observation_current_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.comparator}{self.value_text} {self.units}".strip()

@@ -1,11 +1,4 @@
-"""Writes to the core clinical record.
-
-Every change to the record goes through one of these functions, from views, the API, admin,
-management commands and tasks alike. Each takes keyword arguments and the ``actor`` who made
-the change, runs in one transaction, validates everything before writing anything (so a
-refusal leaves nothing half-saved), and raises ``django.core.exceptions.ValidationError``
-with messages keyed by field name when the input is wrong.
-"""
+"""Patients, caseloads, diagnoses, teams, memberships and the access log."""
 
 from __future__ import annotations
 

@@ -1,0 +1,41 @@
+"""Writes to the core clinical record.
+
+Every change to the record goes through one of these functions, from views, the API, admin,
+management commands, the HL7 feed and tasks alike. Each takes keyword arguments and the
+``actor`` who made the change, runs in one transaction, validates everything before writing
+anything (so a refusal leaves nothing half-saved), and raises
+``django.core.exceptions.ValidationError`` with messages keyed by field name when the input is
+wrong. Import them from here: ``from rms import services; services.patient_create(...)``.
+"""
+
+from __future__ import annotations
+
+from rms.services.core import (
+    PATIENT_FIELDS,
+    SYSTEM_USERNAME,
+    access_event_record,
+    caseload_add,
+    caseload_end,
+    diagnosis_create,
+    diagnosis_update,
+    membership_set,
+    patient_create,
+    patient_update,
+    system_user,
+    team_create,
+)
+
+__all__ = [
+    "PATIENT_FIELDS",
+    "SYSTEM_USERNAME",
+    "access_event_record",
+    "caseload_add",
+    "caseload_end",
+    "diagnosis_create",
+    "diagnosis_update",
+    "membership_set",
+    "patient_create",
+    "patient_update",
+    "system_user",
+    "team_create",
+]
