@@ -264,6 +264,27 @@ LOGGING = {
 }
 
 # ---------------------------------------------------------------------------
+# Inbound HL7 v2 feeds (MLLP listener and the API)
+# ---------------------------------------------------------------------------
+MLLP_MAX_MESSAGE_BYTES = env.integer(
+    "MLLP_MAX_MESSAGE_BYTES", default=16 * 1024 * 1024, minimum=1024
+)
+MLLP_IDLE_TIMEOUT_S = env.number("MLLP_IDLE_TIMEOUT_S", default=600.0, minimum=1.0)
+MLLP_MAX_CONNECTIONS = env.integer("MLLP_MAX_CONNECTIONS", default=100, minimum=1)
+# Comma-separated networks (CIDR) allowed to connect; empty allows any source.
+MLLP_ALLOWED_NETWORKS = env.strings("MLLP_ALLOWED_NETWORKS", default=[])
+# MSH-3 values whose ORU^R01 are radiology reports rather than lab results.
+INBOUND_RADIOLOGY_APPLICATIONS = env.strings(
+    "INBOUND_RADIOLOGY_APPLICATIONS", default=["CRIS", "RIS", "RADIOLOGY"]
+)
+# Also validate each message against hl7apy's message structures (slow: ~10 ms a message).
+INBOUND_STRICT_VALIDATION = env.boolean("INBOUND_STRICT_VALIDATION", default=False)
+# Our own names in the acknowledgements we send (MSH-3/MSH-4).
+INBOUND_ACK_APPLICATION = env.string("INBOUND_ACK_APPLICATION", default="RMS")
+INBOUND_ACK_FACILITY = env.string("INBOUND_ACK_FACILITY", default="RMS")
+DOCUMENT_MAX_BYTES = env.integer("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024, minimum=1024)
+
+# ---------------------------------------------------------------------------
 # The product
 # ---------------------------------------------------------------------------
 TRUST_NAME = env.string("TRUST_NAME", default="Demo NHS Foundation Trust")

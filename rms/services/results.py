@@ -1,0 +1,403 @@
+"""Results, appointments and documents: recorded from the HL7 feed and the API alike.
+
+A result is keyed by its sending system and filler order number (OBR-3). The rules, which
+follow what the lab means and what PKB does with the same keys:
+
+- a new filler order number creates a result;
+- the same one again with different values is a correction: the earlier observations are kept
+  but marked superseded, the new ones become current, and the version goes up;
+- the same one again with the same values changes nothing (a resend is harmless);
+- a preliminary report never replaces a final or corrected one (a late prelim is ignored);
+- a deletion or cancellation (OBR-25 R, D or X) marks the result so; it no longer counts;
+- a filler order number that belongs to another patient is refused: that is a wrong-patient
+  hazard, never an update.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from rms import signals
+from rms.models import Appointment, Document, InboundMessage, Observation, Patient, Result
+
+FINAL_STATES = frozenset({Result.Status.FINAL, Result.Status.CORRECTED})
+
+
+@dataclass(frozen=True)
+class ObservationInput:
+    code: str
+    name: str
+    value_type: str
+    value_text: str
+    observed_at: dt.datetime
+    code_system: str = ""
+    value_numeric: Decimal | None = None
+    comparator: str = ""
+    units: str = ""
+    reference_range: str = ""
+    abnormal_flag: str = ""
+    status: str = Observation.Status.FINAL
+    notes: str = ""
+
+    def content_key(self) -> tuple[object, ...]:
+        """What makes two reports of a value the same (times and status included)."""
+        return (
+            self.code,
+            self.code_system,
+            self.name,
+            self.value_type,
+            self.value_text,
+            self.value_numeric,
+            self.comparator,
+            self.units,
+            self.reference_range,
+            self.abnormal_flag,
+            self.observed_at,
+            self.notes,
+        )
+
+
+@dataclass(frozen=True)
+class ResultInput:
+    category: str
+    source_system: str
+    filler_order_number: str
+    observed_at: dt.datetime
+    status: str = Result.Status.FINAL
+    placer_order_number: str = ""
+    service_code: str = ""
+    service_name: str = ""
+    reported_at: dt.datetime | None = None
+    ordering_clinician: str = ""
+    report_text: str = ""
+    observations: Sequence[ObservationInput] = field(default_factory=tuple)
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    CORRECTED = "corrected"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class ResultOutcome:
+    outcome: Outcome
+    result: Result | None
+    reason: str = ""
+
+
+def _observation_key(observation: Observation) -> tuple[object, ...]:
+    return (
+        observation.code,
+        observation.code_system,
+        observation.name,
+        observation.value_type,
+        observation.value_text,
+        observation.value_numeric,
+        observation.comparator,
+        observation.units,
+        observation.reference_range,
+        observation.abnormal_flag,
+        observation.observed_at,
+        observation.notes,
+    )
+
+
+def _validate_result(data: ResultInput) -> None:
+    errors: dict[str, str] = {}
+    if data.category not in Result.Category.values:
+        errors["category"] = f"Unknown category {data.category!r}."
+    if data.status not in Result.Status.values:
+        errors["status"] = f"Unknown status {data.status!r}."
+    if not data.source_system.strip():
+        errors["source_system"] = "The sending system is required."
+    if not data.filler_order_number.strip():
+        errors["filler_order_number"] = "The filler order number (OBR-3) is required."
+    if data.observed_at is None:
+        errors["observed_at"] = "The observation time (OBR-7) is required."
+    codes = [(o.code, o.code_system) for o in data.observations]
+    duplicates = sorted({code for code, system in codes if codes.count((code, system)) > 1})
+    if duplicates:
+        # PKB rejects the same test twice under one filler order number, and so do we:
+        # which of the two values is the result would be a guess.
+        errors["observations"] = "The same test appears twice in one report: " + ", ".join(
+            duplicates
+        )
+    for index, observation in enumerate(data.observations, start=1):
+        if not observation.code:
+            errors[f"observations[{index}].code"] = "The test code (OBX-3) is required."
+        if observation.value_type not in Observation.ValueType.values:
+            errors[f"observations[{index}].value_type"] = "Use NM for numbers or TX for text."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _write_observations(result: Result, data: ResultInput, version: int) -> None:
+    Observation.objects.bulk_create(
+        Observation(
+            result=result,
+            sequence=sequence,
+            code=o.code,
+            code_system=o.code_system,
+            name=o.name or o.code,
+            value_type=o.value_type,
+            value_text=o.value_text,
+            value_numeric=o.value_numeric,
+            comparator=o.comparator,
+            units=o.units,
+            reference_range=o.reference_range,
+            abnormal_flag=o.abnormal_flag,
+            observed_at=o.observed_at,
+            status=o.status,
+            notes=o.notes,
+            result_version=version,
+        )
+        for sequence, o in enumerate(data.observations, start=1)
+    )
+
+
+def _apply_header(result: Result, data: ResultInput) -> None:
+    result.category = data.category
+    result.placer_order_number = data.placer_order_number
+    result.service_code = data.service_code
+    result.service_name = data.service_name
+    result.observed_at = data.observed_at
+    result.reported_at = data.reported_at
+    result.status = data.status
+    result.ordering_clinician = data.ordering_clinician
+    result.report_text = data.report_text
+
+
+@transaction.atomic
+def result_record(
+    *,
+    patient: Patient,
+    data: ResultInput,
+    actor: User,
+    message: InboundMessage | None = None,
+) -> ResultOutcome:
+    """File one report for ``patient`` by the rules in this module's docstring. Sends
+    ``result_recorded``, ``result_corrected`` or ``result_deleted`` as it applies. Safe to
+    repeat: the same report twice is ``UNCHANGED`` the second time."""
+    _validate_result(data)
+    existing = (
+        Result.objects.select_for_update()
+        .filter(source_system=data.source_system, filler_order_number=data.filler_order_number)
+        .first()
+    )
+    if existing is not None and existing.patient_id != patient.pk:
+        raise ValidationError(
+            {
+                "filler_order_number": (
+                    "This filler order number is already filed for a different patient: "
+                    "held as a possible wrong patient."
+                )
+            }
+        )
+
+    withdrawn = data.status in Result.WITHDRAWN
+    if existing is None:
+        if withdrawn:
+            return ResultOutcome(Outcome.IGNORED, None, "Deletion of a result never received.")
+        result = Result(
+            patient=patient,
+            source_system=data.source_system,
+            filler_order_number=data.filler_order_number,
+            last_message=message,
+        )
+        _apply_header(result, data)
+        result.save()
+        _write_observations(result, data, version=1)
+        signals.result_recorded.send(
+            sender=Result, result=result, previous_status=None, actor=actor
+        )
+        return ResultOutcome(Outcome.CREATED, result)
+
+    if withdrawn:
+        if existing.status == data.status:
+            return ResultOutcome(Outcome.UNCHANGED, existing)
+        existing.status = data.status
+        existing.last_message = message
+        existing.save(update_fields=["status", "last_message", "updated_at"])
+        existing.observations.filter(superseded_at__isnull=True).update(
+            status=Observation.Status.DELETED
+            if data.status == Result.Status.DELETED
+            else Observation.Status.CANCELLED
+        )
+        signals.result_deleted.send(sender=Result, result=existing, actor=actor)
+        return ResultOutcome(Outcome.DELETED, existing)
+
+    if data.status == Result.Status.PRELIMINARY and existing.status in FINAL_STATES:
+        return ResultOutcome(
+            Outcome.IGNORED, existing, "A preliminary report never replaces a final one."
+        )
+
+    current = list(existing.observations.filter(superseded_at__isnull=True).order_by("sequence"))
+    same_values = [_observation_key(o) for o in current] == [
+        o.content_key() for o in data.observations
+    ]
+    same_header = (
+        existing.status == data.status
+        and existing.observed_at == data.observed_at
+        and existing.report_text == data.report_text
+        and existing.service_code == data.service_code
+        and existing.service_name == data.service_name
+    )
+    if same_values and same_header:
+        return ResultOutcome(Outcome.UNCHANGED, existing)
+
+    previous_status = existing.status
+    was_withdrawn = previous_status in Result.WITHDRAWN
+    if not same_values:
+        existing.observations.filter(superseded_at__isnull=True).update(
+            superseded_at=timezone.now()
+        )
+        existing.version += 1
+        _write_observations(existing, data, version=existing.version)
+    _apply_header(existing, data)
+    existing.last_message = message
+    existing.save()
+    if was_withdrawn:
+        signals.result_recorded.send(
+            sender=Result, result=existing, previous_status=previous_status, actor=actor
+        )
+    else:
+        signals.result_corrected.send(sender=Result, result=existing, actor=actor)
+    return ResultOutcome(Outcome.CORRECTED, existing)
+
+
+@dataclass(frozen=True)
+class AppointmentInput:
+    placer_id: str
+    starts_at: dt.datetime
+    status: str = Appointment.Status.BOOKED
+    ends_at: dt.datetime | None = None
+    appointment_type: str = ""
+    reason: str = ""
+    location: str = ""
+    clinician: str = ""
+
+
+@transaction.atomic
+def appointment_record(
+    *, patient: Patient, data: AppointmentInput, actor: User
+) -> tuple[Appointment, bool]:
+    """Create or update an appointment by its placer id. Sends ``appointment_changed`` when
+    something changed; returns (appointment, changed). Safe to repeat."""
+    if not data.placer_id.strip():
+        raise ValidationError({"placer_id": "The placer appointment id (SCH-1) is required."})
+    if data.status not in Appointment.Status.values:
+        raise ValidationError({"status": f"Unknown appointment status {data.status!r}."})
+    appointment = Appointment.objects.select_for_update().filter(placer_id=data.placer_id).first()
+    if appointment is not None and appointment.patient_id != patient.pk:
+        raise ValidationError({"placer_id": "This appointment id belongs to a different patient."})
+    created = appointment is None
+    if appointment is None:
+        appointment = Appointment(patient=patient, placer_id=data.placer_id)
+    values = {
+        "starts_at": data.starts_at,
+        "ends_at": data.ends_at,
+        "appointment_type": data.appointment_type,
+        "reason": data.reason,
+        "location": data.location,
+        "clinician": data.clinician,
+        "status": data.status,
+    }
+    if not created and all(getattr(appointment, k) == v for k, v in values.items()):
+        return appointment, False
+    for name, value in values.items():
+        setattr(appointment, name, value)
+    appointment.full_clean()
+    appointment.save()
+    signals.appointment_changed.send(
+        sender=Appointment, appointment=appointment, created=created, actor=actor
+    )
+    return appointment, True
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    document_number: str
+    document_type: str
+    title: str
+    authored_at: dt.datetime
+    content_type: str
+    content_html: str = ""
+    content_pdf: bytes | None = None
+    author: str = ""
+
+
+@transaction.atomic
+def document_record(*, patient: Patient, data: DocumentInput, actor: User) -> tuple[Document, bool]:
+    """Create or replace a document by its unique number (TXA-12). Sends ``document_changed``
+    when something changed; returns (document, changed). Safe to repeat."""
+    errors: dict[str, str] = {}
+    if not data.document_number.strip():
+        errors["document_number"] = "The unique document number (TXA-12) is required."
+    if data.document_type not in Document.DocumentType.values:
+        errors["document_type"] = f"Unknown document type {data.document_type!r}."
+    if data.content_pdf is not None and len(data.content_pdf) > settings.DOCUMENT_MAX_BYTES:
+        errors["content_pdf"] = (
+            f"The document is larger than the limit of {settings.DOCUMENT_MAX_BYTES} bytes."
+        )
+    if errors:
+        raise ValidationError(errors)
+    document = (
+        Document.objects.select_for_update().filter(document_number=data.document_number).first()
+    )
+    if document is not None and document.patient_id != patient.pk:
+        raise ValidationError(
+            {"document_number": "This document number belongs to a different patient."}
+        )
+    created = document is None
+    if document is None:
+        document = Document(patient=patient, document_number=data.document_number)
+    values = {
+        "document_type": data.document_type,
+        "title": data.title or document.get_document_type_display(),
+        "authored_at": data.authored_at,
+        "author": data.author,
+        "content_type": data.content_type,
+        "content_html": data.content_html if data.content_type == "html" else "",
+        "content_pdf": data.content_pdf if data.content_type == "pdf" else None,
+        "status": Document.Status.CURRENT,
+    }
+    if not created and all(
+        (
+            bytes(getattr(document, k))
+            if k == "content_pdf" and getattr(document, k)
+            else getattr(document, k)
+        )
+        == v
+        for k, v in values.items()
+    ):
+        return document, False
+    for name, value in values.items():
+        setattr(document, name, value)
+    document.full_clean()
+    document.save()
+    signals.document_changed.send(sender=Document, document=document, created=created, actor=actor)
+    return document, True
+
+
+@transaction.atomic
+def document_delete(*, document: Document, actor: User) -> bool:
+    """Mark a document deleted (MDM^T11). Sends ``document_changed``; safe to repeat."""
+    if document.status == Document.Status.DELETED:
+        return False
+    document.status = Document.Status.DELETED
+    document.save(update_fields=["status", "updated_at"])
+    signals.document_changed.send(sender=Document, document=document, created=False, actor=actor)
+    return True
