@@ -11,18 +11,19 @@ import uuid
 
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest
+from rest_framework.request import Request
 
 from rms import selectors, services
 from rms.models import Patient
 
 
-def client_ip(request: HttpRequest) -> str | None:
+def client_ip(request: HttpRequest | Request) -> str | None:
     # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a trusted proxy rewrites it.
     return request.META.get("REMOTE_ADDR") or None
 
 
 def patient_for_request(
-    *, request: HttpRequest, public_id: uuid.UUID | str, action: str, channel: str = "web"
+    *, request: HttpRequest | Request, public_id: uuid.UUID | str, action: str, channel: str = "web"
 ) -> Patient:
     user = request.user
     try:

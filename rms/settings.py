@@ -167,6 +167,10 @@ STORAGES = {
         )
     },
 }
+if not PRODUCTION:
+    # WhiteNoise warns about a missing STATIC_ROOT; in development runserver serves the files.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "media/"
 
@@ -196,6 +200,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several models have a "status" with its own choices; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "DiagnosisStatusEnum": "rms.models.Diagnosis.Status",
+        # Result.Status and Observation.Status are the same set, so they share one enum.
+        "ReportStatusEnum": "rms.models.Result.Status",
+        "AppointmentStatusEnum": "rms.models.Appointment.Status",
+        "DocumentStatusEnum": "rms.models.Document.Status",
+    },
 }
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,383 @@
+"""REST API v1 of the core record.
+
+Each view validates its input, calls one service or selector and serialises the answer. Every
+patient is opened through ``rms.access.patient_for_request``, which scopes the read to the
+token user's teams, writes the access log (channel "api") and turns a patient of another team
+into a 404. Writes need a clinician or team admin role in one of the patient's teams; a
+viewer gets a 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from rms import access, selectors, services
+from rms.api.serializers import (
+    OPEN_CASELOAD_ATTR,
+    AppointmentOutputSerializer,
+    DiagnosisInputSerializer,
+    DiagnosisOutputSerializer,
+    DocumentOutputSerializer,
+    DocumentSummaryOutputSerializer,
+    PatientInputSerializer,
+    PatientOutputSerializer,
+    ResultOutputSerializer,
+)
+from rms.models import CaseloadEntry, Patient, Result, Team
+from rms.models.teams import WRITE_ROLES
+
+TAGS = ["patients"]
+
+NOT_FOUND = OpenApiResponse(
+    description="No such patient in your teams (a patient of another team is a 404 too)."
+)
+READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
+INVALID = OpenApiResponse(description="Invalid input; the body names each field in error.")
+
+
+class ApiPagination(LimitOffsetPagination):
+    # A client may ask for a bigger page, but not for the whole register at once.
+    max_limit = 200
+
+
+def _user(request: Request) -> User:
+    # IsAuthenticated has already refused anonymous requests; this narrows the type.
+    user = request.user
+    if not isinstance(user, User):
+        raise NotAuthenticated()
+    return user
+
+
+def _open_patient(request: Request, public_id: uuid.UUID, action: str) -> Patient:
+    return access.patient_for_request(
+        request=request, public_id=public_id, action=action, channel="api"
+    )
+
+
+def _require_write(user: User, patient: Patient) -> None:
+    if not selectors.user_can_write(user=user, patient=patient):
+        raise PermissionDenied("Your role in this patient's teams is read-only.")
+
+
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    """Turn a service's ValidationError (messages by field) into a 400 with the same keys."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            errors = {
+                api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field: messages
+                for field, messages in exc.message_dict.items()
+            }
+        else:
+            errors = {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+        raise serializers.ValidationError(errors) from exc
+
+
+def _paginated(
+    view: APIView, request: Request, queryset: QuerySet[Any], serializer_class: type
+) -> Response:
+    paginator = ApiPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    if page is None:  # only when no page size is configured at all
+        return Response(serializer_class(queryset, many=True).data)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class PatientListApi(APIView):
+    pagination_class = ApiPagination
+
+    class FilterSerializer(serializers.Serializer[Any]):
+        nhs_number = serializers.CharField(
+            required=False, allow_blank=True, help_text="Exact NHS number; spaces allowed."
+        )
+        mrn = serializers.CharField(required=False, allow_blank=True, help_text="Exact MRN.")
+        q = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            help_text="Free search: an NHS number, an MRN or the start of a name.",
+        )
+        team = serializers.CharField(
+            required=False, allow_blank=True, help_text="Only this team's caseload (team code)."
+        )
+
+        class Meta:
+            ref_name = "PatientListFilter"
+
+    class InputSerializer(PatientInputSerializer):
+        teams = serializers.ListField(
+            child=serializers.CharField(),
+            allow_empty=False,
+            error_messages={"empty": "A patient must be on at least one team's caseload."},
+            help_text="Codes of the teams whose caseloads the patient joins (at least one).",
+        )
+
+        class Meta:
+            ref_name = "PatientCreateInput"
+
+        def validate_teams(self, codes: list[str]) -> list[Team]:
+            wanted = list(dict.fromkeys(code.strip().upper() for code in codes))
+            found = {team.code: team for team in Team.objects.filter(code__in=wanted)}
+            unknown = [code for code in wanted if code not in found]
+            if unknown:
+                raise serializers.ValidationError([f"Unknown team: {code}" for code in unknown])
+            return [found[code] for code in wanted]
+
+    OutputSerializer = PatientOutputSerializer
+
+    @extend_schema(
+        operation_id="patients_list",
+        tags=TAGS,
+        summary="List and search the patients of your teams",
+        parameters=[FilterSerializer],
+        responses={200: PatientOutputSerializer(many=True), 400: INVALID},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
+        patients = selectors.patient_list(
+            user=_user(request),
+            search=params.get("q", ""),
+            nhs_number_exact=params.get("nhs_number", ""),
+            mrn=params.get("mrn", ""),
+            team_code=params.get("team", ""),
+        ).prefetch_related(
+            Prefetch(
+                "caseload_entries",
+                queryset=CaseloadEntry.objects.filter(ended_on__isnull=True).select_related("team"),
+                to_attr=OPEN_CASELOAD_ATTR,
+            )
+        )
+        return _paginated(self, request, patients, self.OutputSerializer)
+
+    @extend_schema(
+        operation_id="patients_create",
+        tags=TAGS,
+        summary="Register a patient on one or more of your teams' caseloads",
+        request=InputSerializer,
+        responses={
+            201: PatientOutputSerializer,
+            400: INVALID,
+            403: OpenApiResponse(description="Your role in the listed teams is read-only."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        user = _user(request)
+        writable = selectors.team_list(user=user, roles=WRITE_ROLES)
+        # Someone who may add patients to no team at all is refused before their input is
+        # read: what they typed cannot change the answer.
+        if not writable.exists():
+            raise PermissionDenied("You cannot add patients to any team.")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        teams: list[Team] = values.pop("teams")
+        _check_teams_writable(user=user, teams=teams, writable=set(writable))
+        with _service_errors():
+            patient = services.patient_create(actor=user, teams=teams, **values)
+        return Response(self.OutputSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+def _check_teams_writable(*, user: User, teams: Sequence[Team], writable: set[Team]) -> None:
+    refused = [team for team in teams if team not in writable]
+    if not refused:
+        return
+    member_of = set(selectors.team_list(user=user))
+    # A viewer in every listed team is refused outright, like a viewer writing anywhere else;
+    # a list that mixes in a team the user cannot add to is an input error naming that team.
+    if len(refused) == len(teams) and all(team in member_of for team in refused):
+        raise PermissionDenied("Your role in these teams is read-only.")
+    raise serializers.ValidationError(
+        {"teams": [f"You cannot add patients to team {team.code}" for team in refused]}
+    )
+
+
+class PatientDetailApi(APIView):
+    class InputSerializer(PatientInputSerializer):
+        class Meta:
+            ref_name = "PatientUpdateInput"
+
+    OutputSerializer = PatientOutputSerializer
+
+    @extend_schema(
+        operation_id="patients_retrieve",
+        tags=TAGS,
+        summary="Read a patient's identifiers and demographics",
+        responses={200: PatientOutputSerializer, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, public_id: uuid.UUID) -> Response:
+        patient = _open_patient(request, public_id, "record")
+        return Response(self.OutputSerializer(patient).data)
+
+    @extend_schema(
+        operation_id="patients_update",
+        tags=TAGS,
+        summary="Replace a patient's identifiers and demographics (teams are not changed)",
+        request=InputSerializer,
+        responses={200: PatientOutputSerializer, 400: INVALID, 403: READ_ONLY, 404: NOT_FOUND},
+    )
+    def put(self, request: Request, public_id: uuid.UUID) -> Response:
+        return self._update(request, public_id, partial=False)
+
+    @extend_schema(
+        operation_id="patients_partial_update",
+        tags=TAGS,
+        summary="Change some of a patient's identifiers and demographics",
+        request=InputSerializer,
+        responses={200: PatientOutputSerializer, 400: INVALID, 403: READ_ONLY, 404: NOT_FOUND},
+    )
+    def patch(self, request: Request, public_id: uuid.UUID) -> Response:
+        return self._update(request, public_id, partial=True)
+
+    def _update(self, request: Request, public_id: uuid.UUID, *, partial: bool) -> Response:
+        user = _user(request)
+        patient = _open_patient(request, public_id, "record_update")
+        _require_write(user, patient)
+        # "teams" is not an input field here, so a body that sends it changes nothing.
+        serializer = self.InputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        with _service_errors():
+            patient = services.patient_update(
+                patient=patient, actor=user, **serializer.validated_data
+            )
+        return Response(self.OutputSerializer(patient).data)
+
+
+class PatientDiagnosisListApi(APIView):
+    pagination_class = ApiPagination
+    InputSerializer = DiagnosisInputSerializer
+    OutputSerializer = DiagnosisOutputSerializer
+
+    @extend_schema(
+        operation_id="patients_diagnoses_list",
+        tags=TAGS,
+        summary="A patient's diagnoses",
+        responses={200: DiagnosisOutputSerializer(many=True), 404: NOT_FOUND},
+    )
+    def get(self, request: Request, public_id: uuid.UUID) -> Response:
+        patient = _open_patient(request, public_id, "diagnoses")
+        diagnoses = selectors.diagnosis_list(patient=patient)
+        return _paginated(self, request, diagnoses, self.OutputSerializer)
+
+    @extend_schema(
+        operation_id="patients_diagnoses_create",
+        tags=TAGS,
+        summary="Record a diagnosis",
+        request=DiagnosisInputSerializer,
+        responses={201: DiagnosisOutputSerializer, 400: INVALID, 403: READ_ONLY, 404: NOT_FOUND},
+    )
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        user = _user(request)
+        patient = _open_patient(request, public_id, "diagnosis_create")
+        _require_write(user, patient)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with _service_errors():
+            diagnosis = services.diagnosis_create(
+                patient=patient, actor=user, **serializer.validated_data
+            )
+        return Response(self.OutputSerializer(diagnosis).data, status=status.HTTP_201_CREATED)
+
+
+class PatientResultListApi(APIView):
+    pagination_class = ApiPagination
+
+    class FilterSerializer(serializers.Serializer[Any]):
+        category = serializers.ChoiceField(
+            choices=Result.Category.choices, required=False, help_text="lab or radiology."
+        )
+
+        class Meta:
+            ref_name = "ResultListFilter"
+
+    OutputSerializer = ResultOutputSerializer
+
+    @extend_schema(
+        operation_id="patients_results_list",
+        tags=TAGS,
+        summary="A patient's results with their observations, newest first",
+        parameters=[FilterSerializer],
+        responses={200: ResultOutputSerializer(many=True), 400: INVALID, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, public_id: uuid.UUID) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        patient = _open_patient(request, public_id, "results")
+        results = selectors.result_list(
+            patient=patient, category=filters.validated_data.get("category", "")
+        )
+        return _paginated(self, request, results, self.OutputSerializer)
+
+
+class PatientAppointmentListApi(APIView):
+    pagination_class = ApiPagination
+    OutputSerializer = AppointmentOutputSerializer
+
+    @extend_schema(
+        operation_id="patients_appointments_list",
+        tags=TAGS,
+        summary="A patient's appointments, latest first",
+        responses={200: AppointmentOutputSerializer(many=True), 404: NOT_FOUND},
+    )
+    def get(self, request: Request, public_id: uuid.UUID) -> Response:
+        patient = _open_patient(request, public_id, "appointments")
+        appointments = selectors.appointment_list(patient=patient).select_related("team")
+        return _paginated(self, request, appointments, self.OutputSerializer)
+
+
+class PatientDocumentListApi(APIView):
+    pagination_class = ApiPagination
+    OutputSerializer = DocumentSummaryOutputSerializer
+
+    @extend_schema(
+        operation_id="patients_documents_list",
+        tags=TAGS,
+        summary="A patient's documents (metadata only), newest first",
+        responses={200: DocumentSummaryOutputSerializer(many=True), 404: NOT_FOUND},
+    )
+    def get(self, request: Request, public_id: uuid.UUID) -> Response:
+        patient = _open_patient(request, public_id, "documents")
+        documents = selectors.document_list(patient=patient)
+        return _paginated(self, request, documents, self.OutputSerializer)
+
+
+class PatientDocumentDetailApi(APIView):
+    OutputSerializer = DocumentOutputSerializer
+
+    @extend_schema(
+        operation_id="patients_documents_retrieve",
+        tags=TAGS,
+        summary="One document with its content (HTML, or a PDF as base64)",
+        responses={
+            200: DocumentOutputSerializer,
+            404: OpenApiResponse(description="No such patient in your teams, or no such document."),
+        },
+    )
+    def get(
+        self, request: Request, public_id: uuid.UUID, document_public_id: uuid.UUID
+    ) -> Response:
+        patient = _open_patient(request, public_id, "document")
+        document = (
+            selectors.document_list(patient=patient).filter(public_id=document_public_id).first()
+        )
+        if document is None:
+            raise Http404("No such document.")
+        return Response(self.OutputSerializer(document).data)
