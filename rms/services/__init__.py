@@ -21,6 +21,7 @@ from rms.services.core import (
     membership_set,
     patient_create,
     patient_update,
+    patient_validate,
     system_user,
     team_create,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "membership_set",
     "patient_create",
     "patient_update",
+    "patient_validate",
     "result_record",
     "system_user",
     "team_create",

@@ -73,7 +73,7 @@ def _clean_patient_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _validate_patient(patient: Patient) -> None:
+def patient_validate(patient: Patient) -> None:
     """Field validation plus the record's own rules, all reported at once by field."""
     errors: dict[str, list[str]] = {}
     try:
@@ -134,7 +134,7 @@ def patient_create(
     if not team_list:
         raise ValidationError({"teams": "A patient must be on at least one team's caseload."})
     patient = Patient(**_clean_patient_values(values))
-    _validate_patient(patient)
+    patient_validate(patient)
     _save_patient(patient)
     for team in team_list:
         caseload_add(patient=patient, team=team, actor=actor, started_on=started_on)
@@ -160,7 +160,7 @@ def patient_update(*, patient: Patient, actor: User, **values: Any) -> Patient:
     candidate = Patient.objects.get(pk=patient.pk)
     for name, value in cleaned.items():
         setattr(candidate, name, value)
-    _validate_patient(candidate)
+    patient_validate(candidate)
     _save_patient(candidate)
     for name in cleaned:
         setattr(patient, name, getattr(candidate, name))

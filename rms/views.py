@@ -1,0 +1,192 @@
+"""The clinician pages: the patient list, registration, the record, and documents.
+
+Every page needs a logged-in user and shows only what the selectors let that user see. A
+patient's record is opened with ``access.patient_for_request``, which writes the access log
+and makes another team's patient a 404. Patient pages are never cached by the browser, so
+the back button after logging out does not show a record.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.cache import never_cache
+
+from rms import access, selectors, services
+from rms.forms import PatientCreateForm, PatientDetailsForm, attach_errors
+from rms.models import CaseloadEntry, Document
+from rms.models.teams import WRITE_ROLES
+from rms.presenters import (
+    OPEN_CASELOAD_ATTR,
+    AppointmentPresenter,
+    DiagnosisPresenter,
+    DocumentPresenter,
+    PatientPresenter,
+    ResultPresenter,
+)
+
+PATIENTS_PER_PAGE = 50
+SEARCH_MAX_LENGTH = 100
+
+
+def _actor(request: HttpRequest) -> User:
+    # login_required has already sent anonymous users to the login page; this is for typing.
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
+
+
+def _open_caseload() -> Prefetch:
+    """The teams shown beside each patient in the list, in one query for the whole page."""
+    return Prefetch(
+        "caseload_entries",
+        queryset=CaseloadEntry.objects.filter(ended_on__isnull=True)
+        .select_related("team")
+        .order_by("team__name"),
+        to_attr=OPEN_CASELOAD_ATTR,
+    )
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("rms:patient_list")
+
+
+@login_required
+@never_cache
+def patient_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+    patients = selectors.patient_list(user=request.user, search=search).prefetch_related(
+        _open_caseload()
+    )
+    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    can_register = selectors.team_list(user=request.user, roles=WRITE_ROLES).exists()
+    return render(
+        request,
+        "rms/patient_list.html",
+        {
+            "page": page,
+            "patients": [PatientPresenter(p, today=today) for p in page.object_list],
+            "search": search,
+            "can_register": can_register,
+        },
+    )
+
+
+@login_required
+@never_cache
+def patient_create(request: HttpRequest) -> HttpResponse:
+    user = _actor(request)
+    teams = selectors.team_list(user=user, roles=WRITE_ROLES).order_by("name")
+    if not teams.exists():
+        raise PermissionDenied("Only clinicians and team admins can register patients.")
+    if request.method == "POST":
+        form = PatientCreateForm(request.POST, teams=teams)
+        if form.is_valid():
+            try:
+                patient = services.patient_create(
+                    actor=user, teams=form.cleaned_data["teams"], **form.patient_values()
+                )
+            except ValidationError as exc:
+                attach_errors(form, exc)
+            else:
+                # No name in the message: messages travel in a (signed, not encrypted) cookie.
+                messages.success(request, "The patient has been registered.")
+                return redirect("rms:patient_detail", public_id=patient.public_id)
+    else:
+        initial = {"teams": list(teams)} if len(teams) == 1 else {}
+        form = PatientCreateForm(teams=teams, initial=initial)
+    return render(request, "rms/patient_form.html", {"form": form, "creating": True})
+
+
+@login_required
+@never_cache
+def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    patient = access.patient_for_request(request=request, public_id=public_id, action="record")
+    today = timezone.localdate()
+    header = PatientPresenter(
+        patient, today=today, teams=selectors.patient_team_list(patient=patient).order_by("name")
+    )
+    return render(
+        request,
+        "rms/patient_detail.html",
+        {
+            "patient": header,
+            "can_write": selectors.user_can_write(user=request.user, patient=patient),
+            "diagnoses": [DiagnosisPresenter(d) for d in selectors.diagnosis_list(patient=patient)],
+            "results": [ResultPresenter(r) for r in selectors.result_list(patient=patient)],
+            "appointments": [
+                AppointmentPresenter(a) for a in selectors.appointment_list(patient=patient)
+            ],
+            "documents": [DocumentPresenter(d) for d in selectors.document_list(patient=patient)],
+        },
+    )
+
+
+@login_required
+@never_cache
+def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    user = _actor(request)
+    patient = access.patient_for_request(request=request, public_id=public_id, action="edit")
+    if not selectors.user_can_write(user=user, patient=patient):
+        raise PermissionDenied("Viewers cannot change a patient's details.")
+    if request.method == "POST":
+        form = PatientDetailsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.patient_update(patient=patient, actor=user, **form.patient_values())
+            except ValidationError as exc:
+                attach_errors(form, exc)
+            else:
+                messages.success(request, "The patient's details have been saved.")
+                return redirect("rms:patient_detail", public_id=patient.public_id)
+    else:
+        form = PatientDetailsForm(initial=PatientDetailsForm.initial_for(patient))
+    return render(
+        request,
+        "rms/patient_form.html",
+        {
+            "form": form,
+            "creating": False,
+            "patient": PatientPresenter(patient, today=timezone.localdate(), teams=()),
+            "cancel_url": reverse("rms:patient_detail", args=[patient.public_id]),
+        },
+    )
+
+
+@login_required
+@never_cache
+def document_detail(
+    request: HttpRequest, public_id: uuid.UUID, document_id: uuid.UUID
+) -> HttpResponse:
+    patient = access.patient_for_request(request=request, public_id=public_id, action="document")
+    document = selectors.document_list(patient=patient).filter(public_id=document_id).first()
+    if document is None:
+        raise Http404("No such document.")
+    if document.content_type == Document.ContentType.PDF:
+        response = HttpResponse(bytes(document.content_pdf or b""), content_type="application/pdf")
+        # A filename from the document type only: titles can carry the patient's name.
+        filename = f"{slugify(document.get_document_type_display()) or 'document'}.pdf"
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+        return response
+    return render(
+        request,
+        "rms/document_detail.html",
+        {
+            "patient": PatientPresenter(patient, today=timezone.localdate(), teams=()),
+            "document": DocumentPresenter(document),
+        },
+    )
