@@ -154,9 +154,13 @@ class ObservationPresenter:
 
     @property
     def value(self) -> str:
-        """What the lab sent, with its comparator (an undetectable PSA is "<0.01")."""
+        """What the lab sent, with its comparator (an undetectable PSA is "<0.01"). Feeds
+        send the comparator inside the value; the JSON API may send it apart."""
         obs = self.observation
-        return f"{obs.comparator}{obs.value_text}".strip()
+        text = obs.value_text.strip()
+        if obs.comparator and not text.startswith(obs.comparator):
+            text = f"{obs.comparator}{text}"
+        return text
 
     @property
     def units(self) -> str:

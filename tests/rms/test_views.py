@@ -571,3 +571,16 @@ def test_the_page_title_does_not_carry_the_patients_name(client, clinician, pati
     response = client.get(record_url(patient))
     title = response.content.decode().split("<title>")[1].split("</title>")[0]
     assert patient.family_name.upper() not in title.upper()
+
+
+def test_a_value_sent_with_its_comparator_is_not_shown_twice(client, clinician, patient) -> None:
+    ObservationFactory(
+        result=ResultFactory(patient=patient),
+        comparator="<",
+        value_text="<0.01",
+        value_numeric=Decimal("0.01"),
+    )
+    client.force_login(clinician)
+    page = client.get(reverse("rms:patient_detail", args=[patient.public_id])).content.decode()
+    assert "&lt;0.01" in page
+    assert "&lt;&lt;0.01" not in page
