@@ -154,9 +154,7 @@ def test_the_same_test_twice_in_one_report_is_refused(patient, clinician) -> Non
 
 def test_appointments_are_upserted_by_placer_id(patient, clinician) -> None:
     booked = AppointmentInput(placer_id="APT1", starts_at=TAKEN, reason="PSA review")
-    _, changed = services.appointment_record(
-        patient=patient, data=booked, actor=clinician
-    )
+    _, changed = services.appointment_record(patient=patient, data=booked, actor=clinician)
     assert changed
     _, changed_again = services.appointment_record(patient=patient, data=booked, actor=clinician)
     assert not changed_again
