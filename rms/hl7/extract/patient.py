@@ -144,12 +144,19 @@ def _nhs_status(value: str) -> str:
     return match.group("status") if match else ""
 
 
+_NSTS_ONLY = re.compile(r"NSTS(?P<status>0[1-8])")
+
+
 def _pid32_status(pid: Segment) -> str:
     for repetition in range(1, pid.repetition_count(32) + 1):
         status = _nhs_status(leaf(pid, 32, repetition=repetition))
         if status:
             return status
-    return ""
+    # Some PAS feeds put the ITK code one field early, in PID-31 (Identity Unknown Indicator,
+    # otherwise Y or N). "NSTSnn" can mean nothing else there, so it is read; a bare "01" in
+    # PID-31 is not.
+    misplaced = _NSTS_ONLY.fullmatch(leaf(pid, 31).strip().upper())
+    return misplaced.group("status") if misplaced else ""
 
 
 def _legal_name_repetition(pid: Segment) -> int:

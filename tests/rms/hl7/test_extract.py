@@ -63,12 +63,18 @@ def test_it_reads_the_patient_of_the_pas_sample() -> None:
     assert patient.email == "alan.tester@example.org"
 
 
-def test_the_pas_samples_nsts01_sits_in_pid31_so_no_status_is_read_from_it() -> None:
-    # The sample puts NSTS01 one field early (PID-31, Identity Unknown Indicator). Reading it
-    # anyway would mark an NHS number verified on a misplaced value; unverified is the safe side.
+def test_the_pas_samples_nsts01_one_field_early_in_pid31_is_still_read() -> None:
+    # The sample puts NSTS01 one field early (PID-31, Identity Unknown Indicator, otherwise Y
+    # or N). The NSTS prefix cannot mean anything else, so it is read; a bare code is not.
     msg = sample_message("adt_a28_pas_new_patient.hl7")
     assert msg.get_segment("PID").value(31) == "NSTS01"
-    assert extract_patient(msg).nhs_number_status == ""
+    assert extract_patient(msg).nhs_number_status == "01"
+
+
+def test_a_bare_status_code_in_pid31_is_not_read() -> None:
+    text = message(MSH_ORU, "PID|||9990000018^^^NHS^NH||X^Y||19580214|M" + "|" * 23 + "01")
+    assert parse(text).get_segment("PID").value(31) == "01"
+    assert extract_patient(parse(text)).nhs_number_status == ""
 
 
 @pytest.mark.parametrize("name", [n for n in SAMPLE_NAMES if n.startswith("oru")])
