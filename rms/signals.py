@@ -28,3 +28,5 @@ result_deleted = Signal()
 appointment_changed = Signal()
 # document=Document, created=bool
 document_changed = Signal()
+# message=InboundMessage (held: patient not found, or a possible wrong patient)
+inbound_held = Signal()

@@ -276,3 +276,57 @@ class DocumentOutputSerializer(serializers.ModelSerializer[Document]):
             return None
         # SQLite hands back bytes, PostgreSQL a memoryview.
         return base64.b64encode(bytes(document.content_pdf)).decode("ascii")
+
+
+class ResultPatientInputSerializer(serializers.Serializer[Any]):
+    """Who the result is about: an NHS number or an MRN, with the date of birth and family
+    name when the sender has them (they are checked against the record, as for HL7)."""
+
+    nhs_number = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    mrn = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    family_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    date_of_birth = serializers.DateField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("nhs_number") and not attrs.get("mrn"):
+            raise serializers.ValidationError("Give the patient's NHS number or MRN.")
+        return attrs
+
+
+class ObservationInputSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(max_length=40)
+    code_system = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    value_type = serializers.ChoiceField(choices=Observation.ValueType.choices)
+    value = serializers.CharField(allow_blank=True, help_text="As the lab reports it, e.g. <0.01")
+    units = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    reference_range = serializers.CharField(required=False, allow_blank=True, max_length=60)
+    abnormal_flag = serializers.CharField(required=False, allow_blank=True, max_length=10)
+    observed_at = serializers.DateTimeField(required=False, allow_null=True)
+    status = serializers.ChoiceField(
+        choices=Observation.Status.choices, default=Observation.Status.FINAL
+    )
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+
+class ResultInputSerializer(serializers.Serializer[Any]):
+    patient = ResultPatientInputSerializer()
+    category = serializers.ChoiceField(choices=Result.Category.choices)
+    source_system = serializers.CharField(max_length=60)
+    filler_order_number = serializers.CharField(max_length=60)
+    placer_order_number = serializers.CharField(required=False, allow_blank=True, max_length=60)
+    service_code = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    service_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    observed_at = serializers.DateTimeField()
+    reported_at = serializers.DateTimeField(required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=Result.Status.choices, default=Result.Status.FINAL)
+    ordering_clinician = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    report_text = serializers.CharField(required=False, allow_blank=True)
+    observations = ObservationInputSerializer(many=True, required=False, default=list)
+
+
+class ResultRecordedOutputSerializer(serializers.Serializer[Any]):
+    outcome = serializers.CharField(help_text="created, corrected, unchanged, deleted or ignored")
+    reason = serializers.CharField()
+    result = ResultOutputSerializer(allow_null=True)
+    patient = serializers.UUIDField(help_text="The patient's public id")

@@ -10,6 +10,8 @@ from rms.api import views
 app_name = "api"
 
 urlpatterns = [
+    path("inbound/hl7/", views.InboundHl7Api.as_view(), name="inbound-hl7"),
+    path("results/", views.ResultRecordApi.as_view(), name="results"),
     path("patients/", views.PatientListApi.as_view(), name="patient-list"),
     path("patients/<uuid:public_id>/", views.PatientDetailApi.as_view(), name="patient-detail"),
     path(

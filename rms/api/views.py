@@ -16,18 +16,22 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from rms import access, selectors, services
+from rms import access, inbound, selectors, services
 from rms.api.serializers import (
     OPEN_CASELOAD_ATTR,
     AppointmentOutputSerializer,
@@ -37,9 +41,13 @@ from rms.api.serializers import (
     DocumentSummaryOutputSerializer,
     PatientInputSerializer,
     PatientOutputSerializer,
+    ResultInputSerializer,
     ResultOutputSerializer,
+    ResultRecordedOutputSerializer,
 )
-from rms.models import CaseloadEntry, Patient, Result, Team
+from rms.hl7.extract import parse_number
+from rms.inbound.matching import Identity, MatchStatus, match_patient
+from rms.models import CaseloadEntry, InboundMessage, Observation, Patient, Result, Team
 from rms.models.teams import WRITE_ROLES
 
 TAGS = ["patients"]
@@ -381,3 +389,174 @@ class PatientDocumentDetailApi(APIView):
         if document is None:
             raise Http404("No such document.")
         return Response(self.OutputSerializer(document).data)
+
+
+# --- Inbound feeds -----------------------------------------------------------------------------
+
+
+class CanSubmitInbound(BasePermission):
+    """Feeds are integration accounts, not clinicians: they need the submit_inbound
+    permission (``rms.submit_inbound``), and are not limited to a team's caseload."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user and request.user.has_perm("rms.submit_inbound"))
+
+
+class Hl7Parser(BaseParser):
+    """Takes the request body as the raw bytes of one HL7 v2 message."""
+
+    media_type = "*/*"
+
+    def parse(  # type: ignore[override]  # DRF's stubs expect a mapping; raw bytes are the point
+        self, stream: Any, media_type: str | None = None, parser_context: Any = None
+    ) -> bytes:
+        return stream.read() if stream is not None else b""
+
+
+HL7_MEDIA_TYPE = "x-application/hl7-v2+er7"
+
+
+class InboundHl7Api(APIView):
+    permission_classes = [IsAuthenticated, CanSubmitInbound]
+    parser_classes = [Hl7Parser]
+
+    @extend_schema(
+        tags=["inbound"],
+        summary="Submit one HL7 v2 message",
+        description=(
+            "The body is one HL7 v2 message (segments separated by carriage returns), exactly "
+            "as it would travel over MLLP. The response body is the HL7 acknowledgement: `AA` "
+            "once the message is stored and filed (or held for review), `AE`/`AR` with the "
+            "reason in MSA-3 when it is refused. A repeat of the same MSH-3, MSH-4 and MSH-10 "
+            "gets the stored acknowledgement again. 503 means nothing was stored: send again."
+        ),
+        request={HL7_MEDIA_TYPE: OpenApiTypes.BINARY},
+        responses={
+            200: OpenApiResponse(response=OpenApiTypes.STR, description="The HL7 ACK"),
+            503: OpenApiResponse(description="The database is unavailable; resend later."),
+        },
+    )
+    def post(self, request: Request) -> HttpResponse:
+        raw = request.data if isinstance(request.data, bytes) else b""
+        if not raw.strip():
+            return HttpResponse(
+                "The body must be one HL7 v2 message.", status=400, content_type="text/plain"
+            )
+        try:
+            ack = inbound.receive(
+                raw=raw, channel=InboundMessage.Channel.API, peer=access.client_ip(request) or ""
+            )
+        except DatabaseError:
+            response = HttpResponse(
+                "The message could not be stored; send it again.",
+                status=503,
+                content_type="text/plain",
+            )
+            response["Retry-After"] = "30"
+            return response
+        return HttpResponse(ack, content_type=HL7_MEDIA_TYPE)
+
+
+class ResultRecordApi(APIView):
+    permission_classes = [IsAuthenticated, CanSubmitInbound]
+
+    @extend_schema(
+        tags=["inbound"],
+        summary="Submit one result with its observations as JSON",
+        description=(
+            "Files a result through the same services as the HL7 feed: matched to the patient "
+            "by NHS number (then MRN), with the same checks of date of birth and family name; a "
+            "correction of the same filler order number replaces the values and keeps the "
+            "history. A patient we do not know is a 404 and a possible wrong patient a 409; "
+            "nothing is stored in either case."
+        ),
+        request=ResultInputSerializer,
+        responses={
+            201: ResultRecordedOutputSerializer,
+            200: ResultRecordedOutputSerializer,
+            400: INVALID,
+            404: OpenApiResponse(description="No patient with this NHS number or MRN."),
+            409: OpenApiResponse(description="Possible wrong patient; nothing filed."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ResultInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        identity = data["patient"]
+        match = match_patient(
+            Identity(
+                nhs_number=identity.get("nhs_number", ""),
+                mrn=identity.get("mrn", ""),
+                family_name=identity.get("family_name", ""),
+                date_of_birth=identity.get("date_of_birth"),
+            )
+        )
+        if match.status is MatchStatus.UNMATCHED:
+            return Response({"patient": [match.reason]}, status=status.HTTP_404_NOT_FOUND)
+        if match.status is MatchStatus.REVIEW or match.patient is None:
+            return Response({"patient": [match.reason]}, status=status.HTTP_409_CONFLICT)
+        observations = []
+        for item in data["observations"]:
+            numeric, comparator = (None, "")
+            if item["value_type"] == Observation.ValueType.NUMERIC:
+                numeric, comparator = parse_number(item["value"])
+                if numeric is None:
+                    return Response(
+                        {"observations": [f"{item['code']}: a numeric value is needed for NM."]},
+                        status=status.HTTP_400_BAD_REQUEST,
+                    )
+            observations.append(
+                services.ObservationInput(
+                    code=item["code"],
+                    code_system=item.get("code_system", ""),
+                    name=item.get("name", "") or item["code"],
+                    value_type=item["value_type"],
+                    value_text=item["value"],
+                    value_numeric=numeric,
+                    comparator=comparator,
+                    units=item.get("units", ""),
+                    reference_range=item.get("reference_range", ""),
+                    abnormal_flag=item.get("abnormal_flag", ""),
+                    observed_at=item.get("observed_at") or data["observed_at"],
+                    status=item["status"],
+                    notes=item.get("notes", ""),
+                )
+            )
+        result_input = services.ResultInput(
+            category=data["category"],
+            source_system=data["source_system"],
+            filler_order_number=data["filler_order_number"],
+            placer_order_number=data.get("placer_order_number", ""),
+            service_code=data.get("service_code", ""),
+            service_name=data.get("service_name", ""),
+            observed_at=data["observed_at"],
+            reported_at=data.get("reported_at"),
+            status=data["status"],
+            ordering_clinician=data.get("ordering_clinician", ""),
+            report_text=data.get("report_text", ""),
+            observations=observations,
+        )
+        try:
+            with _service_errors():
+                outcome = services.result_record(
+                    patient=match.patient, data=result_input, actor=_user(request)
+                )
+        except ValidationError as exc:
+            # A filler order number filed for someone else: a wrong-patient conflict, not a typo.
+            if isinstance(exc.detail, dict) and "filler_order_number" in exc.detail:
+                return Response(exc.detail, status=status.HTTP_409_CONFLICT)
+            raise
+        result = outcome.result
+        if result is not None:
+            result = selectors.result_list(patient=match.patient).get(pk=result.pk)
+        body = ResultRecordedOutputSerializer(
+            {
+                "outcome": outcome.outcome.value,
+                "reason": outcome.reason,
+                "result": result,
+                "patient": match.patient.public_id,
+            }
+        ).data
+        created = outcome.outcome is services.Outcome.CREATED
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -120,24 +120,82 @@ def _save_patient(patient: Patient) -> None:
         ) from exc
 
 
+def _adoptable(values: Mapping[str, Any]) -> Patient | None:
+    """The patient a registration should take on rather than duplicate: one with this NHS
+    number that the PAS feed registered and no team follows yet."""
+    number = values.get("nhs_number")
+    if not number:
+        return None
+    existing = Patient.objects.filter(nhs_number=number).first()
+    if existing is None or existing.caseload_entries.filter(ended_on__isnull=True).exists():
+        return None
+    return existing
+
+
+def _adopt(existing: Patient, values: Mapping[str, Any]) -> Patient:
+    # Someone who knows the NHS number, the date of birth and the family name is registering
+    # the same person the PAS told us about; anything else is a different person or a typo.
+    from rms.inbound.matching import same_name
+
+    if values.get("date_of_birth") != existing.date_of_birth or not same_name(
+        str(values.get("family_name", "")), existing.family_name
+    ):
+        raise ValidationError(
+            {
+                "nhs_number": (
+                    "This NHS number is held from the hospital's records for a patient with a "
+                    "different date of birth or family name. Check the number and the details."
+                )
+            }
+        )
+    # What the hospital's records hold stays; the registration fills only what is blank.
+    for name, value in values.items():
+        if value not in ("", None) and getattr(existing, name) in ("", None):
+            setattr(existing, name, value)
+    patient_validate(existing)
+    _save_patient(existing)
+    return existing
+
+
 @transaction.atomic
 def patient_create(
-    *,
-    actor: User,
-    teams: Iterable[Team],
-    started_on: dt.date | None = None,
-    **values: Any,
+    *, actor: User, teams: Iterable[Team], started_on: dt.date | None = None, **values: Any
 ) -> Patient:
     """Register a patient and put them on ``teams``' caseloads. Sends ``patient_changed``.
-    Not idempotent: a second call with the same NHS number is refused as a duplicate."""
+    A patient the PAS feed registered that no team follows yet is taken on, not duplicated;
+    otherwise a second call with the same NHS number is refused as a duplicate."""
     team_list = list(teams)
     if not team_list:
         raise ValidationError({"teams": "A patient must be on at least one team's caseload."})
+    cleaned = _clean_patient_values(values)
+    existing = _adoptable(cleaned)
+    if existing is not None:
+        patient = _adopt(existing, cleaned)
+        created = False
+    else:
+        patient = Patient(**cleaned)
+        patient_validate(patient)
+        _save_patient(patient)
+        created = True
+    for team in team_list:
+        caseload_add(patient=patient, team=team, actor=actor, started_on=started_on)
+    signals.patient_changed.send(
+        sender=Patient,
+        patient=patient,
+        created=created,
+        changed_fields=frozenset(PATIENT_FIELDS),
+        actor=actor,
+    )
+    return patient
+
+
+@transaction.atomic
+def patient_register_from_feed(*, actor: User, **values: Any) -> Patient:
+    """Create a patient the hospital's PAS told us about, on no team's caseload (nobody sees
+    them until a team takes them on). Sends ``patient_changed``. Refuses a duplicate."""
     patient = Patient(**_clean_patient_values(values))
     patient_validate(patient)
     _save_patient(patient)
-    for team in team_list:
-        caseload_add(patient=patient, team=team, actor=actor, started_on=started_on)
     signals.patient_changed.send(
         sender=Patient,
         patient=patient,

@@ -32,7 +32,6 @@ from rms.models import (
     CaseloadEntry,
     Diagnosis,
     Document,
-    InboundMessage,
     Membership,
     Observation,
     Patient,
@@ -456,22 +455,3 @@ class AccessEventAdmin(ViewOnlyMixin, PatientScopedAdmin):
     def patient_of(self, obj: Any) -> Patient | None:
         # Reading the log is not a read of the patient's record: not logged itself.
         return None
-
-
-@admin.register(InboundMessage)
-class InboundMessageAdmin(ViewOnlyMixin, PatientScopedAdmin):
-    """Messages as received. A message not yet matched to a patient could be anyone's, so
-    only superusers see those."""
-
-    access_action = "inbound message"
-    list_display = ("received_at", "message_type", "sending_application", "control_id", "status")
-    list_filter = ("status", "channel", "message_type")
-    search_fields = ("control_id",)
-    date_hierarchy = "received_at"
-    exclude = ("raw",)
-    readonly_fields = ("raw_text",)
-
-    @admin.display(description="Message as received")
-    def raw_text(self, obj: InboundMessage) -> str:
-        # Segments end in carriage returns; shown one to a line.
-        return obj.raw_bytes.decode("utf-8", errors="replace").replace("\r", "\n")

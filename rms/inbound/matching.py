@@ -1,0 +1,125 @@
+"""Which patient a message is about, and whether we can be sure.
+
+Filing a result against the wrong person is the worst thing the feed can do, so matching
+errs towards holding a message for a person to look at:
+
+1. A valid NHS number that is ours matches, if the message's date of birth and family name
+   agree with the record. If they do not, the message is held for review as a possible wrong
+   patient, unless the MRN in the same message points at the same patient (two independent
+   identifiers agreeing: the name or date of birth has changed, which the PAS then corrects).
+2. Otherwise the MRN matches, under the same check of date of birth and family name; an MRN
+   whose patient has a different NHS number from the message is a conflict, held for review.
+3. An NHS number that fails the Modulus 11 check matches nothing: held, with the reason.
+4. Nothing matching: the message is held as unmatched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from rms import nhs_number
+from rms.models import Patient
+
+
+class MatchStatus(enum.StrEnum):
+    MATCHED = "matched"
+    UNMATCHED = "unmatched"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a message says about its patient."""
+
+    nhs_number: str = ""
+    mrn: str = ""
+    family_name: str = ""
+    date_of_birth: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    status: MatchStatus
+    patient: Patient | None = None
+    reason: str = ""
+
+
+_NOT_LETTERS = re.compile(r"[^a-z]")
+
+
+def same_name(a: str, b: str) -> bool:
+    """Family names compared as a person would: case, accents, spaces, hyphens and
+    apostrophes ignored (O'Brien = OBRIEN, Zoë = ZOE)."""
+
+    def fold(name: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", name)
+        ascii_only = decomposed.encode("ascii", "ignore").decode()
+        return _NOT_LETTERS.sub("", ascii_only.lower())
+
+    return fold(a) == fold(b)
+
+
+def _disagreements(patient: Patient, identity: Identity) -> list[str]:
+    problems = []
+    if identity.date_of_birth and identity.date_of_birth != patient.date_of_birth:
+        problems.append("date of birth")
+    if identity.family_name and not same_name(identity.family_name, patient.family_name):
+        problems.append("family name")
+    return problems
+
+
+def match_patient(identity: Identity) -> Match:
+    """Find the patient a message is about, by the rules in the module docstring."""
+    number = nhs_number.normalise(identity.nhs_number)
+    if number and not nhs_number.is_valid(number):
+        return Match(
+            MatchStatus.UNMATCHED,
+            reason=f"The NHS number is not valid ({nhs_number.invalid_reason(number)}).",
+        )
+    by_number = Patient.objects.filter(nhs_number=number).first() if number else None
+    by_mrn = Patient.objects.filter(mrn=identity.mrn).first() if identity.mrn else None
+
+    if by_number is not None:
+        if by_mrn is not None and by_mrn.pk != by_number.pk:
+            return Match(
+                MatchStatus.REVIEW,
+                reason="The NHS number and the MRN belong to two different patients.",
+            )
+        problems = _disagreements(by_number, identity)
+        if problems and by_mrn is None:
+            return Match(
+                MatchStatus.REVIEW,
+                patient=by_number,
+                reason=(
+                    "Possible wrong patient: the NHS number matches a patient whose "
+                    + " and ".join(problems)
+                    + " differ from the message."
+                ),
+            )
+        return Match(MatchStatus.MATCHED, patient=by_number)
+
+    if by_mrn is not None:
+        if number and by_mrn.nhs_number and by_mrn.nhs_number != number:
+            return Match(
+                MatchStatus.REVIEW,
+                patient=by_mrn,
+                reason="The MRN matches a patient with a different NHS number.",
+            )
+        problems = _disagreements(by_mrn, identity)
+        if problems:
+            return Match(
+                MatchStatus.REVIEW,
+                patient=by_mrn,
+                reason=(
+                    "Possible wrong patient: the MRN matches a patient whose "
+                    + " and ".join(problems)
+                    + " differ from the message."
+                ),
+            )
+        return Match(MatchStatus.MATCHED, patient=by_mrn)
+
+    return Match(MatchStatus.UNMATCHED, reason="No patient with this NHS number or MRN.")

@@ -1,0 +1,231 @@
+"""Receiving one HL7 v2 message: store it, process it, acknowledge it.
+
+The order is the guarantee (reliability reference, §1.7 and §5.2):
+
+1. In one database transaction: the raw bytes are stored as an ``InboundMessage`` first;
+   then the message is decoded, parsed, matched and filed inside a savepoint. Anything that
+   goes wrong while processing rolls back to the savepoint only, so the raw message stays,
+   marked refused with the reason, and can be reprocessed from admin after a fix.
+2. The acknowledgement is built inside the transaction but returned only after it commits:
+   ``AA`` means "stored and filed (or held for a person)", never "about to be".
+3. A database that is down raises out of here: the caller sends no acknowledgement and the
+   sender keeps the message and sends it again.
+4. The same sender and control id (MSH-3, MSH-4, MSH-10) again gets the stored
+   acknowledgement back and is not processed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rms import services, signals
+from rms.hl7 import (
+    Hl7Error,
+    build_ack,
+    build_ack_for_unparseable,
+    decode_message,
+    parse,
+)
+from rms.hl7.encoding import codec_for_charset, declared_charset
+from rms.hl7.errors import ErrorCode, Hl7UnsupportedError
+from rms.hl7.extract import SUPPORTED_MESSAGES, require_supported
+from rms.inbound import filing
+from rms.models import InboundMessage, Patient
+
+logger = logging.getLogger("rms.inbound")
+Status = InboundMessage.Status
+
+# Trigger events we are sent but do not use: accepted and acknowledged, nothing filed. A PAS
+# feed carries admissions, transfers and the like; refusing them would only raise alarms on
+# the Trust's engine.
+IGNORED_EVENTS = {"ADT", "SIU", "MDM"}
+
+
+@dataclass(frozen=True)
+class Header:
+    """What MSH says, read from the raw bytes before anything else (MSH is ASCII)."""
+
+    sending_application: str = ""
+    sending_facility: str = ""
+    control_id: str = ""
+    message_type: str = ""
+
+
+def read_header(raw: bytes) -> Header:
+    """Best-effort MSH-3, MSH-4, MSH-10 and MSH-9 for storing and de-duplicating."""
+    text = raw[:2048].decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")
+    line = text.replace("\n", "\r").split("\r", 1)[0]
+    if not line.startswith("MSH") or len(line) < 8:
+        return Header()
+    fields = line.split(line[3])
+    component = fields[1][:1] if len(fields) > 1 else "^"
+
+    def msh(n: int, first_component: bool = True) -> str:
+        value = fields[n - 1] if len(fields) >= n else ""
+        if first_component and component:
+            value = value.split(component)[0]
+        value = value.strip()
+        return value if value.isprintable() else ""
+
+    message_type = "^".join(fields[8].split(component)[:2]) if len(fields) > 8 else ""
+    return Header(
+        sending_application=msh(3)[:180],
+        sending_facility=msh(4)[:180],
+        control_id=msh(10, first_component=False)[:200],
+        message_type=message_type[:20] if message_type.isprintable() else "",
+    )
+
+
+def _encode_ack(ack: str, raw: bytes) -> bytes:
+    # Answer in the character set the sender declared, so MSA-3 reads back as written.
+    codec = codec_for_charset(declared_charset(raw)) or "ascii"
+    return ack.encode(codec, errors="replace")
+
+
+def _process(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
+    """Decode, parse, match and file ``message``; set its status, error and ACK.
+    Raises ``Hl7Error`` for a message we refuse, which the caller records."""
+    raw = message.raw_bytes
+    text = decode_message(raw)
+    msg = parse(text)
+    try:
+        require_supported(msg)
+    except Hl7UnsupportedError:
+        if msg.message_type in IGNORED_EVENTS and msg.message_type in SUPPORTED_MESSAGES:
+            message.status = Status.IGNORED
+            message.error = f"{msg.message_type}^{msg.trigger_event} is not used by the RMS."
+            message.ack_code = "AA"
+            message.ack = build_ack(msg, "AA", text=message.error)
+            return
+        raise
+    if settings.INBOUND_STRICT_VALIDATION:
+        from rms.hl7.strict import validate_strictly
+
+        validate_strictly(text)
+
+    family = msg.message_type
+    try:
+        if family == "ADT":
+            outcome = filing.file_adt(msg, actor=actor, forced=forced)
+        elif family == "ORU":
+            outcome = filing.file_results(msg, actor=actor, message=message, forced=forced)
+        elif family == "SIU":
+            outcome = filing.file_appointment(msg, actor=actor, forced=forced)
+        elif family == "MDM":
+            outcome = filing.file_document(msg, actor=actor, forced=forced)
+        else:  # require_supported let through a family we do not file: a bug, not input
+            raise Hl7UnsupportedError(
+                f"message type {family!r} is not filed",
+                field="MSH-9",
+                hl7_code=ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
+            )
+    except filing.WrongPatient as exc:
+        outcome = filing.FilingOutcome(status=Status.REVIEW, note=f"Possible wrong patient: {exc}")
+
+    message.status = outcome.status
+    message.patient = outcome.patient
+    message.error = outcome.note
+    message.ack_code = "AA"
+    message.ack = build_ack(msg, "AA")
+    if outcome.status in (Status.UNMATCHED, Status.REVIEW):
+        signals.inbound_held.send(sender=InboundMessage, message=message, actor=actor)
+
+
+def _run(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
+    """Process inside a savepoint; on failure keep the row, refused, with the reason."""
+    message.attempts += 1
+    try:
+        with transaction.atomic():
+            _process(message, actor=actor, forced=forced)
+    except Hl7Error as exc:
+        message.status = Status.ERROR
+        message.patient = None
+        message.error = exc.reason
+        message.ack_code = exc.ack_code
+        message.ack = build_ack_for_unparseable(message.raw_bytes, exc.ack_code, exc.reason, exc)
+    except Exception as exc:
+        # A service refused the content (ValidationError) or a bug: the message is kept and
+        # the sender told; the reason names the error type, never patient data.
+        reason = _reason(exc)
+        logger.exception("Inbound message %s could not be filed", message.public_id)
+        error = Hl7Error(reason, hl7_code=ErrorCode.APPLICATION_INTERNAL_ERROR, ack_code="AE")
+        message.status = Status.ERROR
+        message.patient = None
+        message.error = reason
+        message.ack_code = "AE"
+        message.ack = build_ack_for_unparseable(message.raw_bytes, "AE", reason, error)
+    message.processed_at = timezone.now()
+    message.save()
+
+
+def _reason(exc: Exception) -> str:
+    from django.core.exceptions import ValidationError
+
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "message_dict"):
+            return "; ".join(
+                f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
+            )
+        return " ".join(exc.messages)
+    return f"The message could not be filed ({type(exc).__name__}); it is kept for review."
+
+
+def receive(*, raw: bytes, channel: str, peer: str = "") -> bytes:
+    """Store, process and acknowledge one message (see the module docstring). Returns the
+    ACK bytes to send. Safe to repeat: a repeat gets the stored ACK back."""
+    header = read_header(raw)
+    actor = services.system_user()
+    for _ in range(2):
+        try:
+            with transaction.atomic():
+                message = None
+                if header.control_id:
+                    message = (
+                        InboundMessage.objects.select_for_update()
+                        .filter(
+                            sending_application=header.sending_application,
+                            sending_facility=header.sending_facility,
+                            control_id=header.control_id,
+                        )
+                        .first()
+                    )
+                if message is not None and message.status != Status.RECEIVED:
+                    logger.info("Repeat of inbound message %s answered again", message.public_id)
+                    return _encode_ack(message.ack, raw)
+                if message is None:
+                    message = InboundMessage.objects.create(
+                        channel=channel,
+                        peer=peer[:100],
+                        raw=raw,
+                        sending_application=header.sending_application,
+                        sending_facility=header.sending_facility,
+                        control_id=header.control_id,
+                        message_type=header.message_type,
+                    )
+                _run(message, actor=actor)
+                ack = message.ack
+        except IntegrityError:
+            # Another connection stored the same message a moment ago: read theirs.
+            continue
+        return _encode_ack(ack, raw)
+    raise RuntimeError("The same message was stored concurrently twice; the sender will retry.")
+
+
+@transaction.atomic
+def inbound_reprocess(
+    *, message: InboundMessage, actor: User, patient: Patient | None = None
+) -> InboundMessage:
+    """Process a held or refused message again (after a fix), optionally matched by hand to
+    ``patient``. Its acknowledgement has long been sent; this files it now. Safe to repeat:
+    a message already processed is left alone."""
+    message = InboundMessage.objects.select_for_update().get(pk=message.pk)
+    if message.status in (Status.PROCESSED, Status.IGNORED):
+        return message
+    _run(message, actor=actor, forced=patient)
+    return message

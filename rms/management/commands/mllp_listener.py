@@ -1,0 +1,126 @@
+"""``manage.py mllp_listener --host H --port P``: receive HL7 v2 over MLLP (optionally TLS).
+
+Each message is handed to ``rms.inbound.receive`` in a worker thread (the ORM is synchronous):
+stored first, processed in one transaction, and acknowledged only after that commits. When
+the database is unreachable the connection is closed without an acknowledgement, so the sender
+keeps the message and sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
+
+from rms.inbound import receive
+from rms.mllp import MllpServer, PeerInfo, build_server_ssl_context
+from rms.models import InboundMessage
+
+logger = logging.getLogger("rms.mllp")
+
+
+def _receive_in_thread(message: bytes, peer: PeerInfo) -> bytes:
+    # Worker threads keep their own database connection; drop it if it went stale
+    # (CONN_MAX_AGE, a restarted server) before using it again.
+    close_old_connections()
+    try:
+        return receive(raw=message, channel=InboundMessage.Channel.MLLP, peer=peer.host)
+    finally:
+        close_old_connections()
+
+
+class Command(BaseCommand):
+    help = "Listen for HL7 v2 messages over MLLP and acknowledge each after it is stored."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Address to bind (0.0.0.0 for all)")
+        parser.add_argument("--port", type=int, default=2575, help="TCP port (2575 is HL7's)")
+        parser.add_argument("--certfile", help="PEM certificate chain: turns TLS on")
+        parser.add_argument("--keyfile", help="PEM private key of --certfile")
+        parser.add_argument("--cafile", help="CA bundle that client certificates must chain to")
+        parser.add_argument(
+            "--require-client-cert",
+            action="store_true",
+            help="Refuse senders without a client certificate issued by --cafile",
+        )
+        parser.add_argument(
+            "--allow",
+            action="append",
+            default=None,
+            metavar="CIDR",
+            help="Source network allowed to connect (repeatable; default MLLP_ALLOWED_NETWORKS, "
+            "or any source when that is empty)",
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=8,
+            help="Messages processed at once across connections (database connections used)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        ssl_context = None
+        if options["certfile"] or options["keyfile"]:
+            if not (options["certfile"] and options["keyfile"]):
+                raise CommandError("--certfile and --keyfile go together.")
+            try:
+                ssl_context = build_server_ssl_context(
+                    options["certfile"],
+                    options["keyfile"],
+                    cafile=options["cafile"],
+                    require_client_cert=options["require_client_cert"],
+                )
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"TLS could not be set up: {exc}") from exc
+        elif options["require_client_cert"] or options["cafile"]:
+            raise CommandError("--cafile and --require-client-cert need --certfile and --keyfile.")
+        networks = options["allow"] or settings.MLLP_ALLOWED_NETWORKS or None
+        try:
+            asyncio.run(self._serve(options, ssl_context, networks))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+
+    async def _serve(self, options: dict[str, Any], ssl_context: Any, networks: Any) -> None:
+        executor = ThreadPoolExecutor(
+            max_workers=max(1, options["threads"]), thread_name_prefix="mllp-worker"
+        )
+        loop = asyncio.get_running_loop()
+
+        async def handler(message: bytes, peer: PeerInfo) -> bytes:
+            return await loop.run_in_executor(executor, _receive_in_thread, message, peer)
+
+        server = MllpServer(
+            handler,
+            options["host"],
+            options["port"],
+            max_message_bytes=settings.MLLP_MAX_MESSAGE_BYTES,
+            idle_timeout_s=settings.MLLP_IDLE_TIMEOUT_S,
+            max_connections=settings.MLLP_MAX_CONNECTIONS,
+            ssl_context=ssl_context,
+            allowed_networks=networks,
+        )
+        await server.start()
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        self.stdout.write(
+            f"MLLP listener on {options['host']}:{server.port}"
+            f"{' (TLS)' if ssl_context else ''}; Ctrl-C to stop.",
+        )
+        self.stdout.flush()
+        serving = asyncio.create_task(server.serve_forever())
+        await stop.wait()
+        logger.info("MLLP listener stopping: finishing messages in progress")
+        await server.close()
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        executor.shutdown(wait=True)

@@ -1,0 +1,373 @@
+"""The inbound guarantees, message by message, through ``rms.inbound.receive``."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from rms import signals
+from rms.hl7 import parse
+from rms.inbound import inbound_reprocess, receive
+from rms.models import Appointment, CaseloadEntry, Document, InboundMessage, Patient, Result
+from tests.factories import PatientFactory
+from tests.rms.hl7.samples import MDM_T02, PID, message, sample_bytes
+
+pytestmark = pytest.mark.django_db
+
+Status = InboundMessage.Status
+
+
+def ack_of(raw: bytes) -> tuple[str, str, list[str]]:
+    """MSA-1, MSA-3 and the segment names of an ACK."""
+    ack = parse(raw.decode("latin-1"))
+    msa = ack.get_segment("MSA")
+    return msa.value(1), msa.value(3), [s.name for s in ack.segments]
+
+
+@pytest.fixture
+def tester(team) -> Patient:
+    """The patient of the shared samples (PID: TESTER, Alan; 9990000018; RXX1234567)."""
+    return PatientFactory(
+        nhs_number="9990000018",
+        mrn="RXX1234567",
+        given_name="Alan",
+        family_name="Tester",
+        date_of_birth=dt.date(1958, 2, 14),
+        teams=[team],
+    )
+
+
+def test_a_result_for_a_known_patient_is_filed_and_acknowledged_aa(tester) -> None:
+    code, _, _ = ack_of(
+        receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp", peer="10.0.0.1")
+    )
+    assert code == "AA"
+    stored = InboundMessage.objects.get()
+    assert (stored.status, stored.patient, stored.control_id, stored.message_type) == (
+        Status.PROCESSED,
+        tester,
+        "LAB0000101",
+        "ORU^R01",
+    )
+    assert stored.raw_bytes == sample_bytes("oru_r01_psa.hl7")
+    result = Result.objects.get()
+    assert (result.patient, result.filler_order_number, result.status) == (
+        tester,
+        "26L0045123",
+        "final",
+    )
+    psa = result.observations.get()
+    assert (psa.value_numeric, psa.units, psa.abnormal_flag) == (Decimal("0.24"), "ug/L", "H")
+    assert result.last_message == stored
+
+
+def test_the_same_message_again_gets_the_same_ack_and_is_not_processed_twice(tester) -> None:
+    recorded: list[object] = []
+
+    def receiver(sender, result, **kwargs) -> None:
+        recorded.append(result)
+
+    signals.result_recorded.connect(receiver)
+    try:
+        first = receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+        second = receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    finally:
+        signals.result_recorded.disconnect(receiver)
+    assert first == second
+    assert InboundMessage.objects.count() == 1
+    assert Result.objects.count() == 1
+    assert len(recorded) == 1
+
+
+def test_the_same_control_id_from_another_sender_is_a_different_message(tester) -> None:
+    raw = sample_bytes("oru_r01_psa.hl7")
+    receive(raw=raw, channel="mllp")
+    receive(raw=raw.replace(b"|WINPATH|RXX01|", b"|WINPATH|RXX02|", 1), channel="mllp")
+    assert InboundMessage.objects.count() == 2
+
+
+def test_a_correction_replaces_the_value_and_keeps_the_history(tester) -> None:
+    receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    code, _, _ = ack_of(receive(raw=sample_bytes("oru_r01_corrected.hl7"), channel="mllp"))
+    assert code == "AA"
+    result = Result.objects.get()
+    assert (result.status, result.version) == ("corrected", 2)
+    values = list(
+        result.observations.order_by("result_version").values_list("value_text", "superseded_at")
+    )
+    assert values[0][0] == "0.24" and values[0][1] is not None
+    assert values[1] == ("0.21", None)
+
+
+def test_a_deletion_marks_the_result_so_that_it_no_longer_counts(tester) -> None:
+    receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    deletion = (
+        sample_bytes("oru_r01_psa.hl7")
+        .replace(b"LAB0000101", b"LAB0000199")
+        .replace(b"||CH|F", b"||CH|R")
+    )
+    code, _, _ = ack_of(receive(raw=deletion, channel="mllp"))
+    assert code == "AA"
+    result = Result.objects.get()
+    assert result.status == "deleted" and not result.counts
+
+
+def test_a_multi_test_panel_with_a_note_is_one_result_with_three_values(tester) -> None:
+    receive(raw=sample_bytes("oru_r01_bloods_panel.hl7"), channel="mllp")
+    result = Result.objects.get()
+    assert list(result.observations.values_list("code", flat=True)) == ["NA", "K", "CREA"]
+    assert "haemolysed" in result.observations.get(code="CREA").notes
+
+
+def test_a_radiology_report_is_one_textual_report(tester) -> None:
+    receive(raw=sample_bytes("oru_r01_radiology_report.hl7"), channel="mllp")
+    result = Result.objects.get()
+    assert result.category == "radiology"
+    assert result.report_text.splitlines() == [
+        "Clinical details: rising PSA after radical prostatectomy.",
+        "Findings: no local recurrence in the prostate bed. No pelvic lymphadenopathy.",
+        "Conclusion: no evidence of local recurrence & no nodal disease.",
+    ]
+
+
+def test_an_unknown_patient_is_held_acknowledged_and_filed_after_an_admin_matches_it(
+    team, superuser
+) -> None:
+    code, _, _ = ack_of(receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp"))
+    assert code == "AA"
+    held = InboundMessage.objects.get()
+    assert (held.status, held.patient) == (Status.UNMATCHED, None)
+    assert not Result.objects.exists()
+
+    patient = PatientFactory(nhs_number="9434765919", teams=[team])
+    inbound_reprocess(message=held, actor=superuser, patient=patient)
+    held.refresh_from_db()
+    assert (held.status, held.patient) == (Status.PROCESSED, patient)
+    assert Result.objects.get().patient == patient
+
+
+def test_a_held_message_is_filed_when_reprocessed_after_the_patient_arrives(
+    team, superuser
+) -> None:
+    receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    PatientFactory(
+        nhs_number="9990000018",
+        family_name="Tester",
+        date_of_birth=dt.date(1958, 2, 14),
+        teams=[team],
+    )
+    message = inbound_reprocess(message=InboundMessage.objects.get(), actor=superuser)
+    assert message.status == Status.PROCESSED
+    assert Result.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"date_of_birth": dt.date(1958, 2, 15)}, "date of birth"),
+        ({"family_name": "Tasker"}, "family name"),
+    ],
+)
+def test_an_nhs_number_with_other_details_is_held_as_a_possible_wrong_patient(
+    team, changes, reason
+) -> None:
+    PatientFactory(
+        **{
+            "nhs_number": "9990000018",
+            "mrn": "OTHER1",
+            "family_name": "Tester",
+            "date_of_birth": dt.date(1958, 2, 14),
+            "teams": [team],
+            **changes,
+        }
+    )
+    code, _, _ = ack_of(receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp"))
+    assert code == "AA"
+    held = InboundMessage.objects.get()
+    assert held.status == Status.REVIEW
+    assert reason in held.error
+    assert held.patient is None
+    assert not Result.objects.exists()
+
+
+def test_an_nhs_number_failing_the_check_matches_nothing(tester) -> None:
+    raw = sample_bytes("oru_r01_psa.hl7").replace(b"9990000018^^^NHS", b"9990000019^^^NHS")
+    receive(raw=raw, channel="mllp")
+    held = InboundMessage.objects.get()
+    assert held.status == Status.UNMATCHED
+    assert "not valid" in held.error
+    assert not Result.objects.exists()
+
+
+def test_a_new_patient_from_the_pas_is_registered_on_no_caseload(team) -> None:
+    code, _, _ = ack_of(receive(raw=sample_bytes("adt_a28_pas_new_patient.hl7"), channel="mllp"))
+    assert code == "AA"
+    patient = Patient.objects.get()
+    assert (patient.nhs_number, patient.nhs_number_status, patient.mrn) == (
+        "9990000018",
+        "01",
+        "RXX1234567",
+    )
+    assert (patient.given_name, patient.family_name, patient.email) == (
+        "Alan",
+        "TESTER",
+        "alan.tester@example.org",
+    )
+    assert (patient.postcode, patient.phone_home) == ("TA1 2AB", "01823000000")
+    assert not CaseloadEntry.objects.exists()
+
+
+def test_a_demographic_update_changes_the_known_patient(tester) -> None:
+    update = (
+        sample_bytes("adt_a28_pas_new_patient.hl7")
+        .replace(b"ADT^A28^ADT_A05", b"ADT^A31^ADT_A05")
+        .replace(b"PAS0000001", b"PAS0000002")
+        .replace(b"TA1 2AB", b"TA2 9ZZ")
+    )
+    receive(raw=update, channel="mllp")
+    tester.refresh_from_db()
+    assert tester.postcode == "TA2 9ZZ"
+    assert Patient.objects.count() == 1
+
+
+def test_an_adt_event_we_do_not_use_is_acknowledged_and_ignored(tester) -> None:
+    admission = sample_bytes("adt_a28_pas_new_patient.hl7").replace(
+        b"ADT^A28^ADT_A05", b"ADT^A01^ADT_A01"
+    )
+    code, _, _ = ack_of(receive(raw=admission, channel="mllp"))
+    assert code == "AA"
+    assert InboundMessage.objects.get().status == Status.IGNORED
+
+
+def test_appointments_are_booked_then_cancelled(tester) -> None:
+    booked = message(
+        "MSH|^~\\&|PAS|RXX01|RMS|RXX|20261102093000||SIU^S12^SIU_S12|SIU1|P|2.4",
+        "SCH|APT-1||||||^PSA review^|TEL^Telephone|||^^^202612011030+0000^202612011045+0000",
+        PID,
+        "AIP|1||C1^Khan^Asha^^^Dr|",
+    )
+    receive(raw=booked.encode(), channel="mllp")
+    appointment = Appointment.objects.get()
+    assert (appointment.placer_id, appointment.status, appointment.reason) == (
+        "APT-1",
+        "booked",
+        "PSA review",
+    )
+    cancelled = booked.replace("SIU^S12^SIU_S12|SIU1", "SIU^S15^SIU_S15|SIU2")
+    receive(raw=cancelled.encode(), channel="mllp")
+    appointment.refresh_from_db()
+    assert appointment.status == "cancelled"
+
+
+def test_a_pdf_letter_is_filed_and_a_t11_deletes_it(tester) -> None:
+    receive(raw=MDM_T02.encode(), channel="mllp")
+    document = Document.objects.get()
+    assert (document.document_number, document.content_type, document.document_type) == (
+        "DOC-0001",
+        "pdf",
+        "CL",
+    )
+    assert bytes(document.content_pdf) == base64.b64decode("JVBERi0xLjQKJSVFT0YK")
+    deletion = MDM_T02.replace("MDM^T02^MDM_T02|DOC1", "MDM^T11^MDM_T11|DOC2")
+    receive(raw=deletion.encode(), channel="mllp")
+    document.refresh_from_db()
+    assert document.status == "deleted"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "reason"),
+    [
+        (
+            b"MSH|^~\\&|X|Y|RMS|RXX|20261110||ZZZ^Q99|BAD1|P|2.4\rPID|||9990000018^^^NHS^NH\r",
+            "AR",
+            "not accepted",
+        ),
+        (
+            b"MSH|^~\\&|X|Y|RMS|RXX|20261110||ORU^R01|BAD2|P|2.4\rOBR|1||F1|PSA|||20261110\r",
+            "AE",
+            "PID",
+        ),
+        (b"MSH|^\\&|X|Y|RMS|RXX|20261110||ORU^R01|BAD3|P|2.4\r", "AR", ""),
+        (b"MSH|^~\\&|X|Y|RMS|RXX|20261110||ORU^R01||P|2.4\rPID|||1\r", "AR", "MSH-10"),
+        (b"\x00\xff\xfe garbage \x0b\x1c", "AR", ""),
+        (b"NOT-HL7 at all\r", "AR", ""),
+    ],
+)
+def test_a_message_we_cannot_read_is_refused_with_the_reason_and_kept(raw, code, reason) -> None:
+    ack_code, text, segments = ack_of(receive(raw=raw, channel="mllp"))
+    assert ack_code == code
+    assert reason in text
+    assert segments[-1] == "ERR"
+    stored = InboundMessage.objects.get()
+    assert stored.status == Status.ERROR
+    assert stored.raw_bytes == raw
+    assert stored.ack_code == code
+
+
+def test_text_in_latin_1_is_decoded_by_msh_18(team) -> None:
+    raw = message(
+        "MSH|^~\\&|PAS|RXX01|RMS|RXX|20261102093000||ADT^A28^ADT_A05|L1|P|2.4|||||GBR|8859/1",
+        "PID|1||9434765919^^^NHS^NH{status:01}||Brontë^Zoë||19600101|F",
+    ).encode("latin-1")
+    code, _, _ = ack_of(receive(raw=raw, channel="mllp"))
+    assert code == "AA"
+    patient = Patient.objects.get()
+    assert (patient.given_name, patient.family_name) == ("Zoë", "Brontë")
+
+
+def test_bytes_that_do_not_decode_are_refused_never_stored_garbled(team) -> None:
+    raw = message(
+        "MSH|^~\\&|PAS|RXX01|RMS|RXX|20261102093000||ADT^A28^ADT_A05|U1|P|2.4|||||GBR|"
+        "UNICODE UTF-8",
+        "PID|1||9434765919^^^NHS^NH||Bront\xeb^Zo\xeb||19600101|F",
+    ).encode("latin-1")
+    code, text, _ = ack_of(receive(raw=raw, channel="mllp"))
+    assert code == "AR"
+    assert text
+    assert not Patient.objects.exists()
+    assert InboundMessage.objects.get().raw_bytes == raw
+
+
+def test_a_result_filed_under_another_patient_is_held_not_moved(tester, team) -> None:
+    receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    PatientFactory(
+        nhs_number="9434765919",
+        mrn="RXX999",
+        family_name="Other",
+        date_of_birth=dt.date(1950, 1, 1),
+        teams=[team],
+    )
+    stolen = sample_bytes("oru_r01_corrected.hl7").replace(
+        b"9990000018^^^NHS^NH~RXX1234567^^^RXX^MR||TESTER^Alan^James^^Mr||19580214",
+        b"9434765919^^^NHS^NH||OTHER^Bob||19500101",
+    )
+    code, _, _ = ack_of(receive(raw=stolen, channel="mllp"))
+    assert code == "AA"
+    held = InboundMessage.objects.get(control_id="LAB0000103")
+    assert held.status == Status.REVIEW
+    assert Result.objects.get().patient == tester
+    assert Result.objects.get().version == 1
+
+
+def test_a_failure_inside_filing_rolls_back_what_it_wrote_but_keeps_the_message(tester) -> None:
+    def explode(sender, **kwargs) -> None:
+        raise RuntimeError("a receiver failed")
+
+    signals.result_recorded.connect(explode)
+    try:
+        code, text, _ = ack_of(receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp"))
+    finally:
+        signals.result_recorded.disconnect(explode)
+    assert code == "AE"
+    assert "RuntimeError" in text
+    assert not Result.objects.exists()
+    stored = InboundMessage.objects.get()
+    assert stored.status == Status.ERROR
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.org", "x" * 16)
