@@ -26,9 +26,11 @@ from rms.models import (
     TumourSite,
 )
 
+# Generated numbers start at 999 800 0000, clear of the numbers tests spell out
+# (9990000018, 9434765919, ...) and of the demo data (999 100 0000 up).
 _test_numbers = (
     f"999{body:06d}{check}"
-    for body in itertools.count(1)
+    for body in itertools.count(800_000)
     if (check := nhs_number.check_digit(f"999{body:06d}")) is not None
 )
 

@@ -12,28 +12,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections
 
-from rms.inbound import receive
-from rms.mllp import MllpServer, PeerInfo, build_server_ssl_context
-from rms.models import InboundMessage
+from rms.inbound.listener import build_listener
+from rms.mllp import build_server_ssl_context
 
 logger = logging.getLogger("rms.mllp")
-
-
-def _receive_in_thread(message: bytes, peer: PeerInfo) -> bytes:
-    # Worker threads keep their own database connection; drop it if it went stale
-    # (CONN_MAX_AGE, a restarted server) before using it again.
-    close_old_connections()
-    try:
-        return receive(raw=message, channel=InboundMessage.Channel.MLLP, peer=peer.host)
-    finally:
-        close_old_connections()
 
 
 class Command(BaseCommand):
@@ -88,21 +75,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     async def _serve(self, options: dict[str, Any], ssl_context: Any, networks: Any) -> None:
-        executor = ThreadPoolExecutor(
-            max_workers=max(1, options["threads"]), thread_name_prefix="mllp-worker"
-        )
         loop = asyncio.get_running_loop()
-
-        async def handler(message: bytes, peer: PeerInfo) -> bytes:
-            return await loop.run_in_executor(executor, _receive_in_thread, message, peer)
-
-        server = MllpServer(
-            handler,
+        server, executor = build_listener(
             options["host"],
             options["port"],
-            max_message_bytes=settings.MLLP_MAX_MESSAGE_BYTES,
-            idle_timeout_s=settings.MLLP_IDLE_TIMEOUT_S,
-            max_connections=settings.MLLP_MAX_CONNECTIONS,
+            threads=options["threads"],
             ssl_context=ssl_context,
             allowed_networks=networks,
         )
