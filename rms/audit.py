@@ -9,7 +9,6 @@ from rms.models import (
     CaseloadEntry,
     Diagnosis,
     Document,
-    InboundMessage,
     Membership,
     Observation,
     Patient,
@@ -29,5 +28,8 @@ auditlog.register(Appointment)
 # PDF bytes are not copied into the change log; the document row keeps them.
 auditlog.register(Document, exclude_fields=["content_pdf"])
 auditlog.register(Resource)
-# The raw message and the acknowledgement stay on the row itself, not copied into the log.
-auditlog.register(InboundMessage, exclude_fields=["raw", "ack"])
+# InboundMessage is not registered: it is the record of what a sender said, written once and
+# then only moved on by processing; every action a person takes on it (reprocess, match,
+# create the patient) is written to Django admin's own log, and what it filed is in the
+# clinical models' history. Registering it would cost three queries a message on the feed's
+# hot path for no extra information.

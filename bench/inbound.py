@@ -1,0 +1,135 @@
+"""Inbound throughput: ORU^R01 messages sent over real MLLP sockets from this process to the
+listener (``manage.py mllp_listener``, a separate process) backed by PostgreSQL. Reports
+messages per second and the p50/p95 ACK latency for one connection and for ten.
+
+    .venv/bin/python bench/inbound.py [--messages 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, database_url, fresh_database, percentile, setup_django
+
+PID = "PID|1||9990000018^^^NHS^NH~RXX1234567^^^RXX^MR||TESTER^Alan^James^^Mr||19580214|M"
+
+
+def oru(control_id: str, filler: str) -> bytes:
+    segments = [
+        f"MSH|^~\\&|WINPATH|RXX01|RMS|RXX|20261110141502||ORU^R01^ORU_R01|{control_id}|P|2.4",
+        PID,
+        "PV1|1|O",
+        f"ORC|RE|ORD{filler}|{filler}",
+        f"OBR|1|ORD{filler}|{filler}|BLD^Bloods^WINPATH|||20261110083000|||||||||||||||"
+        "20261110141500||CH|F",
+        "OBX|1|NM|PSA^PSA^WINPATH||0.04|ug/L|0.00-4.00|N|||F|||20261110083000",
+        "OBX|2|NM|HB^Haemoglobin^WINPATH||139|g/L|130-170|N|||F|||20261110083000",
+        "OBX|3|NM|WCC^White cells^WINPATH||6.1|10*9/L|4.0-11.0|N|||F|||20261110083000",
+        "OBX|4|NM|PLT^Platelets^WINPATH||250|10*9/L|150-400|N|||F|||20261110083000",
+        "OBX|5|NM|CREA^Creatinine^WINPATH||88|umol/L|59-104|N|||F|||20261110083000",
+    ]
+    return ("\r".join(segments) + "\r").encode()
+
+
+def run_connections(port: int, connections: int, per_connection: int, tag: str) -> dict[str, float]:
+    from rms.mllp import MllpClient
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def sender(n: int) -> None:
+        local: list[float] = []
+        with MllpClient("127.0.0.1", port, timeout_s=30.0) as client:
+            for i in range(per_connection):
+                message = oru(f"{tag}{n}x{i}", f"{tag}F{n}x{i}")
+                started = time.perf_counter()
+                ack = client.send(message)
+                local.append(time.perf_counter() - started)
+                if b"MSA|AA|" not in ack:
+                    failures.append(ack.decode(errors="replace")[:200])
+        with lock:
+            latencies.extend(local)
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"{len(failures)} messages were not accepted: {failures[0]}")
+    total = connections * per_connection
+    return {
+        "connections": connections,
+        "messages": total,
+        "seconds": round(elapsed, 2),
+        "messages_per_s": round(total / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=3000, help="messages per scenario")
+    args = parser.parse_args()
+
+    url = database_url()
+    fresh_database(url)
+    setup_django(url)
+    from rms.models import Patient
+    from tests.factories import TeamFactory
+
+    from rms import services
+
+    team = TeamFactory(code="URO")
+    services.patient_create(
+        actor=services.system_user(),
+        teams=[team],
+        nhs_number="9990000018",
+        nhs_number_status="01",
+        mrn="RXX1234567",
+        given_name="Alan",
+        family_name="Tester",
+        date_of_birth=dt.date(1958, 2, 14),
+        sex="M",
+    )
+    assert Patient.objects.count() == 1
+
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    listener = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "mllp_listener", "--port", "0", "--threads", "8"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert listener.stdout is not None
+        port = int(re.search(r":(\d+)", listener.stdout.readline()).group(1))  # type: ignore[union-attr]
+        run_connections(port, 1, 200, "warm")  # connections, caches, the system actor
+        results = [
+            run_connections(port, 1, args.messages, "one"),
+            run_connections(port, 10, max(1, args.messages // 10), "ten"),
+        ]
+    finally:
+        listener.terminate()
+        listener.wait(30)
+    print(json.dumps({"benchmark": "inbound", "results": results}))
+
+
+if __name__ == "__main__":
+    main()
