@@ -1,0 +1,62 @@
+"""Checks on a built message before it is sent: "right payload, wrong patient".
+
+The sender compares ``pid3_identifiers(message)`` with the identifiers of the patient its outbox
+row belongs to, and refuses to send on any difference. The message is read the way PKB will
+read it, not the way we wrote it: PKB gets our text through XML, which has turned every CR
+into LF, so CR, LF and CRLF all end a segment here. Any free text that slipped through
+unescaped would show up as an extra segment, and a second PID as a refusal.
+
+Reading goes through the inbound parser (``rms.hl7.parse``), not through anything the builders
+use, so a builder bug is not repeated by its own check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from rms.hl7.errors import Hl7Error
+from rms.hl7.parse import parse
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_NHS_STATUS_SUFFIX = re.compile(r"\{status:[^}]*\}$")
+
+
+class MessageCheckError(ValueError):
+    """A built message that must not be sent: unreadable, or not exactly one PID."""
+
+
+def pid3_identifiers(message: str) -> list[tuple[str, str, str]]:
+    """PID-3 of ``message`` as ``(id, assigning authority, type code)``, unescaped, in order.
+
+    The type code is given without PKB's ``{status:NN}`` suffix (``NH{status:01}`` is
+    ``NH``): the status says how sure the number is, not whose it is. Raises
+    ``MessageCheckError`` unless the message parses with exactly one PID.
+    """
+    try:
+        parsed = parse("\r".join(_lines(message)))
+    except Hl7Error as exc:
+        raise MessageCheckError(f"the message does not parse: {exc.reason}") from None
+    pids = parsed.get_segments("PID")
+    if len(pids) != 1:
+        raise MessageCheckError(f"the message has {len(pids)} PID segments; exactly one expected")
+    pid = pids[0]
+    identifiers = []
+    for repetition in range(1, pid.repetition_count(3) + 1):
+        identifiers.append(
+            (
+                pid.value(3, 1, repetition=repetition),
+                pid.value(3, 4, 1, repetition=repetition),
+                _NHS_STATUS_SUFFIX.sub("", pid.value(3, 5, repetition=repetition)),
+            )
+        )
+    return identifiers
+
+
+def segment_counts(message: str) -> dict[str, int]:
+    """How many segments of each name the message has, splitting at CR, LF and CRLF alike."""
+    return dict(Counter(line[:3] for line in _lines(message)))
+
+
+def _lines(message: str) -> list[str]:
+    return [line for line in _LINE_BREAK.split(message) if line.strip()]

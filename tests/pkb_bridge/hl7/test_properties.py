@@ -1,0 +1,192 @@
+"""Whatever text lands in any free-text field, the message keeps its segments and its patient."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pkb_bridge.hl7 import (
+    Appointment,
+    CarePlan,
+    Diagnosis,
+    Document,
+    PersonName,
+    RadiologyReport,
+    build_adt,
+    build_care_plan,
+    build_envelope,
+    build_mdm,
+    build_oru_lab,
+    build_oru_radiology,
+    build_siu,
+    parse_envelope_request,
+    pid3_identifiers,
+    segment_counts,
+)
+from tests.pkb_bridge.hl7.support import OBSERVED_AT, context, lab_report, observation, patient
+
+# Text that stresses the escape: delimiters, line breaks, frame bytes, fake segments, CDATA ends.
+_ALPHABET = st.sampled_from(
+    [
+        "a",
+        "Z",
+        " ",
+        "ë",
+        "Ł",
+        "🙂",
+        "|",
+        "^",
+        "&",
+        "~",
+        "\\",
+        "\r",
+        "\n",
+        "\x0b",
+        "\x1c",
+        "]]>",
+        "MSH|",
+        "PID|",
+        "\rPID|1||9999999999^^^NHS^NH",
+        "\\.br\\",
+        "\\F\\",
+        "{status:02}",
+    ]
+)
+TEXT = st.one_of(st.text(), st.lists(_ALPHABET, max_size=12).map("".join))
+NON_BLANK = TEXT.filter(lambda text: text.strip() != "")
+IDENTIFIERS = [("9434765919", "NHS", "NH")]
+
+
+def _messages(text: str) -> dict[str, str]:
+    """Every builder with ``text`` in every free-text field it has, and one without."""
+    name = PersonName(text, text, text, text)
+    return {
+        "adt": build_adt(
+            context(),
+            patient(
+                family_name=text,
+                given_name=text,
+                middle_names=text,
+                title=text,
+                address_line1=text,
+                address_line2=text,
+                city=text,
+                county=text,
+                postcode=text,
+                email=text,
+                phone_home=text,
+                phone_mobile=text,
+                phone_work=text,
+                mrn="M" + text,
+            ),
+            [Diagnosis(code="C" + text, code_system_text="ICD-10", text=text)],
+            include_local_id=False,
+        ),
+        "lab": build_oru_lab(
+            context(sending_facility=text, service_code=text),
+            patient(family_name=text),
+            [
+                lab_report(
+                    filler_order_number="F" + text,
+                    placer_order_number=text,
+                    service_code="S" + text,
+                    service_name=text,
+                    service_system=text,
+                    result_status=text,
+                    ordering_clinician=name,
+                    notes=(text, text),
+                    observations=(
+                        observation(
+                            1,
+                            code="O" + text,
+                            name=text,
+                            code_system=text,
+                            value=text,
+                            value_type="TX",
+                            units=text,
+                            reference_range=text,
+                            abnormal_flag=text,
+                            status=text,
+                            notes=(text,),
+                        ),
+                    ),
+                )
+            ],
+        ),
+        "radiology": build_oru_radiology(
+            context(),
+            patient(),
+            RadiologyReport(
+                filler_order_number="F" + text,
+                service_code="S" + text,
+                service_name=text,
+                observed_at=OBSERVED_AT,
+                report_text="line " + text,
+                ordering_clinician=text,
+            ),
+        ),
+        "document": build_mdm(
+            context(),
+            patient(),
+            Document(
+                document_number="D" + text,
+                document_type="L" + text,  # never "CP": that is a CarePlan
+                title=text,
+                authored_at=OBSERVED_AT,
+                author=text,
+                filename=text,
+                content_html="<p>" + text,
+            ),
+            html_encoding="A",
+        ),
+        "care_plan": build_care_plan(
+            context(),
+            patient(),
+            CarePlan(
+                document_number="P" + text,
+                title=text,
+                authored_at=OBSERVED_AT,
+                content_html="<p>" + text,
+                author=name,
+            ),
+        ),
+        "appointment": build_siu(
+            context(),
+            patient(),
+            Appointment(
+                placer_id="A" + text,
+                starts_at=datetime(2025, 11, 20, 12, 0, tzinfo=UTC),
+                reason=text,
+                appointment_type=text,
+                location=text,
+                clinician=text,
+                clinician_role=text,
+                notes=text,
+            ),
+        ),
+    }
+
+
+_BASELINE = {kind: segment_counts(message) for kind, message in _messages("x").items()}
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(NON_BLANK)
+def test_free_text_never_adds_a_segment_or_changes_the_patient(text: str) -> None:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").count("\n") + 1
+    for kind, message in _messages(text).items():
+        expected = dict(_BASELINE[kind])
+        if kind == "radiology":
+            expected["OBX"] = lines  # one OBX a line, by design
+        assert segment_counts(message) == expected, kind
+        assert pid3_identifiers(message) == IDENTIFIERS, kind
+        assert message.endswith("\r") and "\n" not in message, kind
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(NON_BLANK)
+def test_every_message_survives_the_soap_envelope(text: str) -> None:
+    for message in _messages(text).values():
+        assert parse_envelope_request(build_envelope(message)) == message
