@@ -83,6 +83,14 @@ def patient_get(*, user: AnyUser, public_id: uuid.UUID | str) -> Patient:
     return patient_list(user=user).get(public_id=key)
 
 
+def patient_list_for_admin(*, user: AnyUser) -> QuerySet[Patient]:
+    """Django admin's scope: every patient for an active superuser (administrators match
+    unmatched messages to any patient), the team scope for anyone else."""
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return Patient.objects.all()
+    return patient_list(user=user)
+
+
 def patient_exists_outside_scope(*, public_id: uuid.UUID | str) -> Patient | None:
     """The patient with this id regardless of scope, for recording a refused access only."""
     try:

@@ -221,6 +221,18 @@ if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
+# The outbox is the record; these make Celery a reliable doorbell (reliability reference §2.1):
+# ack after the task ran, give a killed worker's task back, one task reserved per process, and
+# no long ETAs in Redis (backoff lives in the database).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 30.0
+CELERY_TASK_SOFT_TIME_LIMIT = 120
+CELERY_TASK_TIME_LIMIT = 150
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # ---------------------------------------------------------------------------
 # Email
@@ -295,6 +307,55 @@ INBOUND_STRICT_VALIDATION = env.boolean("INBOUND_STRICT_VALIDATION", default=Fal
 INBOUND_ACK_APPLICATION = env.string("INBOUND_ACK_APPLICATION", default="RMS")
 INBOUND_ACK_FACILITY = env.string("INBOUND_ACK_FACILITY", default="RMS")
 DOCUMENT_MAX_BYTES = env.integer("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024, minimum=1024)
+
+# ---------------------------------------------------------------------------
+# Patients Know Best (see docs/pkb.md; the reference's unverified points are settings here)
+# ---------------------------------------------------------------------------
+PKB_URL = env.string("PKB_URL", default="http://127.0.0.1:8765/services/hl7")
+PKB_USERNAME = env.string("PKB_USERNAME", default="rms")
+PKB_PASSWORD = env.string("PKB_PASSWORD", default="sandbox-password")
+# PKB asks for one message at a time (up to 4 only by agreement with PKB's devops).
+PKB_MAX_IN_FLIGHT = env.integer("PKB_MAX_IN_FLIGHT", default=1, minimum=1)
+# A total deadline per request (connect, send, wait, read), not a per-read timeout.
+PKB_TIMEOUT_S = env.number("PKB_TIMEOUT_S", default=30.0, minimum=0.1)
+PKB_CONNECT_TIMEOUT_S = env.number("PKB_CONNECT_TIMEOUT_S", default=10.0, minimum=0.1)
+PKB_VERIFY_TLS = env.boolean("PKB_VERIFY_TLS", default=True)
+PKB_CA_BUNDLE = env.string("PKB_CA_BUNDLE", default="")
+PKB_PROCESSING_ID = env.choice("PKB_PROCESSING_ID", ["P", "T", "D"], default="P")
+PKB_SENDING_APPLICATION = env.string("PKB_SENDING_APPLICATION", default="RMS")
+PKB_RADIOLOGY_APPLICATION = env.string("PKB_RADIOLOGY_APPLICATION", default="RADIOLOGY")
+# The assigning authority (CX.4) PKB has been configured with for the Trust's MRNs; blank
+# sends the NHS number alone (PKB ignores local ids it does not know).
+PKB_MRN_ASSIGNING_AUTHORITY = env.string("PKB_MRN_ASSIGNING_AUTHORITY", default="")
+# Where PKB reads the patient delay (days) of a lab result: its pages disagree.
+PKB_DELAY_FIELD = env.choice("PKB_DELAY_FIELD", ["OBX-13", "OBR-13"], default="OBX-13")
+# Historic lab results are packed several OBR groups to a message, within these limits.
+PKB_PACK_MAX_BYTES = env.integer("PKB_PACK_MAX_BYTES", default=64 * 1024, minimum=1024)
+PKB_PACK_MAX_REPORTS = env.integer("PKB_PACK_MAX_REPORTS", default=50, minimum=1)
+# Retries after a transport failure: capped exponential backoff, kept in the database.
+PKB_RETRY_BASE_S = env.number("PKB_RETRY_BASE_S", default=30.0, minimum=0.0)
+PKB_RETRY_MAX_S = env.number("PKB_RETRY_MAX_S", default=900.0, minimum=0.0)
+# A message in flight longer than this is taken to belong to a dead worker and requeued.
+PKB_IN_FLIGHT_LEASE_S = env.number(
+    "PKB_IN_FLIGHT_LEASE_S", default=2 * PKB_TIMEOUT_S + 30, minimum=1.0
+)
+PKB_SWEEP_INTERVAL_S = env.number("PKB_SWEEP_INTERVAL_S", default=30.0, minimum=1.0)
+# How long one dispatch task keeps sending before handing over to a fresh task.
+PKB_DISPATCH_BUDGET_S = env.number("PKB_DISPATCH_BUDGET_S", default=50.0, minimum=1.0)
+# Request and response bodies hold patient data: kept this long for investigation, then pruned.
+PKB_BODY_RETENTION_DAYS = env.integer("PKB_BODY_RETENTION_DAYS", default=30, minimum=0)
+# The patient invitation email.
+PKB_INVITE_FROM = env.string("PKB_INVITE_FROM", default="")
+PKB_PORTAL_URL = env.string("PKB_PORTAL_URL", default="https://my.patientsknowbest.com/")
+NHS_APP_URL = env.string("NHS_APP_URL", default="https://www.nhs.uk/nhs-app/")
+PKB_TEAM_CONTACT = env.string(
+    "PKB_TEAM_CONTACT",
+    default="your clinical nurse specialist team (the number is on your letters)",
+)
+PKB_INVITE_MAX_ATTEMPTS = env.integer("PKB_INVITE_MAX_ATTEMPTS", default=5, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "pkb-sweep": {"task": "pkb_bridge.tasks.sweep", "schedule": PKB_SWEEP_INTERVAL_S},
+}
 
 # ---------------------------------------------------------------------------
 # The product

@@ -21,9 +21,10 @@ from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from rms import nhs_number, services
+from rms import nhs_number, selectors, services
 from rms.admin.record import PatientScopedAdmin, _scoped_patients, _sees_everything, _user
 from rms.hl7 import decode_message, extract_patient, parse
+from rms.hl7.encoding import codec_for_charset, declared_charset
 from rms.hl7.errors import Hl7Error
 from rms.inbound import inbound_reprocess
 from rms.inbound.filing import demographics
@@ -31,6 +32,19 @@ from rms.models import InboundMessage, Patient
 
 Status = InboundMessage.Status
 HELD = (Status.UNMATCHED, Status.REVIEW, Status.ERROR, Status.RECEIVED)
+
+
+def _as_text(message: InboundMessage) -> str:
+    """The raw bytes for reading, one segment a line, in the character set MSH-18 declares:
+    an administrator compares the names with a record, and a Latin-1 "Brontë" read as UTF-8
+    loses its ë. Bytes that do not decode show as replacement characters."""
+    raw = message.raw_bytes
+    try:
+        codec = codec_for_charset(declared_charset(raw)) or "utf-8"
+    except Hl7Error:
+        codec = "utf-8"
+    text = raw.decode(codec, errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class FindPatientForm(forms.Form):
@@ -103,8 +117,7 @@ class InboundMessageAdmin(PatientScopedAdmin):
 
     @admin.display(description="Message as received (one segment a line)")
     def raw_text(self, obj: InboundMessage) -> str:
-        text = obj.raw_bytes.decode("utf-8", errors="replace")
-        return format_html("<pre>{}</pre>", text.replace("\r\n", "\n").replace("\r", "\n"))
+        return format_html("<pre>{}</pre>", _as_text(obj))
 
     @admin.display(description="Acknowledgement sent")
     def ack_text(self, obj: InboundMessage) -> str:
@@ -158,9 +171,7 @@ class InboundMessageAdmin(PatientScopedAdmin):
         """Find the patient by NHS number or MRN, show them, and file on confirmation."""
         message = self._held_message(request, object_id)
         user = _user(request)
-        candidates = (
-            Patient.objects.all() if _sees_everything(request) else _scoped_patients(request)
-        )
+        candidates = selectors.patient_list_for_admin(user=request.user)
         form = FindPatientForm(request.POST or None)
         patient: Patient | None = None
         if request.method == "POST" and form.is_valid():
@@ -189,7 +200,7 @@ class InboundMessageAdmin(PatientScopedAdmin):
             "original": message,
             "form": form,
             "patient": patient,
-            "raw_text": message.raw_bytes.decode("utf-8", errors="replace").replace("\r", "\n"),
+            "raw_text": _as_text(message),
         }
         return render(request, "admin/rms/inboundmessage/match.html", context)
 

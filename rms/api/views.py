@@ -46,6 +46,7 @@ from rms.api.serializers import (
     ResultRecordedOutputSerializer,
 )
 from rms.hl7.extract import parse_number
+from rms.inbound.filing import storable_number
 from rms.inbound.matching import Identity, MatchStatus, match_patient
 from rms.models import CaseloadEntry, InboundMessage, Observation, Patient, Result, Team
 from rms.models.teams import WRITE_ROLES
@@ -504,6 +505,11 @@ class ResultRecordApi(APIView):
                 if numeric is None:
                     return Response(
                         {"observations": [f"{item['code']}: a numeric value is needed for NM."]},
+                        status=status.HTTP_400_BAD_REQUEST,
+                    )
+                if not storable_number(numeric):
+                    return Response(
+                        {"observations": [f"{item['code']}: the number is too large to store."]},
                         status=status.HTTP_400_BAD_REQUEST,
                     )
             observations.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,6 +80,17 @@ OBSERVATION_STATUSES = {
     "D": Observation.Status.DELETED,
     "W": Observation.Status.DELETED,
 }
+
+
+def storable_number(number: Decimal) -> bool:
+    """True when ``number`` fits ``Observation.value_numeric`` (18 digits, 6 after the point).
+    A bigger one would fail as the row is written, with a server error rather than a reason."""
+    field = Observation._meta.get_field("value_numeric")
+    limit = Decimal(10) ** (field.max_digits - field.decimal_places)
+    if not number.is_finite() or abs(number) >= limit:
+        return False
+    # The column rounds to its places, which can carry 999999999999.9999999 over the limit.
+    return abs(number.quantize(Decimal(1).scaleb(-field.decimal_places))) < limit
 
 
 def _aware(value: dt.datetime | dt.date | None, field: str) -> dt.datetime:
@@ -207,7 +219,13 @@ def _result_input(msg: ParsedMessage, group: ResultGroup) -> services.ResultInpu
         for obx in group.observations:
             if obx.attachment is not None:
                 continue
-            numeric = obx.value_type in ("NM", "SN") and obx.numeric is not None
+            # A number we cannot store is kept as the text the lab sent, like any other NM
+            # value that is not one number.
+            numeric = (
+                obx.value_type in ("NM", "SN")
+                and obx.numeric is not None
+                and storable_number(obx.numeric)
+            )
             observations.append(
                 services.ObservationInput(
                     code=obx.code,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -48,19 +47,18 @@ class Match:
     reason: str = ""
 
 
-_NOT_LETTERS = re.compile(r"[^a-z]")
+def _fold(name: str) -> str:
+    # After NFKD an accent is a combining mark, which is not a letter, so keeping letters
+    # drops accents. Keeping ASCII only would not do: it turns every name in another script
+    # (Greek, Arabic, Chinese...) into "", and any two such names would be "the same".
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(ch for ch in decomposed if ch.isalpha())
 
 
 def same_name(a: str, b: str) -> bool:
     """Family names compared as a person would: case, accents, spaces, hyphens and
-    apostrophes ignored (O'Brien = OBRIEN, Zoë = ZOE)."""
-
-    def fold(name: str) -> str:
-        decomposed = unicodedata.normalize("NFKD", name)
-        ascii_only = decomposed.encode("ascii", "ignore").decode()
-        return _NOT_LETTERS.sub("", ascii_only.lower())
-
-    return fold(a) == fold(b)
+    apostrophes ignored (O'Brien = OBRIEN, Zoë = ZOE, Strauß = STRAUSS)."""
+    return _fold(a) == _fold(b)
 
 
 def _disagreements(patient: Patient, identity: Identity) -> list[str]:
@@ -70,6 +68,14 @@ def _disagreements(patient: Patient, identity: Identity) -> list[str]:
     if identity.family_name and not same_name(identity.family_name, patient.family_name):
         problems.append("family name")
     return problems
+
+
+def _possible_wrong_patient(identifier: str, problems: list[str]) -> str:
+    verb = "differs" if len(problems) == 1 else "differ"
+    return (
+        f"Possible wrong patient: {identifier} matches a patient whose "
+        f"{' and '.join(problems)} {verb} from the message."
+    )
 
 
 def match_patient(identity: Identity) -> Match:
@@ -94,11 +100,7 @@ def match_patient(identity: Identity) -> Match:
             return Match(
                 MatchStatus.REVIEW,
                 patient=by_number,
-                reason=(
-                    "Possible wrong patient: the NHS number matches a patient whose "
-                    + " and ".join(problems)
-                    + " differ from the message."
-                ),
+                reason=_possible_wrong_patient("the NHS number", problems),
             )
         return Match(MatchStatus.MATCHED, patient=by_number)
 
@@ -114,11 +116,7 @@ def match_patient(identity: Identity) -> Match:
             return Match(
                 MatchStatus.REVIEW,
                 patient=by_mrn,
-                reason=(
-                    "Possible wrong patient: the MRN matches a patient whose "
-                    + " and ".join(problems)
-                    + " differ from the message."
-                ),
+                reason=_possible_wrong_patient("the MRN", problems),
             )
         return Match(MatchStatus.MATCHED, patient=by_mrn)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from rms import services, signals
@@ -59,7 +59,9 @@ class Header:
 
 def read_header(raw: bytes) -> Header:
     """Best-effort MSH-3, MSH-4, MSH-10 and MSH-9 for storing and de-duplicating."""
-    text = raw[:2048].decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")
+    # Leading whitespace is skipped as decode_message skips it; otherwise a message sent with
+    # a blank line first would be stored with no sender or control id, and not de-duplicated.
+    text = raw[:2048].decode("latin-1").lstrip("\ufeff\xef\xbb\xbf \t\r\n")
     line = text.replace("\n", "\r").split("\r", 1)[0]
     if not line.startswith("MSH") or len(line) < 8:
         return Header()
@@ -83,8 +85,12 @@ def read_header(raw: bytes) -> Header:
 
 
 def _encode_ack(ack: str, raw: bytes) -> bytes:
-    # Answer in the character set the sender declared, so MSA-3 reads back as written.
-    codec = codec_for_charset(declared_charset(raw)) or "ascii"
+    # Answer in the character set the sender declared, so MSA-3 reads back as written. An
+    # MSH-18 that is not even ASCII has been refused already; its refusal must still be sent.
+    try:
+        codec = codec_for_charset(declared_charset(raw)) or "ascii"
+    except Hl7Error:
+        codec = "ascii"
     return ack.encode(codec, errors="replace")
 
 
@@ -149,6 +155,10 @@ def _run(message: InboundMessage, *, actor: User, forced: Patient | None = None)
         message.error = exc.reason
         message.ack_code = exc.ack_code
         message.ack = build_ack_for_unparseable(message.raw_bytes, exc.ack_code, exc.reason, exc)
+    except (OperationalError, InterfaceError, IntegrityError):
+        # The database failed (down, a deadlock, a lock timeout, a concurrent writer): not the
+        # message's fault. No acknowledgement: the sender keeps the message and sends it again.
+        raise
     except Exception as exc:
         # A service refused the content (ValidationError) or a bug: the message is kept and
         # the sender told; the reason names the error type, never patient data.
@@ -176,6 +186,54 @@ def _reason(exc: Exception) -> str:
     return f"The message could not be filed ({type(exc).__name__}); it is kept for review."
 
 
+def same_message(stored: bytes, incoming: bytes) -> bool:
+    """Whether ``incoming`` is a resend of ``stored``: the same bytes, except that some
+    engines stamp a new MSH-7 (message time) on each resend."""
+    if stored == incoming:
+        return True
+
+    def without_msh7(raw: bytes) -> bytes:
+        text = raw.lstrip()
+        end = min((i for i in (text.find(b"\r"), text.find(b"\n")) if i >= 0), default=len(text))
+        msh, rest = text[:end], text[end:]
+        if len(msh) < 4:
+            return text
+        fields = msh.split(msh[3:4])
+        if len(fields) > 6:
+            fields[6] = b""
+        return msh[3:4].join(fields) + rest
+
+    return without_msh7(stored) == without_msh7(incoming)
+
+
+def _refuse_reused_control_id(raw: bytes, header: Header, channel: str, peer: str) -> str:
+    reason = (
+        f"Control id {header.control_id[:40]} was already used by this sender for a different "
+        "message; this one is refused. Send it with its own MSH-10."
+    )
+    error = Hl7Error(reason, hl7_code=ErrorCode.DUPLICATE_KEY_IDENTIFIER, ack_code="AE")
+    ack = build_ack_for_unparseable(raw, "AE", reason, error)
+    InboundMessage.objects.create(
+        channel=channel,
+        peer=peer[:100],
+        raw=raw,
+        sending_application=header.sending_application,
+        sending_facility=header.sending_facility,
+        control_id="",  # the real one is taken; it is in the raw message and the reason
+        message_type=header.message_type,
+        status=Status.ERROR,
+        error=reason,
+        ack_code="AE",
+        ack=ack,
+        processed_at=timezone.now(),
+        attempts=1,
+    )
+    logger.warning(
+        "Inbound control id reused for a different message by %s", header.sending_application[:40]
+    )
+    return ack
+
+
 def receive(*, raw: bytes, channel: str, peer: str = "") -> bytes:
     """Store, process and acknowledge one message (see the module docstring). Returns the
     ACK bytes to send. Safe to repeat: a repeat gets the stored ACK back."""
@@ -195,6 +253,11 @@ def receive(*, raw: bytes, channel: str, peer: str = "") -> bytes:
                         )
                         .first()
                     )
+                if message is not None and not same_message(message.raw_bytes, raw):
+                    # The sender used this control id for a different message: refuse this one
+                    # (keeping it, under no control id) rather than answer with the old ACK and
+                    # lose it. The sender's engine must give each message its own MSH-10.
+                    return _encode_ack(_refuse_reused_control_id(raw, header, channel, peer), raw)
                 if message is not None and message.status != Status.RECEIVED:
                     logger.info("Repeat of inbound message %s answered again", message.public_id)
                     return _encode_ack(message.ack, raw)

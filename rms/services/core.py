@@ -122,7 +122,9 @@ def _save_patient(patient: Patient) -> None:
 
 def _adoptable(values: Mapping[str, Any]) -> Patient | None:
     """The patient a registration should take on rather than duplicate: one with this NHS
-    number that the PAS feed registered and no team follows yet."""
+    number that no team follows now (registered by the PAS feed before any team took them
+    on, or discharged by every team and now referred back). The caller must know the date of
+    birth and family name too (``_adopt``)."""
     number = values.get("nhs_number")
     if not number:
         return None

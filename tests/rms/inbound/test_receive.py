@@ -371,3 +371,22 @@ def test_a_failure_inside_filing_rolls_back_what_it_wrote_but_keeps_the_message(
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.org", "x" * 16)
+
+
+def test_a_control_id_reused_for_a_different_message_is_refused_and_kept(tester) -> None:
+    receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    different = sample_bytes("oru_r01_psa.hl7").replace(b"||0.24|", b"||0.99|")
+    code, text, _ = ack_of(receive(raw=different, channel="mllp"))
+    assert code == "AE"
+    assert "already used" in text
+    assert InboundMessage.objects.count() == 2
+    refused = InboundMessage.objects.get(control_id="")
+    assert refused.raw_bytes == different and refused.status == Status.ERROR
+    assert Result.objects.get().observations.get().value_text == "0.24"
+
+
+def test_a_resend_with_a_new_message_time_is_still_a_repeat(tester) -> None:
+    first = receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    restamped = sample_bytes("oru_r01_psa.hl7").replace(b"|20261110141502||", b"|20261110142000||")
+    assert receive(raw=restamped, channel="mllp") == first
+    assert InboundMessage.objects.count() == 1
