@@ -90,10 +90,9 @@ def main() -> None:
     url = database_url()
     fresh_database(url)
     setup_django(url)
+    from rms import services
     from rms.models import Patient
     from tests.factories import TeamFactory
-
-    from rms import services
 
     team = TeamFactory(code="URO")
     services.patient_create(
@@ -107,10 +106,11 @@ def main() -> None:
         date_of_birth=dt.date(1958, 2, 14),
         sex="M",
     )
-    assert Patient.objects.count() == 1
+    if Patient.objects.count() != 1:
+        raise SystemExit("the benchmark database was not fresh")
 
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    listener = subprocess.Popen(  # noqa: S603
+    listener = subprocess.Popen(
         [sys.executable, "manage.py", "mllp_listener", "--port", "0", "--threads", "8"],
         cwd=ROOT,
         env=env,
@@ -118,7 +118,8 @@ def main() -> None:
         text=True,
     )
     try:
-        assert listener.stdout is not None
+        if listener.stdout is None:
+            raise SystemExit("the listener did not start")
         port = int(re.search(r":(\d+)", listener.stdout.readline()).group(1))  # type: ignore[union-attr]
         run_connections(port, 1, 200, "warm")  # connections, caches, the system actor
         results = [
