@@ -92,9 +92,8 @@ def main() -> None:
     setup_django(url)
     from rms import services
     from rms.models import Patient
-    from tests.factories import TeamFactory
 
-    team = TeamFactory(code="URO")
+    team = services.team_create(code="URO", name="Urology", tumour_site="prostate")
     services.patient_create(
         actor=services.system_user(),
         teams=[team],
