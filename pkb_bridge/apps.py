@@ -6,3 +6,22 @@ from django.apps import AppConfig
 class PkbBridgeConfig(AppConfig):
     name = "pkb_bridge"
     verbose_name = "Patients Know Best bridge"
+
+    def ready(self) -> None:
+        from pkb_bridge import receivers
+        from rms import signals
+
+        uid = "pkb_bridge"
+        signals.result_recorded.connect(receivers.result_recorded, dispatch_uid=f"{uid}.recorded")
+        signals.result_corrected.connect(
+            receivers.result_corrected, dispatch_uid=f"{uid}.corrected"
+        )
+        signals.result_deleted.connect(receivers.result_deleted, dispatch_uid=f"{uid}.deleted")
+        signals.appointment_changed.connect(
+            receivers.appointment_changed, dispatch_uid=f"{uid}.appointment"
+        )
+        signals.document_changed.connect(receivers.document_changed, dispatch_uid=f"{uid}.document")
+        signals.diagnoses_changed.connect(
+            receivers.diagnoses_changed, dispatch_uid=f"{uid}.diagnoses"
+        )
+        signals.patient_changed.connect(receivers.patient_changed, dispatch_uid=f"{uid}.patient")

@@ -311,9 +311,14 @@ DOCUMENT_MAX_BYTES = env.integer("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024,
 # ---------------------------------------------------------------------------
 # Patients Know Best (see docs/pkb.md; the reference's unverified points are settings here)
 # ---------------------------------------------------------------------------
-PKB_URL = env.string("PKB_URL", default="http://127.0.0.1:8765/services/hl7")
-PKB_USERNAME = env.string("PKB_USERNAME", default="rms")
-PKB_PASSWORD = env.string("PKB_PASSWORD", default="sandbox-password")
+# The defaults point at the local sandbox (manage.py pkb_sandbox); production must name PKB.
+PKB_URL = env.string("PKB_URL", default="http://127.0.0.1:7443/services/hl7")
+PKB_USERNAME = env.string("PKB_USERNAME", default="sandbox")
+PKB_PASSWORD = env.string("PKB_PASSWORD", default="sandbox")
+if PRODUCTION and not PKB_URL.startswith("https://"):
+    raise ImproperlyConfigured(
+        "DJANGO_ENV=production refuses to start: PKB_URL must be PKB's https:// endpoint."
+    )
 # PKB asks for one message at a time (up to 4 only by agreement with PKB's devops).
 PKB_MAX_IN_FLIGHT = env.integer("PKB_MAX_IN_FLIGHT", default=1, minimum=1)
 # A total deadline per request (connect, send, wait, read), not a per-read timeout.

@@ -80,3 +80,18 @@ def api_viewer(viewer) -> APIClient:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def api_other_clinician(other_team_clinician) -> APIClient:  # type: ignore[no-untyped-def]
     return token_client(other_team_clinician)
+
+
+@pytest.fixture(autouse=True)
+def celery_in_process(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Tasks run in-process in tests, even when REDIS_URL names a broker, except in the tests
+    marked ``celery_worker``, which run real workers against the real broker."""
+    from rms.celery import app
+
+    if request.node.get_closest_marker("celery_worker"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -17,7 +17,9 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL"))
+        if not k.startswith(
+            ("DJANGO_", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL", "PKB_")
+        )
     }
     environment.update(env)
     return subprocess.run(  # noqa: S603
@@ -41,6 +43,10 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({"ALLOWED_HOSTS": "rms.example.nhs.uk"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "short", "ALLOWED_HOSTS": "rms.example.nhs.uk"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": STRONG_KEY}, "ALLOWED_HOSTS must name"),
+        (
+            {"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "rms.example.nhs.uk"},
+            "PKB_URL must be PKB's https:// endpoint",
+        ),
     ],
 )
 def test_production_refuses_to_start_unsafe(env: dict[str, str], message: str) -> None:
@@ -59,6 +65,7 @@ def test_production_passes_check_deploy_with_no_warnings() -> None:
         SECRET_KEY=STRONG_KEY,
         ALLOWED_HOSTS="rms.example.nhs.uk",
         EMAIL_URL="smtp+tls://rms:secret@smtp.example.nhs.uk:587",
+        PKB_URL="https://sandbox.patientsknowbest.com:7443/services/hl7",
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout

@@ -1,0 +1,180 @@
+"""From the record to PKB's HL7: maps rows onto the pure builders' dataclasses.
+
+Reads the models; writes nothing. The builders in ``pkb_bridge.hl7`` turn the dataclasses into
+ER7 text (a few microseconds a message; hl7apy is kept off this path).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections.abc import Sequence
+from typing import cast
+
+from django.conf import settings
+from django.utils import timezone
+
+from pkb_bridge import hl7
+from rms.models import Appointment, Diagnosis, Document, Observation, Patient, Result, Team
+
+# OBR-25 (table 0123) for each result status: R is how PKB deletes a report.
+RESULT_STATUS_CODES: dict[str, str] = {
+    Result.Status.PRELIMINARY: "P",
+    Result.Status.FINAL: "F",
+    Result.Status.CORRECTED: "C",
+    Result.Status.CANCELLED: "R",
+    Result.Status.DELETED: "R",
+}
+OBSERVATION_STATUS_CODES: dict[str, str] = {
+    Observation.Status.PRELIMINARY: "P",
+    Observation.Status.FINAL: "F",
+    Observation.Status.CORRECTED: "C",
+    Observation.Status.CANCELLED: "D",
+    Observation.Status.DELETED: "D",
+}
+
+
+def delay_field() -> hl7.build.DelayField:
+    """Where the lab delay goes: a setting, because PKB's pages disagree (OBX-13 or OBR-13)."""
+    return cast("hl7.build.DelayField", settings.PKB_DELAY_FIELD)
+
+
+def new_control_id() -> str:
+    """MSH-10: a fresh UUID per message, fixed for every retry of it."""
+    return str(uuid.uuid4())
+
+
+def context_for(team: Team, control_id: str) -> hl7.MessageContext:
+    return hl7.MessageContext(
+        sending_application=settings.PKB_SENDING_APPLICATION,
+        sending_facility=team.pkb_team_alias,
+        control_id=control_id,
+        sent_at=timezone.now(),
+        processing_id=settings.PKB_PROCESSING_ID,
+        service_code=team.pv1_service_code,
+        radiology_application=settings.PKB_RADIOLOGY_APPLICATION,
+    )
+
+
+def patient_data(patient: Patient) -> hl7.Patient:
+    return hl7.Patient(
+        nhs_number=patient.nhs_number or "",
+        nhs_number_status=patient.nhs_number_status,
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        title=patient.title,
+        date_of_birth=patient.date_of_birth,
+        sex=patient.sex,
+        # PKB ignores a local identifier whose assigning authority it has not been told
+        # about; without one configured, the MRN is not sent.
+        mrn=patient.mrn if settings.PKB_MRN_ASSIGNING_AUTHORITY else "",
+        mrn_assigning_authority=settings.PKB_MRN_ASSIGNING_AUTHORITY,
+        address_line1=patient.address_line_1,
+        address_line2=patient.address_line_2,
+        city=patient.address_city,
+        county=patient.address_county,
+        postcode=patient.postcode,
+        phone_home=patient.phone_home,
+        phone_mobile=patient.phone_mobile,
+        phone_work=patient.phone_work,
+        email=patient.email,
+    )
+
+
+def diagnoses_data(diagnoses: Sequence[Diagnosis]) -> list[hl7.Diagnosis]:
+    # Entered-in-error diagnoses are left out: the set PKB holds is replaced by what we send.
+    return [
+        hl7.Diagnosis(
+            code=d.code,
+            code_system_text=d.code_system,
+            text=d.text,
+            diagnosed_at=d.diagnosed_on,
+        )
+        for d in diagnoses
+        if d.status != Diagnosis.Status.ENTERED_IN_ERROR
+    ]
+
+
+def delay_days_until(release_at: dt.datetime | None, clinical_time: dt.datetime) -> int | None:
+    """PKB counts a delay in days from the clinical time, not from sending: the whole days
+    from ``clinical_time`` to ``release_at``, at least 0 (already passed: no delay)."""
+    if release_at is None:
+        return None
+    days = math.ceil((release_at - clinical_time).total_seconds() / 86400)
+    return max(0, days)
+
+
+def lab_report(result: Result, *, delay_days: int | None) -> hl7.LabReport:
+    observations = tuple(
+        hl7.LabObservation(
+            code=o.code,
+            name=o.name,
+            code_system=o.code_system,
+            value=o.value_text,
+            # "<0.01" is not an NM value: with a comparator it goes as a string, as printed.
+            value_type=("ST" if o.comparator else "NM") if o.value_type == "NM" else "TX",
+            units=o.units,
+            reference_range=o.reference_range,
+            abnormal_flag=o.abnormal_flag,
+            status=OBSERVATION_STATUS_CODES.get(o.status, "F"),
+            observed_at=o.observed_at,
+            notes=tuple(line for line in o.notes.splitlines() if line.strip()),
+        )
+        for o in result.observations.all()
+        if o.superseded_at is None
+    )
+    return hl7.LabReport(
+        filler_order_number=result.filler_order_number,
+        placer_order_number=result.placer_order_number,
+        service_code=result.service_code or "LAB",
+        service_name=result.service_name or result.service_code or "Laboratory result",
+        observed_at=result.observed_at,
+        reported_at=result.reported_at,
+        result_status=RESULT_STATUS_CODES.get(result.status, "F"),
+        ordering_clinician=result.ordering_clinician or None,
+        observations=observations,
+        delay_days=delay_days,
+    )
+
+
+def radiology_report(result: Result, *, delay_days: int | None) -> hl7.RadiologyReport:
+    status = RESULT_STATUS_CODES.get(result.status, "F")
+    return hl7.RadiologyReport(
+        filler_order_number=result.filler_order_number,
+        service_code=result.service_code or "RAD",
+        service_name=result.service_name or "Imaging report",
+        observed_at=result.observed_at,
+        reported_at=result.reported_at,
+        report_text=result.report_text if status != "R" else "",
+        result_status=status,
+        ordering_clinician=result.ordering_clinician or None,
+        delay_days=delay_days,
+    )
+
+
+def document_data(document: Document, *, delay_days: int | None) -> hl7.Document:
+    pdf = bytes(document.content_pdf) if document.content_pdf is not None else None
+    return hl7.Document(
+        document_number=document.document_number,
+        document_type=document.document_type,
+        title=document.title,
+        authored_at=document.authored_at,
+        content_html=document.content_html if pdf is None else None,
+        content_pdf=pdf,
+        author=document.author or None,
+        filename=f"{document.document_number}.{'pdf' if pdf is not None else 'html'}",
+        delay_days=delay_days,
+    )
+
+
+def appointment_data(appointment: Appointment) -> hl7.Appointment:
+    return hl7.Appointment(
+        placer_id=appointment.placer_id,
+        starts_at=appointment.starts_at,
+        ends_at=appointment.ends_at,
+        reason=appointment.reason,
+        appointment_type=appointment.appointment_type,
+        location=appointment.location,
+        clinician=appointment.clinician or None,
+    )

@@ -1,0 +1,39 @@
+"""Receivers of the ``rms`` signals: each a one-line call of a PKB bridge service, inside the
+transaction of the change that caused it (docs/adr/0002-signals-between-apps.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pkb_bridge import services
+
+
+def result_recorded(sender: Any, *, result: Any, **kwargs: Any) -> None:
+    services.on_result_recorded(result=result)
+
+
+def result_corrected(sender: Any, *, result: Any, **kwargs: Any) -> None:
+    services.on_result_corrected(result=result)
+
+
+def result_deleted(sender: Any, *, result: Any, **kwargs: Any) -> None:
+    services.on_result_deleted(result=result)
+
+
+def appointment_changed(sender: Any, *, appointment: Any, **kwargs: Any) -> None:
+    services.on_appointment_changed(appointment=appointment)
+
+
+def document_changed(sender: Any, *, document: Any, **kwargs: Any) -> None:
+    services.on_document_changed(document=document)
+
+
+def diagnoses_changed(sender: Any, *, patient: Any, **kwargs: Any) -> None:
+    services.on_diagnoses_changed(patient=patient)
+
+
+def patient_changed(
+    sender: Any, *, patient: Any, created: bool, changed_fields: Any, **kwargs: Any
+) -> None:
+    if not created:
+        services.on_patient_changed(patient=patient, changed_fields=changed_fields)

@@ -1,0 +1,438 @@
+"""Delivering the outbox to PKB: claim, check, send, record; and the sweeper.
+
+The rules (docs/adr/0003-pkb-outbox.md and the reliability reference §1.7 and §5.1):
+
+- A claim is a short transaction holding the connection row's lock, so claims from every
+  worker are serialised: at most ``PKB_MAX_IN_FLIGHT`` messages are in flight in all, never
+  two of one patient, and a patient's messages go in ``seq`` order: a message is eligible
+  only when every earlier message of its patient is delivered, rejected or cancelled, and the
+  patient's registration has not been rejected (that blocks the queue until it is requeued).
+- The send happens outside any transaction. Before it, the PID-3 identifiers of the payload
+  are checked against the row's patient: a mismatch is never sent.
+- The outcome is recorded in a second short transaction, with one ``DeliveryAttempt`` row
+  holding the exact bytes sent and what came back.
+- Transport failure (refused, timeout, 5xx, no ACK): retried with capped exponential backoff,
+  same bytes, same MSH-10; the patient's later messages wait. AR or AE: not retried (PKB's
+  advice); marked rejected with PKB's text. 401/403: the whole connection is paused and
+  nothing is marked failed. An ACK for another control id is not success.
+- The sweeper gives back rows stuck in flight past their lease (a killed worker), releases
+  held items whose time has come, prunes old bodies and rings the doorbell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import socket
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from pkb_bridge import hl7
+from pkb_bridge.hl7 import MessageCheckError, parse_ack, pid3_identifiers
+from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
+from pkb_bridge.transport import PkbTransport, SendResult, TransportError
+
+logger = logging.getLogger("pkb_bridge")
+Status = OutboundMessage.Status
+Outcome = DeliveryAttempt.Outcome
+
+
+def worker_name() -> str:
+    import os
+    import threading
+
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def _locked_connection() -> Connection:
+    """The connection row, locked for this transaction (created if a test flushed it)."""
+    connection = Connection.objects.select_for_update().filter(name="pkb").first()
+    if connection is None:
+        try:
+            with transaction.atomic():
+                Connection.objects.create(name="pkb")
+        except IntegrityError:
+            pass
+        connection = Connection.objects.select_for_update().get(name="pkb")
+    return connection
+
+
+def eligible_messages(now: dt.datetime) -> object:
+    """Pending, due messages that are the head of their patient's queue and not blocked."""
+    earlier_open = OutboundMessage.objects.filter(
+        patient=OuterRef("patient"), seq__lt=OuterRef("seq"), status__in=OutboundMessage.OPEN
+    )
+    blocked = OutboundMessage.objects.filter(
+        patient=OuterRef("patient"),
+        status=Status.REJECTED,
+        kind=OutboundMessage.Kind.REGISTRATION,
+    )
+    return (
+        OutboundMessage.objects.filter(
+            status=Status.PENDING,
+            next_attempt_at__lte=now,
+            enrolment__status=Enrolment.Status.ACTIVE,
+        )
+        .exclude(Exists(earlier_open))
+        .exclude(Exists(blocked))
+        .order_by("next_attempt_at", "id")
+    )
+
+
+def message_claim(*, worker: str) -> OutboundMessage | None:
+    """Claim the next eligible message, or None (nothing due, the cap reached, or the
+    connection paused). Safe to call from any number of workers at once."""
+    now = timezone.now()
+    with transaction.atomic():
+        connection = _locked_connection()
+        if connection.paused:
+            return None
+        in_flight = OutboundMessage.objects.filter(status=Status.IN_FLIGHT).count()
+        if in_flight >= settings.PKB_MAX_IN_FLIGHT:
+            return None
+        candidate = eligible_messages(now).select_related("patient", "enrolment").first()  # type: ignore[attr-defined]
+        if candidate is None:
+            return None
+        OutboundMessage.objects.filter(pk=candidate.pk).update(
+            status=Status.IN_FLIGHT,
+            in_flight_since=now,
+            claimed_by=worker,
+            attempts=F("attempts") + 1,
+        )
+        candidate.refresh_from_db()
+        return candidate
+
+
+def identifiers_problem(message: OutboundMessage) -> str | None:
+    """Why the payload must not be sent for this row's patient, or None. Guards the "right
+    payload, wrong patient" bug: PID-3 must carry exactly the patient's NHS number."""
+    patient = message.patient
+    try:
+        identifiers = pid3_identifiers(message.payload)
+    except MessageCheckError as exc:
+        return f"The message's PID could not be read: {exc}"
+    numbers = {value for value, authority, _ in identifiers if authority == "NHS"}
+    if numbers != {patient.nhs_number} or message.expected_nhs_number != patient.nhs_number:
+        return (
+            "The NHS number in the message's PID-3 is not the patient's current NHS number; "
+            "not sent."
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    outcome: str
+    detail: str = ""
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    base = settings.PKB_RETRY_BASE_S * (2 ** max(0, attempts - 1))
+    seconds = min(settings.PKB_RETRY_MAX_S, base)
+    # ±10% jitter so that retries after an outage do not arrive in lockstep.
+    return dt.timedelta(seconds=seconds * random.uniform(0.9, 1.1))  # noqa: S311
+
+
+def _record(
+    message: OutboundMessage,
+    *,
+    worker: str,
+    started: dt.datetime,
+    outcome: str,
+    sent: SendResult | None = None,
+    error: TransportError | None = None,
+    ack: hl7.Ack | None = None,
+    detail: str = "",
+) -> None:
+    DeliveryAttempt.objects.create(
+        message=message,
+        started_at=started,
+        finished_at=timezone.now(),
+        outcome=outcome,
+        http_status=(sent.status_code if sent else getattr(error, "status_code", None)),
+        ack_code=(ack.code or "") if ack else "",
+        ack_control_id=(ack.control_id or "")[:64] if ack else "",
+        ack_text=(ack.text or "") if ack else "",
+        error_kind=error.kind if error else "",
+        error=detail or (str(error) if error else ""),
+        # On a failure the bytes sent are the envelope of the payload (built the same way).
+        request_body=sent.request_body if sent else hl7.build_envelope(message.payload),
+        response_body=sent.response_body if sent else getattr(error, "response_body", None),
+        worker=worker,
+    )
+
+
+def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: str) -> SendOutcome:
+    """Send one claimed message and record the outcome (see the module docstring). Only the
+    claimant's state is changed: a row the sweeper gave away meanwhile is left to its new
+    claimant, except that an acceptance is always recorded."""
+    started = timezone.now()
+    problem = identifiers_problem(message)
+    if problem:
+        logger.critical(
+            "Outbound message %s refused before sending: %s", message.public_id, problem
+        )
+        with transaction.atomic():
+            _record(
+                message, worker=worker, started=started, outcome=Outcome.REFUSED, detail=problem
+            )
+            OutboundMessage.objects.filter(pk=message.pk, status=Status.IN_FLIGHT).update(
+                status=Status.REJECTED, last_error=problem, ack_code="", in_flight_since=None
+            )
+        return SendOutcome(Outcome.REFUSED, problem)
+
+    try:
+        sent = transport.send(message.payload)
+    except TransportError as error:
+        return _transport_failed(message, error=error, worker=worker, started=started)
+
+    ack = parse_ack(sent.ack_text)
+    mine = OutboundMessage.objects.filter(pk=message.pk, status=Status.IN_FLIGHT, claimed_by=worker)
+    if ack.code == "AA" and ack.control_id == message.control_id:
+        with transaction.atomic():
+            _record(
+                message,
+                worker=worker,
+                started=started,
+                outcome=Outcome.ACCEPTED,
+                sent=sent,
+                ack=ack,
+            )
+            OutboundMessage.objects.filter(pk=message.pk).exclude(status=Status.CANCELLED).update(
+                status=Status.DELIVERED,
+                delivered_at=timezone.now(),
+                ack_code="AA",
+                ack_text=ack.text or "",
+                last_error="",
+                in_flight_since=None,
+            )
+            if message.kind == OutboundMessage.Kind.REGISTRATION:
+                from pkb_bridge.services.invitations import on_registration_accepted
+
+                on_registration_accepted(enrolment_id=message.enrolment_id)
+        return SendOutcome(Outcome.ACCEPTED)
+
+    if ack.code in ("AR", "AE") and ack.control_id == message.control_id:
+        # PKB's advice: no automatic retry; a person looks at PKB's reason.
+        text = ack.text or "(PKB gave no reason)"
+        logger.warning(
+            "PKB rejected outbound message %s (%s): %s", message.public_id, ack.code, text[:200]
+        )
+        with transaction.atomic():
+            _record(
+                message,
+                worker=worker,
+                started=started,
+                outcome=Outcome.REJECTED,
+                sent=sent,
+                ack=ack,
+            )
+            mine.update(
+                status=Status.REJECTED,
+                ack_code=ack.code,
+                ack_text=text,
+                last_error=f"PKB answered {ack.code}: {text}",
+                in_flight_since=None,
+            )
+            from pkb_bridge.services.alerts import on_message_rejected
+
+            on_message_rejected(message_id=message.pk)
+        return SendOutcome(Outcome.REJECTED, text)
+
+    if ack.code is not None:
+        # An acknowledgement of another message (MSA-2 is not our MSH-10) is not success:
+        # the outcome of ours is unknown. Held as rejected, for a person to requeue.
+        detail = (
+            f"PKB's acknowledgement ({ack.code}) names control id {ack.control_id!r}, not this "
+            "message's; its outcome is unknown. Check in PKB, then requeue or cancel."
+        )
+        with transaction.atomic():
+            _record(
+                message,
+                worker=worker,
+                started=started,
+                outcome=Outcome.REJECTED,
+                sent=sent,
+                ack=ack,
+                detail=detail,
+            )
+            mine.update(
+                status=Status.REJECTED,
+                ack_code=ack.code,
+                ack_text=ack.text or "",
+                last_error=detail,
+                in_flight_since=None,
+            )
+            from pkb_bridge.services.alerts import on_message_rejected
+
+            on_message_rejected(message_id=message.pk)
+        return SendOutcome(Outcome.REJECTED, detail)
+
+    no_ack = TransportError("bad_response", "the response held no HL7 acknowledgement")
+    return _transport_failed(message, error=no_ack, worker=worker, started=started, sent=sent)
+
+
+def _transport_failed(
+    message: OutboundMessage,
+    *,
+    error: TransportError,
+    worker: str,
+    started: dt.datetime,
+    sent: SendResult | None = None,
+) -> SendOutcome:
+    mine = OutboundMessage.objects.filter(pk=message.pk, status=Status.IN_FLIGHT, claimed_by=worker)
+    with transaction.atomic():
+        if error.kind == "http_auth":
+            # Credentials or the source address refused: every message would fail the same
+            # way. Pause the connection and give the row back untouched.
+            _record(
+                message,
+                worker=worker,
+                started=started,
+                outcome=Outcome.PAUSED,
+                error=error,
+                sent=sent,
+            )
+            connection = _locked_connection()
+            connection.paused = True
+            connection.paused_at = timezone.now()
+            connection.paused_reason = str(error)[:2000]
+            connection.save()
+            mine.update(
+                status=Status.PENDING,
+                attempts=F("attempts") - 1,
+                in_flight_since=None,
+                claimed_by="",
+                last_error=str(error)[:2000],
+            )
+            logger.critical("PKB connection paused: %s", error)
+            return SendOutcome(Outcome.PAUSED, str(error))
+        _record(
+            message,
+            worker=worker,
+            started=started,
+            outcome=Outcome.TRANSIENT,
+            error=error,
+            sent=sent,
+        )
+        # Every transport failure is retried: PKB may have received the message even when we
+        # did not hear back, and the same MSH-10 and filler order number make a repeat harmless.
+        mine.update(
+            status=Status.PENDING,
+            next_attempt_at=timezone.now() + _backoff(message.attempts),
+            in_flight_since=None,
+            claimed_by="",
+            last_error=f"{error.kind}: {error}"[:2000],
+        )
+    logger.info("Outbound message %s will be retried: %s", message.public_id, error.kind)
+    return SendOutcome(Outcome.TRANSIENT, str(error))
+
+
+def transport_from_settings() -> PkbTransport:
+    return PkbTransport(
+        settings.PKB_URL,
+        settings.PKB_USERNAME,
+        settings.PKB_PASSWORD,
+        connect_timeout_s=settings.PKB_CONNECT_TIMEOUT_S,
+        deadline_s=settings.PKB_TIMEOUT_S,
+        ca_bundle=settings.PKB_CA_BUNDLE or None,
+        verify=settings.PKB_VERIFY_TLS,
+    )
+
+
+def dispatch(*, transport: PkbTransport, budget_s: float | None = None) -> int:
+    """Claim and send messages one after another until none is eligible or the time budget
+    is spent. Returns how many were sent. Safe to run in many workers at once."""
+    import time
+
+    deadline = time.monotonic() + (
+        budget_s if budget_s is not None else settings.PKB_DISPATCH_BUDGET_S
+    )
+    worker = worker_name()
+    sent = 0
+    while time.monotonic() < deadline:
+        message = message_claim(worker=worker)
+        if message is None:
+            break
+        message_send(message=message, transport=transport, worker=worker)
+        sent += 1
+    return sent
+
+
+@transaction.atomic
+def messages_requeue_stuck(*, now: dt.datetime | None = None) -> int:
+    """Give back rows in flight past their lease (their worker died mid-send). They are sent
+    again with the same bytes and MSH-10. Safe to repeat."""
+    moment = now or timezone.now()
+    cutoff = moment - dt.timedelta(seconds=settings.PKB_IN_FLIGHT_LEASE_S)
+    count = OutboundMessage.objects.filter(
+        status=Status.IN_FLIGHT, in_flight_since__lt=cutoff
+    ).update(status=Status.PENDING, in_flight_since=None, claimed_by="", next_attempt_at=moment)
+    if count:
+        logger.warning("Requeued %d outbound message(s) stuck in flight", count)
+    return count
+
+
+@transaction.atomic
+def bodies_prune(*, now: dt.datetime | None = None) -> int:
+    """Remove request and response bodies older than the retention period (they hold patient
+    data); the attempt rows stay. Never touches the message payload of an open row."""
+    moment = now or timezone.now()
+    cutoff = moment - dt.timedelta(days=settings.PKB_BODY_RETENTION_DAYS)
+    return DeliveryAttempt.objects.filter(
+        finished_at__lt=cutoff, bodies_pruned_at__isnull=True
+    ).update(request_body=None, response_body=None, bodies_pruned_at=moment)
+
+
+@transaction.atomic
+def message_requeue(*, message: OutboundMessage, actor: User) -> OutboundMessage:
+    """Send a rejected or cancelled message again (same bytes, same MSH-10), after a fix.
+    Requeuing a rejected registration unblocks the patient's queue. Safe to repeat."""
+    message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+    if message.status not in (Status.REJECTED, Status.CANCELLED):
+        return message
+    message.status = Status.PENDING
+    message.next_attempt_at = timezone.now()
+    message.last_error = f"Requeued by {actor.get_username()}"
+    message.cancelled_reason = ""
+    message.save()
+    from pkb_bridge.services.outbox import kick_dispatcher_on_commit
+
+    kick_dispatcher_on_commit()
+    return message
+
+
+@transaction.atomic
+def message_cancel(*, message: OutboundMessage, actor: User, reason: str) -> OutboundMessage:
+    """Cancel a message that is waiting or was rejected: it will never be sent. Safe to repeat."""
+    message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+    if message.status in (Status.PENDING, Status.REJECTED):
+        message.status = Status.CANCELLED
+        message.cancelled_reason = f"{actor.get_username()}: {reason}"[:200]
+        message.save()
+    return message
+
+
+@transaction.atomic
+def connection_resume(*, actor: User) -> Connection:
+    """Resume a paused connection (after PKB's credentials or allowlist were fixed)."""
+    connection = _locked_connection()
+    if connection.paused:
+        connection.paused = False
+        connection.resumed_by = actor
+        connection.resumed_at = timezone.now()
+        connection.save()
+        from pkb_bridge.services.outbox import kick_dispatcher_on_commit
+
+        kick_dispatcher_on_commit()
+    return connection
+
+
+def pending_due() -> bool:
+    return eligible_messages(timezone.now()).exists()  # type: ignore[attr-defined]

@@ -1,0 +1,83 @@
+"""Writing messages into the outbox, in the transaction of the change that caused them.
+
+A message is built once, here, with a fresh MSH-10; the same bytes are sent on every retry.
+``seq`` numbers a patient's messages in the order they were queued, under a row lock, so
+two transactions for one patient cannot interleave their numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from pkb_bridge import compose, hl7
+from pkb_bridge.models import Enrolment, OutboundMessage, PatientSequence
+
+Builder = Callable[[hl7.MessageContext], str]
+
+
+def _kick_dispatcher() -> None:
+    from pkb_bridge.tasks import dispatch
+
+    dispatch.delay()
+
+
+def kick_dispatcher_on_commit() -> None:
+    """Ring the doorbell once the transaction commits (once per transaction). If it is lost
+    (a crash, Redis down), the sweeper finds the rows within one sweep interval."""
+    if connection.in_atomic_block:
+        already = any(entry[1] is _kick_dispatcher for entry in connection.run_on_commit)
+        if already:
+            return
+    transaction.on_commit(_kick_dispatcher, robust=True)
+
+
+def _next_seq(enrolment: Enrolment) -> int:
+    sequence = PatientSequence.objects.select_for_update().filter(patient=enrolment.patient).first()
+    if sequence is None:
+        try:
+            with transaction.atomic():
+                sequence = PatientSequence.objects.create(patient=enrolment.patient)
+        except IntegrityError:
+            sequence = PatientSequence.objects.select_for_update().get(patient=enrolment.patient)
+        else:
+            sequence = PatientSequence.objects.select_for_update().get(pk=sequence.pk)
+    sequence.last_seq += 1
+    sequence.save(update_fields=["last_seq"])
+    return sequence.last_seq
+
+
+@transaction.atomic
+def message_enqueue(
+    *, enrolment: Enrolment, kind: str, source_ref: str, build: Builder
+) -> OutboundMessage | None:
+    """Queue one message for PKB, built now with a fresh MSH-10. Returns None (and queues
+    nothing) when a message for the same ``source_ref`` is already in this enrolment's
+    outbox: repeating an event never sends twice."""
+    if OutboundMessage.objects.filter(enrolment=enrolment, source_ref=source_ref).exists():
+        return None
+    control_id = compose.new_control_id()
+    payload = build(compose.context_for(enrolment.team, control_id))
+    message = OutboundMessage.objects.create(
+        enrolment=enrolment,
+        patient=enrolment.patient,
+        seq=_next_seq(enrolment),
+        kind=kind,
+        source_ref=source_ref[:120],
+        control_id=control_id,
+        payload=payload,
+        expected_nhs_number=enrolment.patient.nhs_number or "",
+        next_attempt_at=timezone.now(),
+    )
+    kick_dispatcher_on_commit()
+    return message
+
+
+@transaction.atomic
+def messages_cancel_pending(*, enrolment: Enrolment, reason: str) -> int:
+    """Cancel every message of ``enrolment`` not yet sent. A message in flight finishes."""
+    return OutboundMessage.objects.filter(
+        enrolment=enrolment, status=OutboundMessage.Status.PENDING
+    ).update(status=OutboundMessage.Status.CANCELLED, cancelled_reason=reason[:200])

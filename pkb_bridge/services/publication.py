@@ -1,0 +1,268 @@
+"""Publication control: whether, and when, each item is first published to the patient.
+
+Per team and category a policy says: release at once; release after N days (PKB shows that
+the item exists and hides its content until then, counted from the clinical time); or hold
+for clinician review, optionally released automatically after N days. A held item is not
+sent at all until released. Every decision is a ``PublicationDecision`` row: who, when, why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import cast
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from pkb_bridge import compose, hl7
+from pkb_bridge.models import (
+    Enrolment,
+    OutboundMessage,
+    Publication,
+    PublicationDecision,
+    ReleasePolicy,
+)
+from pkb_bridge.services.outbox import message_enqueue
+from rms.models import Appointment, Document, Result
+from rms.services import system_user
+
+Category = ReleasePolicy.Category
+State = Publication.State
+Kind = OutboundMessage.Kind
+
+DEFAULT_MODE = ReleasePolicy.Mode.IMMEDIATE
+
+
+def category_of(item: Result | Document | Appointment) -> str:
+    if isinstance(item, Result):
+        return Category.RADIOLOGY if item.category == Result.Category.RADIOLOGY else Category.LAB
+    if isinstance(item, Document):
+        return Category.DOCUMENT
+    return Category.APPOINTMENT
+
+
+def clinical_time(item: Result | Document | Appointment) -> dt.datetime:
+    if isinstance(item, Result):
+        return item.observed_at
+    if isinstance(item, Document):
+        return item.authored_at
+    return item.starts_at
+
+
+def policy_for(enrolment: Enrolment, category: str) -> ReleasePolicy:
+    """The team's policy for a category; a team that has set none releases at once."""
+    policy = ReleasePolicy.objects.filter(team=enrolment.team, category=category).first()
+    return policy or ReleasePolicy(team=enrolment.team, category=category, mode=DEFAULT_MODE)
+
+
+def _item_field(item: Result | Document | Appointment) -> str:
+    if isinstance(item, Result):
+        return "result"
+    if isinstance(item, Document):
+        return "document"
+    return "appointment"
+
+
+def publication_for(
+    enrolment: Enrolment, item: Result | Document | Appointment
+) -> Publication | None:
+    return Publication.objects.filter(enrolment=enrolment, **{_item_field(item): item}).first()
+
+
+def _decide(publication: Publication, state: str, actor: User, reason: str) -> None:
+    publication.state = state
+    publication.decided_by = actor
+    publication.decided_at = timezone.now()
+    publication.reason = reason[:200]
+    publication.save()
+    PublicationDecision.objects.create(
+        publication=publication, state=state, decided_by=actor, reason=reason[:200]
+    )
+
+
+@transaction.atomic
+def publication_create(
+    *, enrolment: Enrolment, item: Result | Document | Appointment, actor: User | None = None
+) -> Publication:
+    """The item's publication under its team's policy (made once per enrolment and item;
+    safe to repeat). The decision is recorded as the system's."""
+    existing = publication_for(enrolment, item)
+    if existing is not None:
+        return existing
+    category = category_of(item)
+    policy = policy_for(enrolment, category)
+    decider = actor or system_user()
+    state = State.HELD if policy.mode == ReleasePolicy.Mode.HOLD else State.RELEASED
+    delay = policy.delay_days if policy.mode == ReleasePolicy.Mode.DELAY else 0
+    auto_release_at = None
+    if state == State.HELD and policy.auto_release_days is not None:
+        auto_release_at = timezone.now() + dt.timedelta(days=policy.auto_release_days)
+    reason = f"Team policy: {policy.get_mode_display().lower()}"
+    if delay:
+        reason += f" ({delay} days after the clinical time)"
+    publication = Publication.objects.create(
+        enrolment=enrolment,
+        patient=enrolment.patient,
+        category=category,
+        state=state,
+        delay_days=delay,
+        auto_release_at=auto_release_at,
+        decided_by=decider,
+        reason=reason[:200],
+        **{_item_field(item): item},
+    )
+    PublicationDecision.objects.create(
+        publication=publication, state=state, decided_by=decider, reason=reason[:200]
+    )
+    return publication
+
+
+# --- building the message for one item --------------------------------------------------------
+
+
+def _delay_for(publication: Publication) -> int | None:
+    return publication.delay_days or None
+
+
+def _appointment_kind(appointment: Appointment, first: bool) -> str:
+    if appointment.status == Appointment.Status.CANCELLED:
+        return Kind.APPOINTMENT_CANCEL
+    if appointment.status == Appointment.Status.DID_NOT_ATTEND:
+        return Kind.APPOINTMENT_DNA
+    return Kind.APPOINTMENT_NEW if first else Kind.APPOINTMENT_CHANGE
+
+
+def send_item(*, publication: Publication, reason: str) -> OutboundMessage | None:
+    """Queue the message that carries the item's current state to PKB (released items
+    only). ``reason`` makes the source reference unique per event (a version, a status)."""
+    if publication.state != State.RELEASED:
+        return None
+    enrolment = publication.enrolment
+    patient_data = compose.patient_data(enrolment.patient)
+    delay = _delay_for(publication)
+    message: OutboundMessage | None
+    if publication.result is not None:
+        result = publication.result
+        if result.category == Result.Category.RADIOLOGY:
+            report = compose.radiology_report(result, delay_days=delay)
+            message = message_enqueue(
+                enrolment=enrolment,
+                kind=Kind.RADIOLOGY,
+                source_ref=f"result:{result.pk}:{reason}",
+                build=lambda ctx: hl7.build_oru_radiology(ctx, patient_data, report),
+            )
+        else:
+            lab = compose.lab_report(result, delay_days=delay)
+            message = message_enqueue(
+                enrolment=enrolment,
+                kind=Kind.LAB,
+                source_ref=f"result:{result.pk}:{reason}",
+                build=lambda ctx: hl7.build_oru_lab(
+                    ctx, patient_data, [lab], delay_field=compose.delay_field()
+                ),
+            )
+    elif publication.document is not None:
+        document = publication.document
+        if document.status == Document.Status.DELETED:
+            message = message_enqueue(
+                enrolment=enrolment,
+                kind=Kind.DOCUMENT_DELETE,
+                source_ref=f"document:{document.pk}:{reason}",
+                build=lambda ctx: hl7.build_mdm_delete(ctx, patient_data, document.document_number),
+            )
+        else:
+            letter = compose.document_data(document, delay_days=delay)
+            message = message_enqueue(
+                enrolment=enrolment,
+                kind=Kind.DOCUMENT,
+                source_ref=f"document:{document.pk}:{reason}",
+                build=lambda ctx: hl7.build_mdm(ctx, patient_data, letter),
+            )
+    else:
+        appointment = publication.appointment
+        if appointment is None:  # the check constraint makes this impossible
+            raise RuntimeError("a publication without an item")
+        kind = _appointment_kind(appointment, first=publication.message_id is None)
+        booking = compose.appointment_data(appointment)
+        trigger = cast("hl7.build.SiuTrigger", kind.split("^")[1])
+        message = message_enqueue(
+            enrolment=enrolment,
+            kind=kind,
+            source_ref=f"appointment:{appointment.pk}:{reason}",
+            build=lambda ctx: hl7.build_siu(ctx, patient_data, booking, trigger=trigger),
+        )
+    if message is not None:
+        publication.message = message
+        publication.save(update_fields=["message"])
+    return message
+
+
+# --- clinician decisions --------------------------------------------------------------------
+
+
+@transaction.atomic
+def publication_release(*, publication: Publication, actor: User, reason: str = "") -> Publication:
+    """Release a held item: it is sent to PKB now. Safe to repeat."""
+    publication = Publication.objects.select_for_update().get(pk=publication.pk)
+    if publication.state == State.RELEASED:
+        return publication
+    if publication.state == State.WITHDRAWN:
+        raise ValidationError("This item was deleted at its source; there is nothing to release.")
+    _decide(publication, State.RELEASED, actor, reason or "Released by a clinician")
+    if publication.enrolment.status == Enrolment.Status.ACTIVE:
+        send_item(publication=publication, reason=f"released:{publication.decisions.count()}")
+    return publication
+
+
+def item_ref(publication: Publication) -> str:
+    """The prefix of the source references of every message about this item."""
+    if publication.result_id is not None:
+        return f"result:{publication.result_id}:"
+    if publication.document_id is not None:
+        return f"document:{publication.document_id}:"
+    return f"appointment:{publication.appointment_id}:"
+
+
+@transaction.atomic
+def publication_hold(*, publication: Publication, actor: User, reason: str = "") -> Publication:
+    """Hold an item back from the patient. Possible until PKB has any version of it: a
+    message still waiting in the outbox is cancelled; one delivered (or being delivered)
+    cannot be recalled. Safe to repeat."""
+    publication = Publication.objects.select_for_update().get(pk=publication.pk)
+    if publication.state == State.HELD:
+        return publication
+    messages = OutboundMessage.objects.filter(
+        enrolment=publication.enrolment, source_ref__startswith=item_ref(publication)
+    )
+    if messages.filter(
+        status__in=[OutboundMessage.Status.IN_FLIGHT, OutboundMessage.Status.DELIVERED]
+    ).exists():
+        raise ValidationError(
+            "PKB already has this item (or is receiving it now); it can no longer be held."
+        )
+    messages.filter(status=OutboundMessage.Status.PENDING).update(
+        status=OutboundMessage.Status.CANCELLED, cancelled_reason="Held by a clinician"
+    )
+    _decide(publication, State.HELD, actor, reason or "Held by a clinician")
+    return publication
+
+
+@transaction.atomic
+def publications_auto_release(*, now: dt.datetime | None = None) -> int:
+    """Release every held item whose automatic release time has come (the sweeper's job).
+    Recorded as the system's decision. Safe to repeat."""
+    moment = now or timezone.now()
+    due: Sequence[Publication] = list(
+        Publication.objects.select_for_update(skip_locked=True)
+        .filter(state=State.HELD, auto_release_at__lte=moment)
+        .select_related("enrolment")
+    )
+    actor = system_user()
+    for publication in due:
+        publication_release(
+            publication=publication, actor=actor, reason="Released automatically by team policy"
+        )
+    return len(due)

@@ -1,0 +1,15 @@
+"""What the PKB bridge tells other apps (the worklists raise work items from these).
+
+Sent inside the transaction that records the event, with ``sender`` the model class.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# message=OutboundMessage (PKB answered AR or AE, or the ACK named another message)
+message_rejected = Signal()
+# enrolment=Enrolment (PKB accepted the registration but no email is recorded)
+onboarding_needed = Signal()
+# enrolment=Enrolment (the invitation email failed every attempt)
+invitation_failed = Signal()

@@ -1,0 +1,468 @@
+"""The SOAP-over-HTTPS client for PKB's HL7 endpoint: one message in, PKB's ACK text out.
+
+PKB takes HL7 v2 only wrapped in SOAP, POSTed over HTTPS with Basic auth, and answers with the
+ACK inside the SOAP response (pkb-hl7-interface.md 3.1, Appendix C). This module moves bytes and
+classifies failures; it never decides what an ACK means (AA/AR/AE, MSA-2) beyond checking that
+one came back: that is the dispatcher's job.
+
+Every failure is a ``TransportError`` whose ``permanent`` mark is the whole retry decision
+(STYLE.md 8). Permanent means the same bytes will fail again: a 4xx (except 401/403 and the
+"not now" codes 408, 425 and 429), or a message XML cannot carry. Everything else (refused,
+reset, timed out, 5xx, SOAP fault, garbage) leaves the outcome unknown or the endpoint
+unhealthy, so the message is sent again later with the same MSH-10. 401/403
+(``kind == "http_auth"``) are transient too: the caller pauses the whole connection rather than
+fail message after message.
+
+Why the standard library's ``http.client`` and not httpx: the total deadline below needs the
+socket, to shut it down from another thread (closing a socket does not wake a thread blocked in
+``recv`` on Linux; ``shutdown`` does). ``http.client`` also sets TCP_NODELAY on connect and
+writes headers and body in one ``send``, so neither side's Nagle delay applies (the 44 ms trap,
+reliability-and-security.md 4.3(d)).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import ipaddress
+import logging
+import queue
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pkb_bridge.hl7.ack import parse_ack
+from pkb_bridge.hl7.soap import (
+    CONTENT_TYPE,
+    SoapError,
+    build_envelope,
+    parse_envelope_response,
+)
+
+logger = logging.getLogger("pkb_bridge.transport")
+
+TransportErrorKind = Literal[
+    "connect",  # nothing reached PKB: refused, reset before sending, DNS, connect timeout
+    "dropped",  # the connection closed after the request was sent: PKB may have it
+    "timeout",  # no complete reply before the total deadline: PKB may have it
+    "tls",  # handshake or certificate verification failed
+    "http_auth",  # 401/403: credentials or IP allow-list; pause the whole connection
+    "http_redirect",  # 3xx: the configured URL is wrong; never followed (could downgrade)
+    "http_throttled",  # 408, 425, 429: PKB asks us to come back later
+    "http_5xx",
+    "http_4xx",  # any other 4xx: this request will be refused again
+    "soap_fault",  # PKB's SOAP stack failed: the outcome is unknown
+    "bad_response",  # no SOAP envelope with an ACK in it
+    "unsendable",  # the message holds characters XML cannot carry; nothing was sent
+]
+
+# The kinds whose retry would fail the same way. 401/403 are deliberately not here: a
+# rotated password or a missing allow-list entry affects every message, so the caller pauses
+# the connection instead of failing rows one by one.
+_PERMANENT_KINDS: frozenset[str] = frozenset({"http_4xx", "unsendable"})
+
+# Request Timeout, Too Early, Too Many Requests: 4xx that say "not now" rather than "never".
+_THROTTLED = frozenset({408, 425, 429})
+# An ACK is a few hundred bytes; anything much bigger is not PKB answering us.
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+class TransportError(Exception):
+    """A send that did not bring back an ACK. ``permanent`` is the only retry input.
+
+    ``str(error)`` is short and never holds message or response content (patient data); the
+    raw response, when there was one, is in ``response_body`` for the attempt record.
+    """
+
+    def __init__(
+        self,
+        kind: TransportErrorKind,
+        message: str,
+        *,
+        status_code: int | None = None,
+        response_body: bytes | None = None,
+        elapsed_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind: TransportErrorKind = kind
+        self.permanent: bool = kind in _PERMANENT_KINDS
+        self.message = message
+        self.status_code = status_code
+        self.response_body = response_body
+        self.elapsed_s = elapsed_s
+
+    def __repr__(self) -> str:
+        return f"TransportError(kind={self.kind!r}, permanent={self.permanent}, {self.message!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What one successful exchange produced: the bytes both ways and the ACK text."""
+
+    status_code: int
+    request_body: bytes
+    response_body: bytes
+    ack_text: str
+    elapsed_s: float
+
+
+class PkbTransport:
+    """One keep-alive connection to PKB's HL7 endpoint, one message at a time.
+
+    ``send`` is serialised per object (PKB asks for one message at a time, reference 3.3): a
+    dispatcher allowed N in flight holds N transports. Each ``send`` has a total deadline that
+    covers connecting, the TLS handshake, writing, waiting and reading; on expiry the socket is
+    shut down and the next ``send`` opens a fresh connection.
+
+    ``https`` URLs verify the server certificate (against ``ca_bundle`` alone when given, else the
+    system store); there is no fallback to plain HTTP. ``http`` URLs are accepted for a loopback
+    host only: the local PKB sandbox of ``make demo``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        connect_timeout_s: float,
+        deadline_s: float,
+        ca_bundle: str | None = None,
+        verify: bool = True,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        if connect_timeout_s <= 0 or deadline_s <= 0:
+            raise ValueError("connect_timeout_s and deadline_s must be positive")
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("the PKB URL must be https://host[:port]/path")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("the PKB URL must use https (plain http only for a local sandbox)")
+        self.url = url
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._ssl_context = (
+            _client_ssl_context(ca_bundle, verify) if parts.scheme == "https" else None
+        )
+        credentials = f"{username}:{password}".encode()
+        self._headers = {
+            "Content-Type": CONTENT_TYPE,
+            "SOAPAction": '""',
+            "Authorization": "Basic " + base64.b64encode(credentials).decode("ascii"),
+            "Connection": "keep-alive",
+        }
+        self._connect_timeout_s = connect_timeout_s
+        self._deadline_s = deadline_s
+        self._max_response_bytes = max_response_bytes
+        self._lock = threading.Lock()  # one send at a time
+        self._conn: http.client.HTTPConnection | None = None
+        self._worker: _Worker | None = None
+        self._closed = False
+        self.connections_opened = 0  # for tests and metrics: keep-alive should keep this at 1
+
+    def send(self, message: str) -> SendResult:
+        """Send one ER7 message and return PKB's ACK text; raise ``TransportError`` otherwise.
+
+        Blocks for at most ``deadline_s`` (plus the time to build the envelope). Safe to call
+        again with the same message: the caller decides, from ``TransportError.permanent``.
+        """
+        try:
+            request_body = build_envelope(message)
+        except ValueError as exc:
+            # Our builders never produce such text; if one ever does, resending cannot help.
+            error = TransportError("unsendable", str(exc))
+            _log_failure(error)
+            raise error from None
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this PkbTransport is closed")
+            started = time.monotonic()
+            status, response_body = self._exchange_with_deadline(request_body, started)
+        elapsed = time.monotonic() - started
+        try:
+            ack_text = _ack_from_response(status, response_body)
+        except TransportError as error:
+            error.elapsed_s = elapsed
+            _log_failure(error)
+            raise
+        logger.debug("PKB send ok: status=%s elapsed=%.4fs", status, elapsed)
+        return SendResult(
+            status_code=status,
+            request_body=request_body,
+            response_body=response_body,
+            ack_text=ack_text,
+            elapsed_s=elapsed,
+        )
+
+    def close(self) -> None:
+        """Close the connection and the worker thread; a send in progress fails at once."""
+        self._closed = True
+        self._abort_connection()
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def __enter__(self) -> PkbTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the deadline ------------------------------------------------------------------------
+
+    def _exchange_with_deadline(self, request_body: bytes, started: float) -> tuple[int, bytes]:
+        deadline = started + self._deadline_s
+        if self._conn is None:
+            self._conn = self._new_connection()
+        conn = self._conn
+        if self._worker is None:
+            self._worker = _Worker()
+        job = self._worker.submit(lambda job: self._exchange(job, conn, request_body, deadline))
+        if not job.done.wait(max(0.0, deadline - time.monotonic())):
+            # The worker may be blocked in recv on a server that drips or says nothing: shut
+            # the socket down to wake it, and give the next send a fresh worker and connection.
+            job.abandoned = True
+            self._abort_connection()
+            self._worker.stop()
+            self._worker = None
+            error = TransportError(
+                "timeout",
+                f"no complete reply within the {self._deadline_s:g} s deadline",
+                elapsed_s=time.monotonic() - started,
+            )
+            _log_failure(error)
+            raise error
+        if job.error is not None:
+            self._abort_connection()
+            error = _classify(job.error, job.phase)
+            error.elapsed_s = time.monotonic() - started
+            _log_failure(error)
+            raise error
+        if job.result is None:  # pragma: no cover - a finished job has a result or an error
+            raise TransportError("bad_response", "the exchange ended without a result")
+        return job.result
+
+    def _exchange(
+        self, job: _Job, conn: http.client.HTTPConnection, request_body: bytes, deadline: float
+    ) -> tuple[int, bytes]:
+        """Runs on the worker thread: connect if needed, POST, read the whole reply."""
+        if conn.sock is not None and _peer_closed(conn.sock):
+            # The server closed the idle keep-alive connection (or wrote something we did
+            # not ask for): reconnect now rather than find out after writing the request.
+            conn.close()
+        if conn.sock is None:
+            job.phase = "connect"
+            conn.timeout = max(0.001, min(self._connect_timeout_s, deadline - time.monotonic()))
+            conn.connect()
+            self.connections_opened += 1
+        sock = conn.sock
+        if sock is None:  # closed under us by a timeout in the waiting thread
+            raise TimeoutError
+        # A backstop only: the deadline itself is enforced by the waiting thread.
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        if job.abandoned:
+            # The deadline passed while we were connecting: the caller has reported a timeout,
+            # so do not send behind its back.
+            conn.close()
+            raise TimeoutError
+        job.phase = "send"
+        conn.request("POST", self._path, body=request_body, headers=self._headers)
+        job.phase = "receive"
+        response = conn.getresponse()
+        body = response.read(self._max_response_bytes + 1)
+        if len(body) > self._max_response_bytes:
+            conn.close()
+            raise _ResponseTooLarge
+        if not response.isclosed():
+            # Defensive: a body not read to its end leaves the connection out of step.
+            conn.close()
+        return response.status, body
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        if self._ssl_context is not None:
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._connect_timeout_s, context=self._ssl_context
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout_s)
+
+    def _abort_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        sock = conn.sock
+        if sock is not None:
+            # socket.socket.shutdown on the raw descriptor, even for an SSLSocket: wakes a
+            # thread blocked reading it, with no TLS close_notify exchange to wait for.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+class _ResponseTooLarge(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[_Job], tuple[int, bytes]]
+    done: threading.Event
+    phase: str = "connect"
+    abandoned: bool = False
+    result: tuple[int, bytes] | None = None
+    error: BaseException | None = None
+
+
+class _Worker:
+    """A daemon thread that runs one exchange at a time.
+
+    A timed-out exchange is abandoned with its worker: the waiting thread has already given up,
+    and a new worker serves the next send, so a hung DNS lookup cannot stall later sends.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pkb-transport", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[_Job], tuple[int, bytes]]) -> _Job:
+        job = _Job(fn=fn, done=threading.Event())
+        self._jobs.put(job)
+        return job
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job.result = job.fn(job)
+            except BaseException as error:  # handed to the waiting thread
+                job.error = error
+            finally:
+                job.done.set()
+
+
+# -- classification ----------------------------------------------------------------------------
+
+
+def _classify(error: BaseException, phase: str) -> TransportError:
+    """Map an exception from the worker to a ``TransportError``; never quotes content."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return TransportError(
+            "tls", f"TLS certificate verification failed: {error.verify_message or 'unknown'}"
+        )
+    if isinstance(error, ssl.SSLError):
+        return TransportError("tls", f"TLS handshake or record failed: {error.reason or 'unknown'}")
+    if isinstance(error, _ResponseTooLarge):
+        return TransportError("bad_response", "the response is larger than an ACK can be")
+    if isinstance(error, socket.gaierror):
+        return TransportError("connect", "the PKB host name could not be resolved")
+    if isinstance(error, TimeoutError):
+        if phase == "connect":
+            return TransportError("connect", "timed out connecting to PKB")
+        return TransportError("timeout", "timed out waiting for PKB's reply")
+    if isinstance(error, http.client.RemoteDisconnected | http.client.IncompleteRead):
+        return TransportError("dropped", "PKB closed the connection before a complete reply")
+    if isinstance(error, http.client.HTTPException):
+        return TransportError("bad_response", f"not a valid HTTP response ({type(error).__name__})")
+    if isinstance(error, OSError):
+        if phase in ("connect", "send"):
+            if isinstance(error, ConnectionRefusedError):
+                return TransportError("connect", "connection refused")
+            return TransportError("connect", f"connection failed ({type(error).__name__})")
+        return TransportError("dropped", f"connection lost after sending ({type(error).__name__})")
+    return TransportError("bad_response", f"unexpected failure ({type(error).__name__})")
+
+
+def _ack_from_response(status: int, body: bytes) -> str:
+    """The ACK text of a 2xx SOAP response; raise ``TransportError`` for anything else."""
+
+    def fail(kind: TransportErrorKind, message: str) -> TransportError:
+        return TransportError(kind, message, status_code=status, response_body=body)
+
+    if 200 <= status < 300:
+        try:
+            ack_text = parse_envelope_response(body)
+        except SoapError as error:
+            if error.is_fault:
+                raise fail("soap_fault", "PKB answered with a SOAP fault") from None
+            raise fail("bad_response", "the response is not a SOAP envelope with an ACK") from None
+        if parse_ack(ack_text).code is None:
+            raise fail("bad_response", "the SOAP response holds no HL7 ACK")
+        return ack_text
+    if status in (401, 403):
+        raise fail("http_auth", f"PKB refused the credentials or source address (HTTP {status})")
+    if 300 <= status < 400:
+        raise fail("http_redirect", f"PKB redirected (HTTP {status}); check the configured URL")
+    if status >= 500:
+        if _is_soap_fault(body):
+            raise fail("soap_fault", f"PKB answered with a SOAP fault (HTTP {status})")
+        raise fail("http_5xx", f"PKB is unavailable (HTTP {status})")
+    if status in _THROTTLED:
+        raise fail("http_throttled", f"PKB asked us to retry later (HTTP {status})")
+    if 400 <= status < 500:
+        raise fail("http_4xx", f"PKB refused the request (HTTP {status})")
+    raise fail("bad_response", f"unexpected HTTP status {status}")
+
+
+def _is_soap_fault(body: bytes) -> bool:
+    try:
+        parse_envelope_response(body)
+    except SoapError as error:
+        return error.is_fault
+    return False
+
+
+def _log_failure(error: TransportError) -> None:
+    logger.warning(
+        "PKB send failed: kind=%s permanent=%s status=%s elapsed=%s",
+        error.kind,
+        error.permanent,
+        error.status_code,
+        f"{error.elapsed_s:.3f}s" if error.elapsed_s is not None else "-",
+    )
+
+
+# -- sockets and TLS ---------------------------------------------------------------------------
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True if an idle connection is readable: the server closed it or sent unasked bytes."""
+    # poll, not select: select fails for descriptors above 1024 in a busy worker process.
+    poller = select.poll()
+    try:
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _client_ssl_context(ca_bundle: str | None, verify: bool) -> ssl.SSLContext:
+    # With a cafile, create_default_context trusts that bundle only (no system store), which
+    # lets a deployment pin PKB's CA.
+    context = ssl.create_default_context(cafile=ca_bundle)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify:
+        logger.warning("PKB TLS certificate verification is OFF: use for local debugging only")
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

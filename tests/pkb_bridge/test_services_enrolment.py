@@ -1,0 +1,288 @@
+"""Opt-in, historic upload, withdrawal and the ongoing flow, at the outbox (no sending)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from pkb_bridge import services
+from pkb_bridge.hl7 import pid3_identifiers
+from pkb_bridge.models import Enrolment, OutboundMessage, Publication, ReleasePolicy
+from rms import services as rms_services
+from rms.services import AppointmentInput, ObservationInput, ResultInput
+from tests.factories import (
+    AppointmentFactory,
+    DiagnosisFactory,
+    DocumentFactory,
+    ObservationFactory,
+    PatientFactory,
+    ResultFactory,
+)
+
+pytestmark = pytest.mark.django_db
+Kind = OutboundMessage.Kind
+
+
+def history(patient, *, labs: int = 3, radiology: bool = True, letters: bool = True) -> None:
+    start = timezone.now() - dt.timedelta(days=400)
+    for n in range(labs):
+        result = ResultFactory(patient=patient, observed_at=start + dt.timedelta(days=60 * n))
+        ObservationFactory(
+            result=result, value_text=f"0.0{n + 1}", value_numeric=Decimal(f"0.0{n + 1}")
+        )
+    if radiology:
+        ResultFactory(
+            patient=patient,
+            category="radiology",
+            source_system="CRIS",
+            service_code="CTCAP",
+            service_name="CT chest abdomen pelvis",
+            report_text="Findings: no evidence of recurrence.\nConclusion: stable.",
+            observed_at=start + dt.timedelta(days=100),
+        )
+    if letters:
+        DocumentFactory(patient=patient, authored_at=start + dt.timedelta(days=120))
+    AppointmentFactory(patient=patient, starts_at=timezone.now() + dt.timedelta(days=30))
+
+
+def outbox(patient) -> list[OutboundMessage]:
+    return list(OutboundMessage.objects.filter(patient=patient).order_by("seq"))
+
+
+def test_opt_in_queues_the_registration_first_then_the_history_in_clinical_order(
+    patient, clinician
+) -> None:
+    DiagnosisFactory(patient=patient)
+    history(patient)
+    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    messages = outbox(patient)
+    assert messages[0].kind == Kind.REGISTRATION
+    assert "DG1|1||399068003^Malignant tumour of prostate^SNOMED CT" in messages[0].payload
+    assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
+    kinds = [m.kind for m in messages[1:]]
+    # Labs on days 0 and 60 (packed), CT on day 100, letter on day 120, lab on day 120, clinic.
+    assert kinds == [Kind.LAB, Kind.RADIOLOGY, Kind.DOCUMENT, Kind.LAB, Kind.APPOINTMENT_NEW]
+    assert messages[1].payload.count("\rOBR|") == 2
+    assert enrolment.opted_in_by == clinician
+    # Every payload names this patient, and only this patient.
+    for message in messages:
+        numbers = {
+            value for value, authority, _ in pid3_identifiers(message.payload) if authority == "NHS"
+        }
+        assert numbers == {patient.nhs_number}
+        assert message.status == "pending"
+    assert len({m.control_id for m in messages}) == len(messages)
+
+
+def test_consecutive_lab_results_are_packed_into_one_message(patient, clinician, settings) -> None:
+    history(patient, labs=6, radiology=False, letters=False)
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    labs = [m for m in outbox(patient) if m.kind == Kind.LAB]
+    assert len(labs) == 1
+    assert labs[0].payload.count("\rOBR|") == 6
+    settings.PKB_PACK_MAX_REPORTS = 4
+    other = PatientFactory(teams=list(patient.teams.all()))
+    history(other, labs=6, radiology=False, letters=False)
+    services.enrolment_opt_in(patient=other, actor=clinician)
+    assert [m.payload.count("\rOBR|") for m in outbox(other) if m.kind == Kind.LAB] == [4, 2]
+
+
+def test_opting_in_twice_queues_nothing_more(patient, clinician, team_admin) -> None:
+    history(patient)
+    first = services.enrolment_opt_in(patient=patient, actor=clinician)
+    count = len(outbox(patient))
+    second = services.enrolment_opt_in(patient=patient, actor=team_admin)
+    assert first.pk == second.pk
+    assert len(outbox(patient)) == count
+    assert Enrolment.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"nhs_number_status": "02"}, "not verified"),
+        ({"nhs_number": None, "nhs_number_status": "07"}, "no NHS number"),
+    ],
+)
+def test_opt_in_needs_a_verified_nhs_number(team, clinician, changes, reason) -> None:
+    patient = PatientFactory(teams=[team], **changes)
+    with pytest.raises(ValidationError) as refused:
+        services.enrolment_opt_in(patient=patient, actor=clinician)
+    assert reason in str(refused.value)
+    assert not Enrolment.objects.exists()
+    assert not OutboundMessage.objects.exists()
+
+
+def test_only_a_clinician_of_the_patients_team_can_opt_in(
+    patient, viewer, other_team_clinician
+) -> None:
+    for user in (viewer, other_team_clinician):
+        with pytest.raises(PermissionDenied):
+            services.enrolment_opt_in(patient=patient, actor=user)
+    assert not Enrolment.objects.exists()
+
+
+def test_withdrawal_cancels_what_is_still_pending_and_stops_the_flow(patient, clinician) -> None:
+    history(patient)
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_withdraw(patient=patient, actor=clinician, reason="Patient asked")
+    assert {m.status for m in outbox(patient)} == {"cancelled"}
+    before = len(outbox(patient))
+    ResultFactory(patient=patient)  # no service: nothing is told
+    rms_services.result_record(
+        patient=patient,
+        actor=clinician,
+        data=ResultInput(
+            category="lab",
+            source_system="WINPATH",
+            filler_order_number="AFTER-WITHDRAWAL",
+            observed_at=timezone.now(),
+            observations=[
+                ObservationInput(
+                    code="PSA",
+                    name="PSA",
+                    value_type="NM",
+                    value_text="0.1",
+                    observed_at=timezone.now(),
+                )
+            ],
+        ),
+    )
+    assert len(outbox(patient)) == before
+
+
+def new_result(patient, actor, *, fon: str = "LIVE1", value: str = "0.30", status: str = "final"):
+    taken = timezone.now() - dt.timedelta(hours=3)
+    return rms_services.result_record(
+        patient=patient,
+        actor=actor,
+        data=ResultInput(
+            category="lab",
+            source_system="WINPATH",
+            filler_order_number=fon,
+            observed_at=taken,
+            status=status,
+            service_code="PSA",
+            service_name="Prostate specific antigen",
+            observations=[
+                ObservationInput(
+                    code="PSA",
+                    name="PSA",
+                    value_type="NM",
+                    value_text=value,
+                    value_numeric=Decimal(value),
+                    units="ug/L",
+                    observed_at=taken,
+                )
+            ],
+        ),
+    )
+
+
+def test_a_new_result_a_correction_and_a_deletion_reach_the_outbox_in_order(
+    patient, clinician
+) -> None:
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    new_result(patient, clinician, value="0.30")
+    new_result(patient, clinician, value="0.25", status="corrected")
+    new_result(patient, clinician, value="0.25", status="deleted")
+    live = [m for m in outbox(patient) if "LIVE1" in m.payload]
+    assert [m.kind for m in live] == [Kind.LAB] * 3
+    assert "|0.30|" in live[0].payload and "|0.25|" in live[1].payload
+    obr_status = [m.payload.split("\rOBR|")[1].split("\r")[0].split("|")[24] for m in live]
+    assert obr_status == ["F", "C", "R"]
+
+
+def test_appointments_and_documents_follow(patient, clinician) -> None:
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    when = timezone.now() + dt.timedelta(days=10)
+    booked = AppointmentInput(placer_id="APT-LIVE", starts_at=when, reason="PSA review")
+    rms_services.appointment_record(patient=patient, data=booked, actor=clinician)
+    cancelled = AppointmentInput(
+        placer_id="APT-LIVE", starts_at=when, reason="PSA review", status="cancelled"
+    )
+    rms_services.appointment_record(patient=patient, data=cancelled, actor=clinician)
+    kinds = [m.kind for m in outbox(patient)]
+    assert kinds[-2:] == [Kind.APPOINTMENT_NEW, Kind.APPOINTMENT_CANCEL]
+
+
+def test_a_diagnosis_change_sends_the_whole_set_again(patient, clinician) -> None:
+    DiagnosisFactory(patient=patient)
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    rms_services.diagnosis_create(
+        patient=patient,
+        actor=clinician,
+        code="94391008",
+        code_system="SNOMED CT",
+        text="Secondary malignant neoplasm of lung",
+        diagnosed_on=dt.date(2026, 10, 1),
+    )
+    update = outbox(patient)[-1]
+    assert update.kind == Kind.UPDATE
+    assert update.payload.count("\rDG1|") == 2
+
+
+def test_a_change_of_nhs_number_is_not_sent(patient, clinician) -> None:
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    count = len(outbox(patient))
+    rms_services.patient_update(patient=patient, actor=clinician, family_name="Newname")
+    assert len(outbox(patient)) == count + 1
+    rms_services.patient_update(patient=patient, actor=clinician, nhs_number="9434765919")
+    assert len(outbox(patient)) == count + 1
+
+
+def test_a_held_result_is_not_sent_until_released(patient, team, clinician) -> None:
+    ReleasePolicy.objects.create(team=team, category="lab", mode="hold")
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    new_result(patient, clinician)
+    publication = Publication.objects.get(result__filler_order_number="LIVE1")
+    assert publication.state == "held"
+    assert not any("LIVE1" in m.payload for m in outbox(patient))
+    services.publication_release(
+        publication=publication, actor=clinician, reason="Discussed by phone"
+    )
+    assert [m.kind for m in outbox(patient) if "LIVE1" in m.payload] == [Kind.LAB]
+    decisions = list(publication.decisions.values_list("state", "decided_by__username"))
+    assert decisions[-1] == ("released", clinician.username)
+
+
+def test_a_delay_policy_puts_the_days_in_the_first_obx(patient, team, clinician) -> None:
+    ReleasePolicy.objects.create(team=team, category="lab", mode="delay", delay_days=7)
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    new_result(patient, clinician)
+    message = next(m for m in outbox(patient) if "LIVE1" in m.payload)
+    obx = message.payload.split("\rOBX|")[1].split("\r")[0].split("|")
+    assert obx[12] == "7"  # OBX-13
+
+
+def test_holding_a_waiting_item_cancels_its_message_but_a_delivered_one_cannot_be_held(
+    patient, clinician
+) -> None:
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    new_result(patient, clinician)
+    publication = Publication.objects.get(result__filler_order_number="LIVE1")
+    services.publication_hold(publication=publication, actor=clinician, reason="Awaiting MDT")
+    assert (
+        publication.message.__class__.objects.get(pk=publication.message_id).status == "cancelled"
+    )
+    services.publication_release(publication=publication, actor=clinician)
+    publication.refresh_from_db()
+    OutboundMessage.objects.filter(pk=publication.message_id).update(status="delivered")
+    with pytest.raises(ValidationError):
+        services.publication_hold(publication=publication, actor=clinician)
+
+
+def test_auto_release_happens_when_its_time_comes(patient, team, clinician) -> None:
+    ReleasePolicy.objects.create(team=team, category="lab", mode="hold", auto_release_days=3)
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    new_result(patient, clinician)
+    assert services.publications_auto_release() == 0
+    released = services.publications_auto_release(
+        now=timezone.now() + dt.timedelta(days=3, minutes=1)
+    )
+    assert released == 1
+    assert Publication.objects.get(result__filler_order_number="LIVE1").state == "released"
