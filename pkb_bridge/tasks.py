@@ -8,6 +8,7 @@ sweep interval, never a message (docs/adr/0003-pkb-outbox.md).
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import shared_task
 from django.conf import settings
@@ -17,15 +18,17 @@ from pkb_bridge.transport import PkbTransport
 
 logger = logging.getLogger("pkb_bridge")
 
-# One transport per worker process: its keep-alive connection is reused across tasks.
-_transport: PkbTransport | None = None
+# One transport per worker thread (one per process with the prefork pool): its keep-alive
+# connection is reused across tasks, and a transport sends one message at a time.
+_local = threading.local()
 
 
 def _shared_transport() -> PkbTransport:
-    global _transport
-    if _transport is None:
-        _transport = services.transport_from_settings()
-    return _transport
+    transport: PkbTransport | None = getattr(_local, "transport", None)
+    if transport is None:
+        transport = services.transport_from_settings()
+        _local.transport = transport
+    return transport
 
 
 @shared_task(acks_late=True, ignore_result=True)

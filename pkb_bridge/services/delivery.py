@@ -313,6 +313,29 @@ def _transport_failed(
             )
             logger.critical("PKB connection paused: %s", error)
             return SendOutcome(Outcome.PAUSED, str(error))
+        if error.permanent:
+            # A failure that sending again cannot cure (a 4xx other than auth or throttling,
+            # content XML cannot carry): no retry loop; held as rejected for a person.
+            _record(
+                message,
+                worker=worker,
+                started=started,
+                outcome=Outcome.REJECTED,
+                error=error,
+                sent=sent,
+            )
+            mine.update(
+                status=Status.REJECTED,
+                in_flight_since=None,
+                last_error=f"{error.kind}: {error}"[:2000],
+            )
+            from pkb_bridge.services.alerts import on_message_rejected
+
+            on_message_rejected(message_id=message.pk)
+            logger.warning(
+                "Outbound message %s failed permanently: %s", message.public_id, error.kind
+            )
+            return SendOutcome(Outcome.REJECTED, str(error))
         _record(
             message,
             worker=worker,
@@ -321,8 +344,8 @@ def _transport_failed(
             error=error,
             sent=sent,
         )
-        # Every transport failure is retried: PKB may have received the message even when we
-        # did not hear back, and the same MSH-10 and filler order number make a repeat harmless.
+        # Transient failures are retried: PKB may have received the message even when we did
+        # not hear back, and the same MSH-10 and filler order number make a repeat harmless.
         mine.update(
             status=Status.PENDING,
             next_attempt_at=timezone.now() + _backoff(message.attempts),

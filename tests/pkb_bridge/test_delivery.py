@@ -311,3 +311,13 @@ def test_bodies_are_pruned_after_the_retention_period(
     assert services.bodies_prune(now=timezone.now() + dt.timedelta(days=31)) == 1
     attempt.refresh_from_db()
     assert attempt.request_body is None and attempt.response_body is None
+
+
+def test_a_permanent_http_failure_is_not_retried(patient, clinician, sandbox, transport) -> None:
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    sandbox.set_faults(status=400)
+    drain(transport)
+    message = OutboundMessage.objects.get(patient=patient, seq=1)
+    assert message.status == Status.REJECTED
+    assert message.last_error.startswith("http_4xx")
+    assert DeliveryAttempt.objects.count() == 1
