@@ -218,7 +218,7 @@ CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", default="") or env.string(
 )
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 # The outbox is the record; these make Celery a reliable doorbell (reliability reference §2.1):

@@ -26,6 +26,8 @@ from pkb_bridge.services.publication import (
     clinical_time,
     publication_create,
     publication_for,
+    publications_plan,
+    publications_save,
     send_item,
 )
 from rms import nhs_number, selectors
@@ -133,9 +135,12 @@ def _lab_builder(patient_data: hl7.Patient, reports: list[hl7.LabReport]) -> Bui
 def _upload_history(enrolment: Enrolment, actor: User) -> None:
     """Publications for the whole record, and the messages of the released ones, in clinical
     order. Runs of consecutive lab results are packed into as few ORU^R01 as the limits allow
-    (PKB takes one message at a time, so fewer messages is a faster upload)."""
+    (PKB takes one message at a time, so fewer messages is a faster upload). Written in bulk:
+    a go-live cohort opts in thousands of patients with hundreds of items each."""
     patient = enrolment.patient
     patient_data = compose.patient_data(patient)
+    items = _historic_items(patient)
+    publications = publications_plan(enrolment=enrolment, items=items)
     released_labs: list[tuple[Publication, Result]] = []
 
     def flush_labs() -> None:
@@ -166,19 +171,18 @@ def _upload_history(enrolment: Enrolment, actor: User) -> None:
             )
             for publication, _ in members:
                 publication.message = message
-                publication.save(update_fields=["message"])
         released_labs.clear()
 
-    for item in _historic_items(patient):
-        publication = publication_create(enrolment=enrolment, item=item, actor=None)
+    for item, publication in zip(items, publications, strict=True):
         if publication.state != State.RELEASED:
             continue
         if isinstance(item, Result) and item.category == Result.Category.LAB:
             released_labs.append((publication, item))
             continue
         flush_labs()
-        send_item(publication=publication, reason="history")
+        send_item(publication=publication, reason="history", save=False)
     flush_labs()
+    publications_save(planned=publications)
 
 
 @transaction.atomic

@@ -120,6 +120,58 @@ def publication_create(
     return publication
 
 
+def publications_plan(
+    *, enrolment: Enrolment, items: Sequence[Result | Document | Appointment]
+) -> list[Publication]:
+    """``publication_create`` for a new enrolment's whole record at once, unsaved: the team's
+    policies read once. The caller links the messages, then ``publications_save`` writes the
+    rows and their decisions in bulk. Recorded as the system's decisions."""
+    decider = system_user()
+    policies = {category: policy_for(enrolment, category) for category in Category.values}
+    now = timezone.now()
+    rows: list[Publication] = []
+    for item in items:
+        policy = policies[category_of(item)]
+        state = State.HELD if policy.mode == ReleasePolicy.Mode.HOLD else State.RELEASED
+        delay = policy.delay_days if policy.mode == ReleasePolicy.Mode.DELAY else 0
+        auto_release_at = None
+        if state == State.HELD and policy.auto_release_days is not None:
+            auto_release_at = now + dt.timedelta(days=policy.auto_release_days)
+        reason = f"Team policy: {policy.get_mode_display().lower()}"
+        if delay:
+            reason += f" ({delay} days after the clinical time)"
+        rows.append(
+            Publication(
+                enrolment=enrolment,
+                patient=enrolment.patient,
+                category=category_of(item),
+                state=state,
+                delay_days=delay,
+                auto_release_at=auto_release_at,
+                decided_by=decider,
+                decided_at=now,
+                reason=reason[:200],
+                **{_item_field(item): item},
+            )
+        )
+    return rows
+
+
+def publications_save(*, planned: Sequence[Publication]) -> list[Publication]:
+    """Write planned publications (with their messages) and their first decisions in bulk."""
+    created = Publication.objects.bulk_create(planned, batch_size=500)
+    PublicationDecision.objects.bulk_create(
+        PublicationDecision(
+            publication=publication,
+            state=publication.state,
+            decided_by=publication.decided_by,
+            reason=publication.reason,
+        )
+        for publication in created
+    )
+    return created
+
+
 # --- building the message for one item --------------------------------------------------------
 
 
@@ -135,9 +187,12 @@ def _appointment_kind(appointment: Appointment, first: bool) -> str:
     return Kind.APPOINTMENT_NEW if first else Kind.APPOINTMENT_CHANGE
 
 
-def send_item(*, publication: Publication, reason: str) -> OutboundMessage | None:
+def send_item(
+    *, publication: Publication, reason: str, save: bool = True
+) -> OutboundMessage | None:
     """Queue the message that carries the item's current state to PKB (released items
-    only). ``reason`` makes the source reference unique per event (a version, a status)."""
+    only). ``reason`` makes the source reference unique per event (a version, a status).
+    With ``save=False`` the caller saves ``publication.message`` (in bulk)."""
     if publication.state != State.RELEASED:
         return None
     enrolment = publication.enrolment
@@ -194,9 +249,11 @@ def send_item(*, publication: Publication, reason: str) -> OutboundMessage | Non
             source_ref=f"appointment:{appointment.pk}:{reason}",
             build=lambda ctx: hl7.build_siu(ctx, patient_data, booking, trigger=trigger),
         )
-    if message is not None:
+    if message is not None and save:
         publication.message = message
         publication.save(update_fields=["message"])
+    elif message is not None:
+        publication.message = message
     return message
 
 

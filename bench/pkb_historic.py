@@ -1,0 +1,204 @@
+"""Historic upload to PKB: opt in N patients with M results each, against the PKB sandbox
+running as its own process, over real HTTP, backed by PostgreSQL.
+
+Reports the messages sent with packing (several OBR groups per ORU^R01) and what they would
+have been without it, the wall time, and the CPU milliseconds this process (the RMS: building,
+queueing, claiming, sending, recording) spends per message. The sandbox's own CPU is not counted.
+
+    .venv/bin/python bench/pkb_historic.py [--patients 200] [--items 200] [--rtt-ms 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, database_url, fresh_database, setup_django
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_cohort(patients: int, items: int) -> list[int]:
+    """Patients with ``items`` lab results each, written in bulk (a data generator, not a
+    feed: it bypasses the services on purpose)."""
+    from rms import services
+    from rms.models import CaseloadEntry, Observation, Patient, Result
+    from tests.factories import next_test_nhs_number
+
+    team = services.team_create(
+        code="URO", name="Urology", tumour_site="prostate", pkb_team_alias="RXX-URO"
+    )
+    today = dt.datetime.now(dt.UTC).date()
+    people = Patient.objects.bulk_create(
+        Patient(
+            nhs_number=next_test_nhs_number(),
+            nhs_number_status="01",
+            mrn=f"BENCH{n:06d}",
+            given_name="Bench",
+            family_name=f"Patient{n}",
+            date_of_birth=dt.date(1950, 1, 1),
+            sex="M",
+        )
+        for n in range(patients)
+    )
+    CaseloadEntry.objects.bulk_create(
+        CaseloadEntry(patient=p, team=team, started_on=today) for p in people
+    )
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=5 * 365)
+    step = dt.timedelta(days=5 * 365 / max(1, items))
+    for person in people:
+        results = Result.objects.bulk_create(
+            Result(
+                patient=person,
+                category="lab",
+                source_system="WINPATH",
+                filler_order_number=f"B{person.pk}-{i}",
+                service_code="PSA",
+                service_name="Prostate specific antigen",
+                observed_at=start + step * i,
+                status="final",
+            )
+            for i in range(items)
+        )
+        Observation.objects.bulk_create(
+            Observation(
+                result=r,
+                code="PSA",
+                name="PSA",
+                value_type="NM",
+                value_text="0.05",
+                value_numeric=Decimal("0.05"),
+                units="ug/L",
+                reference_range="0.00-4.00",
+                observed_at=r.observed_at,
+            )
+            for r in results
+        )
+    return [p.pk for p in people]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--rtt-ms", type=float, default=0.0, help="simulated PKB round trip")
+    args = parser.parse_args()
+
+    url = database_url()
+    fresh_database(url)
+    port = free_port()
+    os.environ.update(
+        PKB_URL=f"http://127.0.0.1:{port}/services/hl7",
+        PKB_USERNAME="bench",
+        PKB_PASSWORD="bench",  # noqa: S106 - the local sandbox's
+        LOG_LEVEL="WARNING",
+    )
+    setup_django(url)
+    from django.contrib.auth.models import User
+
+    from pkb_bridge import services
+    from pkb_bridge.models import OutboundMessage
+    from rms import services as rms_services
+
+    # Measure the queueing and the sending apart: no in-process dispatch at commit.
+    from rms.celery import app
+    from rms.models import Patient
+    from rms.models.teams import Role
+
+    app.conf.task_always_eager = False
+    ids = make_cohort(args.patients, args.items)
+    team = rms_services.team_create(code="ONC", name="Oncology", tumour_site="other")
+    clinician = User.objects.create_user("bench.cns")
+    uro = team.__class__.objects.get(code="URO")
+    rms_services.membership_set(user=clinician, team=uro, role=Role.CLINICIAN)
+
+    sandbox = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "manage.py",
+            "pkb_sandbox",
+            "--port",
+            str(port),
+            "--username",
+            "bench",
+            "--password",
+            "bench",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        if args.rtt_ms:
+            import urllib.request
+
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/_sandbox/faults",
+                data=json.dumps({"delay_s": args.rtt_ms / 1000}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(request).read()  # noqa: S310
+
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for patient in Patient.objects.filter(pk__in=ids).order_by("pk"):
+            services.enrolment_opt_in(patient=patient, actor=clinician)
+        wall1, cpu1 = time.perf_counter(), time.process_time()
+        messages = OutboundMessage.objects.count()
+
+        transport = services.transport_from_settings()
+        while services.dispatch(transport=transport, budget_s=60):
+            pass
+        transport.close()
+        wall2, cpu2 = time.perf_counter(), time.process_time()
+        delivered = OutboundMessage.objects.filter(status="delivered").count()
+    finally:
+        sandbox.terminate()
+        sandbox.wait(20)
+
+    unpacked = args.patients * (1 + args.items)
+    print(
+        json.dumps(
+            {
+                "benchmark": "pkb_historic",
+                "patients": args.patients,
+                "items_per_patient": args.items,
+                "simulated_rtt_ms": args.rtt_ms,
+                "messages_with_packing": messages,
+                "messages_without_packing": unpacked,
+                "delivered": delivered,
+                "opt_in_wall_s": round(wall1 - wall0, 2),
+                "send_wall_s": round(wall2 - wall1, 2),
+                "messages_per_s": round(delivered / (wall2 - wall1), 1),
+                "rms_cpu_ms_per_message": round((cpu2 - cpu0) * 1000 / max(1, messages), 2),
+                "rms_cpu_ms_per_item": round((cpu2 - cpu0) * 1000 / max(1, unpacked), 3),
+                "rms_cpu_ms_queueing_per_message": round(
+                    (cpu1 - cpu0) * 1000 / max(1, messages), 2
+                ),
+                "rms_cpu_ms_sending_per_message": round((cpu2 - cpu1) * 1000 / max(1, messages), 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
