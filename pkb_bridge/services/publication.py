@@ -15,6 +15,7 @@ from typing import cast
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from pkb_bridge import compose, hl7
@@ -286,23 +287,30 @@ def item_ref(publication: Publication) -> str:
 @transaction.atomic
 def publication_hold(*, publication: Publication, actor: User, reason: str = "") -> Publication:
     """Hold an item back from the patient. Possible until PKB has any version of it: a
-    message still waiting in the outbox is cancelled; one delivered (or being delivered)
+    message still waiting in the outbox is cancelled (a packed historic message is cancelled
+    and its other items queued again on their own); one delivered, or being delivered,
     cannot be recalled. Safe to repeat."""
     publication = Publication.objects.select_for_update().get(pk=publication.pk)
     if publication.state == State.HELD:
         return publication
-    messages = OutboundMessage.objects.filter(
-        enrolment=publication.enrolment, source_ref__startswith=item_ref(publication)
+    carrying = OutboundMessage.objects.filter(enrolment=publication.enrolment).filter(
+        Q(source_ref__startswith=item_ref(publication)) | Q(pk=publication.message_id)
     )
-    if messages.filter(
+    if carrying.filter(
         status__in=[OutboundMessage.Status.IN_FLIGHT, OutboundMessage.Status.DELIVERED]
     ).exists():
         raise ValidationError(
             "PKB already has this item (or is receiving it now); it can no longer be held."
         )
-    messages.filter(status=OutboundMessage.Status.PENDING).update(
-        status=OutboundMessage.Status.CANCELLED, cancelled_reason="Held by a clinician"
-    )
+    for message in carrying.filter(status=OutboundMessage.Status.PENDING):
+        OutboundMessage.objects.filter(pk=message.pk).update(
+            status=OutboundMessage.Status.CANCELLED, cancelled_reason="Held by a clinician"
+        )
+        companions = Publication.objects.filter(message=message, state=State.RELEASED).exclude(
+            pk=publication.pk
+        )
+        for companion in companions:
+            send_item(publication=companion, reason=f"repacked:{message.pk}")
     _decide(publication, State.HELD, actor, reason or "Held by a clinician")
     return publication
 

@@ -3,7 +3,7 @@ anything else in that place of the path is a 404."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from rms.api import views
 
@@ -39,4 +39,6 @@ urlpatterns = [
         views.PatientDocumentDetailApi.as_view(),
         name="patient-document-detail",
     ),
+    # The PKB bridge's endpoints, by dotted path: rms imports nothing of the other apps.
+    path("", include("pkb_bridge.api.urls")),
 ]

@@ -286,3 +286,23 @@ def test_auto_release_happens_when_its_time_comes(patient, team, clinician) -> N
     )
     assert released == 1
     assert Publication.objects.get(result__filler_order_number="LIVE1").state == "released"
+
+
+def test_holding_a_historic_lab_result_cancels_its_pack_and_requeues_the_others(
+    patient, clinician
+) -> None:
+    history(patient, labs=3, radiology=False, letters=False)
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    [pack] = [m for m in outbox(patient) if m.kind == Kind.LAB]
+    held, *others = list(Publication.objects.filter(message=pack).order_by("id"))
+    services.publication_hold(publication=held, actor=clinician, reason="Discuss at MDT first")
+    pack.refresh_from_db()
+    assert pack.status == "cancelled"
+    held_fon = held.result.filler_order_number
+    waiting = [m for m in outbox(patient) if m.status == "pending" and m.kind == Kind.LAB]
+    assert not any(held_fon in m.payload for m in waiting)
+    for other in others:
+        assert any(other.result.filler_order_number in m.payload for m in waiting)
+    OutboundMessage.objects.filter(patient=patient).update(status="delivered")
+    with pytest.raises(ValidationError):
+        services.publication_hold(publication=others[0], actor=clinician)

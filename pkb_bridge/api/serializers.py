@@ -1,0 +1,66 @@
+"""Input and output shapes of the PKB enrolment endpoint. Nothing here saves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from pkb_bridge.models import Enrolment
+
+
+class EnrolmentOutputSerializer(serializers.ModelSerializer[Enrolment]):
+    team: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, help_text="Code of the team the messages are sent as."
+    )
+    opted_in_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Username of who shared the patient."
+    )
+    withdrawn_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    status = serializers.ChoiceField(choices=Enrolment.Status.choices, read_only=True)
+    invitation = serializers.ChoiceField(
+        choices=Enrolment.Invitation.choices,
+        read_only=True,
+        help_text="Where the patient's invitation email is.",
+    )
+
+    class Meta:
+        model = Enrolment
+        ref_name = "PkbEnrolment"
+        fields = (
+            "public_id",
+            "status",
+            "team",
+            "opted_in_at",
+            "opted_in_by",
+            "registered_at",
+            "invitation",
+            "invitation_sent_at",
+            "withdrawn_at",
+            "withdrawn_by",
+            "withdrawal_reason",
+        )
+        read_only_fields = fields
+
+
+class EnrolmentCreateInputSerializer(serializers.Serializer[Any]):
+    team = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Code of the team to share as (one of the patient's teams where you may "
+        "write); by default the first of them by name.",
+    )
+
+    class Meta:
+        ref_name = "PkbEnrolmentCreateInput"
+
+
+class EnrolmentWithdrawInputSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Why sharing stops."
+    )
+
+    class Meta:
+        ref_name = "PkbEnrolmentWithdrawInput"

@@ -1,0 +1,162 @@
+"""REST API of the PKB bridge: a patient's enrolment (sharing with Patients Know Best).
+
+As in ``rms.api.views``: the patient is opened with ``rms.access.patient_for_request``
+(scoped to the token user's teams, logged with channel "api"; another team's patient is a
+404), writes need a clinician or team admin role in one of the patient's teams (a viewer gets
+a 403), and the services decide and record who did what.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from pkb_bridge import selectors, services
+from pkb_bridge.api.serializers import (
+    EnrolmentCreateInputSerializer,
+    EnrolmentOutputSerializer,
+    EnrolmentWithdrawInputSerializer,
+)
+from rms import access
+from rms import selectors as rms_selectors
+from rms.models import Patient, Team
+
+TAGS = ["pkb"]
+
+NOT_FOUND = OpenApiResponse(
+    description="No such patient in your teams (a patient of another team is a 404 too)."
+)
+NOT_SHARED = OpenApiResponse(
+    description="No such patient in your teams, or the patient is not shared with PKB."
+)
+READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    if not isinstance(user, User):
+        raise NotAuthenticated()
+    return user
+
+
+def _open_patient(request: Request, public_id: uuid.UUID, action: str) -> Patient:
+    return access.patient_for_request(
+        request=request, public_id=public_id, action=action, channel="api"
+    )
+
+
+def _require_write(user: User, patient: Patient) -> None:
+    if not rms_selectors.user_can_write(user=user, patient=patient):
+        raise PermissionDenied("Your role in this patient's teams is read-only.")
+
+
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    """A service's ValidationError (messages by field) becomes a 400 with the same keys;
+    Django's PermissionDenied is a 403 already (DRF's exception handler)."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            errors = {
+                api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field: messages
+                for field, messages in exc.message_dict.items()
+            }
+        else:
+            errors = {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+        raise serializers.ValidationError(errors) from exc
+
+
+class PatientEnrolmentApi(APIView):
+    OutputSerializer = EnrolmentOutputSerializer
+
+    @extend_schema(
+        operation_id="patients_enrolment_retrieve",
+        tags=TAGS,
+        summary="The patient's current sharing with PKB",
+        responses={200: EnrolmentOutputSerializer, 404: NOT_SHARED},
+    )
+    def get(self, request: Request, public_id: uuid.UUID) -> Response:
+        patient = _open_patient(request, public_id, "pkb")
+        enrolment = selectors.enrolment_active(patient=patient)
+        if enrolment is None:
+            raise Http404("The patient is not shared with PKB.")
+        return Response(self.OutputSerializer(enrolment).data)
+
+    @extend_schema(
+        operation_id="patients_enrolment_create",
+        tags=TAGS,
+        summary="Share the patient with PKB (opt in)",
+        description=(
+            "Queues the registration (ADT^A28 with every diagnosis) and then the whole record "
+            "in clinical order, under the team's release policy; the patient is invited by "
+            "email once PKB accepts the registration. 201 when sharing starts, 200 with the "
+            "existing enrolment when the patient is already shared. Only a verified NHS number "
+            "(status 01) can be shared: otherwise a 400 names the reason under "
+            "`nhs_number_status`."
+        ),
+        request=EnrolmentCreateInputSerializer,
+        responses={
+            201: EnrolmentOutputSerializer,
+            200: EnrolmentOutputSerializer,
+            400: OpenApiResponse(description="The patient cannot be shared; the body says why."),
+            403: READ_ONLY,
+            404: NOT_FOUND,
+        },
+    )
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        user = _user(request)
+        patient = _open_patient(request, public_id, "pkb_opt_in")
+        _require_write(user, patient)
+        serializer = EnrolmentCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        code = serializer.validated_data.get("team", "").strip().upper()
+        team = None
+        if code:
+            team = Team.objects.filter(code=code).first()
+            if team is None:
+                raise serializers.ValidationError({"team": [f"Unknown team: {code}"]})
+        existing = selectors.enrolment_active(patient=patient)
+        if existing is not None:
+            return Response(self.OutputSerializer(existing).data, status=status.HTTP_200_OK)
+        with _service_errors():
+            enrolment = services.enrolment_opt_in(patient=patient, actor=user, team=team)
+        return Response(self.OutputSerializer(enrolment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="patients_enrolment_destroy",
+        tags=TAGS,
+        summary="Stop sharing the patient with PKB (withdraw)",
+        description=(
+            'The body is optional: `{"reason": "..."}`, kept with the enrolment. Messages not '
+            "yet sent are cancelled; PKB keeps what it already received. Answers with the "
+            "withdrawn enrolment."
+        ),
+        responses={200: EnrolmentOutputSerializer, 403: READ_ONLY, 404: NOT_SHARED},
+    )
+    def delete(self, request: Request, public_id: uuid.UUID) -> Response:
+        user = _user(request)
+        patient = _open_patient(request, public_id, "pkb_withdraw")
+        _require_write(user, patient)
+        body = request.data if isinstance(request.data, dict) else {}
+        serializer = EnrolmentWithdrawInputSerializer(data=body)
+        serializer.is_valid(raise_exception=True)
+        with _service_errors():
+            enrolment = services.enrolment_withdraw(
+                patient=patient, actor=user, reason=serializer.validated_data.get("reason", "")
+            )
+        if enrolment is None:
+            raise Http404("The patient is not shared with PKB.")
+        return Response(self.OutputSerializer(enrolment).data)
