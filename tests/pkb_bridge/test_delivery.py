@@ -321,3 +321,64 @@ def test_a_permanent_http_failure_is_not_retried(patient, clinician, sandbox, tr
     assert message.status == Status.REJECTED
     assert message.last_error.startswith("http_4xx")
     assert DeliveryAttempt.objects.count() == 1
+
+
+def test_hostile_free_text_arrives_escaped_and_never_forges_a_segment(
+    team, clinician, sandbox, transport
+) -> None:
+    from tests.factories import PatientFactory
+
+    patient = PatientFactory(family_name="O'Brien", given_name="Zoë", teams=[team])
+    report = (
+        "Findings: a|b^c&d~e\\f ]]> end\r\n"
+        "PID|1||9434765919^^^NHS^NH||FORGED^Person\nConclusion: stable."
+    )
+    ResultFactory(
+        patient=patient,
+        category="radiology",
+        source_system="CRIS",
+        service_code="CTCAP",
+        service_name="CT <chest> & abdomen",
+        report_text=report,
+        observed_at=timezone.now() - dt.timedelta(days=10),
+    )
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    drain(transport)
+    assert set(
+        OutboundMessage.objects.filter(patient=patient).values_list("status", flat=True)
+    ) == {Status.DELIVERED}
+    raw = [m["raw"] for m in sandbox.state.snapshot()["messages"]]
+    for message in raw:
+        segments = [s for s in message.replace("\n", "\r").split("\r") if s]
+        assert sum(1 for s in segments if s.startswith("PID|")) == 1
+    seen = sandbox.state.patient(patient.nhs_number)
+    assert seen["given_name"] == "Zoë" and seen["family_name"] == "O'Brien"
+    [stored] = seen["radiology"].values()
+    text = stored["text"]
+    assert stored["title"] == "CT <chest> & abdomen"
+    assert "a|b^c&d~e\\f ]]> end" in text
+    assert "PID|1||9434765919" in text, "the forged segment stays text inside the report"
+    assert "9434765919" not in {p for p in sandbox.state.snapshot()["patients"]}
+
+
+def test_an_invitation_that_fails_is_retried_with_backoff(
+    patient, clinician, sandbox, transport, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": 9, "timeout": 2},
+        }
+    }
+    patient.email = "arthur@example.org"
+    patient.save()
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    with django_capture_on_commit_callbacks(execute=True):
+        drain(transport)
+    enrolment = Enrolment.objects.get()
+    assert enrolment.invitation == Enrolment.Invitation.FAILED
+    assert enrolment.invitation_attempts == 1
+    assert enrolment.invitation_next_attempt_at > timezone.now()
+    assert services.invitations_due() == []
+    later = timezone.now() + dt.timedelta(minutes=5)
+    assert services.invitations_due(now=later) == [enrolment.pk]
