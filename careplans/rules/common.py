@@ -1,0 +1,249 @@
+"""What every rule shares: ordering, units, censored values, wording, keys and parameter checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from careplans.rules.types import ABOVE, BELOW, Point, RuleConfigError
+from careplans.rules.units import normalise_units
+
+# Explanations are read by UK clinicians: a result taken at 00:30 BST on 1 Jul is "1 Jul".
+DISPLAY_TIME_ZONE = ZoneInfo("Europe/London")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A point with its number in the rule's units (the limit, for a censored value)."""
+
+    point: Point
+    value: Decimal
+
+    @property
+    def censored(self) -> bool:
+        return self.point.censored
+
+    def certainly_at_least(self, limit: Decimal, *, inclusive: bool = True) -> bool:
+        """True only when the true value is known to be >= ``limit`` (> when not inclusive).
+
+        "<0.01" is never at or above anything: the lab says only that it is below 0.01.
+        ">100" is above ``limit`` whenever 100 is at least ``limit``.
+        """
+        comparator = self.point.comparator
+        if comparator in BELOW:
+            return False
+        if comparator == ">":
+            return self.value >= limit
+        return self.value >= limit if inclusive else self.value > limit
+
+    def certainly_at_most(self, limit: Decimal, *, inclusive: bool = True) -> bool:
+        """The mirror of ``certainly_at_least``: "<0.01" is at or below anything from 0.01 up."""
+        comparator = self.point.comparator
+        if comparator in ABOVE:
+            return False
+        if comparator == "<":
+            return self.value <= limit
+        return self.value <= limit if inclusive else self.value < limit
+
+
+def _order(point: Point) -> tuple[datetime, Decimal, str, str, str]:
+    # Ties in time are broken by the other fields so the input order never changes a Finding.
+    return (point.at, point.value, point.comparator, point.units, point.label)
+
+
+def readings(
+    points: Iterable[Point], units: str, *, since: datetime | None = None
+) -> list[Reading]:
+    """The points on or after ``since``, oldest first, in ``units``; UnitError if any cannot be.
+
+    Every point that counts is converted, not only those a rule ends up using: a series with a
+    unit we cannot read is reported as such rather than judged on the readable part.
+    """
+    chosen = sorted((p for p in points if since is None or p.at >= since), key=_order)
+    return [Reading(p, normalise_units(p.value, p.units, units)) for p in chosen]
+
+
+def trailing_run(
+    items: Sequence[Reading], joins: Callable[[Reading, Reading], bool]
+) -> list[Reading]:
+    """The longest suffix of ``items`` in which ``joins(earlier, later)`` holds for each pair."""
+    if not items:
+        return []
+    start = len(items) - 1
+    while start > 0 and joins(items[start - 1], items[start]):
+        start -= 1
+    return list(items[start:])
+
+
+def trailing_where(items: Sequence[Reading], test: Callable[[Reading], bool]) -> list[Reading]:
+    """The longest suffix of ``items`` in which every item passes ``test`` (maybe empty)."""
+    start = len(items)
+    while start > 0 and test(items[start - 1]):
+        start -= 1
+    return list(items[start:])
+
+
+# Wording ------------------------------------------------------------------------------------
+
+
+def format_date(at: datetime) -> str:
+    """ "10 Nov 2026": UK order, no leading zero, the month by name so it cannot be misread."""
+    local = at.astimezone(DISPLAY_TIME_ZONE)
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def format_number(value: Decimal) -> str:
+    """A number as a person writes it: 0.24, 200, 2.5 (no exponent, no trailing zeros).
+
+    Observations are stored with six decimal places, so "0.240000" is the lab's 0.24.
+    """
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def format_value(point: Point, *, with_units: bool = True) -> str:
+    """The lab's value as reported: "<0.01 ng/mL", "0.24 ng/mL", or "0.24" without units."""
+    text = f"{point.comparator}{format_number(point.value)}"
+    return f"{text} {point.units}" if with_units and point.units else text
+
+
+def format_limit(value: Decimal, units: str, *, beside: Point) -> str:
+    """A number in the rule's units, with the units only where they differ from ``beside``'s."""
+    text = format_number(value)
+    return text if beside.units == units else f"{text} {units}"
+
+
+def mention(point: Point, *, beside: Point) -> str:
+    """ "0.21 on 2 Aug 2026": a point, with units only where they differ from ``beside``'s."""
+    return (
+        f"{format_value(point, with_units=point.units != beside.units)} on {format_date(point.at)}"
+    )
+
+
+def subject(items: Sequence[Reading]) -> str:
+    """What the explanation is about: the newest point's label, "Result" when there is none."""
+    return (items[-1].point.label if items else "") or "Result"
+
+
+def join_words(words: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
+def not_counted(point: Point, *, as_what: str) -> str:
+    """Why a censored value cannot show a breach: "is reported only as below 0.01, so ..."."""
+    side = "below" if point.comparator in BELOW else "above"
+    return (
+        f"is reported only as {side} {format_number(point.value)}, "
+        f"so it does not count as {as_what}"
+    )
+
+
+# Keys and details ---------------------------------------------------------------------------
+
+
+def stamp(at: datetime) -> str:
+    """A time as ISO 8601 in UTC, so the same instant always gives the same text."""
+    return at.astimezone(UTC).isoformat()
+
+
+def make_key(rule: str, *moments: datetime) -> str:
+    """The identity of a breach: the rule and the times of the points that started it."""
+    return "/".join([rule, *(stamp(moment) for moment in moments)])
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    return None if value is None else format_number(value)
+
+
+def stamps(items: Iterable[Reading]) -> list[str]:
+    return [stamp(item.point.at) for item in items]
+
+
+# Parameter checks: the rules call these themselves, so a rule called directly is checked as
+# strictly as one loaded from JSON by ``evaluate``. -------------------------------------------
+
+
+def require_decimal(
+    name: str, value: Any, *, positive: bool = False, non_negative: bool = False
+) -> Decimal:
+    """A parameter as a Decimal; JSON numbers (int, float) and numeric strings are accepted."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise RuleConfigError(name, f"must be a number, not {value!r}")
+    try:
+        # str() first: Decimal(0.2) would carry the float's binary error into the limit.
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise RuleConfigError(name, f"must be a number, not {value!r}") from None
+    if not number.is_finite():
+        raise RuleConfigError(name, f"must be a finite number, not {value!r}")
+    if positive and number <= 0:
+        raise RuleConfigError(name, f"must be greater than 0, not {format_number(number)}")
+    if non_negative and number < 0:
+        raise RuleConfigError(name, f"must not be negative, not {format_number(number)}")
+    return number
+
+
+def require_int(name: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleConfigError(name, f"must be a whole number, not {value!r}")
+    if value < minimum:
+        raise RuleConfigError(name, f"must be at least {minimum}, not {value}")
+    return value
+
+
+def require_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RuleConfigError(name, f"must be true or false, not {value!r}")
+    return value
+
+
+def require_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise RuleConfigError(
+            name, f"must be one of {join_words([repr(c) for c in choices])}, not {value!r}"
+        )
+    return str(value)
+
+
+def require_units(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RuleConfigError(name, f"must name the units the rule is written in, not {value!r}")
+    return value
+
+
+def require_anchor(name: str, value: Any) -> datetime | None:
+    """An aware datetime, or None. A date (or "YYYY-MM-DD") means the start of that day in
+    London: a treatment date is a UK calendar date, and results that day count."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise RuleConfigError(
+                    name, f"must be an ISO 8601 date or date-time, not {value!r}"
+                ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise RuleConfigError(name, "must include a time zone (UTC offset)")
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time.min, tzinfo=DISPLAY_TIME_ZONE)
+    raise RuleConfigError(name, f"must be a date or an aware date-time, not {value!r}")

@@ -1,0 +1,73 @@
+"""Evaluating a rule stored as data: ``{"rule_type": "absolute_limit", "params": {...}}``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from careplans.rules.kinetics import doubling_time
+from careplans.rules.limits import absolute_limit
+from careplans.rules.nadir import rise_above_nadir
+from careplans.rules.trends import consecutive_rises, percentage_rise
+from careplans.rules.types import Finding, Point, RuleConfigError
+
+RULES: dict[str, Callable[..., Finding]] = {
+    "absolute_limit": absolute_limit,
+    "rise_above_nadir": rise_above_nadir,
+    "consecutive_rises": consecutive_rises,
+    "doubling_time": doubling_time,
+    "percentage_rise": percentage_rise,
+}
+RULE_TYPES = tuple(RULES)
+
+
+def parameters(rule_type: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The (required, optional) parameter names of a rule type, read from its signature so the
+    function stays the one place that defines them."""
+    rule = _rule(rule_type)
+    keyword_only = [
+        parameter
+        for parameter in inspect.signature(rule).parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    required = frozenset(p.name for p in keyword_only if p.default is inspect.Parameter.empty)
+    optional = frozenset(p.name for p in keyword_only if p.default is not inspect.Parameter.empty)
+    return required, optional
+
+
+def validate(rule_type: str, params: Any) -> None:
+    """Raise RuleConfigError, naming the parameter, if ``params`` cannot configure
+    ``rule_type``; checks values too, by evaluating the rule on no results."""
+    evaluate(rule_type, (), params)
+
+
+def evaluate(rule_type: str, points: Iterable[Point], params: Any) -> Finding:
+    """Run the rule named ``rule_type`` with ``params`` (as loaded from JSON) over ``points``.
+
+    Raises RuleConfigError for an unknown rule type or a missing, unknown or bad parameter,
+    and UnitError when a point's units cannot be compared with the rule's.
+    """
+    rule = _rule(rule_type)
+    if not isinstance(params, Mapping):
+        raise RuleConfigError("params", f"must be an object of parameter names, not {params!r}")
+    required, optional = parameters(rule_type)
+    for name in sorted(params, key=str):
+        if not isinstance(name, str) or name not in required | optional:
+            allowed = ", ".join(sorted(required | optional))
+            raise RuleConfigError(
+                str(name), f"is not a parameter of {rule_type} (expected {allowed})"
+            )
+    missing = sorted(required - set(params))
+    if missing:
+        raise RuleConfigError(missing[0], f"is required by {rule_type}")
+    return rule(points, **params)
+
+
+def _rule(rule_type: str) -> Callable[..., Finding]:
+    try:
+        return RULES[rule_type]
+    except (KeyError, TypeError):
+        raise RuleConfigError(
+            "rule_type", f"must be one of {', '.join(RULE_TYPES)}, not {rule_type!r}"
+        ) from None
