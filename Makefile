@@ -37,7 +37,7 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 # Re-pin the whole dependency tree after changing pyproject.toml.
 constraints:

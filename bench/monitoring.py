@@ -1,0 +1,179 @@
+"""Monitoring cost: evaluating an incoming result for a patient with 200 prior results and
+five rules, and the overdue scan over many plans, on PostgreSQL.
+
+    .venv/bin/python bench/monitoring.py [--prior 200] [--plans 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import database_url, fresh_database, percentile, setup_django
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prior", type=int, default=200)
+    parser.add_argument("--plans", type=int, default=50_000)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    url = database_url()
+    fresh_database(url)
+    setup_django(url)
+
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from careplans.models import FollowUpPlan, Pathway, PlanTest, Rule, ScheduleStep
+    from careplans.services import monitoring
+    from rms import services
+    from rms.models import CaseloadEntry, Observation, Patient, Result
+    from rms.models.teams import Role
+    from tests.factories import next_test_nhs_number
+
+    team = services.team_create(code="URO", name="Urology", tumour_site="prostate")
+    clinician = User.objects.create_user("bench.cns")
+    services.membership_set(user=clinician, team=team, role=Role.CLINICIAN)
+    pathway = Pathway.objects.get(code="prostate-post-prostatectomy")
+    today = dt.datetime.now(dt.UTC).date()
+
+    # One patient, 200 prior PSAs, a plan with five rules on PSA.
+    patient = services.patient_create(
+        actor=clinician,
+        teams=[team],
+        nhs_number=next_test_nhs_number(),
+        nhs_number_status="01",
+        given_name="Bench",
+        family_name="Patient",
+        date_of_birth=dt.date(1950, 1, 1),
+        sex="M",
+    )
+    plan = FollowUpPlan.objects.create(
+        patient=patient,
+        team=team,
+        pathway=pathway,
+        anchor_date=today - dt.timedelta(days=3650),
+        started_by=clinician,
+    )
+    for step in pathway.schedule.all():
+        ScheduleStep.objects.create(
+            plan=plan,
+            test_code=step.test_code,
+            test_name=step.test_name,
+            from_month=step.from_month,
+            until_month=step.until_month,
+            every_months=step.every_months,
+        )
+    rules = [
+        ("absolute_limit", {"threshold": "0.2", "confirmations": 2, "units": "ug/L"}),
+        ("rise_above_nadir", {"rise": "2", "units": "ug/L"}),
+        ("consecutive_rises", {"count": 3, "units": "ug/L"}),
+        ("doubling_time", {"max_months": 12, "units": "ug/L"}),
+        ("percentage_rise", {"percent": 50, "units": "ug/L"}),
+    ]
+    for rule_type, params in rules:
+        Rule.objects.create(
+            plan=plan, name=rule_type, test_code="PSA", rule_type=rule_type, params=params
+        )
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=3000)
+    for n in range(args.prior):
+        result = Result.objects.create(
+            patient=patient,
+            category="lab",
+            source_system="WINPATH",
+            filler_order_number=f"P{n}",
+            service_code="PSA",
+            observed_at=start + dt.timedelta(days=14 * n),
+        )
+        Observation.objects.create(
+            result=result,
+            code="PSA",
+            name="PSA",
+            value_type="NM",
+            value_text="0.05",
+            value_numeric=Decimal("0.05") + Decimal(n % 7) / 1000,
+            units="ug/L",
+            observed_at=result.observed_at,
+        )
+    timings = []
+    for _ in range(args.samples):
+        with transaction.atomic():
+            started = time.perf_counter()
+            monitoring.evaluate_test(patient=patient, test_code="PSA", actor=clinician)
+            timings.append(time.perf_counter() - started)
+
+    # The overdue scan over many plans: most not due, one in fifty overdue.
+    people = Patient.objects.bulk_create(
+        Patient(
+            nhs_number=next_test_nhs_number(),
+            nhs_number_status="01",
+            given_name="Scan",
+            family_name=f"Patient{n}",
+            date_of_birth=dt.date(1950, 1, 1),
+        )
+        for n in range(args.plans)
+    )
+    CaseloadEntry.objects.bulk_create(
+        CaseloadEntry(patient=p, team=team, started_on=today) for p in people
+    )
+    plans = FollowUpPlan.objects.bulk_create(
+        FollowUpPlan(
+            patient=p,
+            team=team,
+            pathway=pathway,
+            anchor_date=today - dt.timedelta(days=400),
+            started_by=clinician,
+        )
+        for p in people
+    )
+    PlanTest.objects.bulk_create(
+        PlanTest(
+            plan=p,
+            test_code="PSA",
+            test_name="PSA",
+            next_due_date=today - dt.timedelta(days=60 if n % 50 == 0 else -30),
+        )
+        for n, p in enumerate(plans)
+    )
+    started = time.perf_counter()
+    raised = monitoring.overdue_scan(today=today)
+    scan_s = time.perf_counter() - started
+    started = time.perf_counter()
+    again = monitoring.overdue_scan(today=today)
+    rescan_s = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "benchmark": "monitoring",
+                "results": [
+                    {
+                        "measure": f"evaluate one result, {args.prior} prior results, 5 rules",
+                        "p50_ms": round(percentile(timings, 0.5) * 1000, 2),
+                        "p95_ms": round(percentile(timings, 0.95) * 1000, 2),
+                    },
+                    {
+                        "measure": f"overdue scan, {args.plans} plans ({raised} overdue raised)",
+                        "p50_ms": round(scan_s * 1000, 1),
+                        "p95_ms": "",
+                    },
+                    {
+                        "measure": f"overdue scan again ({again} raised: nothing twice)",
+                        "p50_ms": round(rescan_s * 1000, 1),
+                        "p95_ms": "",
+                    },
+                ],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""``make bench``: run every benchmark and write docs/benchmarks.md with the machine, the
+commands and the figures. Needs PostgreSQL (BENCH_DATABASE_URL, default the local server's
+rms_bench database, which it drops and creates).
+
+    .venv/bin/python bench/run_all.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, machine
+
+BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
+    # (name, full arguments, quick arguments)
+    ("inbound", ["--messages", "3000"], ["--messages", "300"]),
+    (
+        "pkb_historic",
+        ["--patients", "200", "--items", "200"],
+        ["--patients", "10", "--items", "50"],
+    ),
+    ("monitoring", [], ["--plans", "2000"]),
+]
+
+
+def run(name: str, args: list[str]) -> tuple[str, dict[str, object]]:
+    command = [sys.executable, f"bench/{name}.py", *args]
+    shown = " ".join([".venv/bin/python", f"bench/{name}.py", *args])
+    completed = subprocess.run(  # noqa: S603
+        command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=3600
+    )
+    line = [row for row in completed.stdout.splitlines() if row.startswith("{")][-1]
+    return shown, json.loads(line)
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    keys = list(rows[0])
+    head = "| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n"
+    return head + "".join("| " + " | ".join(str(r[k]) for k in keys) + " |\n" for r in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--only", action="append", help="run only these benchmarks")
+    args = parser.parse_args()
+    sections = []
+    for name, full, quick in BENCHMARKS:
+        if args.only and name not in args.only:
+            continue
+        if not (ROOT / "bench" / f"{name}.py").exists():
+            continue
+        shown, result = run(name, quick if args.quick else full)
+        print(json.dumps(result))
+        body = result.get("results")
+        rows = (
+            body
+            if isinstance(body, list)
+            else [{k: v for k, v in result.items() if k != "benchmark"}]
+        )
+        sections.append(f"## {name}\n\n`{shown}`\n\n{table(rows)}")
+    output = ROOT / "docs" / "benchmarks.md"
+    existing = output.read_text() if output.exists() else ""
+    notes = existing.split("<!-- figures -->", 1)[0] if "<!-- figures -->" in existing else ""
+    output.write_text(
+        (notes or "# Benchmarks\n\nWritten by `make bench` (bench/run_all.py).\n\n")
+        + "<!-- figures -->\n\n"
+        + f"Run on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {machine()}.\n\n"
+        + "\n".join(sections)
+    )
+
+
+if __name__ == "__main__":
+    main()
