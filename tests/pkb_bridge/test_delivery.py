@@ -378,6 +378,7 @@ def test_an_invitation_that_fails_is_retried_with_backoff(
     enrolment = Enrolment.objects.get()
     assert enrolment.invitation == Enrolment.Invitation.FAILED
     assert enrolment.invitation_attempts == 1
+    assert enrolment.invitation_next_attempt_at is not None
     assert enrolment.invitation_next_attempt_at > timezone.now()
     assert services.invitations_due() == []
     later = timezone.now() + dt.timedelta(minutes=5)
