@@ -8,7 +8,7 @@ class PkbBridgeConfig(AppConfig):
     verbose_name = "Patients Know Best bridge"
 
     def ready(self) -> None:
-        from pkb_bridge import receivers
+        from pkb_bridge import audit, receivers  # noqa: F401  (audit registers the models)
         from rms import signals
 
         uid = "pkb_bridge"

@@ -358,8 +358,22 @@ PKB_TEAM_CONTACT = env.string(
     default="your clinical nurse specialist team (the number is on your letters)",
 )
 PKB_INVITE_MAX_ATTEMPTS = env.integer("PKB_INVITE_MAX_ATTEMPTS", default=5, minimum=1)
+# ---------------------------------------------------------------------------
+# Monitoring (follow-up plans)
+# ---------------------------------------------------------------------------
+# How often beat runs the overdue-test scan (it is idempotent; hourly is plenty).
+MONITORING_OVERDUE_SCAN_INTERVAL_S = env.number(
+    "MONITORING_OVERDUE_SCAN_INTERVAL_S", default=3600.0, minimum=60.0
+)
+# Email patients this many days before a test is due (0: no reminders).
+MONITORING_REMINDER_DAYS = env.integer("MONITORING_REMINDER_DAYS", default=0, minimum=0)
+
 CELERY_BEAT_SCHEDULE = {
     "pkb-sweep": {"task": "pkb_bridge.tasks.sweep", "schedule": PKB_SWEEP_INTERVAL_S},
+    "monitoring-overdue-scan": {
+        "task": "careplans.tasks.overdue_scan",
+        "schedule": MONITORING_OVERDUE_SCAN_INTERVAL_S,
+    },
 }
 
 # ---------------------------------------------------------------------------

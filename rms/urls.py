@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("rms.web_urls")),
     # Included by dotted path: rms imports nothing of the other apps.
     path("pkb/", include("pkb_bridge.urls")),
+    path("plans/", include("careplans.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -6,3 +6,24 @@ from django.apps import AppConfig
 class WorklistsConfig(AppConfig):
     name = "worklists"
     verbose_name = "Worklists"
+
+    def ready(self) -> None:
+        from pkb_bridge import signals as pkb_signals
+        from rms import signals
+        from worklists import receivers
+
+        uid = "worklists"
+        pkb_signals.message_rejected.connect(
+            receivers.message_rejected, dispatch_uid=f"{uid}.message_rejected"
+        )
+        pkb_signals.message_delivered.connect(
+            receivers.message_delivered, dispatch_uid=f"{uid}.message_delivered"
+        )
+        pkb_signals.onboarding_needed.connect(
+            receivers.onboarding_needed, dispatch_uid=f"{uid}.onboarding_needed"
+        )
+        pkb_signals.invitation_failed.connect(
+            receivers.invitation_failed, dispatch_uid=f"{uid}.invitation_failed"
+        )
+        signals.inbound_held.connect(receivers.inbound_held, dispatch_uid=f"{uid}.inbound_held")
+        signals.inbound_filed.connect(receivers.inbound_filed, dispatch_uid=f"{uid}.inbound_filed")

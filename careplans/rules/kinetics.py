@@ -40,6 +40,7 @@ def doubling_time(
     *,
     max_months: Decimal | int | float | str,
     min_points: int = 3,
+    min_value: Decimal | int | float | str | None = None,
     units: str,
 ) -> Finding:
     """Breached when the doubling time fitted over the most recent run of rising points is
@@ -49,13 +50,20 @@ def doubling_time(
     least ``min_points`` points; censored values ("<0.01") are left out, since a limit is not a
     value to take a logarithm of. ln(value) is fitted against time by least squares. The key is
     the first point of the run, so later rising results refine the same breach.
+
+    ``min_value`` leaves out results below it: after prostatectomy the doubling time is a
+    measure of a recurrence (PSA at or above 0.2), not of noise in values near the detection
+    limit, where a rise from 0.03 to 0.06 "doubles" in weeks.
     """
     limit = require_decimal("max_months", max_months, positive=True)
     min_points = require_int("min_points", min_points, minimum=2)
+    floor = None if min_value is None else require_decimal("min_value", min_value)
     units = require_units("units", units)
 
     every = readings(points, units)
-    measured = [item for item in every if not item.censored]
+    measured = [
+        item for item in every if not item.censored and (floor is None or item.value >= floor)
+    ]
     rising = trailing_run(measured, lambda earlier, later: later.value > earlier.value)
     # A logarithm needs a positive value; in a rising run only the first point can be 0.
     run = [item for item in rising if item.value > 0]
@@ -63,6 +71,7 @@ def doubling_time(
     details: dict[str, object] = {
         "max_months": decimal_text(limit),
         "min_points": min_points,
+        "min_value": decimal_text(floor),
         "units": units,
         "points_used": len(run),
         "censored_left_out": len(every) - len(measured),

@@ -216,6 +216,11 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
                 from pkb_bridge.services.invitations import on_registration_accepted
 
                 on_registration_accepted(enrolment_id=message.enrolment_id)
+            if message.attempts > 1:
+                # Delivered after a failure or a requeue: whatever was raised about it is done.
+                from pkb_bridge import signals
+
+                signals.message_delivered.send(sender=OutboundMessage, message=message)
         return SendOutcome(Outcome.ACCEPTED)
 
     if ack.code in ("AR", "AE") and ack.control_id == message.control_id:

@@ -41,4 +41,6 @@ urlpatterns = [
     ),
     # The PKB bridge's endpoints, by dotted path: rms imports nothing of the other apps.
     path("", include("pkb_bridge.api.urls")),
+    path("", include("careplans.api.urls")),
+    path("worklist/", include("worklists.api.urls")),
 ]

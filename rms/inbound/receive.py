@@ -172,6 +172,11 @@ def _run(message: InboundMessage, *, actor: User, forced: Patient | None = None)
         message.ack = build_ack_for_unparseable(message.raw_bytes, "AE", reason, error)
     message.processed_at = timezone.now()
     message.save()
+    if message.status == Status.PROCESSED and message.attempts > 1:
+        # Filed on a later attempt (after an administrator's fix or match): whatever was
+        # raised when it was held (a worklist item) can close. Sent after the save, in the
+        # caller's transaction, so the close commits with the filing or not at all.
+        signals.inbound_filed.send(sender=InboundMessage, message=message, actor=actor)
 
 
 def _reason(exc: Exception) -> str:

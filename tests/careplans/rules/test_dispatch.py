@@ -82,7 +82,7 @@ def test_the_parameters_of_a_rule_come_from_its_signature() -> None:
     required, optional = parameters("doubling_time")
 
     assert required == {"max_months", "units"}
-    assert optional == {"min_points"}
+    assert optional == {"min_points", "min_value"}
 
 
 def test_an_unknown_rule_type_is_refused() -> None:

@@ -91,3 +91,21 @@ def test_the_fit_is_reported_as_plain_numbers() -> None:
     assert details["slope_per_day"] > 0
     assert details["fit_origin_at"] == "2026-01-01T09:00:00+00:00"
     assert set(details) >= {"intercept", "r_squared", "doubling_time_months", "max_months"}
+
+
+def test_results_below_min_value_are_left_out_of_the_fit() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from careplans.rules import Point, doubling_time
+
+    def point(month: int, value: str) -> Point:
+        return Point(at=datetime(2025, month, 1, tzinfo=UTC), value=Decimal(value), units="ug/L")
+
+    noise = [point(1, "0.02"), point(2, "0.03"), point(3, "0.05")]
+    assert doubling_time(noise, max_months=12, units="ug/L").breached
+    assert not doubling_time(noise, max_months=12, min_value="0.2", units="ug/L").breached
+    recurrence = [*noise, point(5, "0.2"), point(7, "0.4"), point(9, "0.8")]
+    found = doubling_time(recurrence, max_months=12, min_value="0.2", units="ug/L")
+    assert found.breached
+    assert found.details["points_used"] == 3

@@ -1,0 +1,29 @@
+"""Writes of the follow-up plans. Import from here: ``from careplans import services``.
+
+``plans`` starts and customises a patient's plan; ``monitoring`` (imported as
+``careplans.services.monitoring``) checks each result against it and chases overdue tests.
+"""
+
+from __future__ import annotations
+
+from careplans.services.plans import (
+    plan_add_test,
+    plan_end,
+    plan_pause,
+    plan_resume,
+    plan_set_interval,
+    plan_set_rule_params,
+    plan_start,
+    plan_test_refresh,
+)
+
+__all__ = [
+    "plan_add_test",
+    "plan_end",
+    "plan_pause",
+    "plan_resume",
+    "plan_set_interval",
+    "plan_set_rule_params",
+    "plan_start",
+    "plan_test_refresh",
+]

@@ -1,0 +1,27 @@
+"""Raising work items in tests, through the service as everything else does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rms.services import system_user
+from worklists import services
+from worklists.models import WorkItem
+
+_count = iter(range(1, 1_000_000))
+
+
+def raise_item(patient: Any = None, **overrides: Any) -> WorkItem:
+    n = next(_count)
+    values: dict[str, Any] = {
+        "kind": WorkItem.Kind.THRESHOLD_BREACH,
+        "dedupe_key": f"test:{n}",
+        "title": f"PSA above 0.2 ug/L ({n})",
+        "explanation": "PSA 0.24 ug/L on 10 Nov 2026 is above the limit of 0.2 ug/L.",
+        "source": "rule:1",
+        "actor": system_user(),
+        "patient": patient,
+        **overrides,
+    }
+    item, _ = services.work_item_raise(**values)
+    return item

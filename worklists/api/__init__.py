@@ -1,0 +1,1 @@
+"""REST API of the worklists, mounted at /api/v1/worklist/ by ``rms.api.urls``."""

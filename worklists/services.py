@@ -1,0 +1,556 @@
+"""Writes to work items: raise, assign, start, complete, dismiss, close by the system.
+
+Every function is keyword-only, takes the ``actor`` who acts (background jobs and feeds pass
+``rms.services.system_user()``), runs in one transaction, writes one ``WorkItemEvent`` for
+each change it makes, and is safe to repeat: raising the same cause again, or repeating the
+transition an item has already made, changes nothing and writes no event.
+
+People act on an item only as a clinician or team admin of the item's team (a viewer reads
+only); an item with no team (an inbound message we could not match to a patient) belongs to
+the administrators, so only an active superuser acts on it. The system closes items whose
+cause went away without that check.
+
+The second half raises the items the other apps ask for through their signals (see
+``worklists.receivers``): PKB rejections, onboarding, failed invitations, held inbound
+messages. Their wording lives here, so a receiver stays a one-line call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from rms import selectors as rms_selectors
+from rms.models import InboundMessage, Membership, Patient, Team
+from rms.models.teams import WRITE_ROLES
+from worklists.models import WorkItem, WorkItemEvent
+
+if TYPE_CHECKING:
+    # Annotations only: the worklists read what the PKB bridge sends, and import nothing of it.
+    from pkb_bridge.models import Enrolment, OutboundMessage
+
+Status = WorkItem.Status
+Kind = WorkItem.Kind
+Priority = WorkItem.Priority
+
+CLOSED = (Status.DONE, Status.DISMISSED)
+
+
+# Max lengths of the model's fields, for text the system writes (it is cut, never refused:
+# a long rule name must not stop a result being filed).
+def _max_length(name: str) -> int:
+    length: int = getattr(WorkItem._meta.get_field(name), "max_length", None) or 0
+    return length
+
+
+_TITLE_MAX = _max_length("title")
+_SOURCE_MAX = _max_length("source")
+_OUTCOME_MAX = _max_length("outcome")
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _event(
+    item: WorkItem,
+    *,
+    action: str,
+    actor: User,
+    from_status: str = "",
+    to_status: str = "",
+    assignee: User | None = None,
+    note: str = "",
+) -> WorkItemEvent:
+    return WorkItemEvent.objects.create(
+        work_item=item,
+        action=action,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+        assignee=assignee,
+        note=note,
+    )
+
+
+def _locked(item: WorkItem) -> WorkItem:
+    # Two people clicking at once: the second waits and then sees the first one's change.
+    return WorkItem.objects.select_for_update().get(pk=item.pk)
+
+
+def _sync(item: WorkItem, fresh: WorkItem) -> WorkItem:
+    """Copy the saved state onto the caller's instance, so it does not hold a stale status."""
+    if item is not fresh:
+        for field in WorkItem._meta.concrete_fields:
+            setattr(item, field.attname, getattr(fresh, field.attname))
+    return fresh
+
+
+def _may_act(user: User, item: WorkItem) -> bool:
+    if not user.is_active:
+        return False
+    if item.team_id is None:
+        return user.is_superuser
+    return Membership.objects.filter(user=user, team_id=item.team_id, role__in=WRITE_ROLES).exists()
+
+
+def _require_may_act(actor: User, item: WorkItem) -> None:
+    if not _may_act(actor, item):
+        if item.team_id is None:
+            raise PermissionDenied("Only an administrator can act on an item that has no team.")
+        raise PermissionDenied(
+            "Only a clinician or team admin of the item's team can act on this work item."
+        )
+
+
+def _refuse_closed(item: WorkItem, doing: str) -> None:
+    if item.status in CLOSED:
+        raise ValidationError(
+            f"This work item is already {item.get_status_display().lower()}; "
+            f"it cannot be {doing}. Raise a new item if something still needs doing."
+        )
+
+
+def _close(
+    item: WorkItem, *, to_status: str, actor: User, action: str, outcome: str, note: str
+) -> None:
+    from_status = item.status
+    item.status = to_status
+    item.outcome = outcome
+    item.outcome_note = note
+    item.closed_by = actor
+    item.closed_at = timezone.now()
+    item.save(
+        update_fields=["status", "outcome", "outcome_note", "closed_by", "closed_at", "updated_at"]
+    )
+    _event(
+        item,
+        action=action,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+        note=f"{outcome}: {note}" if note else outcome,
+    )
+
+
+# ---------------------------------------------------------------------------
+# The item's life
+# ---------------------------------------------------------------------------
+@transaction.atomic
+def work_item_raise(
+    *,
+    kind: str,
+    dedupe_key: str,
+    title: str,
+    explanation: str,
+    source: str,
+    actor: User,
+    patient: Patient | None = None,
+    team: Team | None = None,
+    priority: int = Priority.NORMAL,
+    due_date: dt.date | None = None,
+    details: dict[str, Any] | None = None,
+) -> tuple[WorkItem, bool]:
+    """Raise the item for one cause (``dedupe_key``), or return the one already raised for it:
+    ``(item, created)``. A second raise never makes another item and never reopens a closed
+    one. With no ``team``, the patient's first open-caseload team owns the item. Writes a
+    "created" event when it creates."""
+    if not dedupe_key.strip():
+        raise ValidationError({"dedupe_key": "A work item needs the identity of its cause."})
+    existing = WorkItem.objects.filter(dedupe_key=dedupe_key).first()
+    if existing is not None:
+        return existing, False
+    if team is None and patient is not None:
+        # Scoping: the item is seen by the team that follows the patient. A patient on no
+        # open caseload gives an item with no team, which only administrators see.
+        team = rms_selectors.patient_team_list(patient=patient).order_by("name", "id").first()
+    item = WorkItem(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        title=_cut(title, _TITLE_MAX),
+        explanation=explanation.strip(),
+        source=_cut(source, _SOURCE_MAX),
+        patient=patient,
+        team=team,
+        priority=priority,
+        due_date=due_date,
+        details=details or {},
+        created_by=actor,
+    )
+    # Uniqueness of the key is left to the database (below): checking it here would race.
+    item.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():
+            item.save()
+            _event(item, action="created", actor=actor, to_status=item.status, note=item.source)
+    except IntegrityError:
+        # Another transaction raised the same cause a moment ago (the savepoint rolled back
+        # only our insert): theirs is the item. Any other integrity error re-raises here.
+        existing = WorkItem.objects.filter(dedupe_key=dedupe_key).first()
+        if existing is None:
+            raise
+        return existing, False
+    return item, True
+
+
+@transaction.atomic
+def work_item_assign(*, item: WorkItem, assignee: User | None, actor: User) -> WorkItem:
+    """Give the item to ``assignee`` (a clinician or team admin of its team), or to nobody
+    with ``None``. Writes an "assigned" (or "unassigned") event. Assigning to the current
+    assignee again is a no-op; a closed item cannot be reassigned."""
+    _require_may_act(actor, item)
+    fresh = _locked(item)
+    if fresh.assignee_id == (assignee.pk if assignee else None):
+        return _sync(item, fresh)
+    _refuse_closed(fresh, "reassigned")
+    if assignee is not None and not _may_act(assignee, fresh):
+        raise ValidationError(
+            {"assignee": "Assign the item to a clinician or team admin of its team."}
+        )
+    fresh.assignee = assignee
+    fresh.save(update_fields=["assignee", "updated_at"])
+    _event(
+        fresh,
+        action="assigned" if assignee else "unassigned",
+        actor=actor,
+        from_status=fresh.status,
+        to_status=fresh.status,
+        assignee=assignee,
+    )
+    return _sync(item, fresh)
+
+
+@transaction.atomic
+def work_item_start(*, item: WorkItem, actor: User) -> WorkItem:
+    """Mark the item in progress (open → in progress). An unassigned item becomes the
+    actor's. Writes a "started" event; starting an item in progress again is a no-op."""
+    _require_may_act(actor, item)
+    fresh = _locked(item)
+    if fresh.status == Status.IN_PROGRESS:
+        return _sync(item, fresh)
+    _refuse_closed(fresh, "started")
+    fields = ["status", "updated_at"]
+    if fresh.assignee_id is None:
+        # Whoever starts the work has it, so the worklist shows who is on it.
+        fresh.assignee = actor
+        fields.append("assignee")
+    fresh.status = Status.IN_PROGRESS
+    fresh.save(update_fields=fields)
+    _event(
+        fresh,
+        action="started",
+        actor=actor,
+        from_status=Status.OPEN,
+        to_status=Status.IN_PROGRESS,
+        assignee=fresh.assignee,
+    )
+    return _sync(item, fresh)
+
+
+@transaction.atomic
+def work_item_complete(*, item: WorkItem, actor: User, outcome: str, note: str = "") -> WorkItem:
+    """Close the item as done with its ``outcome`` (required: what was done) and an optional
+    note. Writes a "completed" event. Completing a done item again is a no-op; a dismissed
+    item cannot be completed."""
+    _require_may_act(actor, item)
+    outcome = outcome.strip()
+    if not outcome:
+        raise ValidationError({"outcome": "Say what was done (the outcome)."})
+    if len(outcome) > _OUTCOME_MAX:
+        raise ValidationError(
+            {"outcome": f"Keep the outcome to {_OUTCOME_MAX} characters; use the note for more."}
+        )
+    fresh = _locked(item)
+    if fresh.status == Status.DONE:
+        return _sync(item, fresh)
+    _refuse_closed(fresh, "completed")
+    _close(
+        fresh,
+        to_status=Status.DONE,
+        actor=actor,
+        action="completed",
+        outcome=outcome,
+        note=note.strip(),
+    )
+    return _sync(item, fresh)
+
+
+@transaction.atomic
+def work_item_dismiss(*, item: WorkItem, actor: User, reason: str) -> WorkItem:
+    """Close the item as dismissed (nothing to do), with the ``reason`` (required) kept as
+    its outcome note. Writes a "dismissed" event. Dismissing a dismissed item again is a
+    no-op; a done item cannot be dismissed."""
+    _require_may_act(actor, item)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the item needs no action."})
+    fresh = _locked(item)
+    if fresh.status == Status.DISMISSED:
+        return _sync(item, fresh)
+    _refuse_closed(fresh, "dismissed")
+    _close(
+        fresh,
+        to_status=Status.DISMISSED,
+        actor=actor,
+        action="dismissed",
+        outcome="Dismissed",
+        note=reason,
+    )
+    return _sync(item, fresh)
+
+
+@transaction.atomic
+def work_item_close_by_system(*, item: WorkItem, actor: User, outcome: str, note: str) -> bool:
+    """Close an item whose cause went away (a correction removed the breach, the held message
+    was filed): → done, with ``outcome`` and ``note``, and a "closed_by_system" event. Only
+    an item still open or in progress is closed; returns whether this call closed it."""
+    fresh = _locked(item)
+    if fresh.status not in WorkItem.ACTIVE:
+        _sync(item, fresh)
+        return False
+    _close(
+        fresh,
+        to_status=Status.DONE,
+        actor=actor,
+        action="closed_by_system",
+        outcome=_cut(outcome, _OUTCOME_MAX),
+        note=note.strip(),
+    )
+    _sync(item, fresh)
+    return True
+
+
+def work_items_active_for(*, dedupe_prefix: str) -> QuerySet[WorkItem]:
+    """The open and in-progress items whose cause key starts with ``dedupe_prefix`` (for
+    the code that raised them to find and close them). Reads only."""
+    if not dedupe_prefix:
+        # An empty prefix would match every item of every raiser.
+        raise ValueError("dedupe_prefix must not be empty")
+    return WorkItem.objects.filter(
+        dedupe_key__startswith=dedupe_prefix, status__in=WorkItem.ACTIVE
+    ).order_by("created_at", "id")
+
+
+def _close_superseded(*, prefix: str, keep: WorkItem, actor: User, note: str) -> None:
+    """Close the earlier items of the same cause (an earlier attempt of the same message)
+    now that ``keep`` carries the latest state of it."""
+    for older in work_items_active_for(dedupe_prefix=prefix).exclude(pk=keep.pk):
+        work_item_close_by_system(item=older, actor=actor, outcome="Superseded", note=note)
+
+
+# ---------------------------------------------------------------------------
+# Items the other apps ask for (called by worklists.receivers)
+# ---------------------------------------------------------------------------
+# What a rejected message was, in words, by OutboundMessage.Kind value.
+_REJECTED_WHAT = {
+    "ADT^A28": "the registration",
+    "ADT^A31": "a demographics and diagnoses update",
+    "ORU^R01": "a laboratory result",
+    "ORU^R01^RAD": "a radiology report",
+    "MDM^T02": "a document",
+    "MDM^T11": "a document deletion",
+    "SIU^S12": "a new appointment",
+    "SIU^S13": "an appointment change",
+    "SIU^S15": "an appointment cancellation",
+    "SIU^S26": "a did-not-attend notice",
+}
+_REGISTRATION = "ADT^A28"
+
+
+@transaction.atomic
+def work_item_raise_for_rejected_message(
+    *, message: OutboundMessage, actor: User
+) -> tuple[WorkItem, bool]:
+    """A PKB delivery failure item for a rejected outbound message, quoting PKB's text. One
+    item per rejection (message and attempt count); a new rejection after a requeue closes
+    the earlier item of the same message as superseded. Safe to repeat."""
+    what = _REJECTED_WHAT.get(message.kind, f"a {message.kind} message")
+    registration = message.kind == _REGISTRATION
+    said = (message.ack_text or message.last_error or "no reason given").strip()
+    consequence = (
+        "Nothing more is sent to PKB for this patient until the registration is accepted. "
+        if registration
+        else "The patient's later messages are still being sent. "
+    )
+    explanation = (
+        f"PKB rejected {what}"
+        f"{f' (answer {message.ack_code})' if message.ack_code else ''}: {said}\n\n"
+        f"{consequence}Fix the cause (usually the patient's details or the team's PKB "
+        "set-up), then requeue the message on the Outbound messages page of Django admin, or "
+        "cancel it there if it should not be sent."
+    )
+    prefix = f"outbound:{message.pk}:"
+    item, created = work_item_raise(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key=f"{prefix}{message.attempts}",
+        title=f"PKB rejected {what}",
+        explanation=explanation,
+        source=f"outbound:{message.pk}",
+        actor=actor,
+        patient=message.patient,
+        team=message.enrolment.team,
+        priority=Priority.URGENT if registration else Priority.HIGH,
+        details={
+            "outbound_message": str(message.public_id),
+            "message_kind": message.kind,
+            "control_id": message.control_id,
+            "ack_code": message.ack_code,
+            "attempts": message.attempts,
+        },
+    )
+    if created:
+        _close_superseded(
+            prefix=prefix,
+            keep=item,
+            actor=actor,
+            note="The message was sent again and rejected again; see the newer item.",
+        )
+    return item, created
+
+
+@transaction.atomic
+def work_item_raise_for_onboarding(*, enrolment: Enrolment, actor: User) -> tuple[WorkItem, bool]:
+    """PKB registered the patient but no email is recorded, so no invitation can be sent:
+    the team helps the patient register. One item per enrolment; safe to repeat."""
+    return work_item_raise(
+        kind=Kind.ONBOARDING_NEEDED,
+        dedupe_key=f"onboarding:{enrolment.pk}",
+        title="No email recorded: help the patient register with PKB",
+        explanation=(
+            "PKB accepted the patient's registration, but there is no email address on the "
+            "record to send the invitation to. Help the patient register with Patients Know "
+            "Best (or the NHS App), or record their email and resend the invitation from the "
+            "patient's PKB page."
+        ),
+        source=f"enrolment:{enrolment.pk}",
+        actor=actor,
+        patient=enrolment.patient,
+        team=enrolment.team,
+        priority=Priority.NORMAL,
+        details={"enrolment": str(enrolment.public_id)},
+    )
+
+
+@transaction.atomic
+def work_item_raise_for_invitation_failure(
+    *, enrolment: Enrolment, actor: User
+) -> tuple[WorkItem, bool]:
+    """The invitation email failed every attempt: the team checks the address or helps the
+    patient register. While an item for this enrolment is still active, it is returned and
+    no other is raised; a later failure (after a resend) raises a new one."""
+    prefix = f"invitation:{enrolment.pk}:"
+    active = work_items_active_for(dedupe_prefix=prefix).first()
+    if active is not None:
+        return active, False
+    # The sender holds the enrolment's row lock while it reports the failure, so counting
+    # the earlier items gives each failure its own stable key.
+    failures = WorkItem.objects.filter(dedupe_key__startswith=prefix).count()
+    error = enrolment.invitation_error.strip() or "no error was recorded"
+    return work_item_raise(
+        kind=Kind.ONBOARDING_NEEDED,
+        dedupe_key=f"{prefix}{failures + 1}",
+        title="The PKB invitation email could not be sent",
+        explanation=(
+            f"Every attempt to send the patient's invitation email failed. The last error "
+            f"was: {error}\n\nCheck the email address on the record and resend the "
+            "invitation from the patient's PKB page, or help the patient register with PKB "
+            "another way."
+        ),
+        source=f"enrolment:{enrolment.pk}",
+        actor=actor,
+        patient=enrolment.patient,
+        team=enrolment.team,
+        priority=Priority.NORMAL,
+        details={"enrolment": str(enrolment.public_id), "error": error},
+    )
+
+
+@transaction.atomic
+def work_item_raise_for_held_message(
+    *, message: InboundMessage, actor: User
+) -> tuple[WorkItem, bool]:
+    """An inbound message was held (no patient found, or a possible wrong patient): an item
+    for an administrator, with no patient and no team. One item per processing attempt; a
+    later hold of the same message closes the earlier item as superseded. Safe to repeat."""
+    wrong_patient = message.status == InboundMessage.Status.REVIEW
+    kind_of_message = message.message_type or "HL7"
+    title = (
+        f"Inbound {kind_of_message} message held: possible wrong patient"
+        if wrong_patient
+        else f"Inbound {kind_of_message} message held: patient not found"
+    )
+    reason = message.error.strip() or "No reason was recorded."
+    explanation = (
+        f"{reason}\n\nNothing from this message has been filed. On the Inbound messages page "
+        "of Django admin, check the patient, then match the message to the right patient (or "
+        "register the patient) and reprocess it. This item closes itself when the message "
+        "is filed."
+    )
+    prefix = f"inbound:{message.pk}:"
+    item, created = work_item_raise(
+        kind=Kind.UNMATCHED_MESSAGE,
+        dedupe_key=f"{prefix}{message.attempts}",
+        title=title,
+        explanation=explanation,
+        source=f"inbound:{message.pk}",
+        actor=actor,
+        priority=Priority.HIGH if wrong_patient else Priority.NORMAL,
+        details={
+            "inbound_message": str(message.public_id),
+            "message_type": message.message_type,
+            "control_id": message.control_id,
+            "sending_application": message.sending_application,
+            "held_as": message.status,
+        },
+    )
+    if created:
+        _close_superseded(
+            prefix=prefix,
+            keep=item,
+            actor=actor,
+            note="The message was processed again and held again; see the newer item.",
+        )
+    return item, created
+
+
+@transaction.atomic
+def work_items_close_for_filed_message(*, message: InboundMessage, actor: User) -> int:
+    """A held inbound message was filed after review: close its open unmatched-message items
+    ("Filed after review"). Returns how many this call closed; safe to repeat."""
+    closed = 0
+    items = work_items_active_for(dedupe_prefix=f"inbound:{message.pk}:").filter(
+        kind=Kind.UNMATCHED_MESSAGE
+    )
+    for item in items:
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="Filed after review",
+            note=f"Reprocessed by {actor.get_username()} and filed to the patient's record.",
+        )
+    return closed
+
+
+@transaction.atomic
+def work_items_close_for_delivered_message(*, message: OutboundMessage, actor: User) -> int:
+    """A message PKB had rejected was requeued and is now accepted: close its open delivery
+    failure items ("Delivered after a resend"). Returns how many this call closed; safe to
+    repeat."""
+    closed = 0
+    for item in work_items_active_for(dedupe_prefix=f"outbound:{message.pk}:").filter(
+        kind=Kind.DELIVERY_FAILURE
+    ):
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="Delivered after a resend",
+            note="PKB accepted the message when it was sent again.",
+        )
+    return closed
