@@ -155,16 +155,26 @@ def _cannot_evaluate(rule: Rule, plan: FollowUpPlan, reason: str, key: str, acto
     )
 
 
-def evaluate_test(*, patient: Patient, test_code: str, actor: User | None = None) -> int:
-    """Run every active rule on ``test_code`` of the patient's active plans; raise a work item
-    per new breach and close those a correction removed. Returns how many rules ran.
-    Safe to repeat: a breach already raised is not raised again."""
-    who = actor or system_user()
-    plans = list(
+def _active_plans(patient: Patient) -> list[FollowUpPlan]:
+    return list(
         FollowUpPlan.objects.filter(
             patient=patient, status=FollowUpPlan.Status.ACTIVE
         ).select_related("patient", "team")
     )
+
+
+def evaluate_test(
+    *,
+    patient: Patient,
+    test_code: str,
+    actor: User | None = None,
+    plans: list[FollowUpPlan] | None = None,
+) -> int:
+    """Run every active rule on ``test_code`` of the patient's active plans; raise a work item
+    per new breach and close those a correction removed. Returns how many rules ran.
+    Safe to repeat: a breach already raised is not raised again."""
+    who = actor or system_user()
+    plans = _active_plans(patient) if plans is None else plans
     if not plans:
         return 0
     rules = list(
@@ -201,12 +211,21 @@ def _test_codes(result: Result) -> set[str]:
 def on_result(*, result: Result) -> None:
     """A result was recorded, corrected or deleted: check it and keep the plans' next due
     dates current (inside the transaction that filed it)."""
+    # Most results belong to patients on no plan (a lab feed carries everyone's): one query
+    # settles that before anything else is loaded.
+    open_plans = FollowUpPlan.objects.filter(
+        patient=result.patient,
+        status__in=[FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED],
+    )
+    if not open_plans.exists():
+        return
     codes = _test_codes(result)
     if not codes:
         return
     actor = system_user()
+    active = _active_plans(result.patient)
     for code in codes:
-        evaluate_test(patient=result.patient, test_code=code, actor=actor)
+        evaluate_test(patient=result.patient, test_code=code, actor=actor, plans=active)
     from careplans.services.plans import plan_test_refresh
 
     for plan_test in PlanTest.objects.filter(

@@ -20,6 +20,8 @@ import enum
 import unicodedata
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from rms import nhs_number
 from rms.models import Patient
 
@@ -86,8 +88,15 @@ def match_patient(identity: Identity) -> Match:
             MatchStatus.UNMATCHED,
             reason=f"The NHS number is not valid ({nhs_number.invalid_reason(number)}).",
         )
-    by_number = Patient.objects.filter(nhs_number=number).first() if number else None
-    by_mrn = Patient.objects.filter(mrn=identity.mrn).first() if identity.mrn else None
+    # One query for both identifiers (this runs for every inbound message).
+    query = Q(pk__in=[])
+    if number:
+        query |= Q(nhs_number=number)
+    if identity.mrn:
+        query |= Q(mrn=identity.mrn)
+    found = list(Patient.objects.filter(query)[:2]) if number or identity.mrn else []
+    by_number = next((p for p in found if number and p.nhs_number == number), None)
+    by_mrn = next((p for p in found if identity.mrn and p.mrn == identity.mrn), None)
 
     if by_number is not None:
         if by_mrn is not None and by_mrn.pk != by_number.pk:
