@@ -108,7 +108,7 @@ def main() -> None:
     if Patient.objects.count() != 1:
         raise SystemExit("the benchmark database was not fresh")
 
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "DEBUG": "false"}
     listener = subprocess.Popen(
         [sys.executable, "manage.py", "mllp_listener", "--port", "0", "--threads", "8"],
         cwd=ROOT,
