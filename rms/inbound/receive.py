@@ -66,7 +66,8 @@ def read_header(raw: bytes) -> Header:
     if not line.startswith("MSH") or len(line) < 8:
         return Header()
     fields = line.split(line[3])
-    component = fields[1][:1] if len(fields) > 1 else "^"
+    # An empty MSH-2 (a broken message) must not make an empty separator.
+    component = (fields[1][:1] if len(fields) > 1 else "") or "^"
 
     def msh(n: int, first_component: bool = True) -> str:
         value = fields[n - 1] if len(fields) >= n else ""

@@ -390,3 +390,12 @@ def test_a_resend_with_a_new_message_time_is_still_a_repeat(tester) -> None:
     restamped = sample_bytes("oru_r01_psa.hl7").replace(b"|20261110141502||", b"|20261110142000||")
     assert receive(raw=restamped, channel="mllp") == first
     assert InboundMessage.objects.count() == 1
+
+
+def test_a_message_with_an_empty_msh_2_is_refused_not_a_crash() -> None:
+    # Found by the property test: "MSH||~\&..." once made the header reader split on "".
+    code, _, _ = ack_of(
+        receive(raw=b"MSH||~\\&|X|Y|RMS|RXX|20261110||ORU^R01|E1|P|2.4\r", channel="mllp")
+    )
+    assert code == "AR"
+    assert InboundMessage.objects.get().status == Status.ERROR
