@@ -27,6 +27,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
         ["--patients", "10", "--items", "50"],
     ),
     ("monitoring", [], ["--plans", "2000"]),
+    ("pages", ["--patients", "50000"], ["--patients", "2000"]),
 ]
 
 

@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything else but the HTTPS redirect: every logged line of a request has its id.
+    "rms.ops.logging.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -278,14 +280,38 @@ if PRODUCTION:
 LOG_LEVEL = env.choice(
     "LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], default="INFO"
 )
+# Production writes one JSON object a line (rms.ops.logging): time, level, logger, message,
+# the request id and a few fixed fields; anything shaped like an NHS number is masked.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "rms.ops.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "rms.ops.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if PRODUCTION else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+# Celery would replace the handlers above with its own plain ones in the worker and beat.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# ---------------------------------------------------------------------------
+# Operations: /healthz and /readyz are open; /metrics needs this bearer token or a staff session
+# ---------------------------------------------------------------------------
+METRICS_TOKEN = env.string("METRICS_TOKEN", default="")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "Environment variable METRICS_TOKEN is not valid: expected at least 32 random "
+        "characters (or unset: then only staff users can read /metrics)."
+    )
 
 # ---------------------------------------------------------------------------
 # Inbound HL7 v2 feeds (MLLP listener and the API)

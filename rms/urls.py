@@ -7,15 +7,22 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from rms.ops import health, metrics
+
 urlpatterns = [
     path("", include("rms.web_urls")),
     # Included by dotted path: rms imports nothing of the other apps.
     path("pkb/", include("pkb_bridge.urls")),
     path("plans/", include("careplans.urls")),
+    path("worklists/", include("worklists.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("rms.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Operations (docs/operations.md): probes for the orchestrator, metrics for Prometheus.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.urls import URLPattern, path
+from django.views.generic import RedirectView
 
 from rms import views
 
 app_name = "rms"
 urlpatterns: list[URLPattern] = [
-    path("", views.home, name="home"),
+    # The worklist is where a clinician's day starts (after logging in, for the anonymous).
+    path(
+        "",
+        login_required(RedirectView.as_view(pattern_name="worklists:list")),
+        name="home",
+    ),
     path("patients/", views.patient_list, name="patient_list"),
     path("patients/new/", views.patient_create, name="patient_create"),
     path("patients/<uuid:public_id>/", views.patient_detail, name="patient_detail"),

@@ -6,6 +6,8 @@ a patient) are the superusers'. Items and their events are the record of what ha
 are read-only here; what an administrator may do to an item are the actions, which call the
 services with the administrator as the actor (and the services check their role in the
 item's team, as everywhere else).
+
+The outcomes a clinician picks from when completing an item are configured here too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rms import access
 from rms import services as rms_services
 from rms.admin.record import TeamScopedAdmin, ViewOnlyMixin, _user
 from worklists import services
-from worklists.models import WorkItem, WorkItemEvent
+from worklists.models import Outcome, WorkItem, WorkItemEvent
 
 
 def _plural(count: int, word: str) -> str:
@@ -170,8 +172,32 @@ class WorkItemAdmin(TeamScopedAdmin):
             lambda item, user: services.work_item_complete(
                 item=item,
                 actor=user,
-                outcome="No action needed",
+                outcome="no_action_needed",
                 note="Completed in Django admin.",
             ),
             "Completed (no action needed).",
         )
+
+
+@admin.register(Outcome)
+class OutcomeAdmin(admin.ModelAdmin):
+    """The list of outcomes offered when completing a work item. Completed items store the
+    code, so an outcome is retired (made inactive), never deleted, and its code is fixed once
+    it exists; whether it counts as an action decides the alert yield."""
+
+    list_display = ("label", "code", "counts_as_action", "active", "order")
+    list_editable = ("counts_as_action", "active", "order")
+    list_filter = ("active", "counts_as_action")
+    ordering = ("order", "label")
+    search_fields = ("label", "code")
+    prepopulated_fields = {"code": ("label",)}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        return ("code",) if obj is not None else ()
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # A read-only field cannot be prepopulated.
+        return self.prepopulated_fields if obj is None else {}
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

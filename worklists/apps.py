@@ -10,7 +10,7 @@ class WorklistsConfig(AppConfig):
     def ready(self) -> None:
         from pkb_bridge import signals as pkb_signals
         from rms import signals
-        from worklists import receivers
+        from worklists import audit, receivers  # noqa: F401  (audit registers the models)
 
         uid = "worklists"
         pkb_signals.message_rejected.connect(

@@ -126,3 +126,30 @@ class WorkItemEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Outcome(models.Model):
+    """One entry of the configurable list of what a clinician did when they completed a work
+    item ("contacted patient", "repeat test requested", ...). ``WorkItem.outcome`` holds the
+    ``code``; an outcome no longer offered is made inactive, never deleted, so the items that
+    name it still say what was done. ``counts_as_action`` decides the alert yield: an item
+    closed with an outcome that does not count (e.g. "no action needed") did not change
+    anything for the patient."""
+
+    label = models.CharField(max_length=60, help_text="As clinicians read it in the worklist")
+    code = models.SlugField(
+        max_length=60,
+        unique=True,
+        help_text="Stored on each completed work item; do not change it once used",
+    )
+    counts_as_action = models.BooleanField(
+        default=True, help_text="Counts towards a rule's alert yield (something was done)"
+    )
+    active = models.BooleanField(default=True, help_text="Offered when completing an item")
+    order = models.PositiveSmallIntegerField(default=0, help_text="Position in the list")
+
+    class Meta:
+        ordering = ["order", "label", "id"]
+
+    def __str__(self) -> str:
+        return self.label

@@ -121,9 +121,9 @@ def test_every_page_sends_an_anonymous_user_to_log_in(client, patient, name) -> 
     assert not AccessEvent.objects.exists()
 
 
-def test_the_root_sends_a_logged_in_user_to_the_patient_list(client, clinician) -> None:
+def test_the_root_sends_a_logged_in_user_to_their_worklist(client, clinician) -> None:
     client.force_login(clinician)
-    assertRedirects(client.get("/"), reverse("rms:patient_list"))
+    assertRedirects(client.get("/"), reverse("worklists:list"))
 
 
 # ---------------------------------------------------------------------------

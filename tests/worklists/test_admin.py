@@ -139,7 +139,7 @@ def test_complete_closes_the_item_as_needing_no_action(client, staff, items) -> 
     items["ours"].refresh_from_db()
     assert (items["ours"].status, items["ours"].outcome, items["ours"].closed_by) == (
         Status.DONE,
-        "No action needed",
+        "no_action_needed",
         staff,
     )
 

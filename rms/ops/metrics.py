@@ -1,0 +1,291 @@
+"""``/metrics``: Prometheus text format, read from the database at scrape time.
+
+Every number is a count of rows, so any web process answers the same and nothing resets when
+a process restarts (no in-process counters: gunicorn runs several workers, Celery more).
+Failures are counted where they are recorded: PKB delivery attempts by outcome (``transient``,
+``rejected``, ``paused``, ``refused``), inbound messages in ``error``, invitation emails that
+failed. A Celery task that crashes is seen with ``celery -A rms events`` or Flower
+(docs/operations.md).
+
+Protected: ``Authorization: Bearer <METRICS_TOKEN>``, or the session of an active staff
+user. The numbers are counts, never patient data, but they say how busy a Trust's teams are.
+
+``rms`` depends on no other app (README, Architecture): the PKB and worklist models are
+looked up by label, as ``rms.urls`` includes their URLs by dotted path, and their metrics
+are left out when the app is not installed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Count, Max, Min, Model, Q
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from rms.models import InboundMessage
+
+logger = logging.getLogger("rms.ops")
+
+
+def _model(label: str) -> type[Model] | None:
+    try:
+        return apps.get_model(label)
+    except LookupError:
+        return None
+
+
+def _choices(model: type[Model], name: str) -> list[str]:
+    choices = getattr(model._meta.get_field(name), "choices", None) or []
+    return [str(value) for value, _label in choices]
+
+
+@dataclass
+class OpsSnapshot:
+    """What the metrics and ``rms_status`` report, read in a fixed number of queries."""
+
+    taken_at: dt.datetime
+    # PKB bridge (None when the app is not installed)
+    outbox: dict[str, int] | None = None
+    oldest_pending_at: dt.datetime | None = None
+    connection_paused: bool = False
+    connection_paused_at: dt.datetime | None = None
+    connection_paused_reason: str = ""
+    attempts: dict[str, int] = field(default_factory=dict)  # by outcome
+    acks: dict[str, int] = field(default_factory=dict)  # by ACK code
+    invitations_failed: int = 0
+    # inbound feeds
+    inbound: dict[str, int] = field(default_factory=dict)  # by status
+    oldest_unmatched_at: dt.datetime | None = None
+    last_received_at: dict[str, dt.datetime] = field(default_factory=dict)  # by channel
+    # worklists (None when the app is not installed): open and in-progress items
+    work_items: dict[tuple[str, str], int] | None = None
+
+    def age_s(self, moment: dt.datetime | None) -> float:
+        return max((self.taken_at - moment).total_seconds(), 0.0) if moment else 0.0
+
+
+def _counts_by_status(statuses: list[str]) -> dict[str, Count]:
+    # Aliases are prefixed: a status can share its name with a field ("error").
+    return {f"n_{status}": Count("id", filter=Q(status=status)) for status in statuses}
+
+
+def _read_pkb(snapshot: OpsSnapshot) -> None:
+    message = _model("pkb_bridge.OutboundMessage")
+    attempt = _model("pkb_bridge.DeliveryAttempt")
+    connection = _model("pkb_bridge.Connection")
+    enrolment = _model("pkb_bridge.Enrolment")
+    if message is None or attempt is None or connection is None or enrolment is None:
+        return
+    statuses = _choices(message, "status")
+    totals = message._default_manager.aggregate(
+        **_counts_by_status(statuses),
+        oldest_pending=Min("created_at", filter=Q(status="pending")),
+    )
+    snapshot.oldest_pending_at = totals["oldest_pending"]
+    snapshot.outbox = {status: totals[f"n_{status}"] for status in statuses}
+
+    row = connection._default_manager.filter(name="pkb").values(
+        "paused", "paused_at", "paused_reason"
+    )
+    if state := row.first():
+        snapshot.connection_paused = bool(state["paused"])
+        snapshot.connection_paused_at = state["paused_at"]
+        snapshot.connection_paused_reason = state["paused_reason"]
+
+    snapshot.attempts = dict.fromkeys(_choices(attempt, "outcome"), 0)
+    snapshot.acks = {"AA": 0, "AE": 0, "AR": 0}
+    grouped = attempt._default_manager.order_by().values("outcome", "ack_code")
+    for group in grouped.annotate(n=Count("id")):
+        snapshot.attempts[group["outcome"]] = (
+            snapshot.attempts.get(group["outcome"], 0) + group["n"]
+        )
+        if group["ack_code"]:
+            code = group["ack_code"]
+            snapshot.acks[code] = snapshot.acks.get(code, 0) + group["n"]
+
+    snapshot.invitations_failed = enrolment._default_manager.filter(
+        status="active", invitation="failed"
+    ).count()
+
+
+def _read_inbound(snapshot: OpsSnapshot) -> None:
+    statuses = InboundMessage.Status.values
+    totals = InboundMessage.objects.order_by().aggregate(
+        **_counts_by_status(statuses),
+        oldest_unmatched=Min("received_at", filter=Q(status=InboundMessage.Status.UNMATCHED)),
+    )
+    snapshot.oldest_unmatched_at = totals["oldest_unmatched"]
+    snapshot.inbound = {status: totals[f"n_{status}"] for status in statuses}
+    latest = InboundMessage.objects.order_by().values("channel").annotate(last=Max("received_at"))
+    snapshot.last_received_at = {row["channel"]: row["last"] for row in latest}
+
+
+def _read_work_items(snapshot: OpsSnapshot) -> None:
+    item = _model("worklists.WorkItem")
+    if item is None:
+        return
+    active = ["open", "in_progress"]
+    counts = {(kind, status): 0 for kind in _choices(item, "kind") for status in active}
+    grouped = item._default_manager.filter(status__in=active).order_by().values("kind", "status")
+    for row in grouped.annotate(n=Count("id")):
+        counts[(row["kind"], row["status"])] = row["n"]
+    snapshot.work_items = counts
+
+
+def snapshot_take(*, now: dt.datetime | None = None) -> OpsSnapshot:
+    """Read the operational state. Raises ``DatabaseError`` when the database is down."""
+    snapshot = OpsSnapshot(taken_at=now or timezone.now())
+    _read_pkb(snapshot)
+    _read_inbound(snapshot)
+    _read_work_items(snapshot)
+    return snapshot
+
+
+def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
+    if snapshot.outbox is not None:
+        outbox = GaugeMetricFamily(
+            "rms_pkb_outbox_messages", "PKB outbox messages by status", labels=["status"]
+        )
+        for status, count in snapshot.outbox.items():
+            outbox.add_metric([status], count)
+        yield outbox
+        yield GaugeMetricFamily(
+            "rms_pkb_outbox_oldest_pending_age_seconds",
+            "Age of the oldest message waiting to be sent to PKB (0 when none waits)",
+            value=snapshot.age_s(snapshot.oldest_pending_at),
+        )
+        yield GaugeMetricFamily(
+            "rms_pkb_connection_paused",
+            "1 while sending to PKB is paused (PKB refused our credentials or address)",
+            value=1 if snapshot.connection_paused else 0,
+        )
+        attempts = CounterMetricFamily(
+            "rms_pkb_delivery_attempts",
+            "Attempts to deliver a message to PKB by outcome (all but accepted are failures)",
+            labels=["outcome"],
+        )
+        for outcome, count in snapshot.attempts.items():
+            attempts.add_metric([outcome], count)
+        yield attempts
+        acks = CounterMetricFamily(
+            "rms_pkb_acks", "Acknowledgements received from PKB by code (MSA-1)", labels=["code"]
+        )
+        for code, count in snapshot.acks.items():
+            acks.add_metric([code], count)
+        yield acks
+        yield GaugeMetricFamily(
+            "rms_pkb_invitations_failed",
+            "Shared patients whose invitation email could not be sent",
+            value=snapshot.invitations_failed,
+        )
+    inbound = GaugeMetricFamily(
+        "rms_inbound_messages", "Inbound HL7 messages by status", labels=["status"]
+    )
+    for status, count in snapshot.inbound.items():
+        inbound.add_metric([status], count)
+    yield inbound
+    yield GaugeMetricFamily(
+        "rms_inbound_unmatched_messages",
+        "Inbound messages held because no patient matched",
+        value=snapshot.inbound.get(InboundMessage.Status.UNMATCHED, 0),
+    )
+    yield GaugeMetricFamily(
+        "rms_inbound_oldest_unmatched_age_seconds",
+        "Age of the oldest unmatched inbound message (0 when none)",
+        value=snapshot.age_s(snapshot.oldest_unmatched_at),
+    )
+    last = GaugeMetricFamily(
+        "rms_inbound_last_received_timestamp_seconds",
+        "When the latest inbound message arrived, by channel (Unix time)",
+        labels=["channel"],
+    )
+    for channel, moment in snapshot.last_received_at.items():
+        last.add_metric([channel], moment.timestamp())
+    yield last
+    if snapshot.work_items is not None:
+        items = GaugeMetricFamily(
+            "rms_work_items_open",
+            "Work items not yet done or dismissed, by kind and status",
+            labels=["kind", "status"],
+        )
+        for (kind, status), count in snapshot.work_items.items():
+            items.add_metric([kind, status], count)
+        yield items
+
+
+class RmsCollector(Collector):
+    """Reads the database on every scrape. ``describe`` is empty so that registering the
+    collector (at import) runs no query."""
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        started = time.monotonic()
+        families: list[Metric] = []
+        try:
+            families = list(_families(snapshot_take()))
+        except DatabaseError as exc:
+            logger.warning("Metrics could not read the database: %s", type(exc).__name__)
+        yield GaugeMetricFamily(
+            "rms_database_up",
+            "1 when the metrics could read the database",
+            value=1 if families else 0,
+        )
+        yield from families
+        yield GaugeMetricFamily(
+            "rms_metrics_collect_seconds",
+            "Time this scrape spent reading the database",
+            value=time.monotonic() - started,
+        )
+
+
+# Our own registry: the default one adds per-process metrics that differ from one gunicorn
+# worker to the next, which would make successive scrapes disagree.
+registry = CollectorRegistry(auto_describe=False)
+registry.register(RmsCollector())
+
+
+def _bearer(request: HttpRequest) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _unauthorised(error: str = "") -> HttpResponse:
+    response = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
+    challenge = 'Bearer realm="metrics"'
+    if error:
+        challenge += f', error="{error}"'
+    response["WWW-Authenticate"] = challenge
+    return response
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The metrics for a scraper with the bearer token or a staff user's browser; 401 for
+    no or a wrong token, 403 for a signed-in user who is not staff."""
+    token = _bearer(request)
+    if token is not None:
+        expected: str = settings.METRICS_TOKEN
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            return _unauthorised("invalid_token")
+    elif not request.user.is_authenticated:
+        return _unauthorised()
+    elif not (request.user.is_active and request.user.is_staff):
+        return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
