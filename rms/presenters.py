@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -332,6 +332,81 @@ class DocumentPresenter:
     @property
     def source(self) -> str:
         return self.document.content_html
+
+
+# The timeline shows the latest entries; the tables below it have everything.
+TIMELINE_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One thing that happened to the patient, for the record's timeline."""
+
+    at: dt.datetime
+    kind: str
+    title: str
+    detail: str = ""
+    url: str = ""
+    withdrawn: bool = False
+
+    @property
+    def when(self) -> str:
+        return format_datetime(self.at)
+
+    @property
+    def kind_class(self) -> str:
+        return f"timeline-{self.kind.lower()}"
+
+
+def _observations_in_words(result: ResultPresenter) -> str:
+    """ "PSA <0.01 ug/L; Free PSA 0.02 ug/L": the numbers of a lab report, in a line."""
+    parts = [f"{o.name} {o.value} {o.units}".strip() for o in result.observations if not o.is_text]
+    return "; ".join(parts)
+
+
+def timeline(
+    *,
+    results: Sequence[ResultPresenter],
+    appointments: Sequence[AppointmentPresenter],
+    documents: Sequence[DocumentPresenter],
+    document_url: Callable[[DocumentPresenter], str],
+    limit: int = TIMELINE_LIMIT,
+) -> list[TimelineEntry]:
+    """Results, appointments and documents in one list, newest first, at most ``limit``.
+    Built from what the view already loaded: no queries."""
+    entries: list[TimelineEntry] = []
+    for result in results:
+        entries.append(
+            TimelineEntry(
+                at=result.result.observed_at,
+                kind="Result",
+                title=result.title,
+                detail=_observations_in_words(result) or result.category,
+                withdrawn=result.is_withdrawn,
+            )
+        )
+    for appointment in appointments:
+        entries.append(
+            TimelineEntry(
+                at=appointment.appointment.starts_at,
+                kind="Appointment",
+                title=appointment.description,
+                detail=" · ".join(p for p in (appointment.location, appointment.status) if p),
+            )
+        )
+    for document in documents:
+        entries.append(
+            TimelineEntry(
+                at=document.document.authored_at,
+                kind="Document",
+                title=document.title,
+                detail=" · ".join(p for p in (document.document_type, document.author) if p),
+                url=document_url(document),
+                withdrawn=document.is_withdrawn,
+            )
+        )
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:limit]
 
 
 _BLOCK_TAGS = frozenset(

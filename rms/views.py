@@ -29,11 +29,13 @@ from rms.models import CaseloadEntry, Document
 from rms.models.teams import WRITE_ROLES
 from rms.presenters import (
     OPEN_CASELOAD_ATTR,
+    TIMELINE_LIMIT,
     AppointmentPresenter,
     DiagnosisPresenter,
     DocumentPresenter,
     PatientPresenter,
     ResultPresenter,
+    timeline,
 )
 
 PATIENTS_PER_PAGE = 50
@@ -115,11 +117,18 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @never_cache
 def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The patient record: header, timeline, results and documents from the core record, and
+    the other apps' panels (work items, trend charts, the plan, plan decisions, PKB) loaded
+    by htmx by URL name only, each with a link for browsers without JavaScript. The queries
+    are a fixed handful however long the record is."""
     patient = access.patient_for_request(request=request, public_id=public_id, action="record")
     today = timezone.localdate()
     header = PatientPresenter(
         patient, today=today, teams=selectors.patient_team_list(patient=patient).order_by("name")
     )
+    results = [ResultPresenter(r) for r in selectors.result_list(patient=patient)]
+    appointments = [AppointmentPresenter(a) for a in selectors.appointment_list(patient=patient)]
+    documents = [DocumentPresenter(d) for d in selectors.document_list(patient=patient)]
     return render(
         request,
         "rms/patient_detail.html",
@@ -127,11 +136,18 @@ def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             "patient": header,
             "can_write": selectors.user_can_write(user=request.user, patient=patient),
             "diagnoses": [DiagnosisPresenter(d) for d in selectors.diagnosis_list(patient=patient)],
-            "results": [ResultPresenter(r) for r in selectors.result_list(patient=patient)],
-            "appointments": [
-                AppointmentPresenter(a) for a in selectors.appointment_list(patient=patient)
-            ],
-            "documents": [DocumentPresenter(d) for d in selectors.document_list(patient=patient)],
+            "results": results,
+            "appointments": appointments,
+            "documents": documents,
+            "timeline": timeline(
+                results=results,
+                appointments=appointments,
+                documents=documents,
+                document_url=lambda d: reverse(
+                    "rms:document_detail", args=[patient.public_id, d.public_id]
+                ),
+            ),
+            "timeline_limit": TIMELINE_LIMIT,
         },
     )
 

@@ -1,0 +1,47 @@
+"""The virtual review's outcome form. It carries its crispy ``FormHelper``; the view calls
+``careplans.review.review_record``, which does the checking that matters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crispy_forms.bootstrap import StrictButton
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Field, Layout
+from django import forms
+
+from careplans.review import NOTE_MAX, ReviewOutcome
+
+
+class ReviewForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label="Outcome of the review",
+        choices=ReviewOutcome.choices,
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(
+        label="Note for the letter",
+        required=False,
+        max_length=NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=(
+            "Goes into the review letter the patient and their GP read. Do not include other "
+            "people's details."
+        ),
+    )
+    work_item = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "review-%s")
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper(self)
+        self.helper.form_method = "post"
+        self.helper.form_action = action
+        self.helper.layout = Layout(
+            Field("outcome"),
+            Field("note"),
+            "work_item",
+            StrictButton(
+                "Record the review and file the letter", type="submit", css_class="btn-primary"
+            ),
+        )
