@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
+	$(PY) manage.py demo_plans
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 test: install

@@ -48,7 +48,9 @@ def record(team, clinician):  # type: ignore[no-untyped-def]
         kind=WorkItem.Kind.THRESHOLD_BREACH,
         dedupe_key="a11y:1",
         title="PSA at or above 0.2 ug/L, confirmed",
-        explanation="PSA 0.24 ng/mL on 10 Nov 2026 is at or above 0.2, confirmed by 0.21 on 2 Aug 2026.",
+        explanation=(
+            "PSA 0.24 ng/mL on 10 Nov 2026 is at or above 0.2, confirmed by 0.21 on 2 Aug 2026."
+        ),
         source="test",
         actor=clinician,
         patient=patient,
