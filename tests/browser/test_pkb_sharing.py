@@ -65,3 +65,43 @@ def test_another_teams_clinician_gets_a_404_on_the_patient_page(
     log_in(page, live_server, clinician.username)
     response = page.goto(f"{live_server.url}/patients/{other_patient.public_id}/")
     assert response is not None and response.status == 404
+
+
+def test_a_clinician_releases_a_held_radiology_report_and_it_reaches_pkb(
+    page: Page, live_server, sandbox, team, clinician
+) -> None:
+    from pkb_bridge import services
+    from pkb_bridge.models import Publication, ReleasePolicy
+
+    ReleasePolicy.objects.create(team=team, category="radiology", mode="hold")
+    patient = PatientFactory(teams=[team], family_name="Marvin", given_name="Paranoid")
+    ResultFactory(
+        patient=patient,
+        category="radiology",
+        source_system="CRIS",
+        service_code="MRPR",
+        service_name="MRI prostate",
+        report_text="Findings: no local recurrence.\nConclusion: stable.",
+        observed_at=timezone.now() - dt.timedelta(days=5),
+    )
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    publication = Publication.objects.get(patient=patient, category="radiology")
+    assert publication.state == "held"
+
+    log_in(page, live_server, clinician.username)
+    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
+    panel = page.locator(".pkb-panel")
+    row = panel.locator("table.pkb-items tr", has_text="MRI prostate")
+    expect(row).to_contain_text("Held")
+    row.get_by_role("button", name="Release").click()
+    expect(panel.locator("table.pkb-items tr", has_text="MRI prostate")).not_to_contain_text("Held")
+
+    publication.refresh_from_db()
+    assert publication.state == "released"
+    assert publication.decisions.last().decided_by == clinician
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (sandbox.state.patient(patient.nhs_number) or {}).get(
+        "radiology"
+    ):
+        time.sleep(0.2)
+    assert len(sandbox.state.patient(patient.nhs_number)["radiology"]) == 1
