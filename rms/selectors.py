@@ -11,11 +11,12 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from rms import nhs_number
 from rms.models import (
     Appointment,
+    CaseloadEntry,
     Diagnosis,
     Document,
     Membership,
@@ -54,9 +55,12 @@ def patient_list(
     teams = team_list(user=user)
     if team_code:
         teams = teams.filter(code=team_code)
-    patients = Patient.objects.filter(
-        caseload_entries__team__in=teams, caseload_entries__ended_on__isnull=True
-    ).distinct()
+    # EXISTS, not a join: a patient on two of the user's teams is still one row, with no
+    # DISTINCT for the database to sort (it grew with team size: docs/benchmarks.md).
+    on_open_caseload = CaseloadEntry.objects.filter(
+        patient=OuterRef("pk"), team__in=teams, ended_on__isnull=True
+    )
+    patients = Patient.objects.filter(Exists(on_open_caseload))
     if nhs_number_exact:
         patients = patients.filter(nhs_number=nhs_number.normalise(nhs_number_exact))
     if mrn:

@@ -10,6 +10,7 @@ rather than be guessed at, and so does anything molar against anything by mass.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from careplans.rules.types import UnitError
 
@@ -19,6 +20,7 @@ _VOLUME = {"l": 0, "dl": -1, "ml": -3}
 _TABLE = "g, mg, ug, ng or pg per L, dL or mL"
 
 
+@lru_cache(maxsize=1024)
 def canonical_units(units: str) -> str:
     """The spelling units are compared by: lower case, no spaces, "u" for micro."""
     text = "".join(units.split()).lower()
@@ -47,9 +49,19 @@ def normalise_units(value: Decimal, units: str, target_units: str) -> Decimal:
         )
     if not target_units.strip():
         raise UnitError("the rule has no units to compare results in", units=target_units)
+    shift = _shift(units, target_units)
+    # scaleb moves the decimal point without rounding: a conversion never changes a digit.
+    return value if shift == 0 else value.scaleb(shift)
+
+
+@lru_cache(maxsize=1024)
+def _shift(units: str, target_units: str) -> int:
+    """The power of ten from ``units`` to ``target_units`` (0 for the same units); raises
+    UnitError when they cannot be converted. Cached: every result of a series has the same
+    units, and rules run over hundreds of them."""
     source, target = canonical_units(units), canonical_units(target_units)
     if source == target:
-        return value
+        return 0
     source_exponent, target_exponent = _exponent(source), _exponent(target)
     if source_exponent is None or target_exponent is None:
         unknown = units if source_exponent is None else target_units
@@ -58,5 +70,4 @@ def normalise_units(value: Decimal, units: str, target_units: str) -> Decimal:
             f"concentration ({_TABLE})",
             units=unknown,
         )
-    # scaleb moves the decimal point without rounding: a conversion never changes a digit.
-    return value.scaleb(source_exponent - target_exponent)
+    return source_exponent - target_exponent

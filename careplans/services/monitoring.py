@@ -44,8 +44,9 @@ logger = logging.getLogger("careplans")
 
 def points_for(patient: Patient, test_code: str) -> list[Point]:
     """The patient's numeric results of one test that count: current values (not those a
-    correction replaced) of results that are not deleted or cancelled."""
-    observations = (
+    correction replaced) of results that are not deleted or cancelled. Read as plain values:
+    a patient may have hundreds, and this runs for every result filed."""
+    rows = (
         Observation.objects.filter(
             result__patient=patient,
             code__iexact=test_code,
@@ -54,20 +55,19 @@ def points_for(patient: Patient, test_code: str) -> list[Point]:
         )
         .exclude(result__status__in=Result.WITHDRAWN)
         .exclude(status__in=[Observation.Status.DELETED, Observation.Status.CANCELLED])
-        .only("observed_at", "value_numeric", "comparator", "units", "name")
         .order_by("observed_at", "id")
+        .values_list("observed_at", "value_numeric", "comparator", "units", "name")
     )
     return [
         Point(
-            at=o.observed_at,
-            value=Decimal(o.value_numeric).normalize()
-            if o.value_numeric is not None
-            else Decimal(0),
-            comparator=o.comparator,
-            units=o.units,
-            label=o.name,
+            at=at,
+            value=Decimal(value).normalize(),
+            comparator=comparator,
+            units=units,
+            label=name,
         )
-        for o in observations
+        for at, value, comparator, units, name in rows
+        if value is not None  # excluded by the query; narrows the type
     ]
 
 
@@ -112,12 +112,12 @@ def _raise_breach(
 
 
 def _close_vanished_breaches(
-    rule: Rule, plan: FollowUpPlan, points: list[Point], actor: User
+    rule: Rule, plan: FollowUpPlan, points: list[Point], actor: User, items: list[WorkItem]
 ) -> None:
     """Close the rule's open breach items whose evidence is gone: the rule, run again on the
     results up to the moment it breached, no longer gives the same breach (a correction or a
     deletion changed the history)."""
-    for item in work_items_active_for(dedupe_prefix=_breach_prefix(rule)):
+    for item in items:
         until_text = (item.details or {}).get("evaluated_until")
         until = dt.datetime.fromisoformat(until_text) if until_text else None
         history = [p for p in points if until is None or p.at <= until]
@@ -186,6 +186,14 @@ def evaluate_test(
         return 0
     points = points_for(patient, test_code)
     plans_by_id = {plan.pk: plan for plan in plans}
+    # The rules' open breach items, in one query rather than one per rule.
+    open_breaches: dict[int, list[WorkItem]] = {}
+    prefixes = Q()
+    for rule in rules:
+        prefixes |= Q(dedupe_key__startswith=_breach_prefix(rule))
+    for item in work_items_active_for(dedupe_prefix="breach:").filter(prefixes):
+        rule_pk = int(item.dedupe_key.split(":", 2)[1])
+        open_breaches.setdefault(rule_pk, []).append(item)
     for rule in rules:
         plan = plans_by_id[rule.plan_id]  # type: ignore[index]
         try:
@@ -200,7 +208,7 @@ def evaluate_test(
             continue
         if finding.breached:
             _raise_breach(rule, plan, finding, points, who)
-        _close_vanished_breaches(rule, plan, points, who)
+        _close_vanished_breaches(rule, plan, points, who, open_breaches.get(rule.pk, []))
     return len(rules)
 
 
