@@ -9,18 +9,12 @@ a 403), and the services decide and record who did what.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from pkb_bridge import selectors, services
@@ -29,9 +23,11 @@ from pkb_bridge.api.serializers import (
     EnrolmentOutputSerializer,
     EnrolmentWithdrawInputSerializer,
 )
-from rms import access
-from rms import selectors as rms_selectors
-from rms.models import Patient, Team
+from rms.api.common import open_patient as _open_patient
+from rms.api.common import request_user as _user
+from rms.api.common import require_write as _require_write
+from rms.api.common import service_errors as _service_errors
+from rms.models import Team
 
 TAGS = ["pkb"]
 
@@ -42,41 +38,6 @@ NOT_SHARED = OpenApiResponse(
     description="No such patient in your teams, or the patient is not shared with PKB."
 )
 READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
-
-
-def _user(request: Request) -> User:
-    user = request.user
-    if not isinstance(user, User):
-        raise NotAuthenticated()
-    return user
-
-
-def _open_patient(request: Request, public_id: uuid.UUID, action: str) -> Patient:
-    return access.patient_for_request(
-        request=request, public_id=public_id, action=action, channel="api"
-    )
-
-
-def _require_write(user: User, patient: Patient) -> None:
-    if not rms_selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Your role in this patient's teams is read-only.")
-
-
-@contextmanager
-def _service_errors() -> Iterator[None]:
-    """A service's ValidationError (messages by field) becomes a 400 with the same keys;
-    Django's PermissionDenied is a 403 already (DRF's exception handler)."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            errors = {
-                api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field: messages
-                for field, messages in exc.message_dict.items()
-            }
-        else:
-            errors = {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
-        raise serializers.ValidationError(errors) from exc
 
 
 class PatientEnrolmentApi(APIView):

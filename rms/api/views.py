@@ -10,28 +10,29 @@ viewer gets a 403.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from rms import access, inbound, selectors, services
+from rms.api.common import ApiPagination
+from rms.api.common import open_patient as _open_patient
+from rms.api.common import request_user as _user
+from rms.api.common import require_write as _require_write
+from rms.api.common import service_errors as _service_errors
 from rms.api.serializers import (
     OPEN_CASELOAD_ATTR,
     AppointmentOutputSerializer,
@@ -48,7 +49,7 @@ from rms.api.serializers import (
 from rms.hl7.extract import parse_number
 from rms.inbound.filing import storable_number
 from rms.inbound.matching import Identity, MatchStatus, match_patient
-from rms.models import CaseloadEntry, InboundMessage, Observation, Patient, Result, Team
+from rms.models import CaseloadEntry, InboundMessage, Observation, Result, Team
 from rms.models.teams import WRITE_ROLES
 
 TAGS = ["patients"]
@@ -58,46 +59,6 @@ NOT_FOUND = OpenApiResponse(
 )
 READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 INVALID = OpenApiResponse(description="Invalid input; the body names each field in error.")
-
-
-class ApiPagination(LimitOffsetPagination):
-    # A client may ask for a bigger page, but not for the whole register at once.
-    max_limit = 200
-
-
-def _user(request: Request) -> User:
-    # IsAuthenticated has already refused anonymous requests; this narrows the type.
-    user = request.user
-    if not isinstance(user, User):
-        raise NotAuthenticated()
-    return user
-
-
-def _open_patient(request: Request, public_id: uuid.UUID, action: str) -> Patient:
-    return access.patient_for_request(
-        request=request, public_id=public_id, action=action, channel="api"
-    )
-
-
-def _require_write(user: User, patient: Patient) -> None:
-    if not selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Your role in this patient's teams is read-only.")
-
-
-@contextmanager
-def _service_errors() -> Iterator[None]:
-    """Turn a service's ValidationError (messages by field) into a 400 with the same keys."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            errors = {
-                api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field: messages
-                for field, messages in exc.message_dict.items()
-            }
-        else:
-            errors = {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
-        raise serializers.ValidationError(errors) from exc
 
 
 def _paginated(

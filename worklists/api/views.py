@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.models import User
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rms import access, services
+from rms.api.common import request_user as _user
 from worklists import selectors
 from worklists.api.serializers import (
     ALL,
@@ -40,14 +39,6 @@ NOT_FOUND = OpenApiResponse(
 class WorkItemPagination(LimitOffsetPagination):
     # As rms.api.views.ApiPagination: a bigger page on request, never the whole table.
     max_limit = 200
-
-
-def _user(request: Request) -> User:
-    # IsAuthenticated (the default permission) has refused anonymous requests already.
-    user = request.user
-    if not isinstance(user, User):
-        raise NotAuthenticated()
-    return user
 
 
 class WorkItemListApi(APIView):
