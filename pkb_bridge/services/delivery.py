@@ -36,6 +36,7 @@ from django.utils import timezone
 from pkb_bridge import hl7
 from pkb_bridge.hl7 import MessageCheckError, parse_ack, pid3_identifiers
 from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
+from pkb_bridge.services.alerts import on_message_rejected
 from pkb_bridge.transport import PkbTransport, SendResult, TransportError
 
 logger = logging.getLogger("pkb_bridge")
@@ -193,7 +194,6 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
         return _transport_failed(message, error=error, worker=worker, started=started)
 
     ack = parse_ack(sent.ack_text)
-    mine = OutboundMessage.objects.filter(pk=message.pk, status=Status.IN_FLIGHT, claimed_by=worker)
     if ack.code == "AA" and ack.control_id == message.control_id:
         with transaction.atomic():
             _record(
@@ -229,25 +229,16 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
         logger.warning(
             "PKB rejected outbound message %s (%s): %s", message.public_id, ack.code, text[:200]
         )
-        with transaction.atomic():
-            _record(
-                message,
-                worker=worker,
-                started=started,
-                outcome=Outcome.REJECTED,
-                sent=sent,
-                ack=ack,
-            )
-            mine.update(
-                status=Status.REJECTED,
-                ack_code=ack.code,
-                ack_text=text,
-                last_error=f"PKB answered {ack.code}: {text}",
-                in_flight_since=None,
-            )
-            from pkb_bridge.services.alerts import on_message_rejected
-
-            on_message_rejected(message_id=message.pk)
+        _mark_rejected(
+            message,
+            worker=worker,
+            started=started,
+            sent=sent,
+            ack=ack,
+            ack_code=ack.code,
+            ack_text=text,
+            last_error=f"PKB answered {ack.code}: {text}",
+        )
         return SendOutcome(Outcome.REJECTED, text)
 
     if ack.code is not None:
@@ -257,30 +248,51 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
             f"PKB's acknowledgement ({ack.code}) names control id {ack.control_id!r}, not this "
             "message's; its outcome is unknown. Check in PKB, then requeue or cancel."
         )
-        with transaction.atomic():
-            _record(
-                message,
-                worker=worker,
-                started=started,
-                outcome=Outcome.REJECTED,
-                sent=sent,
-                ack=ack,
-                detail=detail,
-            )
-            mine.update(
-                status=Status.REJECTED,
-                ack_code=ack.code,
-                ack_text=ack.text or "",
-                last_error=detail,
-                in_flight_since=None,
-            )
-            from pkb_bridge.services.alerts import on_message_rejected
-
-            on_message_rejected(message_id=message.pk)
+        _mark_rejected(
+            message,
+            worker=worker,
+            started=started,
+            sent=sent,
+            ack=ack,
+            detail=detail,
+            ack_code=ack.code,
+            ack_text=ack.text or "",
+            last_error=detail,
+        )
         return SendOutcome(Outcome.REJECTED, detail)
 
     no_ack = TransportError("bad_response", "the response held no HL7 acknowledgement")
     return _transport_failed(message, error=no_ack, worker=worker, started=started, sent=sent)
+
+
+def _mark_rejected(
+    message: OutboundMessage,
+    *,
+    worker: str,
+    started: dt.datetime,
+    sent: SendResult | None = None,
+    ack: hl7.Ack | None = None,
+    error: TransportError | None = None,
+    detail: str = "",
+    **fields: str,
+) -> None:
+    """Record the attempt, mark the row rejected (if this worker still holds it) and tell the
+    worklists: the one ending of every failure that sending again cannot cure."""
+    with transaction.atomic():
+        _record(
+            message,
+            worker=worker,
+            started=started,
+            outcome=Outcome.REJECTED,
+            sent=sent,
+            ack=ack,
+            error=error,
+            detail=detail,
+        )
+        OutboundMessage.objects.filter(
+            pk=message.pk, status=Status.IN_FLIGHT, claimed_by=worker
+        ).update(status=Status.REJECTED, in_flight_since=None, **fields)
+        on_message_rejected(message_id=message.pk)
 
 
 def _transport_failed(
@@ -321,22 +333,14 @@ def _transport_failed(
         if error.permanent:
             # A failure that sending again cannot cure (a 4xx other than auth or throttling,
             # content XML cannot carry): no retry loop; held as rejected for a person.
-            _record(
+            _mark_rejected(
                 message,
                 worker=worker,
                 started=started,
-                outcome=Outcome.REJECTED,
-                error=error,
                 sent=sent,
-            )
-            mine.update(
-                status=Status.REJECTED,
-                in_flight_since=None,
+                error=error,
                 last_error=f"{error.kind}: {error}"[:2000],
             )
-            from pkb_bridge.services.alerts import on_message_rejected
-
-            on_message_rejected(message_id=message.pk)
             logger.warning(
                 "Outbound message %s failed permanently: %s", message.public_id, error.kind
             )
