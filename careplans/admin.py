@@ -150,3 +150,7 @@ class FollowUpPlanAdmin(ViewOnlyMixin, PatientScopedAdmin):
     @admin.display(description="Patient (public id)")
     def patient_ref(self, obj: FollowUpPlan) -> str:
         return str(obj.patient.public_id)
+
+
+# The admin of the other careplans subjects lives in modules of their own.
+from careplans import care_plan_admin, library_admin, questionnaire_admin  # noqa: E402, F401

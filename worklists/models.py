@@ -25,6 +25,8 @@ class WorkItem(models.Model):
         ONBOARDING_NEEDED = "onboarding_needed", "PKB onboarding needed"
         UNMATCHED_MESSAGE = "unmatched_message", "Unmatched inbound message"
         QUESTIONNAIRE_ALERT = "questionnaire_alert", "Questionnaire alert"
+        RESOURCE_REVIEW = "resource_review", "Resource due for review"
+        PATIENT_DATA = "patient_data", "Patient-entered data to review"
 
     class Priority(models.IntegerChoices):
         # Lower sorts first: worklists order by priority, then age.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from careplans.api import views
 
-urlpatterns: list[URLPattern] = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "patients/<uuid:public_id>/plans/",
         views.PatientPlanListApi.as_view(),
         name="patient-plans",
     ),
+    path("", include("careplans.api.care_plan_urls")),
+    path("", include("careplans.api.library_urls")),
+    path("", include("careplans.api.questionnaire_urls")),
 ]

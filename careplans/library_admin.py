@@ -1,0 +1,3 @@
+"""Django admin of information packs."""
+
+from __future__ import annotations
