@@ -17,12 +17,15 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@touch $(STAMP)
 
 # Runs the product on embedded defaults: SQLite under var/, tasks in-process, the local
-# PKB sandbox, console email. Open http://$(HOST):$(PORT)/ and log in as a demo user.
+# PKB sandbox, console email. Open http://$(HOST):$(PORT)/ and log in as a demo user
+# (password only: the demo turns two-factor login off).
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py demo_plans
-	$(PY) manage.py demo --host $(HOST) --port $(PORT)
+	$(PY) manage.py demo_care
+	$(PY) manage.py demo_patient_data
+	RMS_REQUIRE_2FA=false $(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

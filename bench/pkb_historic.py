@@ -189,6 +189,9 @@ def main() -> None:
                 "opt_in_wall_s": round(wall1 - wall0, 2),
                 "send_wall_s": round(wall2 - wall1, 2),
                 "messages_per_s": round(delivered / (wall2 - wall1), 1),
+                # With one message in flight (PKB_MAX_IN_FLIGHT=1), the time PKB's round trips
+                # alone take: send_wall_s minus this is the RMS's own share.
+                "pkb_round_trips_s": round(delivered * args.rtt_ms / 1000, 1),
                 "rms_cpu_ms_per_message": round((cpu2 - cpu0) * 1000 / max(1, messages), 2),
                 "rms_cpu_ms_per_item": round((cpu2 - cpu0) * 1000 / max(1, unpacked), 3),
                 "rms_cpu_ms_queueing_per_message": round(

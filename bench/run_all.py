@@ -26,6 +26,13 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
         ["--patients", "200", "--items", "200"],
         ["--patients", "10", "--items", "50"],
     ),
+    # The historic upload against a PKB that answers in 100 ms, one message in flight: bound
+    # by PKB's round trip (1,000 patients, 20 results each: 2,000 messages, about 200 s).
+    (
+        "pkb_historic",
+        ["--patients", "1000", "--items", "20", "--rtt-ms", "100"],
+        ["--patients", "20", "--items", "20", "--rtt-ms", "100"],
+    ),
     ("monitoring", [], ["--plans", "2000"]),
     ("pages", ["--patients", "50000"], ["--patients", "2000"]),
 ]

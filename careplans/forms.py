@@ -87,7 +87,7 @@ class PlanStartForm(forms.Form):
     )
     anchor_date = forms.DateField(
         label="Anchor date",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text="The treatment date the schedule counts from (date of surgery, end of "
         "radiotherapy, start of surveillance).",
     )

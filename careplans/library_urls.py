@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from careplans import library_views as views
 
 app_name = "library"
 
-urlpatterns: list[URLPattern] = []
+PATIENT = "patients/<uuid:public_id>/"
+
+urlpatterns: list[URLPattern] = [
+    path("", views.resource_list, name="resource_list"),
+    path("new/", views.resource_create, name="resource_create"),
+    path("<uuid:resource_id>/edit/", views.resource_edit, name="resource_edit"),
+    path("<uuid:resource_id>/approve/", views.resource_approve, name="resource_approve"),
+    path("<uuid:resource_id>/retire/", views.resource_retire, name="resource_retire"),
+    path(PATIENT, views.patient_panel, name="patient_panel"),
+    path(f"{PATIENT}share/", views.share_resource, name="share_resource"),
+    path(f"{PATIENT}share-pack/", views.share_pack, name="share_pack"),
+    path(f"{PATIENT}milestone/", views.milestone, name="milestone"),
+]

@@ -377,3 +377,6 @@ class ConnectionAdmin(ViewOnlyMixin, admin.ModelAdmin):
         connection = services.connection_resume(actor=_actor(request))
         self.log_change(request, connection, "Sending resumed.")
         self.message_user(request, "Sending to PKB has resumed.", messages.SUCCESS)
+
+
+from pkb_bridge.fhir import admin as fhir_admin  # noqa: E402, F401  (registers FhirInbound)

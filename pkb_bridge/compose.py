@@ -168,6 +168,22 @@ def document_data(document: Document, *, delay_days: int | None) -> hl7.Document
     )
 
 
+def care_plan_data(document: Document, *, delay_days: int | None) -> hl7.CarePlan:
+    """A care plan document (type CP): sent with ``hl7.build_care_plan``, so re-sending its
+    number replaces the plan in PKB and keeps the earlier versions."""
+    pdf = bytes(document.content_pdf) if document.content_pdf is not None else None
+    return hl7.CarePlan(
+        document_number=document.document_number,
+        title=document.title,
+        authored_at=document.authored_at,
+        content_html=document.content_html if pdf is None else None,
+        content_pdf=pdf,
+        author=document.author or None,
+        filename=f"{document.document_number}.{'pdf' if pdf is not None else 'html'}",
+        delay_days=delay_days,
+    )
+
+
 def appointment_data(appointment: Appointment) -> hl7.Appointment:
     return hl7.Appointment(
         placer_id=appointment.placer_id,

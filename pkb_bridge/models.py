@@ -370,3 +370,75 @@ class PatientSequence(models.Model):
 
     def __str__(self) -> str:
         return f"Outbox sequence of {self.patient}: {self.last_seq}"
+
+
+class FhirCursor(models.Model):
+    """How far the poll of one FHIR resource type has read PKB, per connection: the newest
+    ``meta.lastUpdated`` filed. Moved on only after everything up to it was stored, so an
+    outage or a crash re-reads (filing is idempotent) and never skips."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="cursors")
+    resource_type = models.CharField(max_length=40)
+    last_updated = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "resource_type"], name="fhir_cursor_per_type"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type} read up to {self.last_updated}"
+
+
+class FhirInbound(models.Model):
+    """One resource PKB gave us (a QuestionnaireResponse or an Observation), kept as received
+    with what became of it. One row per FHIR id and type: a second fetch updates it. A
+    resource that cannot be filed (unknown patient or questionnaire, invalid) is ``held`` with
+    the reason and a work item, never dropped; ``fhir_inbound_refile`` tries it again."""
+
+    class Status(models.TextChoices):
+        FILED = "filed", "Filed"
+        HELD = "held", "Held: could not be filed"
+
+    resource_type = models.CharField(max_length=40)
+    fhir_id = models.CharField(max_length=120)
+    last_updated = models.CharField(max_length=40, blank=True)
+    resource = models.JSONField(help_text="The FHIR resource as PKB sent it")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.TextField(blank=True)
+    nhs_number = models.CharField(max_length=10, blank=True)
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    result = models.ForeignKey(
+        Result, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    response = models.ForeignKey(
+        "careplans.QuestionnaireResponse",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource_type", "fhir_id"], name="fhir_inbound_once_per_resource"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"], condition=Q(status="held"), name="fhir_inbound_held_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type}/{self.fhir_id} ({self.get_status_display()})"

@@ -14,6 +14,7 @@ from celery import shared_task
 from django.conf import settings
 
 from pkb_bridge import services
+from pkb_bridge.fhir import FhirClient, client_from_settings
 from pkb_bridge.transport import PkbTransport
 
 logger = logging.getLogger("pkb_bridge")
@@ -23,11 +24,43 @@ logger = logging.getLogger("pkb_bridge")
 _local = threading.local()
 
 
+def _settings_key(*names: str) -> tuple[object, ...]:
+    return tuple(getattr(settings, name) for name in names)
+
+
+_TRANSPORT_SETTINGS = (
+    "PKB_URL",
+    "PKB_USERNAME",
+    "PKB_PASSWORD",
+    "PKB_CONNECT_TIMEOUT_S",
+    "PKB_TIMEOUT_S",
+    "PKB_CA_BUNDLE",
+    "PKB_VERIFY_TLS",
+)
+_FHIR_SETTINGS = (
+    "PKB_FHIR_URL",
+    "PKB_FHIR_TOKEN_URL",
+    "PKB_FHIR_CLIENT_ID",
+    "PKB_FHIR_CLIENT_SECRET",
+    "PKB_FHIR_SCOPE",
+    "PKB_FHIR_TOKEN_AUTH_METHOD",
+    "PKB_FHIR_TIMEOUT_S",
+    "PKB_VERIFY_TLS",
+    "PKB_CA_BUNDLE",
+)
+
+
 def _shared_transport() -> PkbTransport:
+    # Built again if the connection settings differ from those it was built with (settings
+    # are fixed in a running service, but not in tests or an interactive shell).
+    key = _settings_key(*_TRANSPORT_SETTINGS)
     transport: PkbTransport | None = getattr(_local, "transport", None)
-    if transport is None:
+    if transport is None or getattr(_local, "transport_key", None) != key:
+        if transport is not None:
+            transport.close()
         transport = services.transport_from_settings()
         _local.transport = transport
+        _local.transport_key = key
     return transport
 
 
@@ -59,3 +92,39 @@ def sweep() -> None:
 def send_invitation(enrolment_id: int) -> str:
     """Send one patient's invitation email; failures are retried by the sweeper."""
     return services.invitation_send(enrolment_id=enrolment_id)
+
+
+def _shared_fhir_client() -> FhirClient:
+    # Kept per worker thread like the transport, so PKB's token is reused until it expires.
+    key = _settings_key(*_FHIR_SETTINGS)
+    client: FhirClient | None = getattr(_local, "fhir_client", None)
+    if client is None or getattr(_local, "fhir_client_key", None) != key:
+        if client is not None:
+            client.close()
+        client = client_from_settings()
+        _local.fhir_client = client
+        _local.fhir_client_key = key
+    return client
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def fhir_send() -> int:
+    """Every PKB_SWEEP_INTERVAL_S when PKB_FHIR_ENABLED: send pending questionnaire requests
+    through PKB's FHIR API. Returns how many were sent. Safe to repeat."""
+    if not settings.PKB_FHIR_ENABLED:
+        return 0
+    from pkb_bridge.fhir import services as fhir_services
+
+    return fhir_services.questionnaire_requests_send(client=_shared_fhir_client()).sent
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def fhir_poll() -> int:
+    """Every PKB_FHIR_POLL_INTERVAL_S when PKB_FHIR_ENABLED: fetch and file questionnaire
+    responses and patient-entered observations. Returns how many were received. Safe to
+    repeat: each resource is filed once."""
+    if not settings.PKB_FHIR_ENABLED:
+        return 0
+    from pkb_bridge.fhir import services as fhir_services
+
+    return sum(fhir_services.poll(client=_shared_fhir_client()).received.values())

@@ -11,6 +11,7 @@ The README's configuration table lists every variable read here.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -62,12 +63,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_htmx",
     "auditlog",
+    "csp",
+    # Sign-in security (rms.accounts): TOTP two-factor with backup codes, and lockout.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "rms",
     "pkb_bridge",
     "careplans",
@@ -83,10 +90,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # On in every mode (development and tests too), so a violation shows in the browser tests.
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Ends expired and revoked sessions, then holds a signed-in user at the two-factor step.
+    "rms.accounts.middleware.SessionLimitsMiddleware",
+    "rms.accounts.middleware.TwoFactorMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    # Last, as django-axes asks: turns a lockout into the locked-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "rms.urls"
@@ -144,6 +159,36 @@ if TESTING:
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "rms:patient_list"
 LOGOUT_REDIRECT_URL = "login"
+# Sign-in security (rms/accounts/). Two-factor (TOTP) for every user who signs in with a
+# password; the demo turns it off. API tokens are issued by an administrator's command and
+# are not affected.
+RMS_REQUIRE_2FA = env.boolean("RMS_REQUIRE_2FA", default=True)
+# ASVS 3.3.2 (level 2): re-authenticate after 30 minutes idle and 12 hours at most.
+SESSION_IDLE_TIMEOUT_S = env.integer("SESSION_IDLE_TIMEOUT_S", default=30 * 60, minimum=60)
+SESSION_ABSOLUTE_TIMEOUT_S = env.integer(
+    "SESSION_ABSOLUTE_TIMEOUT_S", default=12 * 60 * 60, minimum=300
+)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT_S
+# Lockout (django-axes) by the username and client address together: a username alone would
+# let anyone lock a clinician out from anywhere, and an address alone would lock out a whole
+# ward behind one Trust NAT address. Failures of the password and the two-factor code count
+# alike; they age out after the cool-off, and a success does not wipe them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env.integer("LOGIN_COOLOFF_S", default=30 * 60, minimum=60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = False
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "rms.accounts.lockout.lockout_response"
+# The client address is REMOTE_ADDR unless this many proxies in front of the site append to
+# X-Forwarded-For (a header a client can forge when there is no proxy to overwrite it).
+LOGIN_TRUSTED_PROXY_COUNT = env.integer("LOGIN_TRUSTED_PROXY_COUNT", default=0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "rms.accounts.lockout.client_address"
+# The name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = env.string("OTP_TOTP_ISSUER", default="RMS")
 
 # ---------------------------------------------------------------------------
 # Internationalisation: an NHS service, in UK English and UK time
@@ -182,9 +227,29 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # ---------------------------------------------------------------------------
 # REST API
 # ---------------------------------------------------------------------------
+
+
+def _rate(name: str, default: str) -> str:
+    """A DRF rate such as "600/min" (per second, minute, hour or day), or stop naming it."""
+    value = env.string(name, default=default)
+    count, _, period = value.partition("/")
+    periods = {"s", "sec", "m", "min", "h", "hour", "d", "day"}
+    if not (count.isdigit() and int(count) > 0 and period in periods):
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={value!r} is not valid: expected a rate such as "
+            "600/min (a whole number per s, min, hour or day)."
+        )
+    return value
+
+
+# Requests a token (or a browser session) may make, and a tighter limit on the inbound feed
+# endpoints (HL7 and JSON results): a sender stuck in a loop must not flood the record.
+API_RATE_LIMIT = _rate("API_RATE_LIMIT", "600/min")
+API_INBOUND_RATE_LIMIT = _rate("API_INBOUND_RATE_LIMIT", "1200/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Knox: tokens stored hashed, with an expiry, revoked by deleting the row.
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -192,6 +257,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Counted per token (per user for a browser session): one busy client cannot starve others.
+    "DEFAULT_THROTTLE_CLASSES": ["rms.api.throttling.TokenRateThrottle"],
+}
+# API tokens (``manage.py rms_token``): how long a new token lives, and the request rates.
+API_TOKEN_TTL_HOURS = env.integer("API_TOKEN_TTL_HOURS", default=720, minimum=1)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+# Request counts are shared by every web process through Redis when there is one.
+_redis_url = env.string("REDIS_URL", default="")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+        if _redis_url and not TESTING
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+    ),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Remote Monitoring System API",
@@ -262,13 +346,35 @@ DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", default="rms@localhost")
 # ---------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# htmx reads the CSRF token from the page (base.html), never from the cookie.
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+# The Content Security Policy (django-csp), in every mode: nothing inline, nothing from
+# elsewhere. The API docs page alone loosens it (rms.api.docs).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", default=31_536_000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preloading is hard to undo (browsers ship the list): a Trust may turn it off.
+    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     if env.boolean("BEHIND_TLS_PROXY", default=False):
@@ -351,6 +457,11 @@ PKB_MAX_IN_FLIGHT = env.integer("PKB_MAX_IN_FLIGHT", default=1, minimum=1)
 PKB_TIMEOUT_S = env.number("PKB_TIMEOUT_S", default=30.0, minimum=0.1)
 PKB_CONNECT_TIMEOUT_S = env.number("PKB_CONNECT_TIMEOUT_S", default=10.0, minimum=0.1)
 PKB_VERIFY_TLS = env.boolean("PKB_VERIFY_TLS", default=True)
+if PRODUCTION and not PKB_VERIFY_TLS and not env.boolean("PKB_ALLOW_UNVERIFIED_TLS", default=False):
+    raise ImproperlyConfigured(
+        "DJANGO_ENV=production refuses to start: PKB_VERIFY_TLS=false sends patient data to a "
+        "server whose certificate is not checked (set PKB_ALLOW_UNVERIFIED_TLS=true to insist)."
+    )
 PKB_CA_BUNDLE = env.string("PKB_CA_BUNDLE", default="")
 PKB_PROCESSING_ID = env.choice("PKB_PROCESSING_ID", ["P", "T", "D"], default="P")
 PKB_SENDING_APPLICATION = env.string("PKB_SENDING_APPLICATION", default="RMS")
@@ -384,6 +495,65 @@ PKB_TEAM_CONTACT = env.string(
     default="your clinical nurse specialist team (the number is on your letters)",
 )
 PKB_INVITE_MAX_ATTEMPTS = env.integer("PKB_INVITE_MAX_ATTEMPTS", default=5, minimum=1)
+# The PKBCS05 type (TXA-2) of the letter that shares library resources with a patient: a
+# clinic letter by default, the general letter type PKB files where patients look for what
+# their team sent. Any Document.DocumentType but CP (PKB keeps care plans apart, versioned
+# and undeletable). Listed here because models cannot be imported by settings; a test checks
+# the list against the model.
+PKB_INFORMATION_DOCUMENT_TYPES = ["AL", "AN", "BR", "CL", "DL", "DS", "MDT", "RL", "TCI"]
+PKB_INFORMATION_DOCUMENT_TYPE = env.choice(
+    "PKB_INFORMATION_DOCUMENT_TYPE", PKB_INFORMATION_DOCUMENT_TYPES, default="CL"
+)
+# The PKB document type (TXA-2) consent records are shared as. PKB's code set has no consent
+# type; a clinic letter is shown with the patient's correspondence, where a record of a
+# conversation with the team belongs (a care plan, CP, would be kept as a care plan).
+# The codes are rms.Document.DocumentType.values, spelled out because settings cannot import
+# models; tests/careplans/test_consent_settings.py keeps the two lists equal.
+PKB_CONSENT_DOCUMENT_TYPE = env.choice(
+    "PKB_CONSENT_DOCUMENT_TYPE",
+    ["AL", "AN", "BR", "CL", "CP", "DL", "DS", "MDT", "RL", "TCI"],
+    default="CL",
+)
+# PKB's FHIR API (questionnaires, patient-entered data): OAuth2 client credentials. Off in
+# production until PKB has issued the client; the defaults point at the local sandbox.
+PKB_FHIR_ENABLED = env.boolean("PKB_FHIR_ENABLED", default=False)
+PKB_FHIR_URL = env.string("PKB_FHIR_URL", default="http://127.0.0.1:7443/fhir")
+PKB_FHIR_TOKEN_URL = env.string("PKB_FHIR_TOKEN_URL", default="http://127.0.0.1:7443/oauth/token")
+PKB_FHIR_CLIENT_ID = env.string("PKB_FHIR_CLIENT_ID", default="" if PRODUCTION else "sandbox")
+PKB_FHIR_CLIENT_SECRET = env.string(
+    "PKB_FHIR_CLIENT_SECRET", default="" if PRODUCTION else "sandbox"
+)
+PKB_FHIR_SCOPE = env.string("PKB_FHIR_SCOPE", default="")
+PKB_FHIR_TOKEN_AUTH_METHOD = env.choice(
+    "PKB_FHIR_TOKEN_AUTH_METHOD",
+    ["client_secret_basic", "client_secret_post"],
+    default="client_secret_basic",
+)
+PKB_FHIR_TIMEOUT_S = env.number("PKB_FHIR_TIMEOUT_S", default=30.0, minimum=0.1)
+PKB_FHIR_POLL_INTERVAL_S = env.number("PKB_FHIR_POLL_INTERVAL_S", default=300.0, minimum=5.0)
+PKB_FHIR_PATIENT_SYSTEM = env.string(
+    "PKB_FHIR_PATIENT_SYSTEM", default="https://fhir.nhs.uk/Id/nhs-number"
+)
+if PRODUCTION and PKB_FHIR_ENABLED:
+    fhir_problems = [
+        f"{name} must be PKB's https:// address"
+        for name, url in (
+            ("PKB_FHIR_URL", PKB_FHIR_URL),
+            ("PKB_FHIR_TOKEN_URL", PKB_FHIR_TOKEN_URL),
+        )
+        if not url.startswith("https://")
+    ] + [
+        f"{name} must be set"
+        for name, value in (
+            ("PKB_FHIR_CLIENT_ID", PKB_FHIR_CLIENT_ID),
+            ("PKB_FHIR_CLIENT_SECRET", PKB_FHIR_CLIENT_SECRET),
+        )
+        if not value
+    ]
+    if fhir_problems:
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production refuses to start: " + "; ".join(fhir_problems) + "."
+        )
 # ---------------------------------------------------------------------------
 # Monitoring (follow-up plans)
 # ---------------------------------------------------------------------------
@@ -391,14 +561,30 @@ PKB_INVITE_MAX_ATTEMPTS = env.integer("PKB_INVITE_MAX_ATTEMPTS", default=5, mini
 MONITORING_OVERDUE_SCAN_INTERVAL_S = env.number(
     "MONITORING_OVERDUE_SCAN_INTERVAL_S", default=3600.0, minimum=60.0
 )
+# How often beat creates the questionnaire requests the pathways' schedules make due (idempotent).
+QUESTIONNAIRE_SCHEDULE_INTERVAL_S = env.number(
+    "QUESTIONNAIRE_SCHEDULE_INTERVAL_S", default=3600.0, minimum=60.0
+)
 # Email patients this many days before a test is due (0: no reminders).
 MONITORING_REMINDER_DAYS = env.integer("MONITORING_REMINDER_DAYS", default=0, minimum=0)
+# Raise a "due for review" work item this many days before a library resource's review date.
+RESOURCE_REVIEW_REMINDER_DAYS = env.integer("RESOURCE_REVIEW_REMINDER_DAYS", default=30, minimum=0)
 
 CELERY_BEAT_SCHEDULE = {
     "pkb-sweep": {"task": "pkb_bridge.tasks.sweep", "schedule": PKB_SWEEP_INTERVAL_S},
+    "pkb-fhir-send": {"task": "pkb_bridge.tasks.fhir_send", "schedule": PKB_SWEEP_INTERVAL_S},
+    "pkb-fhir-poll": {"task": "pkb_bridge.tasks.fhir_poll", "schedule": PKB_FHIR_POLL_INTERVAL_S},
     "monitoring-overdue-scan": {
         "task": "careplans.tasks.overdue_scan",
         "schedule": MONITORING_OVERDUE_SCAN_INTERVAL_S,
+    },
+    "questionnaire-schedule": {
+        "task": "careplans.tasks.questionnaire_schedule",
+        "schedule": QUESTIONNAIRE_SCHEDULE_INTERVAL_S,
+    },
+    "library-review-reminders": {
+        "task": "careplans.tasks.resource_review_reminders",
+        "schedule": 6 * 3600.0,
     },
 }
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from rms.api.docs import ApiDocsView
 from rms.ops import health, metrics
 
 urlpatterns = [
@@ -23,12 +23,12 @@ urlpatterns = [
     path("questionnaires/", include("careplans.questionnaire_urls")),
     path("patient-data/", include("pkb_bridge.patient_data_urls")),
     path("audit/", include("rms.audit_urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-in: password, two-factor code, log out (everywhere): rms.accounts.
+    path("accounts/", include("rms.account_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("rms.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     # Operations (docs/operations.md): probes for the orchestrator, metrics for Prometheus.
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

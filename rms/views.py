@@ -24,8 +24,9 @@ from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 
 from rms import access, selectors, services
+from rms.audit_trail import user_is_team_admin_for
 from rms.forms import PatientCreateForm, PatientDetailsForm, attach_errors
-from rms.models import CaseloadEntry, Document
+from rms.models import CaseloadEntry, Document, Result
 from rms.models.teams import WRITE_ROLES
 from rms.presenters import (
     OPEN_CASELOAD_ATTR,
@@ -126,7 +127,11 @@ def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     header = PatientPresenter(
         patient, today=today, teams=selectors.patient_team_list(patient=patient).order_by("name")
     )
-    results = [ResultPresenter(r) for r in selectors.result_list(patient=patient)]
+    # Patient-entered results are shown apart, in the PKB bridge's panel, with their source.
+    results = [
+        ResultPresenter(r)
+        for r in selectors.result_list(patient=patient).exclude(category=Result.Category.PATIENT)
+    ]
     appointments = [AppointmentPresenter(a) for a in selectors.appointment_list(patient=patient)]
     documents = [DocumentPresenter(d) for d in selectors.document_list(patient=patient)]
     return render(
@@ -135,6 +140,7 @@ def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         {
             "patient": header,
             "can_write": selectors.user_can_write(user=request.user, patient=patient),
+            "can_audit": user_is_team_admin_for(user=_actor(request), patient=patient),
             "diagnoses": [DiagnosisPresenter(d) for d in selectors.diagnosis_list(patient=patient)],
             "results": results,
             "appointments": appointments,

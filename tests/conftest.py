@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
+from rms.api.tokens import token_create
 from rms.models import Patient, Role, Team
 from tests.factories import MembershipFactory, PatientFactory, TeamFactory, UserFactory
 
@@ -62,9 +63,15 @@ def other_patient(other_team: Team) -> Patient:
 
 def token_client(user) -> APIClient:  # type: ignore[no-untyped-def]
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = token_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def fresh_api_rate_counts() -> None:
+    """API request counts start at zero in every test (user ids repeat between tests)."""
+    caches["throttle"].clear()
 
 
 @pytest.fixture
@@ -80,6 +87,14 @@ def api_viewer(viewer) -> APIClient:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def api_other_clinician(other_team_clinician) -> APIClient:  # type: ignore[no-untyped-def]
     return token_client(other_team_clinician)
+
+
+@pytest.fixture(autouse=True)
+def two_factor_off(settings) -> None:  # type: ignore[no-untyped-def]
+    """Most tests log in with the password alone, and with ``Client.login``, which gives the
+    lockout backend no request; tests/rms/test_auth_* turn two-factor and the lockout on."""
+    settings.RMS_REQUIRE_2FA = False
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 
 @pytest.fixture(autouse=True)

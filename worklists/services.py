@@ -200,6 +200,116 @@ def work_item_raise(
     return item, True
 
 
+# Checked by the database as the rows are written (an integrity error rolls the batch back);
+# validating them in Python would cost a query per field per item.
+_DATABASE_CHECKED = ["patient", "team", "assignee", "created_by", "closed_by"]
+
+
+def _audit_created(items: list[WorkItem]) -> None:
+    """The django-auditlog "create" entries of items written with ``bulk_create`` (which sends
+    no post_save): the same entry ``auditlog`` would write for each, written together."""
+    from auditlog.cid import get_cid
+    from auditlog.context import auditlog_disabled
+    from auditlog.diff import model_instance_diff
+    from auditlog.models import LogEntry
+    from django.conf import settings
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models.signals import pre_save
+
+    if auditlog_disabled.get():
+        return
+    content_type = ContentType.objects.get_for_model(WorkItem)
+    entries = []
+    for item in items:
+        changes = model_instance_diff(
+            None, item, use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
+        )
+        entries.append(
+            LogEntry(
+                content_type=content_type,
+                object_pk=str(item.pk),
+                object_id=item.pk,
+                object_repr=str(item),
+                serialized_data=LogEntry.objects._get_serialized_data_or_none(item),
+                action=LogEntry.Action.CREATE,
+                changes=changes,
+                cid=get_cid(),
+            )
+        )
+    for entry in entries:
+        # What an entry's save would do first: inside auditlog's set_actor (a request), its
+        # receiver fills in the actor and the remote address.
+        pre_save.send(sender=LogEntry, instance=entry, raw=False, using="default")
+    LogEntry.objects.bulk_create(entries)
+
+
+@transaction.atomic
+def work_items_raise(*, items: list[dict[str, Any]], actor: User) -> int:
+    """Raise many items at once (a scan raising hundreds): each ``items`` entry takes the
+    keyword arguments of ``work_item_raise`` (but ``actor``), with the same outcome as
+    raising them one by one: an item per cause never raised before, nothing for a cause raised
+    already, a "created" event and the audit entry for each new item. Written in bulk: a few
+    queries for the batch, not a dozen per item. Returns how many were created."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for values in items:
+        key = values["dedupe_key"]
+        if not key.strip():
+            raise ValidationError({"dedupe_key": "A work item needs the identity of its cause."})
+        by_key.setdefault(key, values)
+    taken = set(
+        WorkItem.objects.filter(dedupe_key__in=list(by_key)).values_list("dedupe_key", flat=True)
+    )
+    fresh: list[WorkItem] = []
+    for key, values in by_key.items():
+        if key in taken:
+            continue
+        team = values.get("team")
+        patient = values.get("patient")
+        if team is None and patient is not None:
+            # As work_item_raise: the team that follows the patient (rare in a batch).
+            team = rms_selectors.patient_team_list(patient=patient).order_by("name", "id").first()
+        item = WorkItem(
+            kind=values["kind"],
+            dedupe_key=key,
+            title=_cut(values["title"], _TITLE_MAX),
+            explanation=values["explanation"].strip(),
+            source=_cut(values["source"], _SOURCE_MAX),
+            patient=patient,
+            team=team,
+            priority=values.get("priority", Priority.NORMAL),
+            due_date=values.get("due_date"),
+            details=values.get("details") or {},
+            created_by=actor,
+        )
+        item.full_clean(
+            exclude=_DATABASE_CHECKED, validate_unique=False, validate_constraints=False
+        )
+        fresh.append(item)
+    if not fresh:
+        return 0
+    try:
+        with transaction.atomic():
+            WorkItem.objects.bulk_create(fresh)
+            WorkItemEvent.objects.bulk_create(
+                WorkItemEvent(
+                    work_item=item,
+                    action="created",
+                    actor=actor,
+                    to_status=item.status,
+                    note=item.source,
+                )
+                for item in fresh
+            )
+            _audit_created(fresh)
+    except IntegrityError:
+        # Another transaction raised one of these causes a moment ago: one by one, each
+        # finds theirs (work_item_raise handles the race per item).
+        return sum(
+            int(work_item_raise(actor=actor, **by_key[item.dedupe_key])[1]) for item in fresh
+        )
+    return len(fresh)
+
+
 @transaction.atomic
 def work_item_assign(*, item: WorkItem, assignee: User | None, actor: User) -> WorkItem:
     """Give the item to ``assignee`` (a clinician or team admin of its team), or to nobody

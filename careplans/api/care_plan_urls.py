@@ -2,6 +2,29 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from careplans.api import care_plan_views as views
+
+PATIENT = "patients/<uuid:public_id>/"
+PLAN = f"{PATIENT}care-plans/<uuid:care_plan_id>/"
+
+urlpatterns: list[URLPattern] = [
+    path(
+        f"{PATIENT}care-plans/",
+        views.PatientCarePlanListApi.as_view(),
+        name="patient-care-plans",
+    ),
+    path(PLAN, views.PatientCarePlanDetailApi.as_view(), name="patient-care-plan"),
+    path(
+        f"{PLAN}versions/",
+        views.PatientCarePlanVersionListApi.as_view(),
+        name="patient-care-plan-versions",
+    ),
+    path(f"{PATIENT}consents/", views.PatientConsentListApi.as_view(), name="patient-consents"),
+    path(
+        f"{PATIENT}consents/<uuid:consent_id>/withdraw/",
+        views.PatientConsentWithdrawApi.as_view(),
+        name="patient-consent-withdraw",
+    ),
+]

@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from careplans.api import library_views as views
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "teams/<uuid:team_id>/resources/",
+        views.TeamResourceListApi.as_view(),
+        name="team-resources",
+    ),
+    path(
+        "patients/<uuid:public_id>/resource-shares/",
+        views.PatientShareApi.as_view(),
+        name="patient-resource-shares",
+    ),
+    path(
+        "patients/<uuid:public_id>/milestones/",
+        views.PatientMilestoneApi.as_view(),
+        name="patient-milestones",
+    ),
+]

@@ -24,6 +24,7 @@ class RuleType(models.TextChoices):
     CONSECUTIVE_RISES = "consecutive_rises", "Consecutive rises"
     DOUBLING_TIME = "doubling_time", "Doubling time below a limit"
     PERCENTAGE_RISE = "percentage_rise", "Percentage rise"
+    PERCENT_CHANGE = "percent_change", "Percentage change within a window"
 
 
 class Priority(models.IntegerChoices):

@@ -1,5 +1,158 @@
-"""Information packs of the resource library attached to pathway milestones, and what was shared."""
+"""Information packs of the resource library attached to pathway milestones, and what was shared.
+
+The resource itself (``rms.Resource``) and its approval live in the core record; what ties it
+to the follow-up pathways lives here, because ``rms`` knows nothing of pathways: a resource's
+pathway tags (``PathwayResource``), the information packs a team gives at a milestone of a
+pathway, each patient's milestones reached, and every share of a resource or a pack with a
+patient (with the document it was sent to PKB as).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from careplans.models.followup import Pathway
+from rms.models import Document, Patient, Resource, Team
+
+__all__ = [
+    "InformationPack",
+    "Milestone",
+    "MilestoneReached",
+    "PathwayResource",
+    "ResourceShare",
+]
+
+
+class Milestone(models.TextChoices):
+    BEFORE_TREATMENT = "before_treatment", "Before treatment"
+    AFTER_TREATMENT = "after_treatment", "After treatment"
+    REMOTE_FOLLOW_UP = "remote_follow_up", "Discharge to remote follow-up"
+
+
+class PathwayResource(models.Model):
+    """A resource tagged with a pathway it is written for (a foreign key, so a tag always
+    names a real pathway)."""
+
+    pathway = models.ForeignKey(Pathway, on_delete=models.CASCADE, related_name="resource_tags")
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="pathway_tags")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pathway__name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pathway", "resource"], name="pathway_resource_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource} — {self.pathway}"
+
+
+class InformationPack(models.Model):
+    """A named set of one team's resources, given to the team's patients on a pathway when
+    they reach ``milestone``."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="information_packs")
+    name = models.CharField(max_length=200)
+    pathway = models.ForeignKey(Pathway, on_delete=models.PROTECT, related_name="packs")
+    milestone = models.CharField(max_length=20, choices=Milestone.choices)
+    description = models.TextField(blank=True, help_text="Shown to the patient above the list")
+    resources = models.ManyToManyField(Resource, related_name="packs", blank=True)
+    active = models.BooleanField(
+        default=True, help_text="Only active packs are shared when a milestone is reached"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "pathway", "milestone", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "pathway", "milestone", "name"], name="information_pack_name_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MilestoneReached(models.Model):
+    """A patient reached a milestone of a pathway, with one of their teams. Once per patient,
+    team, pathway and milestone."""
+
+    class Source(models.TextChoices):
+        CLINICIAN = "clinician", "Recorded by a clinician"
+        PLAN_START = "plan_start", "Follow-up plan started"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="milestones")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    pathway = models.ForeignKey(Pathway, on_delete=models.PROTECT, related_name="+")
+    milestone = models.CharField(max_length=20, choices=Milestone.choices)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    reached_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reached_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-reached_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "team", "pathway", "milestone"], name="milestone_reached_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_milestone_display()} ({self.pathway})"
+
+
+class ResourceShare(models.Model):
+    """One resource, or one information pack, shared with a patient: who, when, what was
+    included and the document it went to PKB as. A pack is shared with a patient once."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="resource_shares")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    pack = models.ForeignKey(
+        InformationPack, on_delete=models.PROTECT, null=True, blank=True, related_name="shares"
+    )
+    resource = models.ForeignKey(
+        Resource, on_delete=models.PROTECT, null=True, blank=True, related_name="shares"
+    )
+    milestone = models.ForeignKey(
+        MilestoneReached, on_delete=models.PROTECT, null=True, blank=True, related_name="shares"
+    )
+    # What was actually sent (a pack's approved, current resources at the time).
+    included = models.ManyToManyField(Resource, related_name="+", blank=True)
+    # The letter listing them (TXA-12 unique per share); null when nothing could be sent.
+    document = models.OneToOneField(
+        Document, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True, help_text="Why nothing, or not everything, was sent")
+    shared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    shared_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-shared_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pack__isnull=False, resource__isnull=True)
+                | Q(pack__isnull=True, resource__isnull=False),
+                name="resource_share_pack_or_resource",
+            ),
+            # A repeated or concurrent milestone (or click) shares a pack once.
+            models.UniqueConstraint(
+                fields=["patient", "pack"],
+                condition=Q(pack__isnull=False),
+                name="resource_share_pack_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pack or self.resource} shared {self.shared_at:%Y-%m-%d}"

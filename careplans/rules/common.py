@@ -64,8 +64,21 @@ def readings(
     Every point that counts is converted, not only those a rule ends up using: a series with a
     unit we cannot read is reported as such rather than judged on the readable part.
     """
-    chosen = sorted((p for p in points if since is None or p.at >= since), key=_order)
-    return [Reading(p, normalise_units(p.value, p.units, units)) for p in chosen]
+    chosen = [p for p in points if since is None or p.at >= since]
+    # Points usually come oldest first, each at its own time: then the order is already the
+    # one ``_order`` gives, and sorting (a key tuple per point) is skipped.
+    if any(chosen[i].at >= chosen[i + 1].at for i in range(len(chosen) - 1)):
+        chosen.sort(key=_order)
+    # A series has one or two spellings of its units: each converts once, not once a point.
+    # The power of ten is that of 1 converted (normalise_units raises UnitError as before).
+    shifts: dict[str, int] = {}
+    result = []
+    for p in chosen:
+        shift = shifts.get(p.units)
+        if shift is None:
+            shift = shifts[p.units] = normalise_units(Decimal(1), p.units, units).adjusted()
+        result.append(Reading(p, p.value.scaleb(shift) if shift else p.value))
+    return result
 
 
 def trailing_run(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from careplans.rules.change import percent_change
 from careplans.rules.kinetics import doubling_time
 from careplans.rules.limits import absolute_limit
 from careplans.rules.nadir import rise_above_nadir
@@ -18,6 +20,7 @@ RULES: dict[str, Callable[..., Finding]] = {
     "consecutive_rises": consecutive_rises,
     "doubling_time": doubling_time,
     "percentage_rise": percentage_rise,
+    "percent_change": percent_change,
 }
 RULE_TYPES = tuple(RULES)
 
@@ -25,7 +28,12 @@ RULE_TYPES = tuple(RULES)
 def parameters(rule_type: str) -> tuple[frozenset[str], frozenset[str]]:
     """The (required, optional) parameter names of a rule type, read from its signature so the
     function stays the one place that defines them."""
-    rule = _rule(rule_type)
+    return _keyword_parameters(_rule(rule_type))
+
+
+@functools.cache
+def _keyword_parameters(rule: Callable[..., Finding]) -> tuple[frozenset[str], frozenset[str]]:
+    # Read once per rule function: evaluate runs for every rule of every result filed.
     keyword_only = [
         parameter
         for parameter in inspect.signature(rule).parameters.values()
@@ -51,10 +59,11 @@ def evaluate(rule_type: str, points: Iterable[Point], params: Any) -> Finding:
     rule = _rule(rule_type)
     if not isinstance(params, Mapping):
         raise RuleConfigError("params", f"must be an object of parameter names, not {params!r}")
-    required, optional = parameters(rule_type)
+    required, optional = _keyword_parameters(rule)
+    known = required | optional
     for name in sorted(params, key=str):
-        if not isinstance(name, str) or name not in required | optional:
-            allowed = ", ".join(sorted(required | optional))
+        if not isinstance(name, str) or name not in known:
+            allowed = ", ".join(sorted(known))
             raise RuleConfigError(
                 str(name), f"is not a parameter of {rule_type} (expected {allowed})"
             )

@@ -37,6 +37,7 @@ from worklists.services import (
     work_item_close_by_system,
     work_item_raise,
     work_items_active_for,
+    work_items_raise,
 )
 
 logger = logging.getLogger("careplans")
@@ -112,19 +113,28 @@ def _raise_breach(
 
 
 def _close_vanished_breaches(
-    rule: Rule, plan: FollowUpPlan, points: list[Point], actor: User, items: list[WorkItem]
+    rule: Rule,
+    plan: FollowUpPlan,
+    points: list[Point],
+    actor: User,
+    items: list[WorkItem],
+    finding: Finding,
 ) -> None:
     """Close the rule's open breach items whose evidence is gone: the rule, run again on the
     results up to the moment it breached, no longer gives the same breach (a correction or a
-    deletion changed the history)."""
+    deletion changed the history). ``finding`` is the rule's result on all of ``points``."""
     for item in items:
         until_text = (item.details or {}).get("evaluated_until")
         until = dt.datetime.fromisoformat(until_text) if until_text else None
         history = [p for p in points if until is None or p.at <= until]
-        try:
-            again = evaluate(rule.rule_type, history, _params(rule, plan))
-        except (UnitError, RuleConfigError):
-            continue
+        if len(history) == len(points):
+            # The same points as the evaluation just made: its finding is the answer.
+            again = finding
+        else:
+            try:
+                again = evaluate(rule.rule_type, history, _params(rule, plan))
+            except (UnitError, RuleConfigError):
+                continue
         if again.breached and f"{_breach_prefix(rule)}{again.key}" == item.dedupe_key:
             continue
         work_item_close_by_system(
@@ -174,14 +184,25 @@ def evaluate_test(
     per new breach and close those a correction removed. Returns how many rules ran.
     Safe to repeat: a breach already raised is not raised again."""
     who = actor or system_user()
-    plans = _active_plans(patient) if plans is None else plans
-    if not plans:
+    if plans is None:
+        # The rules of the patient's active plans, with their plans, in one query.
+        rules = list(
+            Rule.objects.filter(
+                plan__patient=patient,
+                plan__status=FollowUpPlan.Status.ACTIVE,
+                active=True,
+                test_code__iexact=test_code,
+            ).select_related("plan__patient", "plan__team")
+        )
+        plans = list({rule.plan.pk: rule.plan for rule in rules if rule.plan}.values())
+    elif plans:
+        rules = list(
+            Rule.objects.filter(
+                plan__in=plans, active=True, test_code__iexact=test_code
+            ).select_related("plan")
+        )
+    else:
         return 0
-    rules = list(
-        Rule.objects.filter(
-            plan__in=plans, active=True, test_code__iexact=test_code
-        ).select_related("plan")
-    )
     if not rules:
         return 0
     points = points_for(patient, test_code)
@@ -206,9 +227,14 @@ def evaluate_test(
                 rule, plan, f"the rule is misconfigured ({exc}).", f"config:{rule.pk}", who
             )
             continue
-        if finding.breached:
+        open_items = open_breaches.get(rule.pk, [])
+        if finding.breached and not any(
+            item.dedupe_key == f"{_breach_prefix(rule)}{finding.key}" for item in open_items
+        ):
+            # (A breach whose item is open already is not raised again: work_item_raise would
+            # only find that item.)
             _raise_breach(rule, plan, finding, points, who)
-        _close_vanished_breaches(rule, plan, points, who, open_breaches.get(rule.pk, []))
+        _close_vanished_breaches(rule, plan, points, who, open_items, finding)
     return len(rules)
 
 
@@ -265,31 +291,54 @@ def overdue_scan(*, today: dt.date | None = None) -> int:
         .select_for_update(skip_locked=True, of=("self",))
     )
     raised = 0
-    for plan_test in candidates.iterator(chunk_size=500):
+    batch: list[PlanTest] = []
+    for plan_test in candidates.iterator(chunk_size=_SCAN_BATCH):
         due = plan_test.next_due_date
         if due is None or due + dt.timedelta(days=plan_test.grace_days) >= day:
             continue
-        plan = plan_test.plan
-        _, created = work_item_raise(
-            kind=WorkItem.Kind.OVERDUE_TEST,
-            dedupe_key=f"overdue:{plan_test.pk}:{due.isoformat()}",
-            title=f"{plan_test.test_name} overdue",
-            explanation=(
-                f"{plan_test.test_name} was due on {due.day} {due:%b %Y} under the plan "
-                f"'{plan.pathway.name}' and no result has arrived "
-                f"{(day - due).days} days later (grace period {plan_test.grace_days} days)."
-            ),
-            source=f"plan_test:{plan_test.pk}",
-            actor=actor,
-            patient=plan.patient,
-            team=plan.team,
-            priority=WorkItem.Priority.NORMAL,
-            due_date=day,
-            details={"due_date": due.isoformat(), "plan": str(plan.public_id)},
-        )
-        PlanTest.objects.filter(pk=plan_test.pk).update(overdue_raised_for=due)
-        raised += int(created)
+        batch.append(plan_test)
+        if len(batch) >= _SCAN_BATCH:
+            raised += _raise_overdue(batch, day, actor)
+            batch = []
+    if batch:
+        raised += _raise_overdue(batch, day, actor)
     return raised
+
+
+# Overdue tests are raised in batches: their work items, events and audit entries written
+# together, and the due dates remembered in one statement (a few queries per batch).
+_SCAN_BATCH = 500
+
+
+def _raise_overdue(batch: list[PlanTest], day: dt.date, actor: User) -> int:
+    items = []
+    for plan_test in batch:
+        due = plan_test.next_due_date
+        if due is None:  # filtered out by the caller; narrows the type
+            continue
+        plan = plan_test.plan
+        items.append(
+            {
+                "kind": WorkItem.Kind.OVERDUE_TEST,
+                "dedupe_key": f"overdue:{plan_test.pk}:{due.isoformat()}",
+                "title": f"{plan_test.test_name} overdue",
+                "explanation": (
+                    f"{plan_test.test_name} was due on {due.day} {due:%b %Y} under the plan "
+                    f"'{plan.pathway.name}' and no result has arrived "
+                    f"{(day - due).days} days later (grace period {plan_test.grace_days} days)."
+                ),
+                "source": f"plan_test:{plan_test.pk}",
+                "patient": plan.patient,
+                "team": plan.team,
+                "priority": WorkItem.Priority.NORMAL,
+                "due_date": day,
+                "details": {"due_date": due.isoformat(), "plan": str(plan.public_id)},
+            }
+        )
+        plan_test.overdue_raised_for = due
+    created = work_items_raise(items=items, actor=actor)
+    PlanTest.objects.bulk_update(batch, ["overdue_raised_for"])
+    return created
 
 
 def reminders_send(*, today: dt.date | None = None) -> int:

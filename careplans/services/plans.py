@@ -23,6 +23,7 @@ from django.utils import timezone
 from careplans import schedule, selectors
 from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
 from careplans.rules import RuleConfigError, validate
+from careplans.services import library
 from rms import selectors as rms_selectors
 from rms.models import Patient, Team
 from rms.models.teams import WRITE_ROLES
@@ -279,6 +280,7 @@ def plan_start(
             "rules": [_rule_data(rule) for rule in rules],
         },
     )
+    library.on_plan_started(plan=plan, actor=actor)
     return plan
 
 

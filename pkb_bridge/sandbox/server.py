@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from pkb_bridge.hl7.soap import SoapError, parse_envelope_request
 from pkb_bridge.sandbox.faults import FaultError, Faults
+from pkb_bridge.sandbox.fhir import FHIR_PREFIX, TOKEN_PATH, FhirSandbox
 from pkb_bridge.sandbox.pages import render_index, render_not_found, render_patient
 from pkb_bridge.sandbox.state import SandboxState
 
@@ -37,6 +38,7 @@ logger = logging.getLogger("pkb_bridge.sandbox")
 HL7_PATH = "/services/hl7"
 _XML = "text/xml; charset=utf-8"
 _JSON = "application/json"
+_FHIR_JSON = "application/fhir+json"
 _HTML = "text/html; charset=utf-8"
 _TEXT = "text/plain; charset=utf-8"
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # base64 PDFs in MDM messages
@@ -82,8 +84,11 @@ class SandboxServer:
         ssl_context: ssl.SSLContext | None = None,
         idle_timeout_s: float = 60.0,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        fhir: FhirSandbox | None = None,
     ) -> None:
         self.host = host
+        # The FHIR API (OAuth2 token, questionnaire requests, searches): pkb_bridge/sandbox/fhir.py
+        self.fhir = fhir if fhir is not None else FhirSandbox()
         self._port = port
         self.state = state if state is not None else SandboxState()
         self.faults = Faults()
@@ -169,6 +174,7 @@ class SandboxServer:
     def reset(self) -> None:
         """Forget records, messages and faults; listen again if refusing; zero the counters."""
         self.state.reset()
+        self.fhir.reset()
         self._cancel_reopen()
         self.faults.reset()
         self._open()  # a no-op unless connections were being refused
@@ -318,9 +324,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == HL7_PATH:
             self._hl7(body)
             return
+        if path == TOKEN_PATH or path.startswith(FHIR_PREFIX):
+            self._fhir("POST", body)
+            return
         if path.startswith("/_sandbox/") and not self._local():
             return
-        if path == "/_sandbox/faults":
+        if path.startswith("/_sandbox/fhir/"):
+            self._fhir_control(path, body)
+        elif path == "/_sandbox/faults":
             self._set_faults(body)
         elif path == "/_sandbox/reset":
             self.server.sandbox.reset()
@@ -333,6 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == HL7_PATH:
             # JAX-WS answers a GET with the service page; the WSDL is not modelled here.
             self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"POST a SOAP envelope", _TEXT)
+            return
+        if path.startswith(FHIR_PREFIX):
+            self._fhir("GET", b"")
             return
         if not self._local():
             return
@@ -351,6 +365,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif path == "/_sandbox/faults":
             self._json(HTTPStatus.OK, vars(sandbox.faults.snapshot()))
+        elif path == "/_sandbox/fhir":
+            self._json(HTTPStatus.OK, sandbox.fhir.snapshot())
         elif path == "/":
             self._send(HTTPStatus.OK, render_index(sandbox.state.patients()).encode(), _HTML)
         elif path.startswith("/patients/"):
@@ -413,6 +429,49 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         self._send(HTTPStatus.OK, soap_response(answer.ack_text), _XML, drip_s=settings.drip_s)
+
+    def _fhir(self, method: str, body: bytes) -> None:
+        """PKB's FHIR API and its token endpoint (pkb_bridge/sandbox/fhir.py). A status fault
+        answers these too, so an outage looks the same on both sides."""
+        sandbox = self.server.sandbox
+        status = sandbox.faults.snapshot().status
+        if status is not None:
+            self._send(status, f"HTTP {status} (fault)".encode(), _TEXT)
+            return
+        parts = urlsplit(self.path)
+        authorization = self.headers.get("Authorization", "")
+        if parts.path == TOKEN_PATH:
+            if method != "POST":
+                self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"POST the token request", _TEXT)
+                return
+            code, payload, headers = sandbox.fhir.token(body, authorization)
+            self._send(code, json.dumps(payload).encode(), _JSON, headers=headers)
+            return
+        code, payload, headers = sandbox.fhir.handle(
+            method, parts.path, parts.query, body, authorization
+        )
+        self._send(code, json.dumps(payload).encode(), _FHIR_JSON, headers=headers)
+
+    def _fhir_control(self, path: str, body: bytes) -> None:
+        """Test controls: queue what searches return, say which questionnaires exist, expire
+        every token."""
+        fhir = self.server.sandbox.fhir
+        try:
+            payload = json.loads(body or b"null")
+            if path == "/_sandbox/fhir/queue":
+                resources = payload if isinstance(payload, list) else [payload]
+                stored = [fhir.queue(resource) for resource in resources]
+                self._json(HTTPStatus.OK, {"queued": stored})
+            elif path == "/_sandbox/fhir/questionnaires":
+                fhir.set_questionnaires(payload)
+                self._json(HTTPStatus.OK, {"questionnaires": payload})
+            elif path == "/_sandbox/fhir/expire-tokens":
+                fhir.expire_tokens()
+                self._json(HTTPStatus.OK, {"expired": True})
+            else:
+                self._send(HTTPStatus.NOT_FOUND, b"Not found", _TEXT)
+        except (ValueError, TypeError, AttributeError) as error:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
 
     def _set_faults(self, body: bytes) -> None:
         try:

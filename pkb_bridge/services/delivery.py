@@ -226,8 +226,12 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
     if ack.code in ("AR", "AE") and ack.control_id == message.control_id:
         # PKB's advice: no automatic retry; a person looks at PKB's reason.
         text = ack.text or "(PKB gave no reason)"
+        # PKB's text can quote the patient (a name, an NHS number): it goes on the row and the
+        # work item, never into the log.
         logger.warning(
-            "PKB rejected outbound message %s (%s): %s", message.public_id, ack.code, text[:200]
+            "PKB rejected outbound message %s (%s); the reason is on the message",
+            message.public_id,
+            ack.code,
         )
         _mark_rejected(
             message,

@@ -117,7 +117,11 @@ def _registration(enrolment: Enrolment, *, trigger: str, source_ref: str) -> Out
 
 def _historic_items(patient: Patient) -> list[Result | Document | Appointment]:
     """Everything the record holds that PKB should have, oldest clinical time first."""
-    results = list(selectors.result_list(patient=patient).exclude(status__in=Result.WITHDRAWN))
+    results = list(
+        selectors.result_list(patient=patient)
+        .exclude(status__in=Result.WITHDRAWN)
+        .exclude(category=Result.Category.PATIENT)  # PKB's own data: never sent back
+    )
     documents = list(patient.documents.filter(status=Document.Status.CURRENT))
     appointments = list(patient.appointments.all())
     items: list[Result | Document | Appointment] = [*results, *documents, *appointments]
@@ -233,7 +237,14 @@ def enrolment_withdraw(*, patient: Patient, actor: User, reason: str = "") -> En
 # --- keeping PKB in step (called by the rms signal receivers) --------------------------------
 
 
+def _from_pkb(item: Result | Document | Appointment) -> bool:
+    """What the patient entered in PKB came from PKB: sending it back would duplicate it there."""
+    return isinstance(item, Result) and item.category == Result.Category.PATIENT
+
+
 def _item_changed(item: Result | Document | Appointment, reason: str) -> None:
+    if _from_pkb(item):
+        return
     enrolment = active_enrolment(item.patient)
     if enrolment is None:
         return
@@ -256,7 +267,7 @@ def on_result_corrected(*, result: Result) -> None:
 def on_result_deleted(*, result: Result) -> None:
     """A deletion: PKB is told (OBR-25 R) if it has, or is about to get, any version; an item
     never released is simply withdrawn."""
-    enrolment = active_enrolment(result.patient)
+    enrolment = None if _from_pkb(result) else active_enrolment(result.patient)
     if enrolment is None:
         return
     publication = publication_for(enrolment, result)

@@ -229,6 +229,14 @@ def send_item(
                 source_ref=f"document:{document.pk}:{reason}",
                 build=lambda ctx: hl7.build_mdm_delete(ctx, patient_data, document.document_number),
             )
+        elif document.document_type == Document.DocumentType.CARE_PLAN:
+            plan = compose.care_plan_data(document, delay_days=delay)
+            message = message_enqueue(
+                enrolment=enrolment,
+                kind=Kind.DOCUMENT,
+                source_ref=f"document:{document.pk}:{reason}",
+                build=lambda ctx: hl7.build_care_plan(ctx, patient_data, plan),
+            )
         else:
             letter = compose.document_data(document, delay_days=delay)
             message = message_enqueue(

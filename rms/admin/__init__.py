@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from rms.admin import inbound, record
+from rms.admin import accounts, audit, inbound, record
 
-__all__ = ["inbound", "record"]
+__all__ = ["accounts", "audit", "inbound", "record"]

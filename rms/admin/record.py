@@ -39,6 +39,7 @@ from rms.models import (
     Result,
     Team,
 )
+from rms.services import library
 
 # Not public yet: the validation patient_create/patient_update run, needed before a save.
 from rms.services import patient_validate as validate_patient
@@ -433,14 +434,30 @@ class DocumentAdmin(ViewOnlyMixin, PatientScopedAdmin):
 # ---------------------------------------------------------------------------
 @admin.register(Resource)
 class ResourceAdmin(TeamScopedAdmin):
-    list_display = ("title", "team", "kind", "created_at")
-    list_filter = ("kind", "team")
+    # Approval and retirement are made on the library pages (rms.services.library), by a
+    # team admin of the resource's team; here they are read only.
+    list_display = ("title", "team", "kind", "status", "review_date", "created_at")
+    list_filter = ("status", "kind", "team")
     search_fields = ("title",)
-    readonly_fields = ("public_id", "created_by", "created_at")
+    readonly_fields = (
+        "public_id",
+        "created_by",
+        "created_at",
+        "status",
+        "review_date",
+        "approved_by",
+        "approved_at",
+        "retired_by",
+        "retired_at",
+        "review_reminder_raised_for",
+    )
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change:
             obj.created_by = _user(request)
+        elif set(form.changed_data) & set(library.CONTENT_FIELDS):
+            # What a patient reads changed: an approved resource must be approved again.
+            library.resource_content_changed(resource=obj)
         super().save_model(request, obj, form, change)
 
 

@@ -46,6 +46,7 @@ from rms.api.serializers import (
     ResultOutputSerializer,
     ResultRecordedOutputSerializer,
 )
+from rms.api.throttling import INBOUND_SCOPE
 from rms.hl7.extract import parse_number
 from rms.inbound.filing import storable_number
 from rms.inbound.matching import Identity, MatchStatus, match_patient
@@ -380,6 +381,7 @@ HL7_MEDIA_TYPE = "x-application/hl7-v2+er7"
 
 class InboundHl7Api(APIView):
     permission_classes = [IsAuthenticated, CanSubmitInbound]
+    throttle_scope = INBOUND_SCOPE
     parser_classes = [Hl7Parser]
 
     @extend_schema(
@@ -421,6 +423,7 @@ class InboundHl7Api(APIView):
 
 class ResultRecordApi(APIView):
     permission_classes = [IsAuthenticated, CanSubmitInbound]
+    throttle_scope = INBOUND_SCOPE
 
     @extend_schema(
         tags=["inbound"],

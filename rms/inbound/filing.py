@@ -35,6 +35,7 @@ from rms.hl7.errors import ErrorCode, Hl7ParseError
 from rms.hl7.extract import PatientIdentity
 from rms.inbound.matching import Identity, Match, MatchStatus, match_patient
 from rms.models import Appointment, Document, InboundMessage, Observation, Patient, Result
+from rms.services.results import result_record_in_transaction
 
 Status = InboundMessage.Status
 
@@ -277,7 +278,9 @@ def file_results(
     notes = []
     for data in inputs:
         try:
-            outcome = services.result_record(
+            # Inside the savepoint the message is processed in (rms.inbound.receive), which
+            # rolls back all of it on an error: no savepoint a report.
+            outcome = result_record_in_transaction(
                 patient=patient, data=data, actor=actor, message=message
             )
         except ValidationError as exc:

@@ -10,31 +10,56 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import close_old_connections
 
+from rms import services
 from rms.inbound.receive import receive
 from rms.mllp import Handler, MllpServer, PeerInfo
 from rms.models import InboundMessage
 
 
-def receive_in_thread(message: bytes, peer: PeerInfo) -> bytes:
+def receive_in_thread(message: bytes, peer: PeerInfo, actor: SystemActor | None = None) -> bytes:
     """``receive`` for a worker thread: its database connection is checked before and after
     (CONN_MAX_AGE, a restarted server), never shared with another thread."""
     close_old_connections()
     try:
-        return receive(raw=message, channel=InboundMessage.Channel.MLLP, peer=peer.host)
+        return receive(
+            raw=message,
+            channel=InboundMessage.Channel.MLLP,
+            peer=peer.host,
+            actor=actor.get() if actor is not None else None,
+        )
     finally:
         close_old_connections()
 
 
+class SystemActor:
+    """The system user, looked up once per listener (on its first message) rather than once
+    a message: the row is created once and never changes or goes away."""
+
+    def __init__(self) -> None:
+        self._user: User | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> User:
+        with self._lock:
+            if self._user is None:
+                self._user = services.system_user()
+            return self._user
+
+
 def make_handler(executor: ThreadPoolExecutor) -> Handler:
+    actor = SystemActor()
+
     async def handler(message: bytes, peer: PeerInfo) -> bytes:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, receive_in_thread, message, peer)
+        return await loop.run_in_executor(executor, receive_in_thread, message, peer, actor)
 
     return handler
 

@@ -144,6 +144,9 @@ def _process(message: InboundMessage, *, actor: User, forced: Patient | None = N
         signals.inbound_held.send(sender=InboundMessage, message=message, actor=actor)
 
 
+_PROCESSED_FIELDS = ["attempts", "status", "patient", "error", "ack_code", "ack", "processed_at"]
+
+
 def _run(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
     """Process inside a savepoint; on failure keep the row, refused, with the reason."""
     message.attempts += 1
@@ -172,7 +175,8 @@ def _run(message: InboundMessage, *, actor: User, forced: Patient | None = None)
         message.ack_code = "AE"
         message.ack = build_ack_for_unparseable(message.raw_bytes, "AE", reason, error)
     message.processed_at = timezone.now()
-    message.save()
+    # Only what processing sets: the raw bytes are not sent to the database a second time.
+    message.save(update_fields=_PROCESSED_FIELDS)
     if message.status == Status.PROCESSED and message.attempts > 1:
         # Filed on a later attempt (after an administrator's fix or match): whatever was
         # raised when it was held (a worklist item) can close. Sent after the save, in the
@@ -240,11 +244,12 @@ def _refuse_reused_control_id(raw: bytes, header: Header, channel: str, peer: st
     return ack
 
 
-def receive(*, raw: bytes, channel: str, peer: str = "") -> bytes:
+def receive(*, raw: bytes, channel: str, peer: str = "", actor: User | None = None) -> bytes:
     """Store, process and acknowledge one message (see the module docstring). Returns the
-    ACK bytes to send. Safe to repeat: a repeat gets the stored ACK back."""
+    ACK bytes to send. Safe to repeat: a repeat gets the stored ACK back. ``actor`` is the
+    system user when the caller has it already (the listener looks it up once)."""
     header = read_header(raw)
-    actor = services.system_user()
+    actor = actor or services.system_user()
     for _ in range(2):
         try:
             with transaction.atomic():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rms.models.accounts import AccountSecurity
 from rms.models.audit import AccessEvent
 from rms.models.clinical import (
     Appointment,
@@ -17,6 +18,7 @@ from rms.models.teams import Membership, Role, Team, TumourSite
 
 __all__ = [
     "AccessEvent",
+    "AccountSecurity",
     "Appointment",
     "CaseloadEntry",
     "Diagnosis",

@@ -50,6 +50,9 @@ class Result(models.Model):
     class Category(models.TextChoices):
         LAB = "lab", "Laboratory"
         RADIOLOGY = "radiology", "Radiology"
+        # Symptoms and measurements the patient recorded in PKB: shown apart from the lab's
+        # and radiology's results, and never sent back to PKB.
+        PATIENT = "patient", "Patient-entered"
 
     class Status(models.TextChoices):
         PRELIMINARY = "preliminary", "Preliminary"
@@ -80,6 +83,11 @@ class Result(models.Model):
     last_message = models.ForeignKey(
         "rms.InboundMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Patient-entered results: which clinician marked the entry as seen, and when.
+    seen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -256,6 +264,12 @@ class Resource(models.Model):
         VIDEO = "video", "Video"
         LEAFLET = "leaflet", "PDF leaflet"
 
+    class Status(models.TextChoices):
+        # Only an approved resource is shared with patients (rms.services.library).
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        RETIRED = "retired", "Retired"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey("rms.Team", on_delete=models.CASCADE, related_name="resources")
     title = models.CharField(max_length=200)
@@ -267,12 +281,45 @@ class Resource(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The approval workflow: draft -> approved (by a team admin, with a review date) -> retired.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    review_date = models.DateField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+    # The review date a "due for review" reminder was raised for: never twice for one date.
+    review_reminder_raised_for = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["title"]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(url="") | ~Q(file=""), name="resource_has_link_or_file"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved")
+                | Q(
+                    review_date__isnull=False,
+                    approved_by__isnull=False,
+                    approved_at__isnull=False,
+                ),
+                name="resource_approved_has_review_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="retired") | Q(retired_at__isnull=False),
+                name="resource_retired_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["review_date"],
+                condition=Q(status="approved"),
+                name="resource_review_due_idx",
             ),
         ]
 

@@ -23,11 +23,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from rms import signals
+from rms import selectors, signals
 from rms.models import Appointment, Document, InboundMessage, Observation, Patient, Result
 
 FINAL_STATES = frozenset({Result.Status.FINAL, Result.Status.CORRECTED})
@@ -191,6 +191,22 @@ def result_record(
     """File one report for ``patient`` by the rules in this module's docstring. Sends
     ``result_recorded``, ``result_corrected`` or ``result_deleted`` as it applies. Safe to
     repeat: the same report twice is ``UNCHANGED`` the second time."""
+    return result_record_in_transaction(patient=patient, data=data, actor=actor, message=message)
+
+
+def result_record_in_transaction(
+    *,
+    patient: Patient,
+    data: ResultInput,
+    actor: User,
+    message: InboundMessage | None = None,
+) -> ResultOutcome:
+    """``result_record`` for a caller that is already inside a transaction (or savepoint) of
+    its own which rolls back whatever this raises (the inbound feed's, around a message): no
+    savepoint of its own, two round trips a report fewer. Its own refusals (ValidationError)
+    come before it writes anything."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("result_record_in_transaction needs the caller's transaction.")
     _validate_result(data)
     existing = (
         Result.objects.select_for_update()
@@ -400,4 +416,24 @@ def document_delete(*, document: Document, actor: User) -> bool:
     document.status = Document.Status.DELETED
     document.save(update_fields=["status", "updated_at"])
     signals.document_changed.send(sender=Document, document=document, created=False, actor=actor)
+    return True
+
+
+@transaction.atomic
+def result_mark_seen(*, result: Result, actor: User) -> bool:
+    """A clinician has seen a patient-entered result: records who and when (django-auditlog
+    keeps the change). Only a clinician or team admin of one of the patient's teams may;
+    returns False (and changes nothing) when it was already seen. Safe to repeat."""
+    if result.category != Result.Category.PATIENT:
+        raise ValidationError("Only entries the patient made are marked as seen.")
+    if not selectors.user_can_write(user=actor, patient=result.patient):
+        raise PermissionDenied("Only a clinician of the patient's team can mark entries as seen.")
+    locked = Result.objects.select_for_update().get(pk=result.pk)
+    if locked.seen_at is not None:
+        result.seen_by_id, result.seen_at = locked.seen_by_id, locked.seen_at
+        return False
+    locked.seen_by = actor
+    locked.seen_at = timezone.now()
+    locked.save(update_fields=["seen_by", "seen_at", "updated_at"])
+    result.seen_by, result.seen_at = locked.seen_by, locked.seen_at
     return True

@@ -53,10 +53,12 @@ def live_server() -> Iterator[LiveServer]:
 @pytest.fixture(autouse=True)
 def seeded_data(transactional_db: None) -> None:
     """Transactional tests empty every table when they end, rows that migrations seed
-    included (pathways, work item outcomes): seed them again with the migrations' own
-    functions, which keep existing rows."""
+    included (pathways, care plan templates, questionnaires, work item outcomes): seed them
+    again with the migrations' own functions, which keep existing rows."""
     for module in (
         "careplans.migrations.0002_seed_pathways",
+        "careplans.migrations.0003_care_plans",
+        "careplans.migrations.0005_questionnaires",
         "worklists.migrations.0003_seed_outcomes",
     ):
         importlib.import_module(module).seed(django_apps, None)

@@ -232,7 +232,7 @@ def test_the_review_screen_shows_results_trend_plan_items_questionnaires_and_the
     assertContains(response, "PSA at or above 0.2 ug/L on 2 results in a row")
     assertContains(response, "Reviewing: PSA rising")
     assertContains(response, reverse("worklist_panels:patient_items", args=[patient.public_id]))
-    assertContains(response, "No questionnaires yet")
+    assertContains(response, reverse("questionnaires:latest", args=[patient.public_id]))
     assertContains(response, "Record the review and file the letter")
     assertContains(response, f'value="{item.public_id}"')
     assertContains(response, patient.nhs_number_display)

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from django.apps import apps as global_apps
 
-from careplans.models import Pathway, ScheduleStep
+from careplans.models import CarePlanTemplate, Pathway, ScheduleStep
 from careplans.rules import validate
 from careplans.schedule import due_after
 
@@ -133,6 +133,8 @@ def test_seeding_again_leaves_existing_pathways_and_their_edits_alone():
 
 @pytest.mark.django_db
 def test_seeding_an_empty_database_creates_each_pathway_once():
+    # The seeded care plan templates hold on to their pathways (PROTECT): remove them first.
+    CarePlanTemplate.objects.filter(pathway__code__in=CODES).delete()
     Pathway.objects.filter(code__in=CODES).delete()
 
     SEED.seed(global_apps, None)

@@ -503,3 +503,15 @@ def test_a_tls_drip_still_fails_at_the_deadline(tls_sandbox, certificate):
 
     assert error.kind == "timeout"
     assert time.monotonic() - started < 2.5
+
+
+def test_a_workers_shared_transport_is_kept_until_the_connection_settings_change(settings):
+    from pkb_bridge import tasks
+
+    settings.PKB_URL = "http://127.0.0.1:7001/services/hl7"
+    first = tasks._shared_transport()
+    assert tasks._shared_transport() is first
+    settings.PKB_URL = "http://127.0.0.1:7002/services/hl7"
+    second = tasks._shared_transport()
+    assert second is not first
+    assert second.url == "http://127.0.0.1:7002/services/hl7"

@@ -9,7 +9,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from rest_framework.authtoken.models import Token
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from rest_framework.test import APIClient
 
 from rms.models import Membership, Role, Team
 
@@ -92,19 +94,28 @@ def test_it_adds_a_second_team_without_removing_the_first(team: Team, other_team
 def test_it_prints_the_token_key_alone_on_standard_output(team: Team) -> None:
     out, err = run("--username", "api.bot", "--team", "URO", "--role", "viewer", "--token")
 
-    token = Token.objects.get(user__username="api.bot")
-    assert out == f"{token.key}\n"
+    token = AuthToken.objects.get(user__username="api.bot")
+    key = out.removesuffix("\n")
+    assert "\n" not in key
+    # Stored hashed: the printed key is not in the database, its digest is.
+    assert token.digest == hash_token(key)
+    assert key not in (token.digest, token.token_key)
+    assert f"API token {token.token_key}… expires" in err
     # The rest of the report, including the one-off password, goes to standard error.
     assert "Created user api.bot" in err
     assert "shown once" in err
 
 
-def test_it_prints_the_same_token_on_a_second_run(team: Team) -> None:
+def test_each_run_with_token_makes_another_token_and_both_work(team: Team) -> None:
     first, _ = run("--username", "api.bot", "--team", "URO", "--role", "viewer", "--token")
     second, _ = run("--username", "api.bot", "--team", "URO", "--role", "viewer", "--token")
 
-    assert first == second
-    assert Token.objects.filter(user__username="api.bot").count() == 1
+    assert first != second
+    assert AuthToken.objects.filter(user__username="api.bot").count() == 2
+    for key in (first.strip(), second.strip()):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert client.get("/api/v1/patients/").status_code == 200
 
 
 def test_it_refuses_an_unknown_team_naming_the_code(team: Team) -> None:

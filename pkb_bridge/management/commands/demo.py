@@ -9,6 +9,7 @@ run in production: the demo logins are public.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from django.db import close_old_connections
 from pkb_bridge import compose, services
 from pkb_bridge.models import ReleasePolicy
 from pkb_bridge.sandbox import SandboxServer, SandboxState
+from pkb_bridge.sandbox.fhir import FhirSandbox
 from rms import selectors
 
 logger = logging.getLogger("pkb_bridge")
@@ -41,6 +43,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("The demo does not run with DJANGO_ENV=production.")
+        if "RMS_REQUIRE_2FA" not in os.environ:
+            # The demo logins are public: the password alone, unless RMS_REQUIRE_2FA says so.
+            settings.RMS_REQUIRE_2FA = False
         sandbox = self._start_sandbox()
         self._prepare_demo()
         stop = threading.Event()
@@ -87,6 +92,9 @@ class Command(BaseCommand):
                 processing_id=settings.PKB_PROCESSING_ID,
                 delay_field=compose.delay_field(),
             ),
+            fhir=FhirSandbox(
+                client_id=settings.PKB_FHIR_CLIENT_ID, client_secret=settings.PKB_FHIR_CLIENT_SECRET
+            ),
         )
         try:
             sandbox.start()
@@ -119,7 +127,13 @@ class Command(BaseCommand):
             shared += 1
 
     def _deliver_forever(self, stop: threading.Event, interval: float) -> None:
+        from pkb_bridge.fhir import client_from_settings
+        from pkb_bridge.fhir import services as fhir_services
+
         transport = services.transport_from_settings()
+        # The demo always uses PKB's FHIR side (against the sandbox): questionnaires out,
+        # responses and patient-entered data in, whatever PKB_FHIR_ENABLED says.
+        fhir_client = client_from_settings()
         try:
             while not stop.is_set():
                 try:
@@ -128,6 +142,8 @@ class Command(BaseCommand):
                     for enrolment_id in services.invitations_due():
                         services.invitation_send(enrolment_id=enrolment_id)
                     services.dispatch(transport=transport, budget_s=interval * 5)
+                    fhir_services.questionnaire_requests_send(client=fhir_client)
+                    fhir_services.poll(client=fhir_client)
                 except Exception:
                     logger.exception("Demo delivery loop failed; trying again")
                 finally:
@@ -135,3 +151,4 @@ class Command(BaseCommand):
                 stop.wait(interval)
         finally:
             transport.close()
+            fhir_client.close()

@@ -1,7 +1,8 @@
 """``manage.py pkb_sandbox --port P``: a local stand-in for PKB's HL7 endpoint. Local use only.
 
 Serves ``/services/hl7`` (SOAP over HTTP, or HTTPS with ``--certfile``/``--keyfile``) with Basic
-auth, a patient view at ``/`` and fault controls at ``/_sandbox/`` for loopback clients. It never
+auth, PKB's FHIR API at ``/fhir/`` with an OAuth2 token endpoint at ``/oauth/token``, a
+patient view at ``/`` and fault controls at ``/_sandbox/`` for loopback clients. It never
 uses the RMS database: it stands in for PKB. ``--data FILE`` keeps its records across restarts.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pkb_bridge.sandbox import SandboxServer, SandboxState
+from pkb_bridge.sandbox.fhir import FhirSandbox
 
 
 class Command(BaseCommand):
@@ -41,6 +43,12 @@ class Command(BaseCommand):
             "--nhs-status-checking",
             action="store_true",
             help="Quarantine messages whose NHS number status is 02 or 03 (still AA)",
+        )
+        parser.add_argument(
+            "--fhir-client-id", default="sandbox", help="OAuth2 client id of the FHIR API"
+        )
+        parser.add_argument(
+            "--fhir-client-secret", default="sandbox", help="OAuth2 client secret of the FHIR API"
         )
         parser.add_argument("--certfile", help="PEM certificate chain: serve HTTPS")
         parser.add_argument("--keyfile", help="PEM private key of --certfile")
@@ -72,6 +80,9 @@ class Command(BaseCommand):
             password=options["password"],
             state=state,
             ssl_context=context,
+            fhir=FhirSandbox(
+                client_id=options["fhir_client_id"], client_secret=options["fhir_client_secret"]
+            ),
         )
         try:
             server.start()
@@ -84,7 +95,8 @@ class Command(BaseCommand):
             with contextlib.suppress(ValueError):  # not the main thread (tests)
                 signal.signal(signum, lambda *_: stop.set())
         self.stdout.write(
-            f"PKB sandbox: HL7 endpoint {server.url}; records at {server.base_url}/; "
+            f"PKB sandbox: HL7 endpoint {server.url}; FHIR API {server.base_url}/fhir/; "
+            f"records at {server.base_url}/; "
             "local use only. Ctrl-C to stop."
         )
         self.stdout.flush()

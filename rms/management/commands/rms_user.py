@@ -10,25 +10,28 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from rms import services
+from rms.api.tokens import token_create
 from rms.models import Role, Team
 
 
 class Command(BaseCommand):
     help = (
         "Create or update a user and give them a role in a team. Safe to repeat. With --token, "
-        "prints the user's API token; the key is then the only thing written to standard "
-        "output (everything else goes to standard error), so "
-        "TOKEN=$(manage.py rms_user ... --token) captures it."
+        "makes a new API token (valid API_TOKEN_TTL_HOURS) and prints its key, the only thing "
+        "written to standard output (everything else, the expiry too, goes to standard "
+        "error), so TOKEN=$(manage.py rms_user ... --token) captures it. The key is shown "
+        "once: only its hash is stored. manage.py rms_token lists and revokes tokens."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", required=True)
         parser.add_argument("--team", required=True, help="Code of the team, e.g. URO")
         parser.add_argument("--role", required=True, choices=Role.values)
-        parser.add_argument("--token", action="store_true", help="Print the user's API token")
+        parser.add_argument(
+            "--token", action="store_true", help="Make a new API token and print its key"
+        )
         parser.add_argument(
             "--password",
             help="Set this password (checked against the password rules). A new user without "
@@ -48,8 +51,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        """Create or update the user and membership in one transaction; optionally print a
-        token (created once, then the same key on every run)."""
+        """Create or update the user and membership in one transaction; optionally make and
+        print a new token (each run with --token makes another; earlier ones stay valid)."""
         # Keep standard output for the token alone so a script can capture it.
         say = self.stderr if options["token"] else self.stdout
         if options["username"] == services.SYSTEM_USERNAME:
@@ -91,7 +94,7 @@ class Command(BaseCommand):
                 user.set_password(password)
             user.save()
             membership = services.membership_set(user=user, team=team, role=options["role"])
-            token = Token.objects.get_or_create(user=user)[0] if options["token"] else None
+            token = token_create(user=user) if options["token"] else None
 
         verb = "Created" if created else "Updated"
         say.write(
@@ -101,4 +104,9 @@ class Command(BaseCommand):
         if generated:
             say.write(f"Password (shown once): {password}", style_func=self.style.WARNING)
         if token is not None:
-            self.stdout.write(token.key)
+            row, key = token
+            say.write(
+                f"API token {row.token_key}… expires {row.expiry:%Y-%m-%d %H:%M %Z}.",
+                style_func=self.style.SUCCESS,
+            )
+            self.stdout.write(key)

@@ -75,6 +75,7 @@ def test_every_rule_type_can_be_dispatched() -> None:
         "consecutive_rises",
         "doubling_time",
         "percentage_rise",
+        "percent_change",
     }
 
 

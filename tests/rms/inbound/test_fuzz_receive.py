@@ -4,6 +4,7 @@ message, and never leaves a half-written result."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,11 @@ from tests.factories import PatientFactory, TeamFactory
 from tests.rms.hl7.samples import SAMPLE_NAMES, sample_bytes
 
 pytestmark = pytest.mark.django_db
-SAMPLES = [sample_bytes(name) for name in SAMPLE_NAMES]
+PKB_SAMPLES = Path(__file__).resolve().parents[2] / "pkb_bridge" / "hl7" / "samples"
+# The inbound samples and PKB's published ones (other message types, other segments).
+SAMPLES = [sample_bytes(name) for name in SAMPLE_NAMES] + [
+    path.read_bytes() for path in sorted(PKB_SAMPLES.glob("*.hl7"))
+]
 
 
 @st.composite

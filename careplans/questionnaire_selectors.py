@@ -1,0 +1,103 @@
+"""Reads of questionnaires, requests and responses. The patient passed in has already been
+opened in the user's scope (``rms.access.patient_for_request``); a response or request is found
+only through its patient, so another team's rows are never reached by id alone."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+
+from careplans.charts import ChartPoint, ThresholdLine, TrendChart
+from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
+from rms.models import Patient
+
+
+def questionnaire_list(*, active_only: bool = True) -> QuerySet[Questionnaire]:
+    rows = Questionnaire.objects.all()
+    if active_only:
+        rows = rows.filter(active=True)
+    return rows.order_by("title", "-version")
+
+
+def questionnaire_get(*, code: str) -> Questionnaire:
+    """The newest active version of the questionnaire with ``code``; raises DoesNotExist."""
+    found = questionnaire_list().filter(code=code).order_by("-created_at", "-id").first()
+    if found is None:
+        raise Questionnaire.DoesNotExist
+    return found
+
+
+def response_list(*, patient: Patient) -> QuerySet[QuestionnaireResponse]:
+    return (
+        QuestionnaireResponse.objects.filter(patient=patient)
+        .select_related("questionnaire", "entered_by", "request")
+        .order_by("-authored_at", "-id")
+    )
+
+
+def response_get(*, patient: Patient, public_id: uuid.UUID | str) -> QuestionnaireResponse:
+    return response_list(patient=patient).get(public_id=public_id)
+
+
+def request_list(*, patient: Patient) -> QuerySet[QuestionnaireRequest]:
+    return (
+        QuestionnaireRequest.objects.filter(patient=patient)
+        .select_related("questionnaire", "requested_by", "team")
+        .order_by("-requested_at", "-id")
+    )
+
+
+def latest_scores(*, patient: Patient) -> list[QuestionnaireResponse]:
+    """The newest response to each questionnaire the patient has answered."""
+    newest: dict[int, QuestionnaireResponse] = {}
+    for response in response_list(patient=patient):
+        newest.setdefault(response.questionnaire_id, response)
+    return sorted(newest.values(), key=lambda r: r.questionnaire.title)
+
+
+def score_charts(*, patient: Patient) -> list[TrendChart]:
+    """One trend chart per score of each questionnaire answered, oldest to newest, with the
+    score's alert thresholds drawn as lines (the same drawing as the test charts)."""
+    by_score: dict[tuple[int, str], list[ChartPoint]] = {}
+    questionnaires: dict[int, Questionnaire] = {}
+    for response in reversed(list(response_list(patient=patient))):
+        questionnaires[response.questionnaire_id] = response.questionnaire
+        for code, score in (response.scores or {}).items():
+            if score.get("value") is None:
+                continue
+            value = Decimal(str(score["value"]))
+            by_score.setdefault((response.questionnaire_id, code), []).append(
+                ChartPoint(
+                    at=response.authored_at, value=value, comparator="", units="", text=str(value)
+                )
+            )
+    charts = []
+    for (questionnaire_id, code), points in by_score.items():
+        questionnaire = questionnaires[questionnaire_id]
+        definition: dict[str, Any] = next(
+            (s for s in questionnaire.scoring.get("scores", []) if s["code"] == code), {}
+        )
+        lines = tuple(
+            ThresholdLine(
+                label=f"Alert at {rule['op'].replace('>=', '≥')} {rule['value']}",
+                value=Decimal(str(rule["value"])),
+                rule=rule["label"],
+                rule_type="questionnaire",
+            )
+            for rule in questionnaire.scoring.get("alerts", [])
+            if rule.get("score") == code
+        )
+        charts.append(
+            TrendChart(
+                code=f"{questionnaire.code}-{code}",
+                name=definition.get("label", code),
+                units="score",
+                log_scale=False,
+                points=tuple(points),
+                thresholds=lines,
+            )
+        )
+    return sorted(charts, key=lambda c: c.name)

@@ -1,0 +1,58 @@
+"""Work items for what the FHIR side could not do: a questionnaire request PKB refused, and a
+resource from PKB that could not be filed. Raised once per cause (the work item's key)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rms.services import system_user
+from worklists.models import WorkItem
+from worklists.services import work_item_raise
+
+if TYPE_CHECKING:
+    from careplans.models import QuestionnaireRequest
+    from pkb_bridge.models import FhirInbound
+
+
+def request_failed(*, request: QuestionnaireRequest, error: str) -> None:
+    """PKB refused a questionnaire request (or it cannot be sent): a delivery failure item."""
+    title = request.questionnaire.title
+    work_item_raise(
+        kind=WorkItem.Kind.DELIVERY_FAILURE,
+        dedupe_key=f"fhir:qreq:{request.public_id}:{request.attempts}",
+        title=f"Questionnaire not sent to PKB: {title}",
+        explanation=(
+            f"The request for the patient to complete '{title}' through Patients Know Best "
+            f"could not be delivered: {error}\n\nFix the cause and request the questionnaire "
+            "again, or ask the patient to complete it with a clinician."
+        ),
+        source=f"questionnaire_request:{request.pk}",
+        actor=system_user(),
+        patient=request.patient,
+        team=request.team,
+        priority=WorkItem.Priority.HIGH,
+        details={"request": str(request.public_id), "error": error},
+    )
+
+
+def inbound_held(*, inbound: FhirInbound) -> None:
+    """A resource from PKB was kept but not filed: someone must match it or correct the set-up.
+    With no patient, the item belongs to the administrators (no team)."""
+    questionnaire = inbound.resource_type == "QuestionnaireResponse"
+    what = "questionnaire response" if questionnaire else "patient-entered observation"
+    work_item_raise(
+        kind=WorkItem.Kind.QUESTIONNAIRE_ALERT if questionnaire else WorkItem.Kind.PATIENT_DATA,
+        dedupe_key=f"fhir:held:{inbound.resource_type}:{inbound.fhir_id}",
+        title=f"A {what} from PKB could not be filed",
+        explanation=(
+            f"PKB sent a {what} ({inbound.resource_type}/{inbound.fhir_id}) that could not be "
+            f"filed: {inbound.reason}\n\nIt is kept as received. Once the cause is fixed (the "
+            "patient registered, the questionnaire's PKB id set), refile it from the FHIR "
+            "inbound page of Django admin; it is also refiled if PKB sends it again."
+        ),
+        source=f"fhir_inbound:{inbound.pk}",
+        actor=system_user(),
+        patient=inbound.patient,
+        priority=WorkItem.Priority.HIGH,
+        details={"resource": f"{inbound.resource_type}/{inbound.fhir_id}"},
+    )

@@ -1,0 +1,276 @@
+"""The resource library's approval workflow: create and edit a team's resources, approve them
+with a review date, retire them; and the one rule of what may be shared with a patient.
+
+A resource is a draft until a team admin of its team approves it, setting the date by which it
+must be reviewed again (in the future). Any member who writes (clinician or team admin) creates
+and edits; a viewer only reads. Editing the content of an approved resource sends it back to
+draft: what a patient receives must be what a team admin approved. A retired resource is never
+shared again and cannot be edited (a new resource replaces it). Who approved or retired, and
+when, is stored on the resource; every change is in its audit log.
+
+Each function is keyword-only, runs in one transaction and raises ``ValidationError`` keyed by
+field name; repeating a transition already made changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from rms.models import Membership, Resource, Role, Team
+from rms.models.teams import WRITE_ROLES
+
+Status = Resource.Status
+Kind = Resource.Kind
+
+# What a patient reads: a change to any of these is a change to what was approved.
+CONTENT_FIELDS = ("title", "kind", "url", "file", "description")
+TITLE_MAX = 200
+DESCRIPTION_MAX = 4000
+# A review date further off than this is almost certainly a typing error.
+MAX_REVIEW_YEARS = 5
+PDF_MAGIC = b"%PDF-"
+
+NOT_A_WRITER = "Only a clinician or team admin of the resource's team can change the library."
+NOT_AN_ADMIN = "Only a team admin of the resource's team can approve or retire a resource."
+
+
+def _role(user: User | AnonymousUser, team_id: int) -> str | None:
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return (
+        Membership.objects.filter(user_id=user.pk, team_id=team_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def user_can_edit(*, user: User | AnonymousUser, team: Team) -> bool:
+    """True when ``user`` is a clinician or team admin of ``team``."""
+    return _role(user, team.pk) in WRITE_ROLES
+
+
+def user_can_approve(*, user: User | AnonymousUser, team: Team) -> bool:
+    """True when ``user`` is a team admin of ``team``."""
+    return _role(user, team.pk) == Role.TEAM_ADMIN
+
+
+def resource_list(*, user: User | AnonymousUser) -> QuerySet[Resource]:
+    """The resources of ``user``'s teams (any role), by title; others' do not exist."""
+    if not user.is_authenticated:
+        return Resource.objects.none()
+    teams = Membership.objects.filter(user_id=user.pk).values("team_id")
+    return Resource.objects.filter(team_id__in=teams).select_related("team").order_by("title", "id")
+
+
+def resource_get(*, user: User | AnonymousUser, public_id: uuid.UUID | str) -> Resource:
+    """One resource of ``user``'s teams; ``Resource.DoesNotExist`` for anything else."""
+    try:
+        return resource_list(user=user).get(public_id=public_id)
+    except (ValueError, ValidationError):
+        raise Resource.DoesNotExist from None
+
+
+def share_refusal(resource: Resource, *, today: dt.date | None = None) -> str | None:
+    """Why ``resource`` may not be shared with a patient now, in words; None when it may."""
+    today = today or timezone.localdate()
+    if resource.status == Status.RETIRED:
+        return f"'{resource.title}' has been retired and is no longer shared with patients."
+    if resource.status != Status.APPROVED:
+        return f"'{resource.title}' has not been approved by a team admin yet."
+    if resource.review_date is not None and resource.review_date < today:
+        return (
+            f"'{resource.title}' was due for review on {resource.review_date:%d %b %Y}; "
+            "a team admin must review and approve it again before it is shared."
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class ResourceInput:
+    title: str
+    kind: str
+    url: str = ""
+    description: str = ""
+    # A new upload; None keeps the current file (on an edit) or means no file.
+    file: UploadedFile | None = None
+
+
+def _clean(data: ResourceInput, current: Resource | None) -> dict[str, object]:
+    errors: dict[str, str] = {}
+    title = " ".join((data.title or "").split())
+    url = (data.url or "").strip()
+    description = (data.description or "").strip()
+    if not title:
+        errors["title"] = "Give the resource a title patients will recognise."
+    elif len(title) > TITLE_MAX:
+        errors["title"] = f"Keep the title to {TITLE_MAX} characters."
+    if len(description) > DESCRIPTION_MAX:
+        errors["description"] = f"Keep the description to {DESCRIPTION_MAX} characters."
+    if data.kind not in Kind.values:
+        errors["kind"] = f"Unknown kind {data.kind!r}."
+    # Only web addresses a patient's browser opens safely (no javascript:, no file:).
+    if url and not url.lower().startswith(("https://", "http://")):
+        errors["url"] = "Give a web address starting with https:// (or http://)."
+    has_file = data.file is not None or bool(current is not None and current.file)
+    if data.kind in (Kind.LINK, Kind.VIDEO) and not url:
+        errors["url"] = "A web link or a video needs its web address."
+    if data.kind == Kind.LEAFLET and not has_file:
+        errors["file"] = "A leaflet needs its PDF file."
+    if data.file is not None:
+        head = data.file.read(len(PDF_MAGIC))
+        data.file.seek(0)
+        if head != PDF_MAGIC:
+            errors["file"] = "The leaflet must be a PDF file."
+    if errors:
+        raise ValidationError(errors)
+    return {"title": title, "kind": data.kind, "url": url, "description": description}
+
+
+@transaction.atomic
+def resource_create(*, team: Team, data: ResourceInput, actor: User) -> Resource:
+    """Add a draft resource to ``team``'s library. Not idempotent: each call adds one."""
+    if not user_can_edit(user=actor, team=team):
+        raise PermissionDenied(NOT_A_WRITER)
+    values = _clean(data, None)
+    resource = Resource(team=team, created_by=actor, status=Status.DRAFT, **values)
+    if data.file is not None:
+        resource.file = data.file
+    resource.full_clean()
+    resource.save()
+    return resource
+
+
+def _lock(resource: Resource) -> Resource:
+    # Two admins at once: the second waits, then sees the first one's change.
+    locked = Resource.objects.select_for_update().get(pk=resource.pk)
+    for field in Resource._meta.concrete_fields:
+        setattr(resource, field.attname, getattr(locked, field.attname))
+    return resource
+
+
+def _back_to_draft(resource: Resource) -> None:
+    resource.status = Status.DRAFT
+    resource.approved_by = None
+    resource.approved_at = None
+    resource.review_date = None
+    resource.review_reminder_raised_for = None
+
+
+@transaction.atomic
+def resource_update(*, resource: Resource, data: ResourceInput, actor: User) -> Resource:
+    """Change a resource's content. An approved resource whose content changes goes back to
+    draft (to be approved again); a retired one is refused. Same content again: no change."""
+    if not user_can_edit(user=actor, team=resource.team):
+        raise PermissionDenied(NOT_A_WRITER)
+    resource = _lock(resource)
+    if resource.status == Status.RETIRED:
+        raise ValidationError(
+            {"status": "A retired resource cannot be changed; add a new resource instead."}
+        )
+    values = _clean(data, resource)
+    changed = [name for name, value in values.items() if getattr(resource, name) != value]
+    if data.file is not None:
+        resource.file = data.file
+        changed.append("file")
+    if not changed:
+        return resource
+    for name, value in values.items():
+        setattr(resource, name, value)
+    resource_content_changed(resource=resource)
+    resource.full_clean()
+    resource.save()
+    return resource
+
+
+def resource_content_changed(*, resource: Resource) -> bool:
+    """Record, on the unsaved ``resource``, that its content changed: an approved resource
+    goes back to draft. Returns True when it did. (Django admin calls this before saving.)"""
+    if resource.status != Status.APPROVED:
+        return False
+    _back_to_draft(resource)
+    return True
+
+
+def _clean_review_date(review_date: object) -> dt.date:
+    if isinstance(review_date, dt.datetime) or not isinstance(review_date, dt.date):
+        raise ValidationError({"review_date": "Give the review date as a date."})
+    today = timezone.localdate()
+    if review_date <= today:
+        raise ValidationError({"review_date": "The review date must be in the future."})
+    if review_date > today.replace(year=today.year + MAX_REVIEW_YEARS):
+        raise ValidationError(
+            {"review_date": f"Review a resource at least every {MAX_REVIEW_YEARS} years."}
+        )
+    return review_date
+
+
+@transaction.atomic
+def resource_approve(*, resource: Resource, review_date: dt.date, actor: User) -> Resource:
+    """Approve a draft (or re-approve an approved resource after its review, with a new review
+    date) as a team admin of its team. Safe to repeat: the same date again changes nothing."""
+    if not user_can_approve(user=actor, team=resource.team):
+        raise PermissionDenied(NOT_AN_ADMIN)
+    when = _clean_review_date(review_date)
+    resource = _lock(resource)
+    if resource.status == Status.RETIRED:
+        raise ValidationError({"status": "A retired resource cannot be approved again."})
+    if resource.status == Status.APPROVED and resource.review_date == when:
+        return resource
+    resource.status = Status.APPROVED
+    resource.review_date = when
+    resource.approved_by = actor
+    resource.approved_at = timezone.now()
+    resource.save(
+        update_fields=["status", "review_date", "approved_by", "approved_at"],
+    )
+    return resource
+
+
+@transaction.atomic
+def resource_retire(*, resource: Resource, actor: User) -> Resource:
+    """Retire a resource for good, as a team admin of its team: it is never shared again.
+    Safe to repeat: retiring a retired resource changes nothing."""
+    if not user_can_approve(user=actor, team=resource.team):
+        raise PermissionDenied(NOT_AN_ADMIN)
+    resource = _lock(resource)
+    if resource.status == Status.RETIRED:
+        return resource
+    resource.status = Status.RETIRED
+    resource.retired_by = actor
+    resource.retired_at = timezone.now()
+    resource.save(update_fields=["status", "retired_by", "retired_at"])
+    return resource
+
+
+@transaction.atomic
+def resource_review_reminder_recorded(*, resource: Resource, review_date: dt.date) -> bool:
+    """Record that the reminder for ``review_date`` was raised; False when it already was
+    (so a second scan, or a concurrent one, raises nothing)."""
+    updated = (
+        Resource.objects.filter(pk=resource.pk, status=Status.APPROVED, review_date=review_date)
+        .exclude(review_reminder_raised_for=review_date)
+        .update(review_reminder_raised_for=review_date)
+    )
+    if updated:
+        resource.review_reminder_raised_for = review_date
+    return bool(updated)
+
+
+def resources_due_for_review(*, until: dt.date) -> QuerySet[Resource]:
+    """Approved resources whose review date is on or before ``until`` and whose reminder for
+    that date has not been raised yet (the beat task's query; one indexed read)."""
+    return (
+        Resource.objects.filter(status=Status.APPROVED, review_date__lte=until)
+        .exclude(review_reminder_raised_for=F("review_date"))
+        .select_related("team")
+        .order_by("review_date", "id")
+    )

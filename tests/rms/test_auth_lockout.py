@@ -1,0 +1,107 @@
+"""Lockout after repeated failures (django-axes): 5 failures per username and address, a
+30-minute cool-off; wrong two-factor codes count too."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from tests.rms.auth_helpers import PASSWORD, authenticator_for, code_now, sign_in_security_on
+
+
+@pytest.fixture(autouse=True)
+def start_of_day(time_machine, settings) -> None:  # type: ignore[no-untyped-def]
+    time_machine.move_to("2026-03-02 09:00:00+00:00", tick=False)
+    sign_in_security_on(settings)
+    settings.RMS_REQUIRE_2FA = False
+
+
+def fail_passwords(client: Client, username: str, times: int = 5) -> None:
+    for _ in range(times):
+        client.post(reverse("login"), {"username": username, "password": "not-the-password"})
+
+
+def log_in(client: Client, username: str = "clinician"):  # type: ignore[no-untyped-def]
+    return client.post(reverse("login"), {"username": username, "password": PASSWORD})
+
+
+def test_five_wrong_passwords_lock_the_account_at_that_address(
+    client: Client, clinician: User
+) -> None:
+    fail_passwords(client, "clinician", times=4)
+    assert log_in(Client()).status_code == 302  # four failures: not yet
+
+    fail_passwords(client, "clinician", times=1)
+    response = log_in(client)
+
+    assert response.status_code == 429
+    assert "Login locked for now" in response.content.decode()
+    assert "30 minutes" in response.content.decode()
+    assert client.get(reverse("rms:patient_list")).status_code == 302
+
+
+def test_the_lock_lifts_after_the_cool_off(
+    client: Client,
+    clinician: User,
+    time_machine,  # type: ignore[no-untyped-def]
+) -> None:
+    fail_passwords(client, "clinician")
+    time_machine.shift(timedelta(minutes=29))
+    assert log_in(client).status_code == 429
+
+    time_machine.shift(timedelta(minutes=31))
+    response = log_in(client)
+
+    assert response.status_code == 302
+    assert client.get(reverse("rms:patient_list")).status_code == 200
+
+
+def test_the_lock_holds_only_that_username_at_that_address(
+    client: Client, clinician: User, viewer: User
+) -> None:
+    fail_passwords(client, "clinician")
+
+    assert log_in(client, "viewer").status_code == 302
+    elsewhere = Client(REMOTE_ADDR="10.1.2.3")
+    assert log_in(elsewhere).status_code == 302
+
+
+def test_wrong_two_factor_codes_count_towards_the_lock(
+    client: Client,
+    clinician: User,
+    settings,
+    time_machine,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.RMS_REQUIRE_2FA = True
+    device = authenticator_for(clinician)
+    log_in(client)
+    wrong = f"{(int(code_now(device)) + 1) % 1_000_000:06d}"
+    for _ in range(4):
+        response = client.post(reverse("account_two_factor"), {"code": wrong})
+        assert response.status_code == 200
+
+    response = client.post(reverse("account_two_factor"), {"code": wrong})
+
+    assert response.status_code == 429
+    # The half-finished login is gone, and the password alone is refused until the cool-off.
+    assert client.get(reverse("rms:patient_list")).status_code == 302
+    time_machine.shift(timedelta(seconds=device.step))
+    assert log_in(client).status_code == 429
+
+
+def test_the_lockout_is_logged_without_the_password(
+    client: Client, clinician: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    fail_passwords(client, "clinician")
+    log_in(client)
+
+    lockouts = [r for r in caplog.records if r.name == "rms.security" and "locked out" in r.message]
+    assert lockouts
+    assert f"user {clinician.pk}" in lockouts[-1].getMessage()
+    assert "not-the-password" not in caplog.text
+    assert PASSWORD not in caplog.text
