@@ -44,6 +44,7 @@ from rms import selectors as rms_selectors
 from rms.forms import attach_errors
 from rms.models import Patient, Resource
 from rms.presenters import PatientPresenter
+from rms.web import is_htmx as _is_htmx
 
 T = "careplans/care_plans/"
 
@@ -53,10 +54,6 @@ def _actor(request: HttpRequest) -> User:
     if not isinstance(user, User):  # login_required has sent anonymous users away
         raise PermissionDenied
     return user
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def _header(patient: Patient) -> PatientPresenter:

@@ -44,23 +44,14 @@ from rms.models import Patient, Resource, Role
 from rms.models.teams import WRITE_ROLES
 from rms.presenters import PatientPresenter
 from rms.services import library as rms_library
+from rms.web import is_htmx as _is_htmx
+from rms.web import signed_in_user as _actor
 
 LIST_TEMPLATE = "careplans/library/resource_list.html"
 FORM_TEMPLATE = "careplans/library/resource_form.html"
 APPROVE_TEMPLATE = "careplans/library/resource_approve.html"
 PANEL_TEMPLATE = "careplans/library/patient_panel.html"
 PAGE_TEMPLATE = "careplans/library/patient_panel_page.html"
-
-
-def _actor(request: HttpRequest) -> User:
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def _resource(request: HttpRequest, resource_id: uuid.UUID) -> Resource:

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,23 +32,14 @@ from rms import selectors as rms_selectors
 from rms.forms import attach_errors
 from rms.models import Patient
 from rms.presenters import PatientPresenter
+from rms.web import is_htmx as _is_htmx
+from rms.web import signed_in_user as _user
 
 PANEL_TEMPLATE = "careplans/questionnaires/panel.html"
 PAGE_TEMPLATE = "careplans/questionnaires/panel_page.html"
 ENTER_TEMPLATE = "careplans/questionnaires/enter.html"
 RESPONSE_TEMPLATE = "careplans/questionnaires/response.html"
 LATEST_TEMPLATE = "careplans/questionnaires/latest.html"
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:

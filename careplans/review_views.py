@@ -19,7 +19,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -37,6 +36,7 @@ from rms import selectors as rms_selectors
 from rms.forms import attach_errors
 from rms.models import Patient
 from rms.presenters import PatientPresenter, format_datetime
+from rms.web import signed_in_user as _actor
 from worklists import selectors as worklist_selectors
 from worklists.models import WorkItem
 
@@ -45,14 +45,6 @@ SUMMARY_TEMPLATE = "careplans/plan_summary.html"
 DECISIONS_TEMPLATE = "careplans/plan_decisions.html"
 # The timeline shows the latest decisions; the plan's own page has its whole history.
 DECISIONS_SHOWN = 50
-
-
-def _actor(request: HttpRequest) -> User:
-    # login_required has already sent anonymous users to the login page; this is for typing.
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
 
 
 def _work_item(request: HttpRequest, patient: Patient, value: Any) -> WorkItem | None:

@@ -17,7 +17,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -47,6 +46,8 @@ from rms import selectors as rms_selectors
 from rms.forms import attach_errors
 from rms.models import Patient
 from rms.presenters import PatientPresenter
+from rms.web import is_htmx as _is_htmx
+from rms.web import signed_in_user as _actor
 
 PANEL_TEMPLATE = "careplans/patient_plans.html"
 PAGE_TEMPLATE = "careplans/patient_plans_page.html"
@@ -58,18 +59,6 @@ STATUS_VERBS = {
     "resume": ("Resume plan", "btn-outline-primary", "The plan is active again."),
     "end": ("End plan", "btn-outline-danger", "The plan has ended."),
 }
-
-
-def _actor(request: HttpRequest) -> User:
-    # login_required has already sent anonymous users to the login page; this is for typing.
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:

@@ -29,6 +29,7 @@ from rms import selectors as rms_selectors
 from rms.models import Patient, Result
 from rms.presenters import PatientPresenter, ResultPresenter, format_datetime
 from rms.services.results import result_mark_seen
+from rms.web import is_htmx as _is_htmx
 
 PANEL_TEMPLATE = "pkb_bridge/patient_data/panel.html"
 PAGE_TEMPLATE = "pkb_bridge/patient_data/page.html"
@@ -58,10 +59,6 @@ class EntryPresenter(ResultPresenter):
             return "New: not yet seen"
         who = result.seen_by.get_full_name() or result.seen_by.get_username()  # type: ignore[union-attr]
         return f"Seen by {who} on {format_datetime(result.seen_at)}"
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def _panel_url(patient: Patient) -> str:

@@ -50,22 +50,12 @@ from rms import selectors as rms_selectors
 from rms import services as rms_services
 from rms.models import Patient
 from rms.presenters import PatientPresenter, format_datetime
+from rms.web import is_htmx as _is_htmx
+from rms.web import signed_in_user as _actor
 
 PANEL_TEMPLATE = "pkb_bridge/patient_panel.html"
 WITHDRAW_TEMPLATE = "pkb_bridge/withdraw_confirm.html"
 PAGE_TEMPLATE = "pkb_bridge/patient_page.html"
-
-
-def _actor(request: HttpRequest) -> User:
-    # login_required has already sent anonymous users to the login page; this is for typing.
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:

@@ -12,7 +12,6 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
@@ -38,17 +37,10 @@ from rms.presenters import (
     ResultPresenter,
     timeline,
 )
+from rms.web import signed_in_user as _actor
 
 PATIENTS_PER_PAGE = 50
 SEARCH_MAX_LENGTH = 100
-
-
-def _actor(request: HttpRequest) -> User:
-    # login_required has already sent anonymous users to the login page; this is for typing.
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
 
 
 def _open_caseload() -> Prefetch:

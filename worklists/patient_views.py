@@ -32,6 +32,8 @@ from django.views.decorators.http import require_GET, require_POST
 from rms import access
 from rms.models import Patient
 from rms.presenters import PatientPresenter
+from rms.web import is_htmx as _is_htmx
+from rms.web import signed_in_user as _user
 from worklists import reads, selectors, services
 from worklists.forms import AssignForm, CompleteForm, DismissForm
 from worklists.models import WorkItem
@@ -40,18 +42,6 @@ from worklists.presenters import WorkItemRow
 PANEL_ID = "work-items-panel"
 PANEL_TEMPLATE = "worklist_panels/patient_items.html"
 PAGE_TEMPLATE = "worklist_panels/patient_items_page.html"
-
-
-def _user(request: HttpRequest) -> User:
-    # login_required has already sent anonymous users to the login page; this is for typing.
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def _record_url(patient: Patient) -> str:

@@ -32,6 +32,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from rms.web import is_htmx as _is_htmx
+from rms.web import signed_in_user as _user
 from worklists import reads, selectors, services
 from worklists.forms import (
     BULK_ASSIGN_TO_ME,
@@ -60,18 +62,6 @@ SEARCH_MAX_LENGTH = 100
 
 ROW_TEMPLATE = "worklists/_row.html"
 BULK_RESULT_TEMPLATE = "worklists/_bulk_result.html"
-
-
-def _user(request: HttpRequest) -> User:
-    # login_required has already sent anonymous users to the login page; this is for typing.
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def _list_url() -> str:

@@ -15,10 +15,8 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.models import User
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,15 +29,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from rms.accounts import services
 from rms.accounts.forms import CodeForm, EnrolForm
+from rms.web import signed_in_user as _user
 
 logger = logging.getLogger("rms.security")
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
-    return user
 
 
 def _next_url(request: HttpRequest) -> str:
