@@ -313,7 +313,7 @@ class ResultInputSerializer(serializers.Serializer[Any]):
     patient = ResultPatientInputSerializer()
     category = serializers.ChoiceField(choices=Result.Category.choices)
     source_system = serializers.CharField(max_length=60)
-    filler_order_number = serializers.CharField(max_length=60)
+    filler_order_number = serializers.CharField(max_length=100)
     placer_order_number = serializers.CharField(required=False, allow_blank=True, max_length=60)
     service_code = serializers.CharField(required=False, allow_blank=True, max_length=40)
     service_name = serializers.CharField(required=False, allow_blank=True, max_length=200)

@@ -69,7 +69,9 @@ class Result(models.Model):
     category = models.CharField(max_length=20, choices=Category.choices)
     source_system = models.CharField(max_length=60, help_text="Sending application (MSH-3)")
     placer_order_number = models.CharField(max_length=60, blank=True)
-    filler_order_number = models.CharField(max_length=60)
+    # Room for a FHIR resource reference ("Observation/" and an id of up to 64 characters) as
+    # well as an HL7 filler order number.
+    filler_order_number = models.CharField(max_length=100)
     service_code = models.CharField(max_length=40, blank=True)
     service_name = models.CharField(max_length=200, blank=True)
     observed_at = models.DateTimeField(help_text="When the specimen was taken or the study done")

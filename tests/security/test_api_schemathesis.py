@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
@@ -29,6 +31,18 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def auth(clinician: Any) -> dict[str, str]:
     return api_authorization(clinician)
+
+
+@pytest.fixture(autouse=True)
+def keep_the_tests_connection() -> Any:
+    # The WSGI handler closes "old" database connections when a request starts and ends; inside
+    # the test's transaction that would close the test's own connection (PostgreSQL; SQLite's
+    # in-memory test database ignores it). Django's test client does the same as this.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def _openapi() -> dict[str, Any]:
