@@ -65,11 +65,12 @@ def _open(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:
-    user = _actor(request)
-    patient = _open(request, public_id, action)
-    if not rms_selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Your role in this patient's teams is read-only.")
-    return patient
+    return access.patient_for_write(
+        request=request,
+        public_id=public_id,
+        action=action,
+        refusal="Your role in this patient's teams is read-only.",
+    )
 
 
 def _care_plan_of(patient: Patient, care_plan_id: uuid.UUID) -> CarePlan:

@@ -261,11 +261,12 @@ def resource_retire(request: HttpRequest, resource_id: uuid.UUID) -> HttpRespons
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:
-    user = _actor(request)
-    patient = access.patient_for_request(request=request, public_id=public_id, action=action)
-    if not rms_selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Viewers cannot share resources with a patient.")
-    return patient
+    return access.patient_for_write(
+        request=request,
+        public_id=public_id,
+        action=action,
+        refusal="Viewers cannot share resources with a patient.",
+    )
 
 
 def _url(name: str, patient: Patient) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -43,10 +43,12 @@ LATEST_TEMPLATE = "careplans/questionnaires/latest.html"
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:
-    patient = access.patient_for_request(request=request, public_id=public_id, action=action)
-    if not rms_selectors.user_can_write(user=_user(request), patient=patient):
-        raise PermissionDenied("Viewers cannot enter answers or send questionnaires.")
-    return patient
+    return access.patient_for_write(
+        request=request,
+        public_id=public_id,
+        action=action,
+        refusal="Viewers cannot enter answers or send questionnaires.",
+    )
 
 
 def _panel_context(

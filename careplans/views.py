@@ -62,11 +62,12 @@ STATUS_VERBS = {
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:
-    user = _actor(request)
-    patient = access.patient_for_request(request=request, public_id=public_id, action=action)
-    if not rms_selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Viewers cannot change a patient's follow-up plans.")
-    return patient
+    return access.patient_for_write(
+        request=request,
+        public_id=public_id,
+        action=action,
+        refusal="Viewers cannot change a patient's follow-up plans.",
+    )
 
 
 def _plan_of(patient: Patient, plan_id: uuid.UUID) -> FollowUpPlan:

@@ -115,11 +115,12 @@ def mark_seen(request: HttpRequest, public_id: uuid.UUID, result_id: uuid.UUID) 
     user = request.user
     if not isinstance(user, User):
         raise PermissionDenied
-    patient = access.patient_for_request(
-        request=request, public_id=public_id, action="patient_data_seen"
+    patient = access.patient_for_write(
+        request=request,
+        public_id=public_id,
+        action="patient_data_seen",
+        refusal="Viewers cannot mark entries as seen.",
     )
-    if not rms_selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Viewers cannot mark entries as seen.")
     result = (
         rms_selectors.result_list(patient=patient, category=Result.Category.PATIENT)
         .filter(public_id=result_id)

@@ -59,11 +59,12 @@ PAGE_TEMPLATE = "pkb_bridge/patient_page.html"
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:
-    user = _actor(request)
-    patient = access.patient_for_request(request=request, public_id=public_id, action=action)
-    if not rms_selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Viewers cannot change what is shared with PKB.")
-    return patient
+    return access.patient_for_write(
+        request=request,
+        public_id=public_id,
+        action=action,
+        refusal="Viewers cannot change what is shared with PKB.",
+    )
 
 
 def _refused(request: HttpRequest, error: ValidationError | PermissionDenied) -> None:

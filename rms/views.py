@@ -154,9 +154,12 @@ def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @never_cache
 def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     user = _actor(request)
-    patient = access.patient_for_request(request=request, public_id=public_id, action="edit")
-    if not selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Viewers cannot change a patient's details.")
+    patient = access.patient_for_write(
+        request=request,
+        public_id=public_id,
+        action="edit",
+        refusal="Viewers cannot change a patient's details.",
+    )
     if request.method == "POST":
         form = PatientDetailsForm(request.POST)
         if form.is_valid():
