@@ -7,6 +7,7 @@ import importlib
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,22 +31,81 @@ ARGS = [
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+class OneRequestAtATime:
+    """The live server's application, answering one request at a time and knowing when it
+    is idle.
+
+    On SQLite the test database is in memory and Django hands the live server's request
+    threads the test thread's one connection; pages load panels with several htmx requests
+    at once, which would use that connection from several threads together ("database table
+    is locked"). The lock is held until the server has closed the response, because closing
+    it runs Django's request_finished handlers, which use the connection too.
+
+    A test that ends while its page is still loading panels must not have the database
+    emptied under a request in flight (the flush fails and the next test starts on the last
+    one's rows): `wait_until_idle` is called after the browser context is closed, before the
+    database is emptied. PostgreSQL needs neither; they change nothing the tests check."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.changed = threading.Condition()
+        self.in_flight = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.changed:
+            self.in_flight += 1
+        self.lock.acquire()
+        try:
+            response = self.app(environ, start_response)
+        except BaseException:
+            self.release()
+            raise
+        return ReleasedOnClose(response, self.release)
+
+    def release(self) -> None:
+        self.lock.release()
+        with self.changed:
+            self.in_flight -= 1
+            self.changed.notify_all()
+
+    def wait_until_idle(self, quiet: float = 0.3, timeout: float = 15.0) -> None:
+        """Until no request has been in flight for `quiet` seconds (a request the browser
+        sent just before its context closed may reach the server a moment later)."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                left = deadline - time.monotonic()
+                if not self.changed.wait_for(lambda: self.in_flight == 0, left):
+                    pytest.fail(f"the live server still had {self.in_flight} request(s) in flight")
+                if not self.changed.wait(quiet) and self.in_flight == 0:
+                    return
+
+
+class ReleasedOnClose:
+    """A WSGI response that calls `release` once, when the server closes it."""
+
+    def __init__(self, response: Any, release: Any) -> None:
+        self.response = response
+        self._release: Any = release
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.response)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self.response, "close"):
+                self.response.close()
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+
+
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[LiveServer]:
-    """The live server, answering one request at a time. On SQLite the test database is in
-    memory and Django hands the live server's request threads the test thread's one
-    connection; pages load panels with several htmx requests at once, which would use that
-    connection from several threads together ("database table is locked"). PostgreSQL does
-    not need this, and one request at a time changes nothing the tests check."""
     server = LiveServer("localhost")
-    app = server.thread.httpd.get_app()
-    lock = threading.Lock()
-
-    def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Any:
-        with lock:
-            return app(environ, start_response)
-
-    server.thread.httpd.set_app(one_at_a_time)
+    server.thread.httpd.set_app(OneRequestAtATime(server.thread.httpd.get_app()))
     yield server
     server.stop()
 
@@ -75,12 +135,14 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
     context.set_default_timeout(15_000)
     tab = context.new_page()
     yield tab
     context.close()
+    # Before the test's database is emptied (page is torn down first: it was set up last).
+    live_server.thread.httpd.get_app().wait_until_idle()
 
 
 def log_in(page: Page, live_server, username: str, password: str = "correct-horse-battery") -> None:  # type: ignore[no-untyped-def]
