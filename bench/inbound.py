@@ -1,6 +1,9 @@
 """Inbound throughput: ORU^R01 messages sent over real MLLP sockets from this process to the
 listener (``manage.py mllp_listener``, a separate process) backed by PostgreSQL. Reports
-messages per second and the p50/p95 ACK latency for one connection and for ten.
+messages per second and the p50/p95 ACK latency for one connection and for ten, with the
+acknowledgement sent after filing (the default) and after storing (``INBOUND_ACK_AFTER``;
+then a Celery worker, its own process, files behind the listener, and ``all_filed_s`` is when
+the last message was filed, counted from the first sent).
 
     .venv/bin/python bench/inbound.py [--messages 3000]
 """
@@ -53,7 +56,7 @@ def cpu_seconds(pid: int) -> float:
 
 def run_connections(
     port: int, connections: int, per_connection: int, tag: str, listener_pid: int = 0
-) -> dict[str, float]:
+) -> dict[str, object]:
     from rms.mllp import MllpClient
 
     latencies: list[float] = []
@@ -98,6 +101,74 @@ def run_connections(
     }
 
 
+def wait_until_filed(started: float, timeout: float = 900.0) -> float:
+    """Seconds from ``started`` until no stored message is left for the filer."""
+    from rms.inbound.receive import QUEUED
+    from rms.models import InboundMessage
+
+    deadline = time.monotonic() + timeout
+    while InboundMessage.objects.filter(**QUEUED).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the worker did not file the stored messages")
+        time.sleep(0.05)
+    return time.perf_counter() - started
+
+
+def scenarios(url: str, mode: str, messages: int) -> list[dict[str, object]]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "false",
+        "INBOUND_ACK_AFTER": mode,
+    }
+    processes = []
+    if mode == "storing":
+        env["CELERY_BROKER_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "rms", "worker", "--pool=solo",
+                 "--without-gossip", "--without-mingle", "--loglevel=WARNING", "--purge"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+    listener = subprocess.Popen(
+        [sys.executable, "manage.py", "mllp_listener", "--port", "0", "--threads", "8"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(listener)
+    results: list[dict[str, object]] = []
+    try:
+        if listener.stdout is None:
+            raise SystemExit("the listener did not start")
+        port = int(re.search(r":(\d+)", listener.stdout.readline()).group(1))  # type: ignore[union-attr]
+        run_connections(port, 1, 200, f"warm{mode[0]}")  # connections, caches, the system actor
+        for connections in (1, 10):
+            if mode == "storing":
+                wait_until_filed(time.perf_counter())
+            started = time.perf_counter()
+            row = run_connections(
+                port,
+                connections,
+                max(1, messages // connections),
+                f"{mode[0]}{connections}x",
+                listener.pid,
+            )
+            row = {"ack_after": mode, **row}
+            if mode == "storing":
+                row["all_filed_s"] = round(wait_until_filed(started), 2)
+            results.append(row)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=3000, help="messages per scenario")
@@ -124,26 +195,9 @@ def main() -> None:
     if Patient.objects.count() != 1:
         raise SystemExit("the benchmark database was not fresh")
 
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "DEBUG": "false"}
-    listener = subprocess.Popen(
-        [sys.executable, "manage.py", "mllp_listener", "--port", "0", "--threads", "8"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        if listener.stdout is None:
-            raise SystemExit("the listener did not start")
-        port = int(re.search(r":(\d+)", listener.stdout.readline()).group(1))  # type: ignore[union-attr]
-        run_connections(port, 1, 200, "warm")  # connections, caches, the system actor
-        results = [
-            run_connections(port, 1, args.messages, "one", listener.pid),
-            run_connections(port, 10, max(1, args.messages // 10), "ten", listener.pid),
-        ]
-    finally:
-        listener.terminate()
-        listener.wait(30)
+    results = []
+    for mode in ("filing", "storing"):
+        results.extend(scenarios(url, mode, args.messages))
     print(json.dumps({"benchmark": "inbound", "results": results}))
 
 

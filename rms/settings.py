@@ -435,6 +435,19 @@ INBOUND_RADIOLOGY_APPLICATIONS = env.strings(
 )
 # Also validate each message against hl7apy's message structures (slow: ~10 ms a message).
 INBOUND_STRICT_VALIDATION = env.boolean("INBOUND_STRICT_VALIDATION", default=False)
+# When the AA acknowledgement is sent. "filing" (the default): after the message is stored,
+# matched and filed in one transaction, so AA means "filed, or held for a person". "storing":
+# after the raw message is committed and has parsed as a message type we file (a message we
+# will never accept still gets AE/AR at once); the filing follows in a worker
+# (rms.tasks.inbound_file, rung on commit and swept by beat), in arrival order, and a message
+# that then cannot be filed is held with a work item for an administrator. "storing" is the
+# integration engines' store-then-acknowledge model, for feeds that need more than about 60
+# messages a second on one connection (docs/benchmarks.md).
+INBOUND_ACK_AFTER = env.choice("INBOUND_ACK_AFTER", ["filing", "storing"], default="filing")
+# How often beat files messages acknowledged on storing that no worker has filed yet.
+INBOUND_FILE_SWEEP_INTERVAL_S = env.number(
+    "INBOUND_FILE_SWEEP_INTERVAL_S", default=60.0, minimum=5.0
+)
 # Our own names in the acknowledgements we send (MSH-3/MSH-4).
 INBOUND_ACK_APPLICATION = env.string("INBOUND_ACK_APPLICATION", default="RMS")
 INBOUND_ACK_FACILITY = env.string("INBOUND_ACK_FACILITY", default="RMS")
@@ -571,6 +584,7 @@ MONITORING_REMINDER_DAYS = env.integer("MONITORING_REMINDER_DAYS", default=0, mi
 RESOURCE_REVIEW_REMINDER_DAYS = env.integer("RESOURCE_REVIEW_REMINDER_DAYS", default=30, minimum=0)
 
 CELERY_BEAT_SCHEDULE = {
+    "inbound-file": {"task": "rms.tasks.inbound_file", "schedule": INBOUND_FILE_SWEEP_INTERVAL_S},
     "pkb-sweep": {"task": "pkb_bridge.tasks.sweep", "schedule": PKB_SWEEP_INTERVAL_S},
     "pkb-fhir-send": {"task": "pkb_bridge.tasks.fhir_send", "schedule": PKB_SWEEP_INTERVAL_S},
     "pkb-fhir-poll": {"task": "pkb_bridge.tasks.fhir_poll", "schedule": PKB_FHIR_POLL_INTERVAL_S},

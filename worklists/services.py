@@ -586,23 +586,36 @@ def work_item_raise_for_invitation_failure(
 def work_item_raise_for_held_message(
     *, message: InboundMessage, actor: User
 ) -> tuple[WorkItem, bool]:
-    """An inbound message was held (no patient found, or a possible wrong patient): an item
-    for an administrator, with no patient and no team. One item per processing attempt; a
-    later hold of the same message closes the earlier item as superseded. Safe to repeat."""
+    """An inbound message was held (no patient found, a possible wrong patient, or, once
+    acknowledged on storing, content that could not be filed): an item for an administrator,
+    with no patient and no team. One item per processing attempt; a later hold of the same
+    message closes the earlier item as superseded. Safe to repeat."""
     wrong_patient = message.status == InboundMessage.Status.REVIEW
+    not_filed = message.status == InboundMessage.Status.ERROR
     kind_of_message = message.message_type or "HL7"
-    title = (
-        f"Inbound {kind_of_message} message held: possible wrong patient"
-        if wrong_patient
-        else f"Inbound {kind_of_message} message held: patient not found"
-    )
+    if not_filed:
+        title = f"Inbound {kind_of_message} message accepted but not filed"
+    elif wrong_patient:
+        title = f"Inbound {kind_of_message} message held: possible wrong patient"
+    else:
+        title = f"Inbound {kind_of_message} message held: patient not found"
     reason = message.error.strip() or "No reason was recorded."
-    explanation = (
-        f"{reason}\n\nNothing from this message has been filed. On the Inbound messages page "
-        "of Django admin, check the patient, then match the message to the right patient (or "
-        "register the patient) and reprocess it. This item closes itself when the message "
-        "is filed."
-    )
+    if not_filed:
+        explanation = (
+            f"{reason}\n\nThe sending system was told the message was accepted (it was "
+            "stored first and filed afterwards), so it will not send it again. Nothing from "
+            "it has been filed. On the Inbound messages page of Django admin, read the "
+            "message, have the cause fixed (or ask the sending system's team to send a "
+            "corrected message) and reprocess it. This item closes itself when the message "
+            "is filed."
+        )
+    else:
+        explanation = (
+            f"{reason}\n\nNothing from this message has been filed. On the Inbound messages "
+            "page of Django admin, check the patient, then match the message to the right "
+            "patient (or register the patient) and reprocess it. This item closes itself when "
+            "the message is filed."
+        )
     prefix = f"inbound:{message.pk}:"
     item, created = work_item_raise(
         kind=Kind.UNMATCHED_MESSAGE,
@@ -611,7 +624,7 @@ def work_item_raise_for_held_message(
         explanation=explanation,
         source=f"inbound:{message.pk}",
         actor=actor,
-        priority=Priority.HIGH if wrong_patient else Priority.NORMAL,
+        priority=Priority.HIGH if wrong_patient or not_filed else Priority.NORMAL,
         details={
             "inbound_message": str(message.public_id),
             "message_type": message.message_type,

@@ -32,7 +32,7 @@ from rms.hl7 import (
     report_text,
 )
 from rms.hl7.errors import ErrorCode, Hl7ParseError
-from rms.hl7.extract import PatientIdentity
+from rms.hl7.extract import DocumentData, PatientIdentity
 from rms.inbound.matching import Identity, Match, MatchStatus, match_patient
 from rms.models import Appointment, Document, InboundMessage, Observation, Patient, Result
 from rms.services.results import result_record_in_transaction
@@ -344,6 +344,17 @@ def file_appointment(
 # --- MDM: documents --------------------------------------------------------------------------
 
 
+def _document_type(data: DocumentData) -> str:
+    document_type = data.document_type.upper()
+    if document_type not in Document.DocumentType.values:
+        raise Hl7ParseError(
+            "TXA-2 document type is not in PKB's list (PKBCS05)",
+            field="TXA-2",
+            hl7_code=ErrorCode.TABLE_VALUE_NOT_FOUND,
+        )
+    return document_type
+
+
 def file_document(
     msg: ParsedMessage, *, actor: User, forced: Patient | None = None
 ) -> FilingOutcome:
@@ -361,13 +372,7 @@ def file_document(
             return FilingOutcome(Status.IGNORED, patient, "Deletion of a document never received.")
         services.document_delete(document=existing, actor=actor)
         return FilingOutcome(Status.PROCESSED, patient)
-    document_type = data.document_type.upper()
-    if document_type not in Document.DocumentType.values:
-        raise Hl7ParseError(
-            "TXA-2 document type is not in PKB's list (PKBCS05)",
-            field="TXA-2",
-            hl7_code=ErrorCode.TABLE_VALUE_NOT_FOUND,
-        )
+    document_type = _document_type(data)
     if data.content_type == "pdf":
         content_type, html, pdf = "pdf", "", data.content_bytes
     elif data.content_type == "html":
@@ -390,3 +395,25 @@ def file_document(
         ),
     )
     return FilingOutcome(Status.PROCESSED, patient)
+
+
+# --- Before acknowledging on storing ---------------------------------------------------------
+
+
+def check_content(msg: ParsedMessage) -> None:
+    """The checks filing makes of the content alone, without the database, raising the same
+    ``Hl7Error``. With ``INBOUND_ACK_AFTER=storing`` they run before the acknowledgement, so
+    a message we will never file is refused while its sender can still hear of it."""
+    extract_patient(msg)
+    if msg.message_type == "ORU":
+        for group in extract_results(msg):
+            _result_input(msg, group)
+    elif msg.message_type == "SIU":
+        appointment = extract_appointment(msg)
+        for moment in (appointment.start, appointment.end):
+            if moment is not None:
+                _aware(moment, "SCH-11")
+    elif msg.message_type == "MDM":
+        document = extract_document(msg)
+        if not document.is_cancellation:
+            _document_type(document)

@@ -12,16 +12,26 @@ The order is the guarantee (reliability reference, §1.7 and §5.2):
    sender keeps the message and sends it again.
 4. The same sender and control id (MSH-3, MSH-4, MSH-10) again gets the stored
    acknowledgement back and is not processed twice.
+
+With ``INBOUND_ACK_AFTER=storing`` step 1 stops after the message is stored and has parsed as
+a message type we file (one we never will is refused at once, as above); ``AA`` then means
+"stored, and will be filed". ``inbound_file_queued`` files the stored messages afterwards,
+oldest first and one filer at a time (a correction never overtakes its original); one that
+cannot be filed then is held with a work item for an administrator, because its sender has
+been told it was accepted.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from rms import services, signals
@@ -35,6 +45,7 @@ from rms.hl7 import (
 from rms.hl7.encoding import codec_for_charset, declared_charset
 from rms.hl7.errors import ErrorCode, Hl7UnsupportedError
 from rms.hl7.extract import SUPPORTED_MESSAGES, require_supported
+from rms.hl7.parse import ParsedMessage
 from rms.inbound import filing
 from rms.models import InboundMessage, Patient
 
@@ -95,26 +106,35 @@ def _encode_ack(ack: str, raw: bytes) -> bytes:
     return ack.encode(codec, errors="replace")
 
 
-def _process(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
-    """Decode, parse, match and file ``message``; set its status, error and ACK.
-    Raises ``Hl7Error`` for a message we refuse, which the caller records."""
-    raw = message.raw_bytes
+def _parse_and_check(raw: bytes) -> tuple[ParsedMessage, str]:
+    """Decode and parse ``raw`` and check it is a message we file. Returns the message and,
+    for a trigger event we accept but do not use, the note saying so (else ""). Raises
+    ``Hl7Error`` for a message we refuse."""
     text = decode_message(raw)
     msg = parse(text)
     try:
         require_supported(msg)
     except Hl7UnsupportedError:
         if msg.message_type in IGNORED_EVENTS and msg.message_type in SUPPORTED_MESSAGES:
-            message.status = Status.IGNORED
-            message.error = f"{msg.message_type}^{msg.trigger_event} is not used by the RMS."
-            message.ack_code = "AA"
-            message.ack = build_ack(msg, "AA", text=message.error)
-            return
+            return msg, f"{msg.message_type}^{msg.trigger_event} is not used by the RMS."
         raise
     if settings.INBOUND_STRICT_VALIDATION:
         from rms.hl7.strict import validate_strictly
 
         validate_strictly(text)
+    return msg, ""
+
+
+def _process(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
+    """Decode, parse, match and file ``message``; set its status, error and ACK.
+    Raises ``Hl7Error`` for a message we refuse, which the caller records."""
+    msg, ignored = _parse_and_check(message.raw_bytes)
+    if ignored:
+        message.status = Status.IGNORED
+        message.error = ignored
+        message.ack_code = "AA"
+        message.ack = build_ack(msg, "AA", text=ignored)
+        return
 
     family = msg.message_type
     try:
@@ -147,8 +167,19 @@ def _process(message: InboundMessage, *, actor: User, forced: Patient | None = N
 _PROCESSED_FIELDS = ["attempts", "status", "patient", "error", "ack_code", "ack", "processed_at"]
 
 
-def _run(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
-    """Process inside a savepoint; on failure keep the row, refused, with the reason."""
+def _run(
+    message: InboundMessage,
+    *,
+    actor: User,
+    forced: Patient | None = None,
+    acknowledged: bool = False,
+) -> None:
+    """Process inside a savepoint; on failure keep the row, refused, with the reason.
+
+    ``acknowledged``: the sender was answered ``AA`` when the message was stored (storing
+    mode). The answer sent stays on the row, and a message that cannot be filed is held for
+    an administrator, since nobody else will hear of it."""
+    sent = (message.ack_code, message.ack)
     message.attempts += 1
     try:
         with transaction.atomic():
@@ -159,29 +190,41 @@ def _run(message: InboundMessage, *, actor: User, forced: Patient | None = None)
         message.error = exc.reason
         message.ack_code = exc.ack_code
         message.ack = build_ack_for_unparseable(message.raw_bytes, exc.ack_code, exc.reason, exc)
-    except (OperationalError, InterfaceError, IntegrityError):
+    except (OperationalError, InterfaceError, IntegrityError) as exc:
         # The database failed (down, a deadlock, a lock timeout, a concurrent writer): not the
         # message's fault. No acknowledgement: the sender keeps the message and sends it again.
-        raise
+        # Filing a stored message, one filer at a time, a constraint the filing breaks is the
+        # content's doing, not a race: held like any other failure rather than retried forever.
+        if not (acknowledged and isinstance(exc, IntegrityError)):
+            raise
+        _refuse(message, exc)
     except Exception as exc:
-        # A service refused the content (ValidationError) or a bug: the message is kept and
-        # the sender told; the reason names the error type, never patient data.
-        reason = _reason(exc)
-        logger.exception("Inbound message %s could not be filed", message.public_id)
-        error = Hl7Error(reason, hl7_code=ErrorCode.APPLICATION_INTERNAL_ERROR, ack_code="AE")
-        message.status = Status.ERROR
-        message.patient = None
-        message.error = reason
-        message.ack_code = "AE"
-        message.ack = build_ack_for_unparseable(message.raw_bytes, "AE", reason, error)
+        _refuse(message, exc)
+    if acknowledged:
+        message.ack_code, message.ack = sent
     message.processed_at = timezone.now()
     # Only what processing sets: the raw bytes are not sent to the database a second time.
     message.save(update_fields=_PROCESSED_FIELDS)
+    if acknowledged and message.status == Status.ERROR:
+        signals.inbound_held.send(sender=InboundMessage, message=message, actor=actor)
     if message.status == Status.PROCESSED and message.attempts > 1:
         # Filed on a later attempt (after an administrator's fix or match): whatever was
         # raised when it was held (a worklist item) can close. Sent after the save, in the
         # caller's transaction, so the close commits with the filing or not at all.
         signals.inbound_filed.send(sender=InboundMessage, message=message, actor=actor)
+
+
+def _refuse(message: InboundMessage, exc: Exception) -> None:
+    """A service refused the content (ValidationError) or a bug: the message is kept and
+    the sender told; the reason names the error type, never patient data."""
+    reason = _reason(exc)
+    logger.exception("Inbound message %s could not be filed", message.public_id)
+    error = Hl7Error(reason, hl7_code=ErrorCode.APPLICATION_INTERNAL_ERROR, ack_code="AE")
+    message.status = Status.ERROR
+    message.patient = None
+    message.error = reason
+    message.ack_code = "AE"
+    message.ack = build_ack_for_unparseable(message.raw_bytes, "AE", reason, error)
 
 
 def _reason(exc: Exception) -> str:
@@ -269,9 +312,11 @@ def receive(*, raw: bytes, channel: str, peer: str = "", actor: User | None = No
                     # (keeping it, under no control id) rather than answer with the old ACK and
                     # lose it. The sender's engine must give each message its own MSH-10.
                     return _encode_ack(_refuse_reused_control_id(raw, header, channel, peer), raw)
-                if message is not None and message.status != Status.RECEIVED:
+                if message is not None and (message.status != Status.RECEIVED or message.ack):
+                    # Processed, or stored and acknowledged (storing mode) and not yet filed.
                     logger.info("Repeat of inbound message %s answered again", message.public_id)
                     return _encode_ack(message.ack, raw)
+                storing = message is None and settings.INBOUND_ACK_AFTER == "storing"
                 if message is None:
                     message = InboundMessage.objects.create(
                         channel=channel,
@@ -281,14 +326,171 @@ def receive(*, raw: bytes, channel: str, peer: str = "", actor: User | None = No
                         sending_facility=header.sending_facility,
                         control_id=header.control_id,
                         message_type=header.message_type,
+                        **(_accepted_fields(raw) if storing else {}),
                     )
-                _run(message, actor=actor)
+                if not storing:
+                    _run(message, actor=actor)
+                elif message.status == Status.RECEIVED:
+                    _ring_filer_on_commit()
                 ack = message.ack
         except IntegrityError:
             # Another connection stored the same message a moment ago: read theirs.
             continue
         return _encode_ack(ack, raw)
     raise RuntimeError("The same message was stored concurrently twice; the sender will retry.")
+
+
+def _accepted_fields(raw: bytes) -> dict[str, Any]:
+    """Storing mode: the row's processing fields, set before the one insert that stores it.
+    A message we will never file is refused now, as in filing mode; an event we do not use
+    is accepted and done; anything else is acknowledged and left ``received`` for the
+    filer."""
+    try:
+        msg, ignored = _parse_and_check(raw)
+        if not ignored:
+            filing.check_content(msg)
+    except Hl7Error as exc:
+        ack = build_ack_for_unparseable(raw, exc.ack_code, exc.reason, exc)
+        return {
+            "status": Status.ERROR,
+            "error": exc.reason,
+            "ack_code": exc.ack_code,
+            "ack": ack,
+            "processed_at": timezone.now(),
+            "attempts": 1,
+        }
+    if ignored:
+        return {
+            "status": Status.IGNORED,
+            "error": ignored,
+            "ack_code": "AA",
+            "ack": build_ack(msg, "AA", text=ignored),
+            "processed_at": timezone.now(),
+            "attempts": 1,
+        }
+    return {"status": Status.RECEIVED, "ack_code": "AA", "ack": build_ack(msg, "AA")}
+
+
+def _send_ring() -> None:
+    from rms.tasks import inbound_file
+
+    inbound_file.delay()
+
+
+class Doorbell:
+    """The filer's doorbell, rung at most once per ``interval`` seconds by this process: a
+    burst of messages is one ring now and one at the end of the interval, not one each
+    (publishing a task costs about as much CPU as storing the message). The filer looks
+    again after each batch, so a ring it has already passed is never needed; the trailing
+    ring covers a message stored after the filer's last look. In-process tasks (the demo,
+    the tests) ring at once: there is no worker to spare."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+        self._trailing: threading.Timer | None = None
+
+    def ring(self) -> None:
+        from rms.celery import app
+
+        if app.conf.task_always_eager:
+            _send_ring()
+            return
+        with self._lock:
+            wait = self._last + self.interval - time.monotonic()
+            if wait <= 0 and self._trailing is None:
+                self._last = time.monotonic()
+                now = True
+            else:
+                now = False
+                if self._trailing is None:
+                    self._trailing = threading.Timer(max(wait, 0.0), self._ring_trailing)
+                    self._trailing.daemon = True
+                    self._trailing.start()
+        if now:
+            _send_ring()
+
+    def _ring_trailing(self) -> None:
+        with self._lock:
+            self._trailing = None
+            self._last = time.monotonic()
+        try:
+            _send_ring()
+        except Exception:
+            # Redis down: the message is the record, and beat's sweep files it.
+            logger.warning("The inbound filer's doorbell could not be rung; the sweep will file")
+
+
+doorbell = Doorbell()
+
+
+def _ring_filer() -> None:
+    doorbell.ring()
+
+
+def _ring_filer_on_commit() -> None:
+    """Ring the filer's doorbell once the stored message commits (once per transaction). A
+    lost ring (Redis down, a crash) is made good by beat's sweep: the message is the record."""
+    if any(entry[1] is _ring_filer for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(_ring_filer, robust=True)
+
+
+# Stored, acknowledged and not yet filed (storing mode). A row left ``received`` without an
+# acknowledgement is one whose transaction never committed in filing mode: not queued.
+QUEUED = {"status": Status.RECEIVED, "ack_code": "AA"}
+# One filer at a time, across processes (PostgreSQL advisory lock, held by the transaction
+# that files a batch) and across the threads of one process (SQLite has no such lock).
+_FILER_LOCK_KEY = 0x524D5346  # "RMSF"
+_filer_thread_lock = threading.Lock()
+
+
+def _filer_lock_taken() -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_FILER_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def _file_batch(actor: User, batch: int) -> int | None:
+    """File up to ``batch`` stored messages, oldest first, in one transaction (each in a
+    savepoint of its own). None when another filer is filing."""
+    with transaction.atomic():
+        if not _filer_lock_taken():
+            return None
+        messages = list(
+            InboundMessage.objects.select_for_update()
+            .filter(**QUEUED)
+            .order_by("received_at", "pk")[:batch]
+        )
+        for message in messages:
+            _run(message, actor=actor, acknowledged=True)
+        return len(messages)
+
+
+def inbound_file_queued(*, actor: User | None = None, batch: int = 50) -> int:
+    """File every message acknowledged on storing and not yet filed, oldest first; returns
+    how many this call filed. Safe to run in many workers at once: one files while the
+    others return at once, and the one filing looks again after letting go of the lock, so a
+    message stored while it held the lock (whose doorbell found the lock taken) is filed
+    too. A database failure raises with the batch rolled back: nothing is lost, the next
+    ring or sweep files it."""
+    actor = actor or services.system_user()
+    filed = 0
+    while True:
+        if not _filer_thread_lock.acquire(blocking=False):
+            return filed  # another thread of this process is filing, and will look again
+        try:
+            done = _file_batch(actor, batch)
+        finally:
+            _filer_thread_lock.release()
+        if done is None:
+            return filed
+        filed += done
+        if done == 0 and not InboundMessage.objects.filter(**QUEUED).exists():
+            return filed
 
 
 @transaction.atomic

@@ -70,6 +70,7 @@ class OpsSnapshot:
     # inbound feeds
     inbound: dict[str, int] = field(default_factory=dict)  # by status
     oldest_unmatched_at: dt.datetime | None = None
+    oldest_unfiled_at: dt.datetime | None = None  # stored and acknowledged, not yet filed
     last_received_at: dict[str, dt.datetime] = field(default_factory=dict)  # by channel
     # worklists (None when the app is not installed): open and in-progress items
     work_items: dict[tuple[str, str], int] | None = None
@@ -127,8 +128,12 @@ def _read_inbound(snapshot: OpsSnapshot) -> None:
     totals = InboundMessage.objects.order_by().aggregate(
         **_counts_by_status(statuses),
         oldest_unmatched=Min("received_at", filter=Q(status=InboundMessage.Status.UNMATCHED)),
+        oldest_unfiled=Min(
+            "received_at", filter=Q(status=InboundMessage.Status.RECEIVED, ack_code="AA")
+        ),
     )
     snapshot.oldest_unmatched_at = totals["oldest_unmatched"]
+    snapshot.oldest_unfiled_at = totals["oldest_unfiled"]
     snapshot.inbound = {status: totals[f"n_{status}"] for status in statuses}
     latest = InboundMessage.objects.order_by().values("channel").annotate(last=Max("received_at"))
     snapshot.last_received_at = {row["channel"]: row["last"] for row in latest}
@@ -207,6 +212,11 @@ def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
         "rms_inbound_oldest_unmatched_age_seconds",
         "Age of the oldest unmatched inbound message (0 when none)",
         value=snapshot.age_s(snapshot.oldest_unmatched_at),
+    )
+    yield GaugeMetricFamily(
+        "rms_inbound_oldest_unfiled_age_seconds",
+        "Age of the oldest message acknowledged on storing and not yet filed (0 when none)",
+        value=snapshot.age_s(snapshot.oldest_unfiled_at),
     )
     last = GaugeMetricFamily(
         "rms_inbound_last_received_timestamp_seconds",

@@ -17,24 +17,25 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.db import connection
 from django.utils import timezone
 
 from pkb_bridge import services
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.sandbox import SandboxServer, SandboxState
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
+from tests.processes import (
+    BROKER,
+    NEEDS_POSTGRESQL_AND_REDIS,
+    empty_broker,
+    shared_database_url,
+    stop_process_groups,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL", "")
-
 pytestmark = [
     pytest.mark.celery_worker,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not BROKER or "postgres" not in os.environ.get("DATABASE_URL", ""),
-        reason="needs PostgreSQL and Redis (DATABASE_URL and REDIS_URL), as in CI's second run",
-    ),
+    NEEDS_POSTGRESQL_AND_REDIS,
 ]
 Status = OutboundMessage.Status
 
@@ -49,18 +50,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def broker() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(BROKER)
-    client.flushdb()
-    yield client
-    client.flushdb()
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+    yield from empty_broker()
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +69,7 @@ def start_process(
     def start(*args: str, **env: str) -> subprocess.Popen[str]:
         environment = {
             **os.environ,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": shared_database_url(),
             "CELERY_BROKER_URL": BROKER,
             "PKB_URL": sandbox.url,
             "PKB_USERNAME": "rms",
@@ -106,15 +96,7 @@ def start_process(
         return process
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in started:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+    stop_process_groups(started)
 
 
 def worker(

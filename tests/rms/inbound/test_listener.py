@@ -89,7 +89,12 @@ def test_a_result_sent_over_mllp_is_filed_and_acknowledged(listener, tester) -> 
     assert (message.channel, message.peer) == ("mllp", "127.0.0.1")
 
 
-def test_one_connection_carries_the_samples_in_order(listener, tester) -> None:
+@pytest.mark.parametrize("ack_after", ["filing", "storing"])
+def test_one_connection_carries_the_samples_in_order(listener, tester, settings, ack_after) -> None:  # type: ignore[no-untyped-def]
+    """Acknowledged after filing, or after storing, when the doorbell rung on commit files
+    what was stored (in-process here, a worker in production): the correction after its
+    original, each report once, a resend answered again."""
+    settings.INBOUND_ACK_AFTER = ack_after
     names = [
         "oru_r01_psa.hl7",
         "oru_r01_bloods_panel.hl7",
@@ -98,7 +103,10 @@ def test_one_connection_carries_the_samples_in_order(listener, tester) -> None:
     ]
     with MllpClient("127.0.0.1", listener.port, timeout_s=10.0) as client:
         codes = [msa(client.send(sample_bytes(name)))[0] for name in names]
-    assert codes == ["AA"] * 4
+        again = msa(client.send(sample_bytes("oru_r01_psa.hl7")))
+    assert codes == ["AA"] * 4 and again == ("AA", "LAB0000101")
+    assert InboundMessage.objects.count() == 4
+    assert set(InboundMessage.objects.values_list("status", flat=True)) == {"processed"}
     assert Result.objects.count() == 3  # the correction updated the PSA
     assert Result.objects.get(filler_order_number="26L0045123").version == 2
 

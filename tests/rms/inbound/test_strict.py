@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from rms.hl7 import parse
 from rms.inbound import receive
-from rms.models import InboundMessage, Patient, Result
-from tests.factories import PatientFactory
+from rms.models import InboundMessage, Result
 from tests.rms.hl7.samples import sample_bytes
 
 pytestmark = pytest.mark.django_db
@@ -32,17 +29,6 @@ def ack_of(raw: bytes) -> tuple[str, str, str]:
     text = raw.decode("latin-1")
     msa = parse(text).get_segment("MSA")
     return msa.value(1), msa.value(3), text
-
-
-@pytest.fixture
-def tester(team) -> Patient:
-    return PatientFactory(
-        nhs_number="9990000018",
-        mrn="RXX1234567",
-        family_name="Tester",
-        date_of_birth=dt.date(1958, 2, 14),
-        teams=[team],
-    )
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def test_an_empty_installation_reports_zeros_for_every_status(staff_client) -> N
 
 
 def test_the_metrics_count_the_outbox_acks_attempts_inbound_and_work_items(
-    staff_client, team, clinician, sandbox, transport
+    staff_client, team, clinician, sandbox, transport, settings
 ) -> None:
     # One patient delivered in full, another whose registration PKB rejects.
     delivered = PatientFactory(teams=[team])
@@ -170,6 +170,10 @@ def test_the_metrics_count_the_outbox_acks_attempts_inbound_and_work_items(
 
     # A result for a patient nobody knows: held, and a work item raised for it.
     receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    # A result acknowledged on storing, not yet filed (the filer's doorbell does not ring in
+    # a test's transaction).
+    settings.INBOUND_ACK_AFTER = "storing"
+    receive(raw=sample_bytes("oru_r01_psa.hl7").replace(b"LAB0000101", b"LAB9"), channel="mllp")
 
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=10)):
         samples = scrape(staff_client)
@@ -186,6 +190,8 @@ def test_the_metrics_count_the_outbox_acks_attempts_inbound_and_work_items(
     assert value(samples, "rms_inbound_messages", status="unmatched") == 1
     assert value(samples, "rms_inbound_unmatched_messages") == 1
     assert 590 <= value(samples, "rms_inbound_oldest_unmatched_age_seconds") <= 700
+    assert value(samples, "rms_inbound_messages", status="received") == 1
+    assert 590 <= value(samples, "rms_inbound_oldest_unfiled_age_seconds") <= 700
     assert value(samples, "rms_inbound_last_received_timestamp_seconds", channel="mllp") > 0
     assert value(samples, "rms_work_items_open", kind="unmatched_message", status="open") == 1
     assert value(samples, "rms_work_items_open", kind="delivery_failure", status="open") == 1

@@ -1,0 +1,14 @@
+"""Celery tasks of the core: thin, each calling one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from rms.inbound.receive import inbound_file_queued
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def inbound_file() -> int:
+    """Rung when a message acknowledged on storing commits, and by beat as a sweep: file
+    the stored messages, oldest first. Safe to run in many workers at once."""
+    return inbound_file_queued()
