@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,11 +24,31 @@ from rms.inbound.receive import receive
 from rms.mllp import Handler, MllpServer, PeerInfo
 from rms.models import InboundMessage
 
+# A worker thread's database connection is checked (Django's close_old_connections: drop it if
+# it failed, is past CONN_MAX_AGE, or, with CONN_HEALTH_CHECKS, a SELECT 1 before its next
+# use) before a message when the thread has been idle a while or not checked for some time,
+# and after a message that raised; not around every message of a busy feed, where the check
+# was a round trip a message. A connection that died between two busy messages fails the
+# second, which is then not acknowledged, and the sender sends it again.
+CHECK_AFTER_IDLE_S = 1.0
+CHECK_AT_LEAST_EVERY_S = 10.0
+_thread_state = threading.local()
+
 
 def receive_in_thread(message: bytes, peer: PeerInfo, actor: SystemActor | None = None) -> bytes:
-    """``receive`` for a worker thread: its database connection is checked before and after
-    (CONN_MAX_AGE, a restarted server), never shared with another thread."""
-    close_old_connections()
+    """``receive`` for a worker thread, on the thread's own database connection (never
+    shared with another thread), checked as above."""
+    now = time.monotonic()
+    last_used = getattr(_thread_state, "last_used", None)
+    last_checked = getattr(_thread_state, "last_checked", None)
+    if (
+        last_used is None
+        or last_checked is None
+        or now - last_used > CHECK_AFTER_IDLE_S
+        or now - last_checked > CHECK_AT_LEAST_EVERY_S
+    ):
+        close_old_connections()
+        _thread_state.last_checked = now
     try:
         return receive(
             raw=message,
@@ -35,8 +56,12 @@ def receive_in_thread(message: bytes, peer: PeerInfo, actor: SystemActor | None 
             peer=peer.host,
             actor=actor.get() if actor is not None else None,
         )
-    finally:
+    except BaseException:
         close_old_connections()
+        _thread_state.last_checked = time.monotonic()
+        raise
+    finally:
+        _thread_state.last_used = time.monotonic()
 
 
 class SystemActor:

@@ -232,3 +232,28 @@ def test_with_the_database_down_the_listener_sends_no_ack_and_keeps_serving(tmp_
         process.terminate()
         _, stderr = process.communicate(timeout=20)
     assert "TESTER" not in stderr and "9990000018" not in stderr
+
+
+@pytest.mark.skipif(
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
+    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
+)
+def test_a_database_connection_cut_between_busy_messages_costs_a_resend_not_a_message(
+    listener, tester
+) -> None:
+    """The listener checks its connections after an idle spell, not around every message:
+    a connection the server cut between two messages fails the next one, which is not
+    acknowledged; the sender's resend is stored and filed, once."""
+    with MllpClient("127.0.0.1", listener.port, timeout_s=10.0) as client:
+        for n in range(3):
+            assert msa(client.send(oru(f"BUSY{n}", f"F-BUSY{n}")))[0] == "AA"
+    with connection.cursor() as cursor:  # as a database restart or a proxy would
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    ack = send_until_acked(listener.port, oru("CUT1", "F-CUT1"))
+    assert msa(ack) == ("AA", "CUT1")
+    assert InboundMessage.objects.filter(control_id="CUT1").count() == 1
+    assert Result.objects.filter(filler_order_number="F-CUT1").count() == 1
+    assert Result.objects.count() == 4
