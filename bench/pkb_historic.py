@@ -11,6 +11,7 @@ queueing, claiming, sending, recording) spends per message. The sandbox's own CP
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
 import json
 import os
@@ -96,6 +97,12 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--rtt-ms", type=float, default=0.0, help="simulated PKB round trip")
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="write cProfile stats of the two phases to PREFIX.queueing.prof and "
+        "PREFIX.sending.prof (the CPU figures then include the profiler's overhead)",
+    )
     args = parser.parse_args()
 
     url = database_url()
@@ -159,15 +166,27 @@ def main() -> None:
             )
             urllib.request.urlopen(request).read()  # noqa: S310
 
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
         wall0, cpu0 = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
         for patient in Patient.objects.filter(pk__in=ids).order_by("pk"):
             services.enrolment_opt_in(patient=patient, actor=clinician)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(f"{args.profile}.queueing.prof")
+            profiler = cProfile.Profile(time.process_time)
         wall1, cpu1 = time.perf_counter(), time.process_time()
         messages = OutboundMessage.objects.count()
 
         transport = services.transport_from_settings()
+        if profiler:
+            profiler.enable()
         while services.dispatch(transport=transport, budget_s=60):
             pass
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(f"{args.profile}.sending.prof")
         transport.close()
         wall2, cpu2 = time.perf_counter(), time.process_time()
         delivered = OutboundMessage.objects.filter(status="delivered").count()

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from pkb_bridge.hl7.ack import Ack, parse_ack
 from pkb_bridge.hl7.build import (
+    LabPack,
     build_adt,
     build_care_plan,
     build_mdm,
     build_mdm_delete,
     build_oru_lab,
+    build_oru_lab_pack,
     build_oru_radiology,
     build_siu,
+    pack_lab_groups,
     pack_lab_reports,
 )
 from pkb_bridge.hl7.data import (
@@ -46,6 +49,7 @@ __all__ = [
     "Diagnosis",
     "Document",
     "LabObservation",
+    "LabPack",
     "LabReport",
     "MessageCheckError",
     "MessageContext",
@@ -59,9 +63,11 @@ __all__ = [
     "build_mdm",
     "build_mdm_delete",
     "build_oru_lab",
+    "build_oru_lab_pack",
     "build_oru_radiology",
     "build_siu",
     "hl7_text",
+    "pack_lab_groups",
     "pack_lab_reports",
     "parse_ack",
     "parse_envelope_request",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Literal
@@ -200,6 +201,18 @@ def _longest_delay(*delays: int | None) -> int | None:
     return max(given) if given else None
 
 
+@dataclass(frozen=True)
+class LabPack:
+    """One packed ORU^R01's reports and their groups (ORC, OBR, NTE, OBX...) as rendered
+    where they stand in the message, with the options they were rendered with.
+    ``build_oru_lab_pack`` makes the message from them without rendering the groups again."""
+
+    reports: tuple[LabReport, ...]
+    segments: tuple[str, ...]
+    include_local_id: bool
+    delay_field: DelayField
+
+
 def pack_lab_reports(
     reports: Sequence[LabReport],
     *,
@@ -218,25 +231,65 @@ def pack_lab_reports(
     set id counts), and the header (MSH, PID, PV1) once from ``context`` and ``patient``. Any
     ``context`` whose control id has the same length gives the same sizes.
     """
+    packs = pack_lab_groups(
+        reports,
+        max_bytes=max_bytes,
+        max_reports=max_reports,
+        context=context,
+        patient=patient,
+        include_local_id=include_local_id,
+        delay_field=delay_field,
+    )
+    return [list(pack.reports) for pack in packs]
+
+
+def pack_lab_groups(
+    reports: Sequence[LabReport],
+    *,
+    max_bytes: int,
+    max_reports: int,
+    context: MessageContext,
+    patient: Patient,
+    include_local_id: bool = False,
+    delay_field: DelayField = "OBX-13",
+) -> list[LabPack]:
+    """``pack_lab_reports``, keeping the groups it rendered to measure them, so that each
+    message is built from them (``build_oru_lab_pack``) and no group is rendered twice."""
     if max_bytes < 1 or max_reports < 1:
         raise ValueError("max_bytes and max_reports must be at least 1")
     if delay_field not in DELAY_FIELDS:
         raise ValueError("delay_field must be OBX-13 or OBR-13")
     header = _byte_size(_oru_lab_header(context, patient, include_local_id))
-    packs: list[list[LabReport]] = []
+    packs: list[LabPack] = []
     current: list[LabReport] = []
+    segments: list[str] = []
     size = header
+
+    def close() -> None:
+        packs.append(LabPack(tuple(current), tuple(segments), include_local_id, delay_field))
+
     for report in reports:
-        group = _byte_size(_lab_group(report, len(current) + 1, delay_field))
-        if current and (len(current) >= max_reports or size + group > max_bytes):
-            packs.append(current)
-            current, size = [], header
-            group = _byte_size(_lab_group(report, 1, delay_field))
+        group = _lab_group(report, len(current) + 1, delay_field)
+        group_size = _byte_size(group)
+        if current and (len(current) >= max_reports or size + group_size > max_bytes):
+            close()
+            current, segments, size = [], [], header
+            group = _lab_group(report, 1, delay_field)
+            group_size = _byte_size(group)
         current.append(report)
-        size += group
+        segments.extend(group)
+        size += group_size
     if current:
-        packs.append(current)
+        close()
     return packs
+
+
+def build_oru_lab_pack(context: MessageContext, patient: Patient, pack: LabPack) -> str:
+    """The ORU^R01 of one pack from ``pack_lab_groups``: the same text as ``build_oru_lab``
+    with the pack's reports and options, its groups taken as they were rendered."""
+    if not pack.reports:
+        raise ValueError("an ORU needs at least one report")
+    return _message([*_oru_lab_header(context, patient, pack.include_local_id), *pack.segments])
 
 
 def _byte_size(segments: list[str]) -> int:

@@ -20,6 +20,8 @@ from rms.hl7.parse import parse
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NHS_STATUS_SUFFIX = re.compile(r"\{status:[^}]*\}$")
+# The inbound parser's rule for a segment name.
+_SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
 class MessageCheckError(ValueError):
@@ -33,14 +35,33 @@ def pid3_identifiers(message: str) -> list[tuple[str, str, str]]:
     ``NH``): the status says how sure the number is, not whose it is. Raises
     ``MessageCheckError`` unless the message parses with exactly one PID.
     """
+    lines = _lines(message)
+    # Every segment must read as one (the inbound parser's rules: a name, then the field
+    # separator; one MSH, first), but only MSH and PID go through the parser: a packed ORU
+    # has hundreds of segments, and splitting them all cost more than the rest of the check.
+    if not lines or not lines[0].startswith("MSH"):
+        raise MessageCheckError("the message does not parse: it does not start with MSH")
+    separator = lines[0][3:4]
+    pids: list[str] = []
+    for number, line in enumerate(lines[1:], start=2):
+        name = line[:3]
+        if not _SEGMENT_NAME.fullmatch(name) or (len(line) > 3 and line[3] != separator):
+            raise MessageCheckError(
+                f"the message does not parse: segment {number} does not start with a segment "
+                "name (a raw line break inside a field?)"
+            )
+        if name == "MSH":
+            raise MessageCheckError("the message does not parse: it has more than one MSH")
+        if name == "PID":
+            pids.append(line)
     try:
-        parsed = parse("\r".join(_lines(message)))
+        # The MSH declares the delimiters the PID is read with.
+        parsed = parse("\r".join([lines[0], *pids]))
     except Hl7Error as exc:
         raise MessageCheckError(f"the message does not parse: {exc.reason}") from None
-    pids = parsed.get_segments("PID")
     if len(pids) != 1:
         raise MessageCheckError(f"the message has {len(pids)} PID segments; exactly one expected")
-    pid = pids[0]
+    pid = parsed.segments[1]
     identifiers = []
     for repetition in range(1, pid.repetition_count(3) + 1):
         identifiers.append(

@@ -22,6 +22,7 @@ The rules (docs/adr/0003-pkb-outbox.md and the reliability reference ยง1.7 and ย
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import socket
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from pkb_bridge import hl7
@@ -64,8 +65,11 @@ def _locked_connection() -> Connection:
     return connection
 
 
-def eligible_messages(now: dt.datetime) -> object:
-    """Pending, due messages that are the head of their patient's queue and not blocked."""
+@functools.cache
+def _eligible_base() -> QuerySet[OutboundMessage]:
+    # Built once per process and only ever chained from (never evaluated itself): its two
+    # correlated subqueries cost more to build than the whole query costs to compile, and
+    # the dispatcher asks for it before every message.
     earlier_open = OutboundMessage.objects.filter(
         patient=OuterRef("patient"), seq__lt=OuterRef("seq"), status__in=OutboundMessage.OPEN
     )
@@ -77,13 +81,17 @@ def eligible_messages(now: dt.datetime) -> object:
     return (
         OutboundMessage.objects.filter(
             status=Status.PENDING,
-            next_attempt_at__lte=now,
             enrolment__status=Enrolment.Status.ACTIVE,
         )
         .exclude(Exists(earlier_open))
         .exclude(Exists(blocked))
         .order_by("next_attempt_at", "id")
     )
+
+
+def eligible_messages(now: dt.datetime) -> QuerySet[OutboundMessage]:
+    """Pending, due messages that are the head of their patient's queue and not blocked."""
+    return _eligible_base().filter(next_attempt_at__lte=now)
 
 
 def message_claim(*, worker: str) -> OutboundMessage | None:
@@ -97,16 +105,29 @@ def message_claim(*, worker: str) -> OutboundMessage | None:
         in_flight = OutboundMessage.objects.filter(status=Status.IN_FLIGHT).count()
         if in_flight >= settings.PKB_MAX_IN_FLIGHT:
             return None
-        candidate = eligible_messages(now).select_related("patient", "enrolment").first()  # type: ignore[attr-defined]
-        if candidate is None:
+        # Only a row still pending is taken: a message cancelled since it was read (its
+        # cancellation does not take the connection lock) is left alone and the next one tried.
+        for _ in range(3):
+            candidate = eligible_messages(now).select_related("patient").first()
+            if candidate is None:
+                return None
+            taken = OutboundMessage.objects.filter(pk=candidate.pk, status=Status.PENDING).update(
+                status=Status.IN_FLIGHT,
+                in_flight_since=now,
+                claimed_by=worker,
+                attempts=F("attempts") + 1,
+            )
+            if taken:
+                break
+        else:
             return None
-        OutboundMessage.objects.filter(pk=candidate.pk).update(
-            status=Status.IN_FLIGHT,
-            in_flight_since=now,
-            claimed_by=worker,
-            attempts=F("attempts") + 1,
-        )
-        candidate.refresh_from_db()
+        # The row as the update left it, without reading it (and its payload) again: every
+        # change of ``attempts`` happens under the connection lock held here, so the value
+        # read above plus one is the stored one.
+        candidate.status = Status.IN_FLIGHT
+        candidate.in_flight_since = now
+        candidate.claimed_by = worker
+        candidate.attempts += 1
         return candidate
 
 
@@ -471,4 +492,4 @@ def connection_resume(*, actor: User) -> Connection:
 
 
 def pending_due() -> bool:
-    return eligible_messages(timezone.now()).exists()  # type: ignore[attr-defined]
+    return eligible_messages(timezone.now()).exists()

@@ -21,9 +21,16 @@ from django.utils import timezone
 
 from pkb_bridge import compose, hl7
 from pkb_bridge.models import Enrolment, OutboundMessage, Publication
-from pkb_bridge.services.outbox import Builder, message_enqueue, messages_cancel_pending
+from pkb_bridge.services.outbox import (
+    Builder,
+    Planned,
+    message_enqueue,
+    messages_cancel_pending,
+    messages_enqueue,
+)
 from pkb_bridge.services.publication import (
     clinical_time,
+    publication_attach,
     publication_create,
     publication_for,
     publications_plan,
@@ -129,9 +136,9 @@ def _historic_items(patient: Patient) -> list[Result | Document | Appointment]:
     return items
 
 
-def _lab_builder(patient_data: hl7.Patient, reports: list[hl7.LabReport]) -> Builder:
+def _lab_pack_builder(patient_data: hl7.Patient, pack: hl7.LabPack) -> Builder:
     def build(context: hl7.MessageContext) -> str:
-        return hl7.build_oru_lab(context, patient_data, reports, delay_field=compose.delay_field())
+        return hl7.build_oru_lab_pack(context, patient_data, pack)
 
     return build
 
@@ -155,7 +162,8 @@ def _upload_history(enrolment: Enrolment, actor: User) -> None:
             for publication, result in released_labs
         ]
         context = compose.context_for(enrolment.team, compose.new_control_id())
-        packs = hl7.pack_lab_reports(
+        # Each group is rendered once, to measure it, and the messages are made from those.
+        packs = hl7.pack_lab_groups(
             reports,
             max_bytes=settings.PKB_PACK_MAX_BYTES,
             max_reports=settings.PKB_PACK_MAX_REPORTS,
@@ -164,15 +172,21 @@ def _upload_history(enrolment: Enrolment, actor: User) -> None:
             delay_field=compose.delay_field(),
         )
         pairs = iter(released_labs)
+        members_of: list[list[tuple[Publication, Result]]] = []
+        planned: list[Planned] = []
         for pack in packs:
-            members = list(itertools.islice(pairs, len(pack)))
+            members = list(itertools.islice(pairs, len(pack.reports)))
+            members_of.append(members)
             ids = ",".join(str(result.pk) for _, result in members)
-            message = message_enqueue(
-                enrolment=enrolment,
-                kind=Kind.LAB,
-                source_ref=f"history:lab:{hashlib.sha256(ids.encode()).hexdigest()[:24]}",
-                build=_lab_builder(patient_data, pack),
+            planned.append(
+                Planned(
+                    kind=Kind.LAB,
+                    source_ref=f"history:lab:{hashlib.sha256(ids.encode()).hexdigest()[:24]}",
+                    build=_lab_pack_builder(patient_data, pack),
+                )
             )
+        messages = messages_enqueue(enrolment=enrolment, planned=planned)
+        for members, message in zip(members_of, messages, strict=True):
             for publication, _ in members:
                 publication.message = message
         released_labs.clear()
@@ -184,6 +198,7 @@ def _upload_history(enrolment: Enrolment, actor: User) -> None:
             released_labs.append((publication, item))
             continue
         flush_labs()
+        publication_attach(publication, enrolment=enrolment, item=item)
         send_item(publication=publication, reason="history", save=False)
     flush_labs()
     publications_save(planned=publications)

@@ -47,14 +47,16 @@ def on_registration_accepted(*, enrolment_id: int) -> None:
     enrolment = Enrolment.objects.select_for_update().select_related("patient").get(pk=enrolment_id)
     if enrolment.registered_at is None:
         enrolment.registered_at = timezone.now()
-        enrolment.save(update_fields=["registered_at"])
+        if enrolment.invitation != Invitation.WAITING:
+            enrolment.save(update_fields=["registered_at"])
     if enrolment.invitation != Invitation.WAITING:
         return
+    # Each branch writes the registration time with its own change: one UPDATE, one audit entry.
     if enrolment.patient.email:
         _queue(enrolment)
     else:
         enrolment.invitation = Invitation.NO_EMAIL
-        enrolment.save(update_fields=["invitation"])
+        enrolment.save(update_fields=["registered_at", "invitation"])
         signals.onboarding_needed.send(sender=Enrolment, enrolment=enrolment)
 
 

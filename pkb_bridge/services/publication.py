@@ -126,13 +126,18 @@ def publications_plan(
 ) -> list[Publication]:
     """``publication_create`` for a new enrolment's whole record at once, unsaved: the team's
     policies read once. The caller links the messages, then ``publications_save`` writes the
-    rows and their decisions in bulk. Recorded as the system's decisions."""
+    rows and their decisions in bulk. Recorded as the system's decisions.
+
+    Relations are set by id, not as objects (a record has thousands of items, and setting
+    an object costs several times more): a caller that reads ``publication.enrolment`` or
+    the item sets them first (``publication_attach``)."""
     decider = system_user()
     policies = {category: policy_for(enrolment, category) for category in Category.values}
     now = timezone.now()
     rows: list[Publication] = []
     for item in items:
-        policy = policies[category_of(item)]
+        category = category_of(item)
+        policy = policies[category]
         state = State.HELD if policy.mode == ReleasePolicy.Mode.HOLD else State.RELEASED
         delay = policy.delay_days if policy.mode == ReleasePolicy.Mode.DELAY else 0
         auto_release_at = None
@@ -143,19 +148,29 @@ def publications_plan(
             reason += f" ({delay} days after the clinical time)"
         rows.append(
             Publication(
-                enrolment=enrolment,
-                patient=enrolment.patient,
-                category=category_of(item),
+                enrolment_id=enrolment.pk,
+                patient_id=enrolment.patient_id,
+                category=category,
                 state=state,
                 delay_days=delay,
                 auto_release_at=auto_release_at,
-                decided_by=decider,
+                decided_by_id=decider.pk,
                 decided_at=now,
                 reason=reason[:200],
-                **{_item_field(item): item},
+                **{f"{_item_field(item)}_id": item.pk},
             )
         )
     return rows
+
+
+def publication_attach(
+    publication: Publication, *, enrolment: Enrolment, item: Result | Document | Appointment
+) -> Publication:
+    """Give a planned publication its enrolment and item as objects (``send_item`` reads
+    them), so that reading them costs no query."""
+    publication.enrolment = enrolment
+    setattr(publication, _item_field(item), item)
+    return publication
 
 
 def publications_save(*, planned: Sequence[Publication]) -> list[Publication]:
@@ -163,9 +178,9 @@ def publications_save(*, planned: Sequence[Publication]) -> list[Publication]:
     created = Publication.objects.bulk_create(planned, batch_size=500)
     PublicationDecision.objects.bulk_create(
         PublicationDecision(
-            publication=publication,
+            publication_id=publication.pk,
             state=publication.state,
-            decided_by=publication.decided_by,
+            decided_by_id=publication.decided_by_id,
             reason=publication.reason,
         )
         for publication in created

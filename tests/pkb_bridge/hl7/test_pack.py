@@ -5,7 +5,13 @@ import random
 
 import pytest
 
-from pkb_bridge.hl7 import LabReport, build_oru_lab, pack_lab_reports
+from pkb_bridge.hl7 import (
+    LabReport,
+    build_oru_lab,
+    build_oru_lab_pack,
+    pack_lab_groups,
+    pack_lab_reports,
+)
 from tests.pkb_bridge.hl7.support import context, lab_report, observation, patient
 
 MAX_BYTES = 8_000
@@ -89,3 +95,25 @@ def test_no_reports_make_no_messages() -> None:
 def test_limits_must_be_positive(max_bytes: int, max_reports: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         _pack([lab_report()], max_bytes=max_bytes, max_reports=max_reports)
+
+
+@pytest.mark.parametrize("delay_field", ["OBX-13", "OBR-13"])
+def test_a_pack_builds_the_same_message_as_building_its_reports(delay_field: str) -> None:
+    # The groups rendered to measure them are the message's groups: nothing is built twice,
+    # and the text is exactly what build_oru_lab makes of the same reports.
+    options = {
+        "max_bytes": MAX_BYTES,
+        "max_reports": MAX_REPORTS,
+        "context": context(),
+        "patient": patient(),
+        "delay_field": delay_field,
+    }
+    packs = pack_lab_groups(_history(), **options)  # type: ignore[arg-type]
+    assert [list(pack.reports) for pack in packs] == pack_lab_reports(_history(), **options)  # type: ignore[arg-type]
+    for pack in packs:
+        assert build_oru_lab_pack(context(), patient(), pack) == build_oru_lab(
+            context(),
+            patient(),
+            pack.reports,
+            delay_field=delay_field,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,72 @@
+"""Queueing several messages at once and claiming them, against the real database."""
+
+from __future__ import annotations
+
+import pytest
+
+from pkb_bridge import services
+from pkb_bridge.models import OutboundMessage
+from pkb_bridge.services.outbox import Planned, message_enqueue, messages_enqueue
+
+pytestmark = pytest.mark.django_db
+Kind = OutboundMessage.Kind
+Status = OutboundMessage.Status
+
+
+def _text(ref: str):  # type: ignore[no-untyped-def]
+    return lambda context: f"MSH|^~\\&|{ref}|{context.control_id}\r"
+
+
+def test_several_messages_are_queued_in_order_after_the_patients_earlier_ones(
+    patient, clinician
+) -> None:
+    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    before = OutboundMessage.objects.filter(patient=patient).count()
+    queued = messages_enqueue(
+        enrolment=enrolment,
+        planned=[Planned(Kind.LAB, f"test:{n}", _text(f"M{n}")) for n in range(3)],
+    )
+    rows = list(OutboundMessage.objects.filter(patient=patient).order_by("seq"))
+    assert [row.seq for row in rows] == list(range(1, before + 4))
+    assert [row.pk for row in rows[before:]] == [message.pk for message in queued if message]
+    assert [row.source_ref for row in rows[before:]] == ["test:0", "test:1", "test:2"]
+    # Each has its own MSH-10, written into its payload.
+    assert len({row.control_id for row in rows}) == len(rows)
+    assert all(row.control_id in row.payload for row in rows[before:])
+    # The next message, queued alone, comes after them.
+    single = message_enqueue(enrolment=enrolment, kind=Kind.LAB, source_ref="x", build=_text("x"))
+    assert single is not None and single.seq == before + 4
+
+
+def test_a_reference_already_queued_is_not_queued_again(patient, clinician) -> None:
+    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    first = message_enqueue(enrolment=enrolment, kind=Kind.LAB, source_ref="a", build=_text("a"))
+    queued = messages_enqueue(
+        enrolment=enrolment,
+        planned=[
+            Planned(Kind.LAB, "a", _text("a")),
+            Planned(Kind.LAB, "b", _text("b")),
+            Planned(Kind.LAB, "b", _text("b again")),
+        ],
+    )
+    assert first is not None
+    assert queued[0] is None and queued[2] is None and queued[1] is not None
+    assert queued[1].seq == first.seq + 1
+    assert OutboundMessage.objects.filter(enrolment=enrolment, source_ref="b").count() == 1
+
+
+def test_a_claimed_message_says_what_the_row_says(patient, clinician) -> None:
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    claimed = services.message_claim(worker="w1")
+    assert claimed is not None
+    stored = OutboundMessage.objects.get(pk=claimed.pk)
+    assert (
+        (claimed.status, claimed.attempts, claimed.claimed_by)
+        == (
+            stored.status,
+            stored.attempts,
+            stored.claimed_by,
+        )
+        == (Status.IN_FLIGHT, 1, "w1")
+    )
+    assert claimed.in_flight_since == stored.in_flight_since
