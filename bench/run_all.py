@@ -49,9 +49,9 @@ def run(name: str, args: list[str]) -> tuple[str, dict[str, object]]:
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(key for row in rows for key in row))  # every row's, in order
     head = "| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n"
-    return head + "".join("| " + " | ".join(str(r[k]) for k in keys) + " |\n" for r in rows)
+    return head + "".join("| " + " | ".join(str(r.get(k, "")) for k in keys) + " |\n" for r in rows)
 
 
 def main() -> None:
