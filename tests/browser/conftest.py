@@ -151,3 +151,11 @@ def log_in(page: Page, live_server, username: str, password: str = "correct-hors
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server.url}/patients/**")
+
+
+def open_patient(page: Page, live_server, patient) -> None:  # type: ignore[no-untyped-def]
+    """Open a patient's page and wait until its panels have loaded (each is fetched by htmx
+    after the page): a test acting on one panel while the others still arrive raced them
+    on a loaded machine."""
+    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
+    page.wait_for_load_state("networkidle")

@@ -10,7 +10,7 @@ from django.apps import apps as django_apps
 from playwright.sync_api import Page, expect
 
 from careplans.models import CarePlanVersion, ConsentRecord
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_patient
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +27,7 @@ def test_a_clinician_makes_edits_and_compares_a_care_plan_then_records_consent(
 ) -> None:
     patient = PatientFactory(teams=[team], family_name="Prefect", given_name="Ford")
     log_in(page, live_server, clinician.username)
-    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
+    open_patient(page, live_server, patient)
 
     panel = page.locator("#care-plans-panel")
     expect(panel).to_contain_text("No care plan has been made")

@@ -15,7 +15,7 @@ from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.sandbox import SandboxServer, SandboxState
 from rms.models import Resource
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_patient
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,7 +56,7 @@ def test_an_approved_resource_is_shared_from_the_patient_page_and_reaches_pkb(
 
     page.context.clear_cookies()
     log_in(page, live_server, clinician.username)
-    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
+    open_patient(page, live_server, patient)
     panel = page.locator(".library-panel")
     panel.get_by_label("Resource").select_option(label="Life after prostate surgery (Web link)")
     panel.get_by_role("button", name="Share", exact=True).click()

@@ -21,7 +21,7 @@ from careplans.services import plans
 from pkb_bridge import tasks
 from pkb_bridge.sandbox import SandboxServer
 from rms.models import Result
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_patient
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
 from tests.pkb_bridge import fhir_helpers as h
 from worklists.models import WorkItem
@@ -61,7 +61,7 @@ def sandbox_state(server: SandboxServer) -> Any:
 
 
 def open_record(page: Page, live_server, patient) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
+    open_patient(page, live_server, patient)
     # A marker that a full page load would wipe out.
     page.evaluate("window.stillTheSamePage = true")
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.sandbox import SandboxServer, SandboxState
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_patient
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,7 +89,7 @@ def test_a_clinician_releases_a_held_radiology_report_and_it_reaches_pkb(
     assert publication.state == "held"
 
     log_in(page, live_server, clinician.username)
-    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
+    open_patient(page, live_server, patient)
     panel = page.locator(".pkb-panel")
     row = panel.locator("table.pkb-items tr", has_text="MRI prostate")
     expect(row).to_contain_text("Held")

@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps as django_apps
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_patient
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +38,7 @@ def test_a_phq9_taken_by_phone_shows_its_score_and_puts_an_alert_on_the_worklist
 ) -> None:
     patient = PatientFactory(teams=[team], family_name="Prefect", given_name="Ford")
     log_in(page, live_server, clinician.username)
-    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
+    open_patient(page, live_server, patient)
     panel = page.locator("#questionnaires-panel")
     expect(panel.get_by_role("heading", name="Questionnaires")).to_be_visible()
     panel.get_by_role("link", name="PHQ-9").click()

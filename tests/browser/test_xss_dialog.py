@@ -15,7 +15,7 @@ from playwright.sync_api import ConsoleMessage, Dialog, Page, expect
 
 from careplans.models import CarePlanTemplate
 from careplans.services import care_plans as care_plan_services
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, open_patient
 from tests.factories import DiagnosisFactory, ObservationFactory, PatientFactory, ResultFactory
 from tests.worklists.helpers import raise_item
 
@@ -73,7 +73,7 @@ def test_script_payloads_in_a_record_open_no_dialog_and_break_no_policy(
     page.goto(f"{live_server.url}/worklists/")
     expect(page.locator("main")).to_contain_text(SVG)
 
-    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
+    open_patient(page, live_server, patient)
     expect(page.locator("#patient-name")).to_contain_text(SCRIPT)
     # The htmx panels have replaced their placeholders (the work items panel shows the item).
     expect(page.locator("#work-items-panel")).to_contain_text(ALL)
