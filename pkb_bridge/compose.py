@@ -10,12 +10,14 @@ import datetime as dt
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 from django.conf import settings
 from django.utils import timezone
 
 from pkb_bridge import hl7
+from rms import selectors
 from rms.models import Appointment, Diagnosis, Document, Observation, Patient, Result, Team
 
 # OBR-25 (table 0123) for each result status: R is how PKB deletes a report.
@@ -105,37 +107,156 @@ def delay_days_until(release_at: dt.datetime | None, clinical_time: dt.datetime)
     return max(0, days)
 
 
+def _lab_observation(
+    code: str,
+    name: str,
+    code_system: str,
+    value_text: str,
+    comparator: str,
+    value_type: str,
+    units: str,
+    reference_range: str,
+    abnormal_flag: str,
+    status: str,
+    observed_at: dt.datetime,
+    notes: str,
+) -> hl7.LabObservation:
+    return hl7.LabObservation(
+        code=code,
+        name=name,
+        code_system=code_system,
+        value=value_text,
+        # "<0.01" is not an NM value: with a comparator it goes as a string, as printed.
+        value_type=("ST" if comparator else "NM") if value_type == "NM" else "TX",
+        units=units,
+        reference_range=reference_range,
+        abnormal_flag=abnormal_flag,
+        status=OBSERVATION_STATUS_CODES.get(status, "F"),
+        observed_at=observed_at,
+        notes=tuple(line for line in notes.splitlines() if line.strip()),
+    )
+
+
+def _lab_report(
+    filler_order_number: str,
+    placer_order_number: str,
+    service_code: str,
+    service_name: str,
+    observed_at: dt.datetime,
+    reported_at: dt.datetime | None,
+    status: str,
+    ordering_clinician: str,
+    *,
+    observations: tuple[hl7.LabObservation, ...],
+    delay_days: int | None,
+) -> hl7.LabReport:
+    return hl7.LabReport(
+        filler_order_number=filler_order_number,
+        placer_order_number=placer_order_number,
+        service_code=service_code or "LAB",
+        service_name=service_name or service_code or "Laboratory result",
+        observed_at=observed_at,
+        reported_at=reported_at,
+        result_status=RESULT_STATUS_CODES.get(status, "F"),
+        ordering_clinician=ordering_clinician or None,
+        observations=observations,
+        delay_days=delay_days,
+    )
+
+
 def lab_report(result: Result, *, delay_days: int | None) -> hl7.LabReport:
     observations = tuple(
-        hl7.LabObservation(
-            code=o.code,
-            name=o.name,
-            code_system=o.code_system,
-            value=o.value_text,
-            # "<0.01" is not an NM value: with a comparator it goes as a string, as printed.
-            value_type=("ST" if o.comparator else "NM") if o.value_type == "NM" else "TX",
-            units=o.units,
-            reference_range=o.reference_range,
-            abnormal_flag=o.abnormal_flag,
-            status=OBSERVATION_STATUS_CODES.get(o.status, "F"),
-            observed_at=o.observed_at,
-            notes=tuple(line for line in o.notes.splitlines() if line.strip()),
+        _lab_observation(
+            o.code,
+            o.name,
+            o.code_system,
+            o.value_text,
+            o.comparator,
+            o.value_type,
+            o.units,
+            o.reference_range,
+            o.abnormal_flag,
+            o.status,
+            o.observed_at,
+            o.notes,
         )
         for o in result.observations.all()
         if o.superseded_at is None
     )
-    return hl7.LabReport(
-        filler_order_number=result.filler_order_number,
-        placer_order_number=result.placer_order_number,
-        service_code=result.service_code or "LAB",
-        service_name=result.service_name or result.service_code or "Laboratory result",
-        observed_at=result.observed_at,
-        reported_at=result.reported_at,
-        result_status=RESULT_STATUS_CODES.get(result.status, "F"),
-        ordering_clinician=result.ordering_clinician or None,
+    return _lab_report(
+        result.filler_order_number,
+        result.placer_order_number,
+        result.service_code,
+        result.service_name,
+        result.observed_at,
+        result.reported_at,
+        result.status,
+        result.ordering_clinician,
         observations=observations,
         delay_days=delay_days,
     )
+
+
+# The columns ``_lab_report`` and ``_lab_observation`` take, in their order.
+_RESULT_FIELDS = (
+    "filler_order_number",
+    "placer_order_number",
+    "service_code",
+    "service_name",
+    "observed_at",
+    "reported_at",
+    "status",
+    "ordering_clinician",
+)
+_OBSERVATION_FIELDS = (
+    "code",
+    "name",
+    "code_system",
+    "value_text",
+    "comparator",
+    "value_type",
+    "units",
+    "reference_range",
+    "abnormal_flag",
+    "status",
+    "observed_at",
+    "notes",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LabItem:
+    """A lab result as the historic upload reads it: its id, its clinical time and its report
+    (without a delay), read as plain values rather than model instances (a record can hold
+    thousands of results, and the upload needs nothing else of them)."""
+
+    pk: int
+    observed_at: dt.datetime
+    report: hl7.LabReport
+
+
+def lab_items(patient: Patient) -> list[LabItem]:
+    """Every lab result of ``patient`` that still counts (not cancelled or deleted), oldest
+    first, each with its current observations: two queries, no model instances. The
+    reports are those ``lab_report`` makes of the same rows."""
+    observations: dict[int, list[hl7.LabObservation]] = {}
+    for result_id, *values in selectors.current_observation_values(
+        patient=patient, category=Result.Category.LAB, fields=_OBSERVATION_FIELDS
+    ):
+        observations.setdefault(result_id, []).append(_lab_observation(*values))
+    rows = selectors.result_values(
+        patient=patient, category=Result.Category.LAB, fields=("pk", *_RESULT_FIELDS)
+    ).exclude(status__in=Result.WITHDRAWN)
+    return [
+        LabItem(
+            pk=pk,
+            observed_at=values[4],
+            report=_lab_report(
+                *values, observations=tuple(observations.get(pk, ())), delay_days=None
+            ),
+        )
+        for pk, *values in rows
+    ]
 
 
 def radiology_report(result: Result, *, delay_days: int | None) -> hl7.RadiologyReport:

@@ -9,6 +9,8 @@ Anything outside that scope does not exist as far as a caller is concerned.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
@@ -147,3 +149,29 @@ def appointment_list(*, patient: Patient) -> QuerySet[Appointment]:
 def document_list(*, patient: Patient) -> QuerySet[Document]:
     # The PDF bytes are loaded only when a document is opened.
     return patient.documents.defer("content_pdf").order_by("-authored_at", "-id")
+
+
+def result_values(
+    *, patient: Patient, category: str, fields: Sequence[str]
+) -> QuerySet[Result, tuple[Any, ...]]:
+    """The chosen ``fields`` of a patient's results of one category, as tuples, oldest
+    first: for reading a whole record at once (sharing it with PKB) without building a model
+    instance for each result."""
+    return (
+        patient.results.filter(category=category).order_by("observed_at", "id").values_list(*fields)
+    )
+
+
+def current_observation_values(
+    *, patient: Patient, category: str, fields: Sequence[str]
+) -> QuerySet[Observation, tuple[Any, ...]]:
+    """``(result_id, *fields)`` of the current observations (not those a correction
+    superseded) of a patient's results of one category, in ``result_list``'s order within a
+    result: the tuples ``result_values`` goes with."""
+    return (
+        Observation.objects.filter(
+            result__patient=patient, result__category=category, superseded_at__isnull=True
+        )
+        .order_by("result_id", "sequence", "id")
+        .values_list("result_id", *fields)
+    )

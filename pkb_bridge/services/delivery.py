@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery
+from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from pkb_bridge import hl7
@@ -94,6 +95,17 @@ def eligible_messages(now: dt.datetime) -> QuerySet[OutboundMessage]:
     return _eligible_base().filter(next_attempt_at__lte=now)
 
 
+@functools.cache
+def _in_flight_count() -> Subquery:
+    # COUNT as a plain function, not an aggregate: one row, no GROUP BY, 0 when none.
+    return Subquery(
+        OutboundMessage.objects.filter(status=Status.IN_FLIGHT)
+        .order_by()
+        .annotate(count=Func(F("pk"), function="COUNT"))
+        .values("count")
+    )
+
+
 def message_claim(*, worker: str) -> OutboundMessage | None:
     """Claim the next eligible message, or None (nothing due, the cap reached, or the
     connection paused). Safe to call from any number of workers at once."""
@@ -102,23 +114,31 @@ def message_claim(*, worker: str) -> OutboundMessage | None:
         connection = _locked_connection()
         if connection.paused:
             return None
-        in_flight = OutboundMessage.objects.filter(status=Status.IN_FLIGHT).count()
-        if in_flight >= settings.PKB_MAX_IN_FLIGHT:
-            return None
         # Only a row still pending is taken: a message cancelled since it was read (its
         # cancellation does not take the connection lock) is left alone and the next one tried.
+        # The cap is checked by the UPDATE itself, not by a count before it (one statement
+        # fewer a message). It is a statement of its own after the lock was taken, so on
+        # PostgreSQL it sees every claim committed before ours (each holds the lock until it
+        # commits): a count in the locking read would use the snapshot taken before waiting.
         for _ in range(3):
             candidate = eligible_messages(now).select_related("patient").first()
             if candidate is None:
                 return None
-            taken = OutboundMessage.objects.filter(pk=candidate.pk, status=Status.PENDING).update(
-                status=Status.IN_FLIGHT,
-                in_flight_since=now,
-                claimed_by=worker,
-                attempts=F("attempts") + 1,
+            taken = (
+                OutboundMessage.objects.filter(pk=candidate.pk, status=Status.PENDING)
+                .filter(LessThan(_in_flight_count(), settings.PKB_MAX_IN_FLIGHT))
+                .update(
+                    status=Status.IN_FLIGHT,
+                    in_flight_since=now,
+                    claimed_by=worker,
+                    attempts=F("attempts") + 1,
+                )
             )
             if taken:
                 break
+            in_flight = OutboundMessage.objects.filter(status=Status.IN_FLIGHT).count()
+            if in_flight >= settings.PKB_MAX_IN_FLIGHT:
+                return None
         else:
             return None
         # The row as the update left it, without reading it (and its payload) again: every

@@ -7,6 +7,7 @@ the change, so the outbox row commits with the change or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import logging
@@ -29,6 +30,7 @@ from pkb_bridge.services.outbox import (
     messages_enqueue,
 )
 from pkb_bridge.services.publication import (
+    Item,
     clinical_time,
     publication_attach,
     publication_create,
@@ -122,17 +124,26 @@ def _registration(enrolment: Enrolment, *, trigger: str, source_ref: str) -> Out
     )
 
 
-def _historic_items(patient: Patient) -> list[Result | Document | Appointment]:
-    """Everything the record holds that PKB should have, oldest clinical time first."""
-    results = list(
+def _historic_items(patient: Patient) -> list[Item]:
+    """Everything the record holds that PKB should have, oldest clinical time first. Lab
+    results, the bulk of a record, are read as plain values (``compose.lab_items``)."""
+    others = list(
         selectors.result_list(patient=patient)
         .exclude(status__in=Result.WITHDRAWN)
-        .exclude(category=Result.Category.PATIENT)  # PKB's own data: never sent back
+        # PKB's own data is never sent back; lab results are read below.
+        .exclude(category__in=[Result.Category.PATIENT, Result.Category.LAB])
     )
     documents = list(patient.documents.filter(status=Document.Status.CURRENT))
     appointments = list(patient.appointments.all())
-    items: list[Result | Document | Appointment] = [*results, *documents, *appointments]
-    items.sort(key=lambda item: (clinical_time(item), type(item).__name__, item.pk))
+    items: list[Item] = [*compose.lab_items(patient), *others, *documents, *appointments]
+    # A lab item sorts as the Result it is read from.
+    items.sort(
+        key=lambda item: (
+            clinical_time(item),
+            "Result" if isinstance(item, compose.LabItem) else type(item).__name__,
+            item.pk,
+        )
+    )
     return items
 
 
@@ -152,14 +163,16 @@ def _upload_history(enrolment: Enrolment, actor: User) -> None:
     patient_data = compose.patient_data(patient)
     items = _historic_items(patient)
     publications = publications_plan(enrolment=enrolment, items=items)
-    released_labs: list[tuple[Publication, Result]] = []
+    released_labs: list[tuple[Publication, compose.LabItem]] = []
 
     def flush_labs() -> None:
         if not released_labs:
             return
         reports = [
-            compose.lab_report(result, delay_days=publication.delay_days or None)
-            for publication, result in released_labs
+            dataclasses.replace(item.report, delay_days=publication.delay_days)
+            if publication.delay_days
+            else item.report
+            for publication, item in released_labs
         ]
         context = compose.context_for(enrolment.team, compose.new_control_id())
         # Each group is rendered once, to measure it, and the messages are made from those.
@@ -172,7 +185,7 @@ def _upload_history(enrolment: Enrolment, actor: User) -> None:
             delay_field=compose.delay_field(),
         )
         pairs = iter(released_labs)
-        members_of: list[list[tuple[Publication, Result]]] = []
+        members_of: list[list[tuple[Publication, compose.LabItem]]] = []
         planned: list[Planned] = []
         for pack in packs:
             members = list(itertools.islice(pairs, len(pack.reports)))
@@ -188,13 +201,14 @@ def _upload_history(enrolment: Enrolment, actor: User) -> None:
         messages = messages_enqueue(enrolment=enrolment, planned=planned)
         for members, message in zip(members_of, messages, strict=True):
             for publication, _ in members:
-                publication.message = message
+                # By id: setting the object costs several times more, for thousands of rows.
+                publication.message_id = message.pk if message is not None else None
         released_labs.clear()
 
     for item, publication in zip(items, publications, strict=True):
         if publication.state != State.RELEASED:
             continue
-        if isinstance(item, Result) and item.category == Result.Category.LAB:
+        if isinstance(item, compose.LabItem):
             released_labs.append((publication, item))
             continue
         flush_labs()

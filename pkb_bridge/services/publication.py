@@ -14,8 +14,8 @@ from typing import cast
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q
+from django.db import connections, router, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from pkb_bridge import compose, hl7
@@ -37,7 +37,14 @@ Kind = OutboundMessage.Kind
 DEFAULT_MODE = ReleasePolicy.Mode.IMMEDIATE
 
 
-def category_of(item: Result | Document | Appointment) -> str:
+# What a publication can be about: a result, a document or an appointment (or, for the
+# historic upload, a lab result read as plain values).
+Item = Result | Document | Appointment | compose.LabItem
+
+
+def category_of(item: Item) -> str:
+    if isinstance(item, compose.LabItem):
+        return Category.LAB
     if isinstance(item, Result):
         return Category.RADIOLOGY if item.category == Result.Category.RADIOLOGY else Category.LAB
     if isinstance(item, Document):
@@ -45,8 +52,8 @@ def category_of(item: Result | Document | Appointment) -> str:
     return Category.APPOINTMENT
 
 
-def clinical_time(item: Result | Document | Appointment) -> dt.datetime:
-    if isinstance(item, Result):
+def clinical_time(item: Item) -> dt.datetime:
+    if isinstance(item, Result | compose.LabItem):
         return item.observed_at
     if isinstance(item, Document):
         return item.authored_at
@@ -59,8 +66,8 @@ def policy_for(enrolment: Enrolment, category: str) -> ReleasePolicy:
     return policy or ReleasePolicy(team=enrolment.team, category=category, mode=DEFAULT_MODE)
 
 
-def _item_field(item: Result | Document | Appointment) -> str:
-    if isinstance(item, Result):
+def _item_field(item: Item) -> str:
+    if isinstance(item, Result | compose.LabItem):
         return "result"
     if isinstance(item, Document):
         return "document"
@@ -121,9 +128,7 @@ def publication_create(
     return publication
 
 
-def publications_plan(
-    *, enrolment: Enrolment, items: Sequence[Result | Document | Appointment]
-) -> list[Publication]:
+def publications_plan(*, enrolment: Enrolment, items: Sequence[Item]) -> list[Publication]:
     """``publication_create`` for a new enrolment's whole record at once, unsaved: the team's
     policies read once. The caller links the messages, then ``publications_save`` writes the
     rows and their decisions in bulk. Recorded as the system's decisions.
@@ -132,13 +137,12 @@ def publications_plan(
     an object costs several times more): a caller that reads ``publication.enrolment`` or
     the item sets them first (``publication_attach``)."""
     decider = system_user()
-    policies = {category: policy_for(enrolment, category) for category in Category.values}
     now = timezone.now()
-    rows: list[Publication] = []
-    for item in items:
-        category = category_of(item)
-        policy = policies[category]
-        state = State.HELD if policy.mode == ReleasePolicy.Mode.HOLD else State.RELEASED
+    # What each category's policy decides is the same for every item of it: worked out once.
+    decisions: dict[str, tuple[str, int, dt.datetime | None, str]] = {}
+    for category in Category.values:
+        policy = policy_for(enrolment, category)
+        state: str = State.HELD if policy.mode == ReleasePolicy.Mode.HOLD else State.RELEASED
         delay = policy.delay_days if policy.mode == ReleasePolicy.Mode.DELAY else 0
         auto_release_at = None
         if state == State.HELD and policy.auto_release_days is not None:
@@ -146,6 +150,11 @@ def publications_plan(
         reason = f"Team policy: {policy.get_mode_display().lower()}"
         if delay:
             reason += f" ({delay} days after the clinical time)"
+        decisions[category] = (state, delay, auto_release_at, reason[:200])
+    rows: list[Publication] = []
+    for item in items:
+        category = category_of(item)
+        state, delay, auto_release_at, reason = decisions[category]
         rows.append(
             Publication(
                 enrolment_id=enrolment.pk,
@@ -156,7 +165,7 @@ def publications_plan(
                 auto_release_at=auto_release_at,
                 decided_by_id=decider.pk,
                 decided_at=now,
-                reason=reason[:200],
+                reason=reason,
                 **{f"{_item_field(item)}_id": item.pk},
             )
         )
@@ -176,16 +185,36 @@ def publication_attach(
 def publications_save(*, planned: Sequence[Publication]) -> list[Publication]:
     """Write planned publications (with their messages) and their first decisions in bulk."""
     created = Publication.objects.bulk_create(planned, batch_size=500)
-    PublicationDecision.objects.bulk_create(
-        PublicationDecision(
-            publication_id=publication.pk,
-            state=publication.state,
-            decided_by_id=publication.decided_by_id,
-            reason=publication.reason,
-        )
-        for publication in created
-    )
+    _first_decisions_insert(enrolment_ids={publication.enrolment_id for publication in created})
     return created
+
+
+def _first_decisions_insert(*, enrolment_ids: set[int]) -> None:
+    """Give every publication of these enrolments that has no decision yet (those just
+    written: each publication gets its first decision in the transaction that makes it) that
+    first decision, copied from the row by the database in one ``INSERT ... SELECT``: a
+    record has thousands of items, and making, adapting and sending each decision's values
+    from Python cost as much as writing the publications themselves. The SELECT is the
+    ORM's, compiled for this call with its parameters."""
+    if not enrolment_ids:
+        return
+    undecided = (
+        Publication.objects.filter(enrolment_id__in=sorted(enrolment_ids))
+        .exclude(Exists(PublicationDecision.objects.filter(publication=OuterRef("pk"))))
+        .order_by("pk")
+        .values_list("pk", "state", "decided_by_id", "decided_at", "reason")
+    )
+    db = router.db_for_write(PublicationDecision)
+    select, params = undecided.query.get_compiler(using=db).as_sql()
+    quote = connections[db].ops.quote_name
+    meta = PublicationDecision._meta
+    column_of = {field.name: field.column for field in meta.concrete_fields if field.column}
+    columns = ", ".join(
+        quote(column_of[name])
+        for name in ("publication", "state", "decided_by", "decided_at", "reason")
+    )
+    with connections[db].cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({columns}) {select}", params)
 
 
 # --- building the message for one item --------------------------------------------------------

@@ -306,3 +306,59 @@ def test_holding_a_historic_lab_result_cancels_its_pack_and_requeues_the_others(
     OutboundMessage.objects.filter(patient=patient).update(status="delivered")
     with pytest.raises(ValidationError):
         services.publication_hold(publication=others[0], actor=clinician)
+
+
+def test_each_historic_item_gets_its_first_decision_once(patient, team, clinician) -> None:
+    ReleasePolicy.objects.create(team=team, category="document", mode="hold")
+    history(patient)
+    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    publications = list(Publication.objects.filter(enrolment=enrolment))
+    assert len(publications) == 6
+    for publication in publications:
+        decisions = list(
+            publication.decisions.values_list(
+                "state", "decided_by__username", "reason", "decided_at"
+            )
+        )
+        assert decisions == [
+            (
+                publication.state,
+                "rms-system",
+                publication.reason,
+                publication.decided_at,
+            )
+        ]
+    held = Publication.objects.get(enrolment=enrolment, category="document")
+    assert held.decisions.get().state == "held"
+    assert held.reason == "Team policy: hold for clinician review"
+
+
+def test_a_historic_lab_report_is_the_one_made_from_the_result(patient, clinician) -> None:
+    """The upload reads lab results as plain values: the reports are those of the rows."""
+    from pkb_bridge import compose
+
+    observed = timezone.now() - dt.timedelta(days=30)
+    first = ResultFactory(
+        patient=patient, placer_order_number="P1", ordering_clinician="", observed_at=observed
+    )
+    ObservationFactory(result=first, sequence=2, code="B", comparator="<", value_text="<0.01")
+    ObservationFactory(result=first, sequence=1, code="A", notes="one\n\n two ")
+    ObservationFactory(result=first, sequence=3, code="OLD", superseded_at=timezone.now())
+    ObservationFactory(result=first, sequence=4, code="TXT", value_type="TX", status="corrected")
+    second = ResultFactory(
+        patient=patient,
+        service_code="",
+        service_name="",
+        status="preliminary",
+        reported_at=None,
+        observed_at=observed - dt.timedelta(days=1),
+    )
+    ResultFactory(patient=patient, status="deleted")  # withdrawn: not sent
+    ResultFactory(patient=patient, category="radiology")  # not a lab result
+    items = compose.lab_items(patient)
+    assert [item.pk for item in items] == [second.pk, first.pk]
+    for item, result in zip(items, [second, first], strict=True):
+        assert item.observed_at == result.observed_at
+        assert item.report == compose.lab_report(result, delay_days=None)
+    assert [o.code for o in items[1].report.observations] == ["A", "B", "TXT"]
+    assert items[0].report.observations == ()
