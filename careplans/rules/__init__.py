@@ -4,7 +4,8 @@ Each rule takes ``Point``s (one test, one patient, only the results that count, 
 and keyword parameters, and returns a ``Finding``: breached or not, a sentence a clinician can
 act on, the points it used, a key that identifies the breach, and the numbers behind it. No ORM
 and no clock: the caller loads the points, stores the rule as JSON and turns findings (and
-``UnitError``s) into work items, using ``Finding.key`` to raise each breach once.
+``UnitError``s) into work items, using ``Finding.key`` to raise each breach once. Several
+rules over the same points share a ``Series`` of them (ordered and converted once).
 
 How censored values count ("<0.01" is an undetectable result):
 - absolute_limit: "<0.01" is never at or above a limit; ">100" is never at or below one.
@@ -15,6 +16,7 @@ How censored values count ("<0.01" is an undetectable result):
 
 from __future__ import annotations
 
+from careplans.rules.common import Series
 from careplans.rules.dispatch import RULE_TYPES, evaluate, parameters, validate
 from careplans.rules.kinetics import DAYS_PER_MONTH, doubling_time
 from careplans.rules.limits import absolute_limit
@@ -29,6 +31,7 @@ __all__ = [
     "Finding",
     "Point",
     "RuleConfigError",
+    "Series",
     "UnitError",
     "absolute_limit",
     "canonical_units",

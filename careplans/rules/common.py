@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from careplans.rules.types import ABOVE, BELOW, Point, RuleConfigError
@@ -56,29 +57,89 @@ def _order(point: Point) -> tuple[datetime, Decimal, str, str, str]:
     return (point.at, point.value, point.comparator, point.units, point.label)
 
 
+def _in_order(points: list[Point]) -> list[Point]:
+    """``points`` oldest first (sorted in place when they are not already)."""
+    # Points usually come oldest first, each at its own time: then the order is already the
+    # one ``_order`` gives, and sorting (a key tuple per point) is skipped.
+    if any(points[i].at >= points[i + 1].at for i in range(len(points) - 1)):
+        points.sort(key=_order)
+    return points
+
+
+def _convert(ordered: Sequence[Point], units: str) -> list[Reading]:
+    """Points already in order, in ``units``; UnitError at the first that cannot be."""
+    # A series has one or two spellings of its units: each converts once, not once a point.
+    # The power of ten is that of 1 converted (normalise_units raises UnitError as before).
+    shifts: dict[str, int] = {}
+    result = []
+    for p in ordered:
+        shift = shifts.get(p.units)
+        if shift is None:
+            shift = shifts[p.units] = normalise_units(Decimal(1), p.units, units).adjusted()
+        result.append(Reading(p, p.value.scaleb(shift) if shift else p.value))
+    return result
+
+
 def readings(
     points: Iterable[Point], units: str, *, since: datetime | None = None
 ) -> list[Reading]:
     """The points on or after ``since``, oldest first, in ``units``; UnitError if any cannot be.
 
     Every point that counts is converted, not only those a rule ends up using: a series with a
-    unit we cannot read is reported as such rather than judged on the readable part.
+    unit we cannot read is reported as such rather than judged on the readable part. A
+    ``Series`` answers from the conversion it made for the rule before (same result).
     """
-    chosen = [p for p in points if since is None or p.at >= since]
-    # Points usually come oldest first, each at its own time: then the order is already the
-    # one ``_order`` gives, and sorting (a key tuple per point) is skipped.
-    if any(chosen[i].at >= chosen[i + 1].at for i in range(len(chosen) - 1)):
-        chosen.sort(key=_order)
-    # A series has one or two spellings of its units: each converts once, not once a point.
-    # The power of ten is that of 1 converted (normalise_units raises UnitError as before).
-    shifts: dict[str, int] = {}
-    result = []
-    for p in chosen:
-        shift = shifts.get(p.units)
-        if shift is None:
-            shift = shifts[p.units] = normalise_units(Decimal(1), p.units, units).adjusted()
-        result.append(Reading(p, p.value.scaleb(shift) if shift else p.value))
-    return result
+    if isinstance(points, Series):
+        return points.readings(units, since=since)
+    return _convert(_in_order([p for p in points if since is None or p.at >= since]), units)
+
+
+class Series(Sequence[Point]):
+    """One test's points, put in order once, with each conversion to a rule's units made once
+    and shared: monitoring evaluates several rules on the same points for every result filed,
+    and each rule would otherwise sort and convert them all again (``readings``).
+
+    Read-only after it is made; the ``Point``s are the ones given (charts find a reading's
+    observation by identity). Made for one evaluation: it holds the conversions it made.
+    """
+
+    __slots__ = ("_converted", "_moments", "_points")
+
+    def __init__(self, points: Iterable[Point]) -> None:
+        self._points: tuple[Point, ...] = tuple(_in_order(list(points)))
+        self._moments = [p.at for p in self._points]
+        # Units -> the whole series in them, or None when some point cannot be converted.
+        self._converted: dict[str, list[Reading] | None] = {}
+
+    def readings(self, units: str, *, since: datetime | None = None) -> list[Reading]:
+        """What ``readings(points, units, since=since)`` gives for these points (a new list)."""
+        # Oldest first, so the points on or after ``since`` are a tail: the same points, in
+        # the same order, as filtering first and ordering after.
+        start = 0 if since is None else bisect_left(self._moments, since)
+        if units not in self._converted:
+            try:
+                self._converted[units] = _convert(self._points, units)
+            except Exception:
+                # Left to the plain path below, which raises it exactly as before when the
+                # point at fault counts (on or after ``since``), and converts the rest when not.
+                self._converted[units] = None
+        converted = self._converted[units]
+        if converted is None:
+            return _convert(self._points[start:], units)
+        return converted[start:]
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    @overload
+    def __getitem__(self, index: int) -> Point: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Point]: ...
+    def __getitem__(self, index: int | slice) -> Point | Sequence[Point]:
+        return self._points[index]
+
+    def __iter__(self) -> Iterator[Point]:
+        return iter(self._points)
 
 
 def trailing_run(

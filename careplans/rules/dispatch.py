@@ -54,7 +54,9 @@ def evaluate(rule_type: str, points: Iterable[Point], params: Any) -> Finding:
     """Run the rule named ``rule_type`` with ``params`` (as loaded from JSON) over ``points``.
 
     Raises RuleConfigError for an unknown rule type or a missing, unknown or bad parameter,
-    and UnitError when a point's units cannot be compared with the rule's.
+    and UnitError when a point's units cannot be compared with the rule's. To run several
+    rules on the same points, pass one ``Series`` of them to each: it is put in order and
+    converted to each units once, and every rule finds what it finds on the plain points.
     """
     rule = _rule(rule_type)
     if not isinstance(params, Mapping):

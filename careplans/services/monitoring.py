@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -29,7 +28,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from careplans.models import FollowUpPlan, PlanTest, Rule
-from careplans.rules import Finding, Point, RuleConfigError, UnitError, evaluate
+from careplans.rules import Finding, Point, RuleConfigError, Series, UnitError, evaluate
 from rms.models import Observation, Patient, Result
 from rms.services import system_user
 from worklists.models import WorkItem
@@ -47,22 +46,24 @@ def points_for(patient: Patient, test_code: str) -> list[Point]:
     """The patient's numeric results of one test that count: current values (not those a
     correction replaced) of results that are not deleted or cancelled. Read as plain values:
     a patient may have hundreds, and this runs for every result filed."""
+    # One filter() (the two exclusions as ~Q: a result is one row, so the same conditions as
+    # exclude()), not a copy of the query for each clause.
     rows = (
         Observation.objects.filter(
+            ~Q(result__status__in=Result.WITHDRAWN),
+            ~Q(status__in=[Observation.Status.DELETED, Observation.Status.CANCELLED]),
             result__patient=patient,
             code__iexact=test_code,
             superseded_at__isnull=True,
             value_numeric__isnull=False,
         )
-        .exclude(result__status__in=Result.WITHDRAWN)
-        .exclude(status__in=[Observation.Status.DELETED, Observation.Status.CANCELLED])
         .order_by("observed_at", "id")
         .values_list("observed_at", "value_numeric", "comparator", "units", "name")
     )
     return [
         Point(
             at=at,
-            value=Decimal(value).normalize(),
+            value=value.normalize(),  # a Decimal already (DecimalField)
             comparator=comparator,
             units=units,
             label=name,
@@ -185,40 +186,51 @@ def evaluate_test(
     Safe to repeat: a breach already raised is not raised again."""
     who = actor or system_user()
     if plans is None:
-        # The rules of the patient's active plans, with their plans, in one query.
+        # The rules of the patient's active plans, with their plans, in one query. The plans'
+        # patient is ``patient`` (the query says so): not read again with every rule.
         rules = list(
             Rule.objects.filter(
                 plan__patient=patient,
                 plan__status=FollowUpPlan.Status.ACTIVE,
                 active=True,
                 test_code__iexact=test_code,
-            ).select_related("plan__patient", "plan__team")
+            ).select_related("plan__team")
         )
+        for rule in rules:
+            if rule.plan:
+                rule.plan.patient = patient
         plans = list({rule.plan.pk: rule.plan for rule in rules if rule.plan}.values())
     elif plans:
-        rules = list(
-            Rule.objects.filter(
-                plan__in=plans, active=True, test_code__iexact=test_code
-            ).select_related("plan")
-        )
+        rules = list(Rule.objects.filter(plan__in=plans, active=True, test_code__iexact=test_code))
+        # Each rule's plan is one of those given, with its patient and team: not read again.
+        given = {plan.pk: plan for plan in plans}
+        for rule in rules:
+            rule.plan = given[rule.plan_id]  # type: ignore[index]
     else:
         return 0
     if not rules:
         return 0
-    points = points_for(patient, test_code)
     plans_by_id = {plan.pk: plan for plan in plans}
+    points = points_for(patient, test_code)
+    # Every rule reads the same points: ordered once, and converted once per rule units.
+    series = Series(points)
     # The rules' open breach items, in one query rather than one per rule.
     open_breaches: dict[int, list[WorkItem]] = {}
     prefixes = Q()
     for rule in rules:
         prefixes |= Q(dedupe_key__startswith=_breach_prefix(rule))
-    for item in work_items_active_for(dedupe_prefix="breach:").filter(prefixes):
+    found = list(work_items_active_for(dedupe_prefix="breach:").filter(prefixes).order_by())
+    # Oldest first, as work_items_active_for orders them, but sorted here: the same order
+    # (a time and an id, no collation), without the ORDER BY that costs Django more to
+    # compile than this sort of a few items.
+    found.sort(key=lambda item: (item.created_at, item.pk))
+    for item in found:
         rule_pk = int(item.dedupe_key.split(":", 2)[1])
         open_breaches.setdefault(rule_pk, []).append(item)
     for rule in rules:
         plan = plans_by_id[rule.plan_id]  # type: ignore[index]
         try:
-            finding = evaluate(rule.rule_type, points, _params(rule, plan))
+            finding = evaluate(rule.rule_type, series, _params(rule, plan))
         except UnitError as exc:
             _cannot_evaluate(rule, plan, f"{exc}", f"units:{rule.pk}:{exc.units}", who)
             continue

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from careplans import services as plan_services
 from careplans.models import FollowUpPlan, Pathway, PlanTest
+from careplans.rules import evaluate
 from careplans.services import monitoring
 from careplans.tasks import overdue_scan
 from rms import services
@@ -203,6 +204,58 @@ def test_a_result_in_units_that_cannot_be_compared_is_sent_for_review(patient, c
     items = WorkItem.objects.filter(patient=patient, kind=Kind.RESULT_TO_REVIEW)
     assert items.count() >= 1
     assert "could not be evaluated" in items.first().explanation
+
+
+def set_units(plan: FollowUpPlan, clinician, rule_type: str, **params) -> None:
+    plan_services.plan_set_rule_params(
+        plan=plan,
+        rule=plan.rules.get(rule_type=rule_type),
+        params=params,
+        actor=clinician,
+        reason="The lab reports in other units",
+    )
+
+
+def test_rules_in_different_units_each_judge_the_results_in_their_own(patient, clinician) -> None:
+    # The rules of one result share one reading of the series: each must still convert it to
+    # its own units, and find what it finds on the results alone.
+    plan = start(patient, clinician, "prostate-post-prostatectomy", "2025-01-15")
+    set_units(plan, clinician, "absolute_limit", threshold="200", confirmations=2, units="ng/L")
+    # From 0.25 ng/mL (250 ng/L) up: the first result, 0.21, is left out of the fit.
+    set_units(plan, clinician, "doubling_time", max_months=12, min_value="0.25", units="ng/mL")
+    for day, value in [
+        ("2026-02-01", "0.21"),
+        ("2026-03-15", "0.28"),
+        ("2026-05-01", "0.40"),
+        ("2026-06-15", "0.57"),
+    ]:
+        psa(patient, clinician, day, value)
+    raised = {item.details["rule_type"]: item for item in breaches(patient)}
+    assert set(raised) == {"absolute_limit", "consecutive_rises", "doubling_time"}
+    assert "200 ng/L" in raised["absolute_limit"].explanation
+    # Each item is the breach its rule finds on the plain list of the patient's results.
+    points = monitoring.points_for(patient, "PSA")
+    for rule in plan.rules.all():
+        finding = evaluate(rule.rule_type, points, rule.params)
+        assert finding.breached
+        assert raised[rule.rule_type].dedupe_key == f"breach:{rule.pk}:{finding.key}"
+    fit = raised["doubling_time"].details["finding"]
+    assert fit["points_used"] == 3 and fit["min_value"] == "0.25"
+    assert 2.7 < float(fit["doubling_time_months"]) < 3.3
+
+
+def test_a_rule_in_units_that_cannot_be_compared_does_not_stop_the_others(
+    patient, clinician
+) -> None:
+    plan = start(patient, clinician, "prostate-post-prostatectomy", "2025-01-15")
+    set_units(plan, clinician, "consecutive_rises", count=3, units="mmol/L")
+    psa(patient, clinician, "2026-08-02", "0.21")
+    psa(patient, clinician, "2026-11-10", "0.24")
+    [review] = WorkItem.objects.filter(patient=patient, kind=Kind.RESULT_TO_REVIEW)
+    assert review.title == "PSA rising on 3 consecutive results could not be checked"
+    assert "'ug/L' to 'mmol/L'" in review.explanation
+    [item] = breaches(patient)
+    assert item.details["rule_type"] == "absolute_limit"
 
 
 def test_a_missed_six_month_psa_is_raised_once_by_the_overdue_scan(patient, clinician) -> None:
