@@ -27,3 +27,6 @@ class WorklistsConfig(AppConfig):
         )
         signals.inbound_held.connect(receivers.inbound_held, dispatch_uid=f"{uid}.inbound_held")
         signals.inbound_filed.connect(receivers.inbound_filed, dispatch_uid=f"{uid}.inbound_filed")
+        signals.resource_reviewed.connect(
+            receivers.resource_reviewed, dispatch_uid=f"{uid}.resource_reviewed"
+        )

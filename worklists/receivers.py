@@ -36,3 +36,7 @@ def inbound_filed(sender: Any, *, message: Any, actor: Any = None, **kwargs: Any
 
 def message_delivered(sender: Any, *, message: Any, **kwargs: Any) -> None:
     services.work_items_close_for_delivered_message(message=message, actor=system_user())
+
+
+def resource_reviewed(sender: Any, *, resource: Any, actor: Any = None, **kwargs: Any) -> None:
+    services.work_items_close_for_reviewed_resource(resource=resource, actor=actor or system_user())

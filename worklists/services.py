@@ -27,7 +27,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from rms import selectors as rms_selectors
-from rms.models import InboundMessage, Membership, Patient, Team
+from rms.models import InboundMessage, Membership, Patient, Resource, Team
 from rms.models.teams import WRITE_ROLES
 from worklists.models import WorkItem, WorkItemEvent
 
@@ -657,6 +657,30 @@ def work_items_close_for_filed_message(*, message: InboundMessage, actor: User) 
             actor=actor,
             outcome="Filed after review",
             note=f"Reprocessed by {actor.get_username()} and filed to the patient's record.",
+        )
+    return closed
+
+
+@transaction.atomic
+def work_items_close_for_reviewed_resource(*, resource: Resource, actor: User) -> int:
+    """A library resource was approved again with a new review date, or retired: close its
+    open "due for review" items for any other review date ("Reviewed"). Returns how many this
+    call closed; safe to repeat."""
+    review_date = resource.review_date.isoformat() if resource.review_date else ""
+    current = f"resource_review:{resource.pk}:{review_date}"
+    closed = 0
+    items = work_items_active_for(dedupe_prefix=f"resource_review:{resource.pk}:").filter(
+        kind=Kind.RESOURCE_REVIEW
+    )
+    for item in items:
+        if resource.status != Resource.Status.RETIRED and item.dedupe_key == current:
+            continue  # due for the review date it has now: still to do
+        done = "retired" if resource.status == Resource.Status.RETIRED else "approved again"
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="Reviewed",
+            note=f"{actor.get_full_name() or actor.get_username()} {done} the resource.",
         )
     return closed
 

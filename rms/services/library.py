@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from rms import signals
 from rms.models import Membership, Resource, Role, Team
 from rms.models.teams import WRITE_ROLES
 
@@ -232,6 +233,7 @@ def resource_approve(*, resource: Resource, review_date: dt.date, actor: User) -
     resource.save(
         update_fields=["status", "review_date", "approved_by", "approved_at"],
     )
+    signals.resource_reviewed.send(sender=Resource, resource=resource, actor=actor)
     return resource
 
 
@@ -248,6 +250,7 @@ def resource_retire(*, resource: Resource, actor: User) -> Resource:
     resource.retired_by = actor
     resource.retired_at = timezone.now()
     resource.save(update_fields=["status", "retired_by", "retired_at"])
+    signals.resource_reviewed.send(sender=Resource, resource=resource, actor=actor)
     return resource
 
 

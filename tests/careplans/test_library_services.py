@@ -201,11 +201,24 @@ def test_the_review_reminder_is_raised_once_per_resource_and_review_date(
     soon.refresh_from_db()
     assert soon.review_reminder_raised_for == soon.review_date
 
-    # Re-approved with a new date: the next reminder is for that date.
+    # Re-approved with a new date: the review is done (its item closes itself) and the next
+    # reminder is for the new date.
     new_date = timezone.localdate() + dt.timedelta(days=20)
     rms_library.resource_approve(resource=soon, review_date=new_date, actor=team_admin)
+    item.refresh_from_db()
+    assert (item.status, item.outcome) == (WorkItem.Status.DONE, "Reviewed")
     assert resource_review_reminders() == 1
     assert WorkItem.objects.filter(kind=WorkItem.Kind.RESOURCE_REVIEW).count() == 2
+    newer = WorkItem.objects.get(kind=WorkItem.Kind.RESOURCE_REVIEW, status=WorkItem.Status.OPEN)
+    assert new_date.isoformat() in newer.dedupe_key
+
+    # Approving again with the same date changes nothing; retiring it closes the newer item.
+    rms_library.resource_approve(resource=soon, review_date=new_date, actor=team_admin)
+    newer.refresh_from_db()
+    assert newer.status == WorkItem.Status.OPEN
+    rms_library.resource_retire(resource=soon, actor=team_admin)
+    newer.refresh_from_db()
+    assert newer.status == WorkItem.Status.DONE
 
 
 def test_no_reminder_for_a_retired_resource(team) -> None:
