@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, database_url, fresh_database, percentile, setup_django
+from bench.common import ROOT, cpu_seconds, database_url, fresh_database, percentile, setup_django
 
 PID = "PID|1||9990000018^^^NHS^NH~RXX1234567^^^RXX^MR||TESTER^Alan^James^^Mr||19580214|M"
 
@@ -43,15 +43,6 @@ def oru(control_id: str, filler: str) -> bytes:
         "OBX|5|NM|CREA^Creatinine^WINPATH||88|umol/L|59-104|N|||F|||20261110083000",
     ]
     return ("\r".join(segments) + "\r").encode()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process has used (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_connections(
