@@ -390,7 +390,9 @@ class InboundHl7Api(APIView):
         description=(
             "The body is one HL7 v2 message (segments separated by carriage returns), exactly "
             "as it would travel over MLLP. The response body is the HL7 acknowledgement: `AA` "
-            "once the message is stored and filed (or held for review), `AE`/`AR` with the "
+            "once the message is stored and filed (or held for review; with "
+            "`INBOUND_ACK_AFTER=storing`, once it is stored, filed shortly after), `AE`/`AR` "
+            "with the "
             "reason in MSA-3 when it is refused. A repeat of the same MSH-3, MSH-4 and MSH-10 "
             "gets the stored acknowledgement again. 503 means nothing was stored: send again."
         ),

@@ -81,6 +81,21 @@ def test_a_feed_account_posts_a_result_and_gets_an_aa_ack(feed, tester, content_
     assert stored.peer == "127.0.0.1"
 
 
+def test_acknowledged_on_storing_a_posted_result_is_stored_then_filed(
+    feed, tester, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from rms.inbound.receive import inbound_file_queued
+
+    settings.INBOUND_ACK_AFTER = "storing"
+    response = post_hl7(feed, PSA)
+    assert response.status_code == 200 and ack_of(response.content)[0] == "AA"
+    stored = InboundMessage.objects.get()
+    assert (stored.channel, stored.status) == ("api", "received")
+    assert not Result.objects.exists()
+    assert inbound_file_queued() == 1
+    assert Result.objects.get().patient == tester
+
+
 def test_a_clinician_of_the_patients_team_may_not_post_messages(api_clinician, tester) -> None:
     response = post_hl7(api_clinician, PSA)
     assert response.status_code == 403
