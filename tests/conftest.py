@@ -58,7 +58,9 @@ def patient(team: Team) -> Patient:
 
 @pytest.fixture
 def other_patient(other_team: Team) -> Patient:
-    return PatientFactory(teams=[other_team])
+    # A name no generated patient has: tests check it never shows to the first team, and a
+    # random name could be the same as the first team's patient's.
+    return PatientFactory(teams=[other_team], family_name="Otherteamson", given_name="Olwen")
 
 
 def token_client(user) -> APIClient:  # type: ignore[no-untyped-def]
