@@ -98,7 +98,9 @@ def _panel(
     if _is_htmx(request):
         return render(request, template, context)
     return render(
-        request, f"{T}panel_page.html", {**context, "partial_template": template, "title": title}
+        request,
+        "panel_page.html",
+        {**context, "partial_template": template, "page_title": title},
     )
 
 

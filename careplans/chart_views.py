@@ -22,7 +22,7 @@ from rms import access
 from rms.presenters import PatientPresenter
 
 FRAGMENT_TEMPLATE = "careplans/charts.html"
-PAGE_TEMPLATE = "careplans/charts_page.html"
+PAGE_TEMPLATE = "panel_page.html"
 
 
 @login_required
@@ -36,4 +36,13 @@ def patient_charts_view(request: HttpRequest, public_id: uuid.UUID) -> HttpRespo
     }
     if getattr(request, "htmx", False):
         return render(request, FRAGMENT_TEMPLATE, context)
-    return render(request, PAGE_TEMPLATE, {**context, "partial_template": FRAGMENT_TEMPLATE})
+    return render(
+        request,
+        PAGE_TEMPLATE,
+        {
+            **context,
+            "partial_template": FRAGMENT_TEMPLATE,
+            "page_title": "Trends",
+            "with_charts": True,
+        },
+    )

@@ -51,7 +51,7 @@ LIST_TEMPLATE = "careplans/library/resource_list.html"
 FORM_TEMPLATE = "careplans/library/resource_form.html"
 APPROVE_TEMPLATE = "careplans/library/resource_approve.html"
 PANEL_TEMPLATE = "careplans/library/patient_panel.html"
-PAGE_TEMPLATE = "careplans/library/patient_panel_page.html"
+PAGE_TEMPLATE = "panel_page.html"
 
 
 def _resource(request: HttpRequest, resource_id: uuid.UUID) -> Resource:
@@ -305,7 +305,11 @@ def _render_panel(request: HttpRequest, patient: Patient, **bound: Any) -> HttpR
         )
     if _is_htmx(request):
         return render(request, PANEL_TEMPLATE, context)
-    return render(request, PAGE_TEMPLATE, {**context, "partial_template": PANEL_TEMPLATE})
+    return render(
+        request,
+        PAGE_TEMPLATE,
+        {**context, "partial_template": PANEL_TEMPLATE, "page_title": "Information and resources"},
+    )
 
 
 def _after_post(request: HttpRequest, patient: Patient) -> HttpResponse:

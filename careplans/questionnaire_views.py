@@ -36,7 +36,7 @@ from rms.web import is_htmx as _is_htmx
 from rms.web import signed_in_user as _user
 
 PANEL_TEMPLATE = "careplans/questionnaires/panel.html"
-PAGE_TEMPLATE = "careplans/questionnaires/panel_page.html"
+PAGE_TEMPLATE = "panel_page.html"
 ENTER_TEMPLATE = "careplans/questionnaires/enter.html"
 RESPONSE_TEMPLATE = "careplans/questionnaires/response.html"
 LATEST_TEMPLATE = "careplans/questionnaires/latest.html"
@@ -75,7 +75,15 @@ def _panel(request: HttpRequest, context: dict[str, Any], status: int = 200) -> 
     if _is_htmx(request):
         return render(request, PANEL_TEMPLATE, context, status=status)
     return render(
-        request, PAGE_TEMPLATE, {**context, "partial_template": PANEL_TEMPLATE}, status=status
+        request,
+        PAGE_TEMPLATE,
+        {
+            **context,
+            "partial_template": PANEL_TEMPLATE,
+            "page_title": "Questionnaires",
+            "with_charts": True,
+        },
+        status=status,
     )
 
 

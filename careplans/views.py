@@ -50,7 +50,7 @@ from rms.web import is_htmx as _is_htmx
 from rms.web import signed_in_user as _actor
 
 PANEL_TEMPLATE = "careplans/patient_plans.html"
-PAGE_TEMPLATE = "careplans/patient_plans_page.html"
+PAGE_TEMPLATE = "panel_page.html"
 DETAIL_TEMPLATE = "careplans/plan_detail.html"
 
 STATUS_VERBS = {
@@ -116,7 +116,11 @@ def _render_panel(
     }
     if _is_htmx(request):
         return render(request, PANEL_TEMPLATE, context)
-    return render(request, PAGE_TEMPLATE, {**context, "partial_template": PANEL_TEMPLATE})
+    return render(
+        request,
+        PAGE_TEMPLATE,
+        {**context, "partial_template": PANEL_TEMPLATE, "page_title": "Follow-up plans"},
+    )
 
 
 @login_required

@@ -32,7 +32,7 @@ from rms.services.results import result_mark_seen
 from rms.web import is_htmx as _is_htmx
 
 PANEL_TEMPLATE = "pkb_bridge/patient_data/panel.html"
-PAGE_TEMPLATE = "pkb_bridge/patient_data/page.html"
+PAGE_TEMPLATE = "panel_page.html"
 # The newest entries shown; a patient who records daily has a few months here.
 PANEL_LIMIT = 100
 
@@ -95,7 +95,11 @@ def _render(request: HttpRequest, patient: Patient) -> HttpResponse:
     }
     if _is_htmx(request):
         return render(request, PANEL_TEMPLATE, context)
-    return render(request, PAGE_TEMPLATE, {**context, "partial_template": PANEL_TEMPLATE})
+    return render(
+        request,
+        PAGE_TEMPLATE,
+        {**context, "partial_template": PANEL_TEMPLATE, "page_title": "Patient-entered data"},
+    )
 
 
 @login_required

@@ -55,7 +55,7 @@ from rms.web import signed_in_user as _actor
 
 PANEL_TEMPLATE = "pkb_bridge/patient_panel.html"
 WITHDRAW_TEMPLATE = "pkb_bridge/withdraw_confirm.html"
-PAGE_TEMPLATE = "pkb_bridge/patient_page.html"
+PAGE_TEMPLATE = "panel_page.html"
 
 
 def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> Patient:
@@ -106,7 +106,11 @@ def _page(
     }
     if _is_htmx(request):
         return render(request, template, context)
-    return render(request, PAGE_TEMPLATE, {**context, "partial_template": template})
+    return render(
+        request,
+        PAGE_TEMPLATE,
+        {**context, "partial_template": template, "page_title": "PKB sharing"},
+    )
 
 
 def _render_panel(request: HttpRequest, patient: Patient) -> HttpResponse:

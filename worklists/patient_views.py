@@ -41,7 +41,7 @@ from worklists.presenters import WorkItemRow
 
 PANEL_ID = "work-items-panel"
 PANEL_TEMPLATE = "worklist_panels/patient_items.html"
-PAGE_TEMPLATE = "worklist_panels/patient_items_page.html"
+PAGE_TEMPLATE = "panel_page.html"
 
 
 def _record_url(patient: Patient) -> str:
@@ -83,7 +83,10 @@ def _render_panel(request: HttpRequest, patient: Patient, *, status: int = 200) 
     if _is_htmx(request):
         return render(request, PANEL_TEMPLATE, context, status=status)
     return render(
-        request, PAGE_TEMPLATE, {**context, "partial_template": PANEL_TEMPLATE}, status=status
+        request,
+        PAGE_TEMPLATE,
+        {**context, "partial_template": PANEL_TEMPLATE, "page_title": "Open work items"},
+        status=status,
     )
 
 
