@@ -87,6 +87,17 @@ class ResourceForm(forms.Form):
         self.helper.form_class = "resource-form"
         self.helper.attrs = {"enctype": "multipart/form-data"}
 
+    def resource_input(self) -> rms_library.ResourceInput:
+        """The resource as the library's services take it (call once the form is valid)."""
+        data = self.cleaned_data
+        return rms_library.ResourceInput(
+            title=data["title"],
+            kind=data["kind"],
+            url=data["url"] or "",
+            description=data["description"],
+            file=data["file"],
+        )
+
 
 class ApproveForm(forms.Form):
     review_date = forms.DateField(

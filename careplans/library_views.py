@@ -142,13 +142,7 @@ def resource_create(request: HttpRequest) -> HttpResponse:
         try:
             resource = rms_library.resource_create(
                 team=data["team"],
-                data=rms_library.ResourceInput(
-                    title=data["title"],
-                    kind=data["kind"],
-                    url=data["url"] or "",
-                    description=data["description"],
-                    file=data["file"],
-                ),
+                data=form.resource_input(),
                 actor=user,
             )
             services.resource_tags_set(resource=resource, pathways=data["pathways"], actor=user)
@@ -192,13 +186,7 @@ def resource_edit(request: HttpRequest, resource_id: uuid.UUID) -> HttpResponse:
         try:
             resource = rms_library.resource_update(
                 resource=resource,
-                data=rms_library.ResourceInput(
-                    title=data["title"],
-                    kind=data["kind"],
-                    url=data["url"] or "",
-                    description=data["description"],
-                    file=data["file"],
-                ),
+                data=form.resource_input(),
                 actor=user,
             )
             services.resource_tags_set(resource=resource, pathways=data["pathways"], actor=user)
