@@ -6,10 +6,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
+from pkb_bridge.sandbox import SandboxServer, SandboxState
+from pkb_bridge.transport import PkbTransport
 from rms.api.tokens import token_create
 from rms.models import Patient, Role, Team
 from tests.factories import MembershipFactory, PatientFactory, TeamFactory, UserFactory
@@ -112,3 +116,20 @@ def celery_in_process(request: pytest.FixtureRequest):  # type: ignore[no-untype
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """PKB's sandbox on a port of its own (user rms, password pw), stopped after the test."""
+    server = SandboxServer(username="rms", password="pw", state=SandboxState())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def transport(sandbox: SandboxServer) -> Iterator[PkbTransport]:
+    """A PKB transport to ``sandbox``, with short timeouts."""
+    client = PkbTransport(sandbox.url, "rms", "pw", connect_timeout_s=2.0, deadline_s=3.0)
+    yield client
+    client.close()

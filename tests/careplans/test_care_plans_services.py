@@ -4,7 +4,6 @@ plan document; the required end-to-end check runs the real delivery path to the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,7 +15,6 @@ from careplans.models import CarePlan, CarePlanTemplate, CarePlanVersion
 from careplans.services import care_plans as services
 from pkb_bridge import services as pkb
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from pkb_bridge.transport import PkbTransport
 from rms.models import Document
 
@@ -28,21 +26,6 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 @pytest.fixture
 def template() -> CarePlanTemplate:
     return CarePlanTemplate.objects.get(pathway__code="prostate-post-prostatectomy")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def transport(sandbox: SandboxServer) -> Iterator[PkbTransport]:
-    client = PkbTransport(sandbox.url, "rms", "pw", connect_timeout_s=2.0, deadline_s=3.0)
-    yield client
-    client.close()
 
 
 def drain(transport: PkbTransport) -> None:

@@ -4,7 +4,6 @@ patient's page, shared with PKB as a document of their own; scoped like every pa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,7 +15,6 @@ from careplans.models import ConsentRecord
 from careplans.services import care_plans as services
 from pkb_bridge import services as pkb
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from pkb_bridge.transport import PkbTransport
 from rms.models import Document
 
@@ -35,14 +33,6 @@ def give(patient, actor, **extra) -> ConsentRecord:
     }
     values.update(extra)
     return services.consent_record(patient=patient, actor=actor, **values)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_a_clinician_records_consent_and_it_becomes_a_document(patient, clinician):

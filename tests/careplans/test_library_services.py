@@ -4,7 +4,6 @@ its path to PKB, and the review reminder."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 import time_machine
@@ -17,7 +16,6 @@ from careplans.services import library
 from careplans.tasks import resource_review_reminders
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from pkb_bridge.transport import PkbTransport
 from rms.models import Document, Resource
 from rms.services import library as rms_library
@@ -30,14 +28,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = tmp_path
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    yield server
-    server.stop()
 
 
 def documents_sent(patient) -> list[OutboundMessage]:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ over real HTTP (the sandbox stands in for PKB, the edge we do not own)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -14,7 +13,6 @@ from django.utils import timezone
 
 from pkb_bridge import services
 from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from pkb_bridge.transport import PkbTransport
 from rms import services as rms_services
 from rms.services import ObservationInput, ResultInput
@@ -28,21 +26,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 Status = OutboundMessage.Status
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def transport(sandbox: SandboxServer) -> Iterator[PkbTransport]:
-    client = PkbTransport(sandbox.url, "rms", "pw", connect_timeout_s=2.0, deadline_s=3.0)
-    yield client
-    client.close()
 
 
 def with_history(patient, *, labs: int = 4) -> None:

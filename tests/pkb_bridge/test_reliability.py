@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from pkb_bridge import services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
+from pkb_bridge.sandbox import SandboxServer
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
 from tests.processes import (
     BROKER,
@@ -38,14 +38,6 @@ pytestmark = [
     NEEDS_POSTGRESQL_AND_REDIS,
 ]
 Status = OutboundMessage.Status
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from careplans import services as plan_services
 from careplans.models import Pathway
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
+from pkb_bridge.sandbox import SandboxServer
 from pkb_bridge.transport import PkbTransport
 from rms.inbound import receive
 from rms.models import Patient
@@ -97,14 +97,6 @@ def captured() -> Iterator[Capture]:
         root.setLevel(root_level)
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    yield server
-    server.stop()
 
 
 def leaks(texts: list[str]) -> list[str]:

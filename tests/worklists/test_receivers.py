@@ -4,7 +4,6 @@ real signals: a rejected message, a patient PKB cannot invite, a held inbound me
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from django.core import mail
@@ -12,8 +11,6 @@ from django.core import mail
 from pkb_bridge import services as pkb_services
 from pkb_bridge import signals as pkb_signals
 from pkb_bridge.models import Enrolment, OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
-from pkb_bridge.transport import PkbTransport
 from rms.inbound import inbound_reprocess, receive
 from rms.models import InboundMessage, Result
 from rms.services import system_user
@@ -32,21 +29,6 @@ Status = WorkItem.Status
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True, is_staff=True)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def transport(sandbox: SandboxServer) -> Iterator[PkbTransport]:
-    client = PkbTransport(sandbox.url, "rms", "pw", connect_timeout_s=2.0, deadline_s=3.0)
-    yield client
-    client.close()
 
 
 def drain(transport) -> None:

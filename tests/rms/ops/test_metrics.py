@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from pkb_bridge.transport import PkbTransport
 from rms.inbound import receive
 from tests.factories import PatientFactory, ResultFactory, UserFactory
@@ -113,21 +111,6 @@ def test_a_short_metrics_token_stops_start_up_naming_the_variable() -> None:
 
 
 # --- what they say -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def transport(sandbox: SandboxServer) -> Iterator[PkbTransport]:
-    client = PkbTransport(sandbox.url, "rms", "pw", connect_timeout_s=2.0, deadline_s=3.0)
-    yield client
-    client.close()
 
 
 @pytest.fixture
