@@ -36,6 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from rms.inbound.receive import QUEUED
 from rms.models import InboundMessage
 
 logger = logging.getLogger("rms.ops")
@@ -128,9 +129,7 @@ def _read_inbound(snapshot: OpsSnapshot) -> None:
     totals = InboundMessage.objects.order_by().aggregate(
         **_counts_by_status(statuses),
         oldest_unmatched=Min("received_at", filter=Q(status=InboundMessage.Status.UNMATCHED)),
-        oldest_unfiled=Min(
-            "received_at", filter=Q(status=InboundMessage.Status.RECEIVED, ack_code="AA")
-        ),
+        oldest_unfiled=Min("received_at", filter=Q(**QUEUED)),
     )
     snapshot.oldest_unmatched_at = totals["oldest_unmatched"]
     snapshot.oldest_unfiled_at = totals["oldest_unfiled"]
