@@ -236,6 +236,9 @@ def _point(observation: Observation) -> Point:
     )
 
 
+_NOT_A_LINE = ("from_day", "until_day", "failure_within_months")
+
+
 def _limit_line(rule: Rule, chart_units: str) -> ThresholdLine:
     params = rule.params
     threshold = Decimal(str(params["threshold"]).strip())
@@ -302,9 +305,12 @@ def _chart(test: _Test, observations: Sequence[Observation]) -> TrendChart:
     nadir: ChartPoint | None = None
     for rule, plan in test.rules:
         try:
-            if rule.rule_type == RuleType.ABSOLUTE_LIMIT:
+            # A limit that holds only in a window after treatment (PSA persistence), and an
+            # early-failure rule drawn already as its plain rise, are said in words, not lines.
+            windowed = any(rule.params.get(name) is not None for name in _NOT_A_LINE)
+            if rule.rule_type == RuleType.ABSOLUTE_LIMIT and not windowed:
                 thresholds.append(_limit_line(rule, units))
-            elif rule.rule_type == RuleType.RISE_ABOVE_NADIR:
+            elif rule.rule_type == RuleType.RISE_ABOVE_NADIR and not windowed:
                 line, nadir_obs, why = _nadir_line(rule, plan, observations, units)
                 if line is not None:
                     thresholds.append(line)

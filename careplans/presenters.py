@@ -48,13 +48,30 @@ def rule_in_words(rule: Rule) -> str:
         text = f"{test} {relation} {_value(params, 'threshold')} {units}"
         confirmations = params.get("confirmations", 1)
         if isinstance(confirmations, int) and confirmations > 1:
-            text += f" on {confirmations} results in a row"
+            text += f" on {confirmations} separate samples in a row"
+        if params.get("from_day") is not None or params.get("until_day") is not None:
+            text += (
+                f" between day {params.get('from_day') or 0} and day "
+                f"{_value(params, 'until_day') or 'any'} after treatment"
+            )
         return text
-    if kind == "rise_above_nadir":
-        since = _value(params, "anchor_at") or "the plan's anchor date"
-        return (
-            f"{test} {_value(params, 'rise')} {units} or more above its lowest value "
+    if kind in ("rise_above_nadir", "castration_resistance"):
+        since = _value(params, "anchor_at") or "the start of the episode"
+        text = (
+            f"{test} {_value(params, 'rise') or '2'} {units} or more above its lowest value "
             f"(nadir) since {since}"
+        )
+        if params.get("min_percent") is not None or kind == "castration_resistance":
+            text += f" and {_value(params, 'min_percent') or '25'}% above it"
+        if params.get("failure_within_months") is not None:
+            text += f", within {params['failure_within_months']} months of treatment"
+        if kind == "castration_resistance":
+            text += ", confirmed, with castrate testosterone"
+        return text
+    if kind == "velocity":
+        return (
+            f"{test} velocity more than {_value(params, 'max_per_year')} {units} a year "
+            f"(least squares over the last {params.get('window_months', 24)} months)"
         )
     if kind == "consecutive_rises":
         count = params.get("count")
@@ -65,8 +82,8 @@ def rule_in_words(rule: Rule) -> str:
     if kind == "doubling_time":
         points = params.get("min_points", 3)
         return (
-            f"{test} doubling time under {_value(params, 'max_months')} months "
-            f"(fitted over at least {points} rising results)"
+            f"{test} doubling time {_value(params, 'max_months')} months or less "
+            f"(fitted over at least {points} values of the episode)"
         )
     if kind == "percentage_rise":
         if params.get("against") == "baseline":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,6 +108,9 @@ def delay_days_until(release_at: dt.datetime | None, clinical_time: dt.datetime)
     return max(0, days)
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)", re.ASCII)
+
+
 def _lab_observation(
     code: str,
     name: str,
@@ -126,8 +130,12 @@ def _lab_observation(
         name=name,
         code_system=code_system,
         value=value_text,
-        # "<0.01" is not an NM value: with a comparator it goes as a string, as printed.
-        value_type=("ST" if comparator else "NM") if value_type == "NM" else "TX",
+        # "<0.01" or "0.2 (H)" is not an NM value: it goes as a string, as the lab printed it.
+        value_type=(
+            ("NM" if not comparator and _PLAIN_NUMBER.fullmatch(value_text) else "ST")
+            if value_type == "NM"
+            else "TX"
+        ),
         units=units,
         reference_range=reference_range,
         abnormal_flag=abnormal_flag,

@@ -7,9 +7,11 @@ from careplans.models.followup import (
     PlanChange,
     PlanTest,
     Priority,
+    RaisedBreach,
     Rule,
     RuleType,
     ScheduleStep,
+    TreatmentEvent,
 )
 from careplans.models.library import *  # noqa: F403
 from careplans.models.questionnaires import *  # noqa: F403
@@ -20,7 +22,9 @@ __all__ = [
     "PlanChange",
     "PlanTest",
     "Priority",
+    "RaisedBreach",
     "Rule",
     "RuleType",
     "ScheduleStep",
+    "TreatmentEvent",
 ]

@@ -25,6 +25,8 @@ class RuleType(models.TextChoices):
     DOUBLING_TIME = "doubling_time", "Doubling time below a limit"
     PERCENTAGE_RISE = "percentage_rise", "Percentage rise"
     PERCENT_CHANGE = "percent_change", "Percentage change within a window"
+    VELOCITY = "velocity", "Velocity (least-squares slope a year) above a limit"
+    CASTRATION_RESISTANCE = "castration_resistance", "Castration-resistant progression (PCWG3)"
 
 
 class Priority(models.IntegerChoices):
@@ -116,6 +118,11 @@ class Rule(models.Model):
         related_name="rules",
     )
     name = models.CharField(max_length=120)
+    # What the rule detects, the same on every plan made from one pathway (a plan's copy of a
+    # rule may be renamed or retuned): e.g. bcr_post_rp, phoenix_failure.
+    code = models.SlugField(
+        max_length=60, blank=True, help_text="What the rule detects, e.g. phoenix_failure"
+    )
     test_code = models.CharField(max_length=40)
     rule_type = models.CharField(max_length=24, choices=RuleType.choices)
     params = models.JSONField(default=dict)
@@ -211,3 +218,58 @@ class PlanChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class TreatmentEvent(models.Model):
+    """A treatment recorded on a plan after its anchor (salvage radiotherapy, starting or stopping
+    hormone therapy, further surgery). It starts a new episode: the plan's rules judge only the
+    results taken on or after the latest event (a PSA doubling time before salvage radiotherapy
+    says nothing of the PSA after it)."""
+
+    class Kind(models.TextChoices):
+        SALVAGE_RADIOTHERAPY = "salvage_radiotherapy", "Salvage radiotherapy"
+        HORMONE_THERAPY_START = "hormone_therapy_start", "Hormone therapy started"
+        HORMONE_THERAPY_STOP = "hormone_therapy_stop", "Hormone therapy stopped"
+        FURTHER_SURGERY = "further_surgery", "Further surgery"
+
+    plan = models.ForeignKey(FollowUpPlan, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    on = models.DateField(help_text="The date of the treatment (its first day)")
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.on}"
+
+
+class RaisedBreach(models.Model):
+    """One breach (a rule, and the key its evidence gives) and the work item it was raised on.
+
+    A breach is raised once: the same evidence never raises it again, whatever became of its
+    item; new evidence gives a new key and a new breach. Several breaches found on one result
+    share one work item (one item per patient per event). Append-only but for ``vanished_at``,
+    set when a correction or deletion removed the evidence."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    work_item = models.ForeignKey("worklists.WorkItem", on_delete=models.PROTECT, related_name="+")
+    # The newest result the breach was found on: a later re-evaluation of the history up to it
+    # tells whether a correction removed the evidence.
+    evaluated_until = models.DateTimeField(null=True, blank=True)
+    explanation = models.TextField(blank=True)
+    vanished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "key"], name="raised_breach_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.key}"

@@ -7,20 +7,26 @@ and no clock: the caller loads the points, stores the rule as JSON and turns fin
 ``UnitError``s) into work items, using ``Finding.key`` to raise each breach once. Several
 rules over the same points share a ``Series`` of them (ordered and converted once).
 
+Results taken at one time are one sample (a duplicate report never confirms itself or makes a
+rise). A point whose units cannot be converted to a rule's is set aside (``unusable`` names
+each, for the caller to raise), and the rule judges the rest: one bad point never silences a
+rule.
+
 How censored values count ("<0.01" is an undetectable result):
 - absolute_limit: "<0.01" is never at or above a limit; ">100" is never at or below one.
-- rise_above_nadir: "<0.01" is a nadir of 0.01 (the limit); a newest "<" value never breaches.
-- consecutive_rises, doubling_time: censored values are left out of rises and fits.
+- rise_above_nadir: "<0.01" is a nadir of 0.01 (the limit); a "<" value never breaches.
+- consecutive_rises: "<0.01" after a measurable value is a fall that ends a run.
+- doubling_time, velocity: censored values are left out of the fits.
 - percentage_rise: a "<0.01" reference counts as 0.01; a newest "<" value never breaches.
 """
 
 from __future__ import annotations
 
-from careplans.rules.common import Series
-from careplans.rules.dispatch import RULE_TYPES, evaluate, parameters, validate
-from careplans.rules.kinetics import DAYS_PER_MONTH, doubling_time
+from careplans.rules.common import Series, Unusable, unusable
+from careplans.rules.dispatch import RULE_TYPES, evaluate, parameters, related_tests, validate
+from careplans.rules.kinetics import DAYS_PER_MONTH, doubling_time, velocity
 from careplans.rules.limits import absolute_limit
-from careplans.rules.nadir import rise_above_nadir
+from careplans.rules.nadir import castration_resistance, rise_above_nadir
 from careplans.rules.trends import consecutive_rises, percentage_rise
 from careplans.rules.types import Finding, Point, RuleConfigError, UnitError
 from careplans.rules.units import canonical_units, normalise_units
@@ -33,14 +39,19 @@ __all__ = [
     "RuleConfigError",
     "Series",
     "UnitError",
+    "Unusable",
     "absolute_limit",
     "canonical_units",
+    "castration_resistance",
     "consecutive_rises",
     "doubling_time",
     "evaluate",
     "normalise_units",
     "parameters",
     "percentage_rise",
+    "related_tests",
     "rise_above_nadir",
+    "unusable",
     "validate",
+    "velocity",
 ]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, overload
 from zoneinfo import ZoneInfo
 
-from careplans.rules.types import ABOVE, BELOW, Point, RuleConfigError
+from dateutil.relativedelta import relativedelta
+
+from careplans.rules.types import ABOVE, BELOW, Point, RuleConfigError, UnitError
 from careplans.rules.units import normalise_units
 
 # Explanations are read by UK clinicians: a result taken at 00:30 BST on 1 Jul is "1 Jul".
@@ -66,32 +68,70 @@ def _in_order(points: list[Point]) -> list[Point]:
     return points
 
 
-def _convert(ordered: Sequence[Point], units: str) -> list[Reading]:
-    """Points already in order, in ``units``; UnitError at the first that cannot be."""
+def _convert(ordered: Sequence[Point], units: str) -> tuple[list[Reading], list[Unusable]]:
+    """Points already in order, in ``units``, one reading a sample; and the points that cannot be
+    converted (set aside, each with its reason, never silently dropped)."""
     # A series has one or two spellings of its units: each converts once, not once a point.
-    # The power of ten is that of 1 converted (normalise_units raises UnitError as before).
-    shifts: dict[str, int] = {}
-    result = []
+    # The power of ten is that of 1 converted (normalise_units raises UnitError).
+    shifts: dict[str, int | UnitError] = {}
+    result: list[Reading] = []
+    unusable: list[Unusable] = []
     for p in ordered:
         shift = shifts.get(p.units)
         if shift is None:
-            shift = shifts[p.units] = normalise_units(Decimal(1), p.units, units).adjusted()
-        result.append(Reading(p, p.value.scaleb(shift) if shift else p.value))
-    return result
+            try:
+                shift = normalise_units(Decimal(1), p.units, units).adjusted()
+            except UnitError as exc:
+                shift = exc
+            shifts[p.units] = shift
+        if isinstance(shift, UnitError):
+            unusable.append(Unusable(p, shift))
+            continue
+        reading = Reading(p, p.value.scaleb(shift) if shift else p.value)
+        if result and result[-1].point.at == p.at:
+            # Two reports with one collection time are one sample (a duplicate report, or the
+            # same specimen run twice): they neither confirm each other nor make a rise. The
+            # sample reads as the higher of them, the cautious reading for a limit.
+            result[-1] = max(result[-1], reading, key=_sample_weight)
+            continue
+        result.append(reading)
+    return result, unusable
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """A point set aside by a rule: its units cannot be compared with the rule's."""
+
+    point: Point
+    error: UnitError
+
+
+def _sample_weight(reading: Reading) -> tuple[int, Decimal]:
+    # A measured value outranks a limit; ">100" outranks "<0.01"; then the higher number.
+    comparator = reading.point.comparator
+    rank = 2 if comparator == "" else 1 if comparator in ABOVE else 0
+    return rank, reading.value
 
 
 def readings(
     points: Iterable[Point], units: str, *, since: datetime | None = None
 ) -> list[Reading]:
-    """The points on or after ``since``, oldest first, in ``units``; UnitError if any cannot be.
+    """The points on or after ``since``, oldest first, in ``units``, one reading a sample.
 
-    Every point that counts is converted, not only those a rule ends up using: a series with a
-    unit we cannot read is reported as such rather than judged on the readable part. A
-    ``Series`` answers from the conversion it made for the rule before (same result).
+    A point whose units cannot be converted is left out (``unusable`` lists them, and the
+    caller raises an item naming each): one unreadable point never stops a rule from judging
+    the rest of the series. A ``Series`` answers from the conversion it made before.
     """
     if isinstance(points, Series):
         return points.readings(units, since=since)
-    return _convert(_in_order([p for p in points if since is None or p.at >= since]), units)
+    return _convert(_in_order([p for p in points if since is None or p.at >= since]), units)[0]
+
+
+def unusable(points: Iterable[Point], units: str) -> list[Unusable]:
+    """The points that cannot be converted to ``units``, each with its reason."""
+    if isinstance(points, Series):
+        return points.unusable(units)
+    return _convert(_in_order(list(points)), units)[1]
 
 
 class Series(Sequence[Point]):
@@ -103,30 +143,29 @@ class Series(Sequence[Point]):
     observation by identity). Made for one evaluation: it holds the conversions it made.
     """
 
-    __slots__ = ("_converted", "_moments", "_points")
+    __slots__ = ("_converted", "_points")
 
     def __init__(self, points: Iterable[Point]) -> None:
         self._points: tuple[Point, ...] = tuple(_in_order(list(points)))
-        self._moments = [p.at for p in self._points]
-        # Units -> the whole series in them, or None when some point cannot be converted.
-        self._converted: dict[str, list[Reading] | None] = {}
+        # Units -> the series in them (one reading a sample), and the points set aside.
+        self._converted: dict[str, tuple[list[Reading], list[Unusable]]] = {}
+
+    def _conversion(self, units: str) -> tuple[list[Reading], list[Unusable]]:
+        if units not in self._converted:
+            self._converted[units] = _convert(self._points, units)
+        return self._converted[units]
 
     def readings(self, units: str, *, since: datetime | None = None) -> list[Reading]:
         """What ``readings(points, units, since=since)`` gives for these points (a new list)."""
-        # Oldest first, so the points on or after ``since`` are a tail: the same points, in
-        # the same order, as filtering first and ordering after.
-        start = 0 if since is None else bisect_left(self._moments, since)
-        if units not in self._converted:
-            try:
-                self._converted[units] = _convert(self._points, units)
-            except Exception:
-                # Left to the plain path below, which raises it exactly as before when the
-                # point at fault counts (on or after ``since``), and converts the rest when not.
-                self._converted[units] = None
-        converted = self._converted[units]
-        if converted is None:
-            return _convert(self._points[start:], units)
+        converted = self._conversion(units)[0]
+        if since is None:
+            return list(converted)
+        # Oldest first, so the readings on or after ``since`` are a tail.
+        start = bisect_left([item.point.at for item in converted], since)
         return converted[start:]
+
+    def unusable(self, units: str) -> list[Unusable]:
+        return list(self._conversion(units)[1])
 
     def __len__(self) -> int:
         return len(self._points)
@@ -162,6 +201,33 @@ def trailing_where(items: Sequence[Reading], test: Callable[[Reading], bool]) ->
     return list(items[start:])
 
 
+def local_date(at: datetime) -> date:
+    """The UK calendar date of a moment: intervals in days and months count from it."""
+    return at.astimezone(DISPLAY_TIME_ZONE).date()
+
+
+def repeat_date(at: datetime, *, days: int | None, months: int | None) -> date | None:
+    """When a value taken at ``at`` should be repeated: ``days`` or calendar ``months`` after it."""
+    if days is None and months is None:
+        return None
+    day = local_date(at)
+    if months is not None:
+        return day + relativedelta(months=months)
+    return day + timedelta(days=days or 0)
+
+
+def require_interval(
+    days_name: str, days: Any, months_name: str, months: Any
+) -> tuple[int | None, int | None]:
+    """An optional interval given in days or in calendar months, not both."""
+    if days is not None and months is not None:
+        raise RuleConfigError(days_name, f"give {days_name} or {months_name}, not both")
+    return (
+        None if days is None else require_int(days_name, days, minimum=1),
+        None if months is None else require_int(months_name, months, minimum=1),
+    )
+
+
 # Wording ------------------------------------------------------------------------------------
 
 
@@ -169,6 +235,11 @@ def format_date(at: datetime) -> str:
     """ "10 Nov 2026": UK order, no leading zero, the month by name so it cannot be misread."""
     local = at.astimezone(DISPLAY_TIME_ZONE)
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def format_day(day: date) -> str:
+    """A calendar date as ``format_date`` writes a moment: "21 Aug 2024"."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def format_number(value: Decimal) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from careplans.rules.change import percent_change
-from careplans.rules.kinetics import doubling_time
+from careplans.rules.kinetics import doubling_time, velocity
 from careplans.rules.limits import absolute_limit
-from careplans.rules.nadir import rise_above_nadir
+from careplans.rules.nadir import castration_resistance, rise_above_nadir
 from careplans.rules.trends import consecutive_rises, percentage_rise
 from careplans.rules.types import Finding, Point, RuleConfigError
 
@@ -21,7 +21,12 @@ RULES: dict[str, Callable[..., Finding]] = {
     "doubling_time": doubling_time,
     "percentage_rise": percentage_rise,
     "percent_change": percent_change,
+    "velocity": velocity,
+    "castration_resistance": castration_resistance,
 }
+# Keyword parameters the caller supplies, never stored with a rule: the points of other tests a
+# rule also reads (castration resistance reads testosterone).
+SUPPLIED = frozenset({"related"})
 RULE_TYPES = tuple(RULES)
 
 
@@ -39,6 +44,7 @@ def _keyword_parameters(rule: Callable[..., Finding]) -> tuple[frozenset[str], f
         for parameter in inspect.signature(rule).parameters.values()
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     ]
+    keyword_only = [p for p in keyword_only if p.name not in SUPPLIED]
     required = frozenset(p.name for p in keyword_only if p.default is inspect.Parameter.empty)
     optional = frozenset(p.name for p in keyword_only if p.default is not inspect.Parameter.empty)
     return required, optional
@@ -50,7 +56,20 @@ def validate(rule_type: str, params: Any) -> None:
     evaluate(rule_type, (), params)
 
 
-def evaluate(rule_type: str, points: Iterable[Point], params: Any) -> Finding:
+def related_tests(rule_type: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The other tests a rule reads besides its own (upper case), e.g. testosterone."""
+    if rule_type == "castration_resistance" and isinstance(params.get("castrate_test"), str):
+        return (params["castrate_test"].upper(),)
+    return ()
+
+
+def evaluate(
+    rule_type: str,
+    points: Iterable[Point],
+    params: Any,
+    *,
+    related: Mapping[str, Sequence[Point]] | None = None,
+) -> Finding:
     """Run the rule named ``rule_type`` with ``params`` (as loaded from JSON) over ``points``.
 
     Raises RuleConfigError for an unknown rule type or a missing, unknown or bad parameter,
@@ -72,7 +91,12 @@ def evaluate(rule_type: str, points: Iterable[Point], params: Any) -> Finding:
     missing = sorted(required - set(params))
     if missing:
         raise RuleConfigError(missing[0], f"is required by {rule_type}")
+    if rule_type in _TAKES_RELATED:
+        return rule(points, **params, related=related or {})
     return rule(points, **params)
+
+
+_TAKES_RELATED = frozenset({"castration_resistance"})
 
 
 def _rule(rule_type: str) -> Callable[..., Finding]:

@@ -29,7 +29,7 @@ from careplans.rules.common import (
     subject,
     trailing_run,
 )
-from careplans.rules.types import ABOVE, Finding, Point, RuleConfigError
+from careplans.rules.types import ABOVE, BELOW, Finding, Point, RuleConfigError
 
 CONSECUTIVE_RISES = "consecutive_rises"
 PERCENTAGE_RISE = "percentage_rise"
@@ -45,17 +45,26 @@ def consecutive_rises(
     """Breached when each of the last ``count`` results rose by more than ``min_rise`` over the
     one before it (``count`` + 1 increasing points at the end).
 
-    Censored values ("<0.01", ">100") are left out: a limit is not a value, so it can neither
-    rise nor be risen from. The key is the first point of the whole rising run, so a further
-    rise continues the same breach.
+    Values taken at one time are one sample. A censored value is a limit: "<0.01" after a
+    measurable value is a fall and ends a run; a value after "<0.01" has risen by at least its
+    distance from 0.01; nothing is known to have risen from ">100". ``min_rise`` sets the least
+    meaningful step, so assay noise at the detection limit is not a run of rises. The key is
+    the first point of the whole rising run, so a further rise continues the same breach, and a
+    new run after a fall is a new breach.
     """
     count = require_int("count", count, minimum=1)
     units = require_units("units", units)
     step = require_decimal("min_rise", min_rise, non_negative=True)
 
     every = readings(points, units)
-    measured = [item for item in every if not item.censored]
-    run = trailing_run(measured, lambda earlier, later: later.value - earlier.value > step)
+    measured = every
+
+    def rose(earlier: Reading, later: Reading) -> bool:
+        if later.point.comparator in BELOW or earlier.point.comparator in ABOVE:
+            return False
+        return later.value - earlier.value > step
+
+    run = trailing_run(measured, rose)
     rises = max(len(run) - 1, 0)
     breached = rises >= count
     details: dict[str, object] = {
@@ -64,7 +73,6 @@ def consecutive_rises(
         "units": units,
         "rises": rises,
         "points_used": len(run),
-        "censored_left_out": len(every) - len(measured),
         "evidence_at": stamps(run),
     }
     name = subject(measured)

@@ -7,7 +7,7 @@ so the rules can be tested, and reasoned about, alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +53,9 @@ class Point:
     comparator: str = ""
     units: str
     label: str = ""
+    # What the point is in the record (an observation's id), so a point set aside can be named
+    # in a work item. Not part of the point's value: two reports of one sample compare equal.
+    ref: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
@@ -74,10 +77,11 @@ class Point:
 class Finding:
     """What a rule decided about a series, and why.
 
-    ``key`` identifies this breach (the rule and the time(s) of the point(s) that started it) so
-    the caller raises it once however often the series is evaluated; it is "" when nothing is
-    breached. ``details`` holds only JSON-safe values: Decimals as strings (exact), fit results
-    as floats, times as ISO 8601 strings in UTC.
+    ``key`` identifies this breach by its evidence (the rule and the time(s) of the point(s)
+    that started it) so the caller raises it once however often the series is evaluated, and a
+    breach on new evidence is a new breach; it is "" when nothing is breached or awaited.
+    ``details`` holds only JSON-safe values: Decimals as strings (exact), fit results as floats,
+    times as ISO 8601 strings in UTC.
     """
 
     breached: bool
@@ -86,3 +90,8 @@ class Finding:
     evidence: tuple[Point, ...]
     key: str
     details: dict[str, Any] = field(default_factory=dict)
+    # A first value over a line that needs confirming: not a breach yet, but the clinician is
+    # told, and the test is asked for again by ``repeat_by`` (the rule's confirmation interval
+    # after the value). ``key`` names the value awaiting confirmation.
+    awaiting: bool = False
+    repeat_by: date | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,9 +183,18 @@ def _templates(specs: tuple[ScaleTeam, ...]) -> dict[str, Template]:
                 raise ValueError(f"The pathway {code} is missing: run the migrations first.")
             pathway = _synthetic_pathway(code)
         steps = list(pathway.schedule.order_by("test_code", "from_month", "id"))
-        rules = list(pathway.rules.order_by("test_code", "name", "id"))
-        if not steps or len({s.test_code.casefold() for s in steps}) != 1:
-            raise ValueError(f"The pathway {code} must schedule exactly one test.")
+        rules = list(pathway.rules.filter(active=True).order_by("test_code", "name", "id"))
+        if not steps:
+            raise ValueError(f"The pathway {code} must schedule a test.")
+        # The synthetic histories are of one test a plan: the pathway's main test, the one most
+        # of its rules read (PSA, CEA); its other tests and their rules are left out.
+        counts = Counter(r.test_code.casefold() for r in rules)
+        main = max(
+            {s.test_code.casefold() for s in steps},
+            key=lambda test: (counts[test], test == steps[0].test_code.casefold()),
+        )
+        steps = [s for s in steps if s.test_code.casefold() == main]
+        rules = [r for r in rules if r.test_code.casefold() == main]
         templates[code] = Template(
             pathway=pathway,
             steps=steps,

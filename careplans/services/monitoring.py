@@ -7,28 +7,49 @@ functions (``careplans.rules``); this module loads the points, turns findings in
 and keeps each plan's next due dates current.
 
 Hazards and their controls are in docs/clinical-safety/hazard-log.md. In short:
-- a breach is raised once (its work item is keyed by the rule and the breach's own key);
+- a breach is raised once: a ``RaisedBreach`` row remembers each (rule, key), and the key names
+  the evidence, so the same evidence never raises twice and new evidence always raises anew,
+  whatever became of an earlier item (a closed item never silences a rule);
+- the breaches one result reveals are one work item listing each rule and its evidence;
+- a first value over a line that needs confirming raises a "repeat by" item and brings the
+  test's due date forward; the confirmation (or the value that ends the wait) closes it;
 - a correction or deletion that removes the evidence of a breach closes its item, saying so;
   a later, lower result does not (the breach happened and a clinician must see it);
-- units that cannot be reconciled never compare: a work item says the rule could not run;
+- the plan's anchor bounds the evidence, and a treatment event recorded on the plan starts a
+  new episode: rules judge only the results taken on or after the later of the two;
+- a point whose units cannot be reconciled, or whose value cannot be read as a number, is set
+  aside with a work item naming that result; the rest of the series is still judged;
 - a paused or ended plan raises nothing; a result of a patient with no plan raises nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from careplans.models import FollowUpPlan, PlanTest, Rule
-from careplans.rules import Finding, Point, RuleConfigError, Series, UnitError, evaluate
+from careplans.models import FollowUpPlan, PlanTest, RaisedBreach, Rule, TreatmentEvent
+from careplans.rules import (
+    Finding,
+    Point,
+    RuleConfigError,
+    Series,
+    UnitError,
+    evaluate,
+    parameters,
+    related_tests,
+    unusable,
+)
+from careplans.rules.common import DISPLAY_TIME_ZONE, format_date, format_day
 from rms.models import Observation, Patient, Result
 from rms.services import system_user
 from worklists.models import WorkItem
@@ -42,23 +63,28 @@ from worklists.services import (
 logger = logging.getLogger("careplans")
 
 
+def _counted_observations(patient: Patient, test_code: str) -> QuerySet[Observation]:
+    # One filter() (the exclusions as ~Q: a result is one row, so the same conditions as
+    # exclude()), not a copy of the query for each clause.
+    return Observation.objects.filter(
+        ~Q(result__status__in=Result.WITHDRAWN),
+        ~Q(status__in=[Observation.Status.DELETED, Observation.Status.CANCELLED]),
+        result__patient=patient,
+        code__iexact=test_code,
+        superseded_at__isnull=True,
+    )
+
+
 def points_for(patient: Patient, test_code: str) -> list[Point]:
     """The patient's numeric results of one test that count: current values (not those a
     correction replaced) of results that are not deleted or cancelled. Read as plain values:
-    a patient may have hundreds, and this runs for every result filed."""
-    # One filter() (the two exclusions as ~Q: a result is one row, so the same conditions as
-    # exclude()), not a copy of the query for each clause.
+    a patient may have hundreds, and this runs for every result filed. Each point's ``ref`` is
+    its observation's id, so a point set aside can be named."""
     rows = (
-        Observation.objects.filter(
-            ~Q(result__status__in=Result.WITHDRAWN),
-            ~Q(status__in=[Observation.Status.DELETED, Observation.Status.CANCELLED]),
-            result__patient=patient,
-            code__iexact=test_code,
-            superseded_at__isnull=True,
-            value_numeric__isnull=False,
-        )
+        _counted_observations(patient, test_code)
+        .filter(value_numeric__isnull=False)
         .order_by("observed_at", "id")
-        .values_list("observed_at", "value_numeric", "comparator", "units", "name")
+        .values_list("observed_at", "value_numeric", "comparator", "units", "name", "id")
     )
     return [
         Point(
@@ -67,103 +93,264 @@ def points_for(patient: Patient, test_code: str) -> list[Point]:
             comparator=comparator,
             units=units,
             label=name,
+            ref=str(pk),
         )
-        for at, value, comparator, units, name in rows
+        for at, value, comparator, units, name, pk in rows
         if value is not None  # excluded by the query; narrows the type
     ]
 
 
-def _params(rule: Rule, plan: FollowUpPlan) -> dict[str, object]:
+def _unreadable(patient: Patient, test_code: str) -> list[Observation]:
+    """The results of a test that count but whose value could not be read as a number."""
+    return list(
+        _counted_observations(patient, test_code)
+        .filter(value_numeric__isnull=True)
+        .exclude(value_text="")
+        .select_related("result")
+        .order_by("observed_at", "id")
+    )
+
+
+def episode_start(plan: FollowUpPlan, events: Sequence[TreatmentEvent] = ()) -> dt.date:
+    """The first day whose results the plan's rules judge: the anchor, or the latest treatment
+    event recorded on the plan (a new treatment starts a new episode)."""
+    days = [plan.anchor_date, *(event.on for event in events)]
+    return max(days)
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=DISPLAY_TIME_ZONE)
+
+
+def _params(rule: Rule, plan: FollowUpPlan, start: dt.date) -> dict[str, object]:
     params = dict(rule.params)
-    # The nadir is tracked from the patient's own results after treatment: the plan's anchor.
-    if rule.rule_type == "rise_above_nadir" and params.get("anchor_at") is None:
-        params["anchor_at"] = plan.anchor_date.isoformat()
+    required, optional = parameters(rule.rule_type)
+    if "anchor_at" in required | optional and params.get("anchor_at") is None:
+        # A window of days is counted from the treatment itself; everything else from the start
+        # of the episode (the nadir after salvage radiotherapy is the nadir after it).
+        window = params.get("from_day") is not None or params.get("until_day") is not None
+        params["anchor_at"] = (plan.anchor_date if window else start).isoformat()
     return params
 
 
-def _breach_prefix(rule: Rule) -> str:
-    return f"breach:{rule.pk}:"
+@dataclass
+class _Breach:
+    rule: Rule
+    plan: FollowUpPlan
+    finding: Finding
+    until: dt.datetime | None
 
 
-def _raise_breach(
-    rule: Rule, plan: FollowUpPlan, finding: Finding, points: list[Point], actor: User
-) -> None:
-    evidence = [
+def _evidence(finding: Finding) -> list[dict[str, str]]:
+    return [
         {"at": p.at.isoformat(), "value": f"{p.comparator}{p.value}", "units": p.units}
         for p in finding.evidence
     ]
-    work_item_raise(
-        kind=WorkItem.Kind.THRESHOLD_BREACH,
-        dedupe_key=f"{_breach_prefix(rule)}{finding.key}",
-        title=f"{rule.name}",
-        explanation=finding.explanation,
-        source=f"rule:{rule.pk}",
-        actor=actor,
-        patient=plan.patient,
-        team=plan.team,
-        priority=rule.priority,
-        details={
-            "rule": rule.name,
-            "rule_type": rule.rule_type,
-            "plan": str(plan.public_id),
-            "evaluated_until": points[-1].at.isoformat() if points else None,
-            "evidence": evidence,
-            "finding": finding.details,
-        },
-    )
+
+
+def _raise_breaches(breaches: list[_Breach], actor: User) -> None:
+    """One work item for the breaches one evaluation found on one plan, listing each rule and
+    its evidence; each breach remembered so it is never raised again."""
+    by_plan: dict[int, list[_Breach]] = {}
+    for breach in breaches:
+        by_plan.setdefault(breach.plan.pk, []).append(breach)
+    for group in by_plan.values():
+        group.sort(key=lambda b: (b.rule.priority, b.rule.name, b.rule.pk))
+        first, plan = group[0], group[0].plan
+        identity = "|".join(f"{b.rule.pk}/{b.finding.key}" for b in group)
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+        if len(group) == 1:
+            title = first.rule.name
+            explanation = first.finding.explanation
+        else:
+            title = f"{len(group)} alerts: " + "; ".join(b.rule.name for b in group)
+            explanation = "\n\n".join(f"{b.rule.name}: {b.finding.explanation}" for b in group)
+        item, _ = work_item_raise(
+            kind=WorkItem.Kind.THRESHOLD_BREACH,
+            dedupe_key=f"breach:{plan.pk}:{digest}",
+            title=title,
+            explanation=explanation,
+            source=f"rule:{first.rule.pk}",
+            actor=actor,
+            patient=plan.patient,
+            team=plan.team,
+            priority=min(b.rule.priority for b in group),
+            details={
+                "rule": first.rule.name,
+                "rule_type": first.rule.rule_type,
+                "plan": str(plan.public_id),
+                "evaluated_until": first.until.isoformat() if first.until else None,
+                "evidence": _evidence(first.finding),
+                "finding": first.finding.details,
+                "rules": [
+                    {
+                        "rule": b.rule.name,
+                        "code": b.rule.code,
+                        "rule_type": b.rule.rule_type,
+                        "key": b.finding.key,
+                        "explanation": b.finding.explanation,
+                        "evidence": _evidence(b.finding),
+                    }
+                    for b in group
+                ],
+            },
+        )
+        RaisedBreach.objects.bulk_create(
+            [
+                RaisedBreach(
+                    rule=b.rule,
+                    key=b.finding.key,
+                    work_item=item,
+                    evaluated_until=b.until,
+                    explanation=b.finding.explanation,
+                )
+                for b in group
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def _close_vanished_breaches(
     rule: Rule,
-    plan: FollowUpPlan,
-    points: list[Point],
+    raised: list[RaisedBreach],
+    history_of: dict[str, object],
     actor: User,
-    items: list[WorkItem],
-    finding: Finding,
 ) -> None:
-    """Close the rule's open breach items whose evidence is gone: the rule, run again on the
-    results up to the moment it breached, no longer gives the same breach (a correction or a
-    deletion changed the history). ``finding`` is the rule's result on all of ``points``."""
-    for item in items:
-        until_text = (item.details or {}).get("evaluated_until")
-        until = dt.datetime.fromisoformat(until_text) if until_text else None
-        history = [p for p in points if until is None or p.at <= until]
-        if len(history) == len(points):
-            # The same points as the evaluation just made: its finding is the answer.
-            again = finding
-        else:
-            try:
-                again = evaluate(rule.rule_type, history, _params(rule, plan))
-            except (UnitError, RuleConfigError):
-                continue
-        if again.breached and f"{_breach_prefix(rule)}{again.key}" == item.dedupe_key:
+    """Mark the rule's raised breaches whose evidence is gone (the rule, run again on the
+    results up to the moment it breached, no longer gives the same breach: a correction or a
+    deletion changed the history), and close a work item once all its breaches are gone."""
+    for breach in raised:
+        again = history_of.get(breach.key)
+        if isinstance(again, Finding) and again.breached and again.key == breach.key:
             continue
+        if again is None:
+            continue
+        breach.vanished_at = timezone.now()
+        breach.save(update_fields=["vanished_at"])
+        remaining = RaisedBreach.objects.filter(
+            work_item=breach.work_item, vanished_at__isnull=True
+        ).exists()
+        if remaining:
+            continue
+        now = again.explanation if isinstance(again, Finding) else str(again)
         work_item_close_by_system(
-            item=item,
+            item=breach.work_item,
             actor=actor,
             outcome="Breach removed by a correction",
             note=(
                 "A correction or deletion of a result removed the breach this item was raised "
-                f"for. On the results as they now stand: {again.explanation}"
+                f"for. On the results as they now stand: {now}"
             ),
         )
 
 
-def _cannot_evaluate(rule: Rule, plan: FollowUpPlan, reason: str, key: str, actor: User) -> None:
-    work_item_raise(
+def _review_item(
+    *,
+    key: str,
+    title: str,
+    explanation: str,
+    plan: FollowUpPlan,
+    source: str,
+    actor: User,
+    priority: int = WorkItem.Priority.HIGH,
+    due_date: dt.date | None = None,
+    details: dict[str, object] | None = None,
+) -> WorkItem:
+    item, _ = work_item_raise(
         kind=WorkItem.Kind.RESULT_TO_REVIEW,
         dedupe_key=key,
-        title=f"{rule.name} could not be checked",
-        explanation=(
-            f"The rule '{rule.name}' could not be evaluated: {reason} The result must be looked "
-            "at by a clinician, and the plan or the lab's units corrected."
-        ),
-        source=f"rule:{rule.pk}",
+        title=title,
+        explanation=explanation,
+        source=source,
         actor=actor,
         patient=plan.patient,
         team=plan.team,
-        priority=WorkItem.Priority.HIGH,
+        priority=priority,
+        due_date=due_date,
+        details=details,
     )
+    return item
+
+
+def _set_aside(rule: Rule, plan: FollowUpPlan, point: Point, error: UnitError, who: User) -> None:
+    """One result whose units cannot be compared with the rule's: its own item, naming it."""
+    _review_item(
+        key=f"units:{point.ref or point.at.isoformat()}",
+        title=f"{point.label or rule.test_code} of {format_date(point.at)} could not be checked",
+        explanation=(
+            f"The result {point.comparator}{point.value} {point.units} of "
+            f"{format_date(point.at)} could not be compared by the rule '{rule.name}': {error} "
+            "It was set aside and the rest of the series was still checked. Look at the result "
+            "and correct the units with the lab, or the plan."
+        ),
+        plan=plan,
+        source=f"rule:{rule.pk}",
+        actor=who,
+        details={"observation": point.ref, "rule": rule.name, "units": point.units},
+    )
+
+
+def _raise_unreadable(observation: Observation, plan: FollowUpPlan, who: User) -> None:
+    result = observation.result
+    _review_item(
+        key=f"unreadable:{observation.pk}",
+        title=f"{observation.name or observation.code} result could not be read as a number",
+        explanation=(
+            f"The {observation.name or observation.code} result of "
+            f"{format_date(observation.observed_at)} was sent as "
+            f"\u201c{observation.value_text[:200]}\u201d, which is not a number monitoring can "
+            "use. The test counts as done, and the rest of the series is still checked; look at "
+            "the result and ask the lab to correct it if it should be a number."
+        ),
+        plan=plan,
+        source=f"result:{result.public_id}",
+        actor=who,
+        details={"observation": str(observation.pk), "value": observation.value_text[:200]},
+    )
+
+
+def _awaiting_prefix(rule: Rule) -> str:
+    return f"awaiting:{rule.pk}:"
+
+
+def _raise_awaiting(
+    rule: Rule, plan: FollowUpPlan, finding: Finding, test_name: str, who: User
+) -> None:
+    by = f" by {format_day(finding.repeat_by)}" if finding.repeat_by else ""
+    _review_item(
+        key=f"{_awaiting_prefix(rule)}{finding.key}",
+        title=f"Repeat {test_name}{by}: awaiting confirmation",
+        explanation=(
+            f"{finding.explanation} Until it is repeated this is not an alert: ask for the "
+            f"repeat test{by}. ({rule.name})"
+        ),
+        plan=plan,
+        source=f"rule:{rule.pk}",
+        actor=who,
+        priority=WorkItem.Priority.NORMAL,
+        due_date=finding.repeat_by,
+        details={
+            "rule": rule.name,
+            "code": rule.code,
+            "awaiting": True,
+            "repeat_by": finding.repeat_by.isoformat() if finding.repeat_by else None,
+            "evidence": _evidence(finding),
+        },
+    )
+
+
+def _close_awaiting(rule: Rule, finding: Finding, open_items: list[WorkItem], who: User) -> None:
+    """Close the rule's "repeat" items the newest results have answered."""
+    current = f"{_awaiting_prefix(rule)}{finding.key}" if finding.awaiting else None
+    for item in open_items:
+        if item.dedupe_key == current:
+            continue
+        if finding.breached:
+            outcome, note = "Confirmed", f"Confirmed and raised as an alert: {finding.explanation}"
+        else:
+            outcome = "Not confirmed"
+            note = f"The value was not confirmed by the next result: {finding.explanation}"
+        work_item_close_by_system(item=item, actor=who, outcome=outcome, note=note)
 
 
 def _active_plans(patient: Patient) -> list[FollowUpPlan]:
@@ -174,6 +361,15 @@ def _active_plans(patient: Patient) -> list[FollowUpPlan]:
     )
 
 
+def _test_names(plans: Iterable[FollowUpPlan]) -> dict[tuple[int, str], str]:
+    return {
+        (plan_id, code.upper()): name
+        for plan_id, code, name in PlanTest.objects.filter(plan__in=list(plans)).values_list(
+            "plan_id", "test_code", "test_name"
+        )
+    }
+
+
 def evaluate_test(
     *,
     patient: Patient,
@@ -181,73 +377,161 @@ def evaluate_test(
     actor: User | None = None,
     plans: list[FollowUpPlan] | None = None,
 ) -> int:
-    """Run every active rule on ``test_code`` of the patient's active plans; raise a work item
-    per new breach and close those a correction removed. Returns how many rules ran.
-    Safe to repeat: a breach already raised is not raised again."""
+    """Run every active rule on ``test_code`` of the patient's active plans (see
+    ``evaluate_tests``). Returns how many rules ran."""
+    return evaluate_tests(patient=patient, test_codes=[test_code], actor=actor, plans=plans)
+
+
+def evaluate_tests(
+    *,
+    patient: Patient,
+    test_codes: Iterable[str],
+    actor: User | None = None,
+    plans: list[FollowUpPlan] | None = None,
+) -> int:
+    """Run every active rule of the patient's active plans that reads one of ``test_codes``
+    (its own test, or another it reads, as castration resistance reads testosterone); raise one
+    work item for the new breaches of each plan, a "repeat by" item for each value awaiting
+    confirmation, a review item for each result set aside; close what a correction removed.
+    Returns how many rules ran. Safe to repeat: nothing already raised is raised again."""
     who = actor or system_user()
+    codes = {code.upper() for code in test_codes}
     if plans is None:
-        # The rules of the patient's active plans, with their plans, in one query. The plans'
-        # patient is ``patient`` (the query says so): not read again with every rule.
-        rules = list(
-            Rule.objects.filter(
-                plan__patient=patient,
-                plan__status=FollowUpPlan.Status.ACTIVE,
-                active=True,
-                test_code__iexact=test_code,
-            ).select_related("plan__team")
-        )
-        for rule in rules:
-            if rule.plan:
-                rule.plan.patient = patient
-        plans = list({rule.plan.pk: rule.plan for rule in rules if rule.plan}.values())
-    elif plans:
-        rules = list(Rule.objects.filter(plan__in=plans, active=True, test_code__iexact=test_code))
-        # Each rule's plan is one of those given, with its patient and team: not read again.
-        given = {plan.pk: plan for plan in plans}
-        for rule in rules:
-            rule.plan = given[rule.plan_id]  # type: ignore[index]
-    else:
+        plans = _active_plans(patient)
+    if not plans or not codes:
         return 0
+    given = {plan.pk: plan for plan in plans}
+    rules = [
+        rule
+        for rule in Rule.objects.filter(plan__in=plans, active=True).order_by("test_code", "pk")
+        if rule.test_code.upper() in codes
+        or codes & set(related_tests(rule.rule_type, rule.params or {}))
+    ]
     if not rules:
         return 0
-    plans_by_id = {plan.pk: plan for plan in plans}
-    points = points_for(patient, test_code)
-    # Every rule reads the same points: ordered once, and converted once per rule units.
-    series = Series(points)
-    # The rules' open breach items, in one query rather than one per rule.
-    open_breaches: dict[int, list[WorkItem]] = {}
-    prefixes = Q()
     for rule in rules:
-        prefixes |= Q(dedupe_key__startswith=_breach_prefix(rule))
-    found = list(work_items_active_for(dedupe_prefix="breach:").filter(prefixes).order_by())
-    # Oldest first, as work_items_active_for orders them, but sorted here: the same order
-    # (a time and an id, no collation), without the ORDER BY that costs Django more to
-    # compile than this sort of a few items.
-    found.sort(key=lambda item: (item.created_at, item.pk))
-    for item in found:
+        rule.plan = given[rule.plan_id]  # type: ignore[index]
+    events: dict[int, list[TreatmentEvent]] = {}
+    for event in TreatmentEvent.objects.filter(plan__in=plans).order_by("on", "pk"):
+        events.setdefault(event.plan_id, []).append(event)
+    starts = {plan.pk: episode_start(plan, events.get(plan.pk, [])) for plan in plans}
+
+    needed = {rule.test_code.upper() for rule in rules}
+    for rule in rules:
+        needed |= set(related_tests(rule.rule_type, rule.params or {}))
+    points = {code: points_for(patient, code) for code in needed}
+    names = _test_names(plans)
+
+    raised_by_rule: dict[int, list[RaisedBreach]] = {}
+    for breach in RaisedBreach.objects.filter(
+        rule__in=rules, vanished_at__isnull=True, work_item__status__in=WorkItem.ACTIVE
+    ).select_related("work_item"):
+        raised_by_rule.setdefault(breach.rule_id, []).append(breach)
+    already = set(RaisedBreach.objects.filter(rule__in=rules).values_list("rule_id", "key"))
+    awaiting_open: dict[int, list[WorkItem]] = {}
+    for item in work_items_active_for(dedupe_prefix="awaiting:").filter(patient=patient):
         rule_pk = int(item.dedupe_key.split(":", 2)[1])
-        open_breaches.setdefault(rule_pk, []).append(item)
+        awaiting_open.setdefault(rule_pk, []).append(item)
+
+    series_cache: dict[tuple[str, dt.date], Series] = {}
+
+    def series_for(code: str, start: dt.date) -> Series:
+        if (code, start) not in series_cache:
+            since = _start_of(start)
+            series_cache[(code, start)] = Series(p for p in points[code] if p.at >= since)
+        return series_cache[(code, start)]
+
+    new: list[_Breach] = []
+    repeat_by: dict[tuple[int, str], dt.date] = {}
     for rule in rules:
-        plan = plans_by_id[rule.plan_id]  # type: ignore[index]
+        plan = given[rule.plan_id]  # type: ignore[index]
+        start = starts[plan.pk]
+        code = rule.test_code.upper()
+        series = series_for(code, start)
+        related = {name: points[name] for name in related_tests(rule.rule_type, rule.params)}
+        params = _params(rule, plan, start)
+        units = params.get("units")
+        if isinstance(units, str) and units.strip():
+            for set_aside in unusable(series, units):
+                _set_aside(rule, plan, set_aside.point, set_aside.error, who)
         try:
-            finding = evaluate(rule.rule_type, series, _params(rule, plan))
-        except UnitError as exc:
-            _cannot_evaluate(rule, plan, f"{exc}", f"units:{rule.pk}:{exc.units}", who)
-            continue
+            finding = evaluate(rule.rule_type, series, params, related=related)
         except RuleConfigError as exc:
-            _cannot_evaluate(
-                rule, plan, f"the rule is misconfigured ({exc}).", f"config:{rule.pk}", who
+            _review_item(
+                key=f"config:{rule.pk}:{_digest(rule.params)}",
+                title=f"{rule.name} could not be checked",
+                explanation=(
+                    f"The rule '{rule.name}' is misconfigured ({exc}), so it cannot check this "
+                    "patient's results. Correct the plan's rule."
+                ),
+                plan=plan,
+                source=f"rule:{rule.pk}",
+                actor=who,
             )
             continue
-        open_items = open_breaches.get(rule.pk, [])
-        if finding.breached and not any(
-            item.dedupe_key == f"{_breach_prefix(rule)}{finding.key}" for item in open_items
-        ):
-            # (A breach whose item is open already is not raised again: work_item_raise would
-            # only find that item.)
-            _raise_breach(rule, plan, finding, points, who)
-        _close_vanished_breaches(rule, plan, points, who, open_items, finding)
+        until = series[-1].at if len(series) else None
+        if finding.breached and (rule.pk, finding.key) not in already:
+            new.append(_Breach(rule=rule, plan=plan, finding=finding, until=until))
+            already.add((rule.pk, finding.key))
+        if finding.awaiting:
+            _raise_awaiting(rule, plan, finding, names.get((plan.pk, code), rule.test_code), who)
+            if finding.repeat_by:
+                slot = (plan.pk, code)
+                repeat_by[slot] = min(finding.repeat_by, repeat_by.get(slot, finding.repeat_by))
+        _close_awaiting(rule, finding, awaiting_open.get(rule.pk, []), who)
+        raised = raised_by_rule.get(rule.pk, [])
+        if raised:
+            history: dict[str, object] = {}
+            for breach in raised:
+                cut = breach.evaluated_until
+                if cut is None or (until is not None and cut >= until):
+                    history[breach.key] = finding
+                    continue
+                try:
+                    history[breach.key] = evaluate(
+                        rule.rule_type,
+                        [p for p in series if p.at <= cut],
+                        params,
+                        related=related,
+                    )
+                except RuleConfigError:
+                    continue
+            _close_vanished_breaches(rule, raised, history, who)
+    if new:
+        _raise_breaches(new, who)
+    for plan in plans:
+        for code in codes:
+            if not any(r.plan_id == plan.pk and r.test_code.upper() == code for r in rules):
+                continue
+            for observation in _unreadable(patient, code):
+                if observation.observed_at >= _start_of(plan.anchor_date):
+                    _raise_unreadable(observation, plan, who)
+    _update_repeat_dates(plans, rules, repeat_by)
     return len(rules)
+
+
+def _digest(params: object) -> str:
+    return hashlib.sha256(repr(params).encode()).hexdigest()[:12]
+
+
+def _update_repeat_dates(
+    plans: list[FollowUpPlan], rules: list[Rule], repeat_by: dict[tuple[int, str], dt.date]
+) -> None:
+    """Bring a test's due date forward while a value awaits confirmation, and let it go back
+    to the schedule once the wait has ended."""
+    from careplans.services import plans as plan_services
+
+    plan_test_confirm_by = getattr(plan_services, "plan_test_confirm_by", None)
+    if plan_test_confirm_by is None:
+        return
+    evaluated = {(rule.plan_id, rule.test_code.upper()) for rule in rules}
+    for plan in plans:
+        for plan_id, code in evaluated:
+            if plan_id != plan.pk:
+                continue
+            plan_test_confirm_by(
+                plan=plan, test_code=code, repeat_by=repeat_by.get((plan_id, code))
+            )
 
 
 def _test_codes(result: Result) -> set[str]:
@@ -270,8 +554,7 @@ def on_result(*, result: Result) -> None:
         return
     actor = system_user()
     active = _active_plans(result.patient)
-    for code in codes:
-        evaluate_test(patient=result.patient, test_code=code, actor=actor, plans=active)
+    evaluate_tests(patient=result.patient, test_codes=codes, actor=actor, plans=active)
     from careplans.services.plans import plan_test_refresh
 
     for plan_test in PlanTest.objects.filter(

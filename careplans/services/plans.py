@@ -249,6 +249,7 @@ def plan_start(
         Rule.objects.create(
             plan=plan,
             name=rule.name,
+            code=rule.code,
             test_code=rule.test_code,
             rule_type=rule.rule_type,
             params=rule.params,

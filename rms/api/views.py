@@ -47,7 +47,7 @@ from rms.api.serializers import (
     ResultRecordedOutputSerializer,
 )
 from rms.api.throttling import INBOUND_SCOPE
-from rms.hl7.extract import parse_number
+from rms.hl7.extract import read_value
 from rms.inbound.filing import storable_number
 from rms.inbound.matching import Identity, MatchStatus, match_patient
 from rms.models import CaseloadEntry, InboundMessage, Observation, Result, Team
@@ -465,15 +465,25 @@ class ResultRecordApi(APIView):
             return Response({"patient": [match.reason]}, status=status.HTTP_409_CONFLICT)
         observations = []
         for item in data["observations"]:
-            numeric, comparator = (None, "")
-            if item["value_type"] == Observation.ValueType.NUMERIC:
-                numeric, comparator = parse_number(item["value"])
-                if numeric is None:
-                    return Response(
-                        {"observations": [f"{item['code']}: a numeric value is needed for NM."]},
-                        status=status.HTTP_400_BAD_REQUEST,
-                    )
-                if not storable_number(numeric):
+            numeric, comparator, flag = (None, "", "")
+            value_type = item["value_type"]
+            # As at HL7 filing: "<0.01", "0.2 (H)" are numbers with a comparator and a flag,
+            # whether sent as NM or as a one-line text; the text is kept as sent.
+            read = read_value(item["value"]) if "\n" not in item["value"] else None
+            if read is not None:
+                numeric, comparator, flag = read.number, read.comparator, read.flag
+                value_type = Observation.ValueType.NUMERIC
+            if item["value_type"] == Observation.ValueType.NUMERIC and numeric is None:
+                return Response(
+                    {"observations": [f"{item['code']}: a numeric value is needed for NM."]},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            if numeric is not None and not storable_number(numeric):
+                if item["value_type"] != Observation.ValueType.NUMERIC:
+                    # A text too large to be a stored number is kept as the text it is.
+                    numeric, comparator, flag = None, "", ""
+                    value_type = item["value_type"]
+                else:
                     return Response(
                         {"observations": [f"{item['code']}: the number is too large to store."]},
                         status=status.HTTP_400_BAD_REQUEST,
@@ -483,13 +493,13 @@ class ResultRecordApi(APIView):
                     code=item["code"],
                     code_system=item.get("code_system", ""),
                     name=item.get("name", "") or item["code"],
-                    value_type=item["value_type"],
+                    value_type=value_type,
                     value_text=item["value"],
                     value_numeric=numeric,
                     comparator=comparator,
                     units=item.get("units", ""),
                     reference_range=item.get("reference_range", ""),
-                    abnormal_flag=item.get("abnormal_flag", ""),
+                    abnormal_flag=item.get("abnormal_flag", "") or flag,
                     observed_at=item.get("observed_at") or data["observed_at"],
                     status=item["status"],
                     notes=item.get("notes", ""),

@@ -216,6 +216,9 @@ def _result_input(msg: ParsedMessage, group: ResultGroup) -> services.ResultInpu
         # A textual report (a radiology report, or a lab's multi-line comment report) is one
         # document: its lines joined in order, not a list of one-line values.
         text = report_text(group)
+    # The lines of a textual report are a document, not values; a one-line text value that is
+    # a printed number ("<0.01", "0.2 (H)") is a result like an NM one.
+    textual = bool(text)
     if not radiology:
         for obx in group.observations:
             if obx.attachment is not None:
@@ -223,7 +226,7 @@ def _result_input(msg: ParsedMessage, group: ResultGroup) -> services.ResultInpu
             # A number we cannot store is kept as the text the lab sent, like any other NM
             # value that is not one number.
             numeric = (
-                obx.value_type in ("NM", "SN")
+                (obx.value_type in ("NM", "SN") or not textual)
                 and obx.numeric is not None
                 and storable_number(obx.numeric)
             )

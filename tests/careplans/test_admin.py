@@ -124,7 +124,7 @@ def pathway() -> Pathway:
 def test_a_superuser_sees_a_pathway_with_its_schedule_and_rules(admin_client, pathway):
     response = admin_client.get(pathway_url(pathway))
     assertContains(response, "Prostate cancer after radical prostatectomy")
-    assertContains(response, "PSA doubling time under 12 months")
+    assertContains(response, "PSA doubling time 12 months or less")
     assertContains(response, 'name="schedule-TOTAL_FORMS"')
     assertContains(response, 'name="_save"')
 
@@ -135,7 +135,7 @@ def test_a_team_admin_changes_a_rule_of_a_pathway(client, staff_admin, pathway):
         pathway_url(pathway), pathway_post(pathway, absolute_limit={"threshold": "0.3"})
     )
     assert response.status_code == 302, response.context["errors"] if response.context else ""
-    rule = Rule.objects.get(pathway=pathway, rule_type="absolute_limit")
+    rule = Rule.objects.get(pathway=pathway, code="bcr_post_rp")
     assert rule.params["threshold"] == "0.3"
 
 
@@ -146,7 +146,7 @@ def test_a_rule_whose_values_the_rules_refuse_is_not_saved(client, staff_admin, 
     )
     assert response.status_code == 200
     assertContains(response, "confirmations: must be at least 1")
-    rule = Rule.objects.get(pathway=pathway, rule_type="absolute_limit")
+    rule = Rule.objects.get(pathway=pathway, code="bcr_post_rp")
     assert rule.params["confirmations"] == 2
 
 
@@ -170,9 +170,7 @@ def test_a_staff_clinician_who_is_not_a_team_admin_cannot_change_a_pathway(
         pathway_url(pathway), pathway_post(pathway, absolute_limit={"threshold": "9"})
     )
     assert response.status_code == 403
-    assert (
-        Rule.objects.get(pathway=pathway, rule_type="absolute_limit").params["threshold"] == "0.2"
-    )
+    assert Rule.objects.get(pathway=pathway, code="bcr_post_rp").params["threshold"] == "0.2"
 
 
 def test_a_team_admin_without_the_django_permission_cannot_change_a_pathway(client, team, pathway):

@@ -79,7 +79,9 @@ def test_an_absolute_limit_is_a_threshold_line_and_psa_is_on_a_log_scale(patient
     assert chart.nadir is None
     assert [p.text for p in chart.points] == ["<0.01 ug/L", "0.05 ug/L"]
     # The trend rules have no line; they are listed in words instead.
-    assert "PSA rising on 3 consecutive results" in chart.other_rules
+    assert any(
+        words.startswith("PSA rising on 3 consecutive results") for words in chart.other_rules
+    )
     assert any("doubling time" in words for words in chart.other_rules)
 
 
@@ -161,7 +163,11 @@ def test_other_tests_are_on_a_linear_scale_with_their_limits(patient, clinician)
     chart = _chart(patient, "CEA")
 
     assert chart.log_scale is False
-    assert [line.label for line in chart.thresholds] == ["Threshold 5 ug/L"]
+    # The raised-CEA limit, and the rise over the patient's own baseline (Shinkins 2018).
+    assert [line.label for line in chart.thresholds] == [
+        "Threshold 5.6 ug/L (nadir 3.1 + 2.5)",
+        "Threshold 5 ug/L",
+    ]
 
 
 def test_a_paused_plan_draws_no_lines(patient, clinician):

@@ -16,7 +16,7 @@ def rule(rule_type: str, test_code: str = "PSA", **params) -> Rule:
     [
         (
             rule("absolute_limit", threshold="0.2", confirmations=2, units="ug/L"),
-            "PSA at or above 0.2 ug/L on 2 results in a row",
+            "PSA at or above 0.2 ug/L on 2 separate samples in a row",
         ),
         (
             rule("absolute_limit", threshold="1", direction="below", inclusive=False, units="ug/L"),
@@ -24,12 +24,12 @@ def rule(rule_type: str, test_code: str = "PSA", **params) -> Rule:
         ),
         (
             rule("rise_above_nadir", rise="2", units="ug/L"),
-            "PSA 2 ug/L or more above its lowest value (nadir) since the plan's anchor date",
+            "PSA 2 ug/L or more above its lowest value (nadir) since the start of the episode",
         ),
         (rule("consecutive_rises", count=3, units="ug/L"), "PSA rising on 3 consecutive results"),
         (
             rule("doubling_time", max_months=36, units="ug/L"),
-            "PSA doubling time under 36 months (fitted over at least 3 rising results)",
+            "PSA doubling time 36 months or less (fitted over at least 3 values of the episode)",
         ),
         (
             rule("percentage_rise", "CEA", percent=30, against="previous", units="ug/L"),

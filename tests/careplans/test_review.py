@@ -229,7 +229,7 @@ def test_the_review_screen_shows_results_trend_plan_items_questionnaires_and_the
     assertContains(response, "&lt;0.01 ug/L")
     assertContains(response, '<canvas data-trend-chart="trend-data-psa"')
     assertContains(response, "Threshold 0.2 ug/L")
-    assertContains(response, "PSA at or above 0.2 ug/L on 2 results in a row")
+    assertContains(response, "PSA at or above 0.2 ug/L on 2 separate samples in a row")
     assertContains(response, "Reviewing: PSA rising")
     assertContains(response, reverse("worklist_panels:patient_items", args=[patient.public_id]))
     assertContains(response, reverse("questionnaires:latest", args=[patient.public_id]))

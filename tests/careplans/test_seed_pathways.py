@@ -20,8 +20,10 @@ CODES = {
 }
 
 
-def _dues(pathway: Pathway, anchor: date, count: int) -> list[date]:
+def _dues(pathway: Pathway, anchor: date, count: int, test: str = "") -> list[date]:
     steps = list(ScheduleStep.objects.filter(pathway=pathway))
+    test = test or ("CEA" if pathway.code == "colorectal-cea" else "PSA")
+    steps = [step for step in steps if step.test_code == test]
     dues: list[date] = []
     last = None
     for _ in range(count):
@@ -104,16 +106,24 @@ def test_cea_is_6_monthly_to_3_years_then_yearly_to_5_years_then_ends():
 
 @pytest.mark.django_db
 def test_the_post_prostatectomy_rules_are_the_aua_limit_rises_and_doubling_time():
-    rules = {
-        r.rule_type: r for r in Pathway.objects.get(code="prostate-post-prostatectomy").rules.all()
-    }
-    assert rules["absolute_limit"].params == {
+    rules = {r.code: r for r in Pathway.objects.get(code="prostate-post-prostatectomy").rules.all()}
+    # AUA 2007 (Cookson et al.): PSA >= 0.2 ng/mL confirmed by a second >= 0.2.
+    assert rules["bcr_post_rp"].params == {
         "threshold": "0.2",
         "confirmations": 2,
+        "repeat_after_days": 42,
         "units": "ug/L",
     }
-    assert rules["consecutive_rises"].params["count"] == 3
-    assert rules["doubling_time"].params["max_months"] == 12
+    # EAU: persistent PSA is >= 0.1 ng/mL 4 to 8 weeks after surgery.
+    assert rules["psa_persistence"].params == {
+        "threshold": "0.1",
+        "units": "ug/L",
+        "from_day": 28,
+        "until_day": 56,
+    }
+    assert rules["psa_consecutive_rises"].params["count"] == 3
+    # EAU BCR risk groups: PSA-DT of 1 year or less.
+    assert rules["psa_doubling_time"].params["max_months"] == 12
 
 
 @pytest.mark.django_db

@@ -111,7 +111,8 @@ def test_it_records_who_started_the_plan_and_from_what(patient, clinician):
     assert change.details["pathway"] == "prostate-post-prostatectomy"
     assert change.details["anchor_date"] == "2024-09-01"
     assert len(change.details["schedule"]) == 3
-    assert len(change.details["rules"]) == 3
+    # AUA recurrence, EAU persistence, rises and doubling time.
+    assert len(change.details["rules"]) == 4
 
 
 def test_starting_the_same_pathway_again_returns_the_open_plan(patient, clinician, team_admin):
@@ -315,7 +316,7 @@ def test_it_refuses_a_step_of_another_plan_or_of_a_pathway(patient, clinician):
 
 def test_changing_a_rule_value_is_checked_and_recorded(patient, clinician):
     plan = _start(patient, clinician)
-    rule = plan.rules.get(rule_type="absolute_limit")
+    rule = plan.rules.get(code="bcr_post_rp")
     new = {**rule.params, "threshold": "0.1"}
 
     services.plan_set_rule_params(
@@ -327,12 +328,12 @@ def test_changing_a_rule_value_is_checked_and_recorded(patient, clinician):
     change = plan.changes.get(action="rule_changed")
     assert change.details["params"]["before"]["threshold"] == "0.2"
     assert change.details["params"]["after"]["threshold"] == "0.1"
-    assert _pathway().rules.get(rule_type="absolute_limit").params["threshold"] == "0.2"
+    assert _pathway().rules.get(code="bcr_post_rp").params["threshold"] == "0.2"
 
 
 def test_a_bad_rule_value_is_refused_naming_the_parameter(patient, clinician):
     plan = _start(patient, clinician)
-    rule = plan.rules.get(rule_type="absolute_limit")
+    rule = plan.rules.get(code="bcr_post_rp")
 
     with pytest.raises(ValidationError) as caught:
         services.plan_set_rule_params(
@@ -353,7 +354,7 @@ def test_a_bad_rule_value_is_refused_naming_the_parameter(patient, clinician):
 
 def test_an_unknown_rule_parameter_is_refused(patient, clinician):
     plan = _start(patient, clinician)
-    rule = plan.rules.get(rule_type="absolute_limit")
+    rule = plan.rules.get(code="bcr_post_rp")
     with pytest.raises(ValidationError) as caught:
         services.plan_set_rule_params(
             plan=plan, rule=rule, params={**rule.params, "limit": 1}, actor=clinician, reason="x"

@@ -73,8 +73,8 @@ def test_a_clinician_sees_the_plans_with_next_dues_and_rules_in_words_and_the_st
 
     assertContains(response, "Prostate cancer after radical prostatectomy")
     assertContains(response, "20-Apr-2025")
-    assertContains(response, "PSA at or above 0.2 ug/L on 2 results in a row")
-    assertContains(response, "PSA doubling time under 12 months")
+    assertContains(response, "PSA at or above 0.2 ug/L on 2 separate samples in a row")
+    assertContains(response, "PSA doubling time 12 months or less")
     assertContains(response, "every 3 months from treatment to 6 months")
     assertContains(response, "Start a follow-up plan")
     assertContains(response, f'hx-post="{start_url(patient)}"')
@@ -354,21 +354,26 @@ def _rule_post(rule: Rule, **changes: str) -> dict[str, object]:
 
 def test_a_clinician_changes_a_rule_value(client, clinician, patient):
     plan = started(patient, clinician)
-    rule = Rule.objects.get(plan=plan, rule_type="absolute_limit")
+    rule = Rule.objects.get(plan=plan, code="bcr_post_rp")
     client.force_login(clinician)
 
     response = client.post(plan_url(plan, "plan_rule"), _rule_post(rule, threshold="0.1"))
 
     assertRedirects(response, plan_url(plan), fetch_redirect_response=False)
     rule.refresh_from_db()
-    assert rule.params == {"threshold": "0.1", "confirmations": 2, "units": "ug/L"}
+    assert rule.params == {
+        "threshold": "0.1",
+        "confirmations": 2,
+        "repeat_after_days": 42,
+        "units": "ug/L",
+    }
     change = PlanChange.objects.get(plan=plan, action="rule_changed")
     assert change.reason == "High-risk pathology"
 
 
 def test_a_bad_rule_value_is_shown_on_its_field(client, clinician, patient):
     plan = started(patient, clinician)
-    rule = Rule.objects.get(plan=plan, rule_type="absolute_limit")
+    rule = Rule.objects.get(plan=plan, code="bcr_post_rp")
     client.force_login(clinician)
 
     response = client.post(plan_url(plan, "plan_rule"), _rule_post(rule, confirmations="0"))
@@ -381,7 +386,7 @@ def test_a_bad_rule_value_is_shown_on_its_field(client, clinician, patient):
 
 def test_a_viewer_cannot_change_a_rule(client, clinician, viewer, patient):
     plan = started(patient, clinician)
-    rule = Rule.objects.get(plan=plan, rule_type="absolute_limit")
+    rule = Rule.objects.get(plan=plan, code="bcr_post_rp")
     client.force_login(viewer)
     response = client.post(plan_url(plan, "plan_rule"), _rule_post(rule, threshold="9"))
     assert response.status_code == 403

@@ -28,10 +28,12 @@ from rms.hl7.extract.patient import (
 )
 from rms.hl7.extract.results import (
     ObservationData,
+    ReadValue,
     ResultGroup,
     extract_results,
     is_textual_report,
     parse_number,
+    read_value,
     report_text,
 )
 
@@ -47,6 +49,7 @@ __all__ = [
     "ObservationData",
     "PatientIdentifier",
     "PatientIdentity",
+    "ReadValue",
     "ResultGroup",
     "Telecom",
     "Timestamp",
@@ -56,6 +59,7 @@ __all__ = [
     "extract_results",
     "is_textual_report",
     "parse_number",
+    "read_value",
     "report_text",
     "require_supported",
 ]

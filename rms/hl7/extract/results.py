@@ -26,6 +26,44 @@ _CODED_VALUE_TYPES = frozenset({"CE", "CWE", "CNE", "CF"})
 _NUMBER = re.compile(
     r"\s*(?P<comparator><=|>=|<|>)?\s*(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))\s*", re.ASCII
 )
+# A number as labs print it in a text value: a comparator ("<0.01", "< 0.01", "\u22640.5") and
+# an abnormal flag after it ("0.2 (H)", "0.2 H", "0.20*", "6.1 HH", "0.2 [L]").
+_PRINTED = re.compile(
+    r"\s*(?P<comparator><=|>=|<|>|\u2264|\u2265)?\s*"
+    r"(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))"
+    r"\s*(?:(?P<bracketed>[(\[](?:HH|LL|H|L|A|AA|\*|!)[)\]])|(?P<flag>HH|LL|H|L|A|AA)\b|(?P<mark>[*!]+))?"
+    r"\s*",
+)
+_UNICODE_COMPARATORS = {"\u2264": "<=", "\u2265": ">="}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadValue:
+    """A value read from the text a lab sent: the number, the comparator before it ("<"),
+    and the abnormal flag printed after it (HL7 table 0078: H, L, HH, LL, A)."""
+
+    number: Decimal
+    comparator: str
+    flag: str
+
+
+def read_value(text: str) -> ReadValue | None:
+    """``"<0.01"``, ``"< 0.01"``, ``">100"``, ``"0.2 (H)"``, ``"0.2 H"``, ``"0.20*"`` as a number,
+    a comparator and a flag (``*`` and ``!`` are "abnormal", A); None for anything else, which
+    the caller keeps as the text sent (and monitoring raises for review)."""
+    match = _PRINTED.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        number = Decimal(match.group("number"))
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+        return None
+    comparator = match.group("comparator") or ""
+    comparator = _UNICODE_COMPARATORS.get(comparator, comparator)
+    flag = match.group("flag") or (match.group("bracketed") or "")[1:-1]
+    if match.group("mark") or flag in ("*", "!"):
+        flag = "A"
+    return ReadValue(number=number, comparator=comparator, flag=flag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +76,7 @@ class ObservationData:
     name: str  # OBX-3.2, else OBX-3.5
     code_system: str  # OBX-3.3
     value_text: str  # OBX-5 as sent, unescaped; repetitions joined
-    numeric: Decimal | None  # NM and SN only
+    numeric: Decimal | None  # NM and SN, and ST/TX/FT values that are one printed number
     comparator: str  # <, <=, > or >= before the number; "" otherwise
     units: str  # OBX-6.1
     reference_range: str  # OBX-7
@@ -147,6 +185,10 @@ def _observation(obx: Segment, notes: list[str], group_observed_at: Timestamp) -
     value_text, numeric, comparator, attachment = _observation_value(obx, value_type)
     units = leaf(obx, 6, 1) or leaf(obx, 6, 2)
     flags = [leaf(obx, 8, repetition=r) for r in range(1, obx.repetition_count(8) + 1)]
+    if numeric is not None and not any(flags):
+        # "0.2 (H)": the flag printed with the value, where OBX-8 gives none.
+        read = read_value(value_text)
+        flags = [read.flag] if read is not None and read.flag else []
     set_id = leaf(obx, 1).strip()
     return ObservationData(
         set_id=int(set_id) if INTEGER.fullmatch(set_id) else None,
@@ -173,7 +215,12 @@ def _observation_value(
     count = obx.repetition_count(5)
     repetitions = range(1, count + 1)
     if value_type in TEXT_VALUE_TYPES:
-        return "\n".join(free_text(obx, 5, repetition=r) for r in repetitions), None, "", None
+        text = "\n".join(free_text(obx, 5, repetition=r) for r in repetitions)
+        # A result sent as text is still a result: "<0.01" or "0.2 (H)" in an ST is a number.
+        read = read_value(text) if "\n" not in text else None
+        if read is not None:
+            return text, read.number, read.comparator, None
+        return text, None, "", None
     if value_type == "ED":
         return "", None, "", read_attachment(obx) if count else None
     if value_type in _CODED_VALUE_TYPES:
@@ -191,7 +238,9 @@ def _observation_value(
     value_text = ", ".join(v for v in values if v)
     numeric, comparator = None, ""
     if value_type in ("NM", "SN") and len(values) == 1:
-        numeric, comparator = parse_number(values[0])
+        read = read_value(values[0])
+        if read is not None:
+            numeric, comparator = read.number, read.comparator
     return value_text, numeric, comparator, None
 
 

@@ -76,6 +76,8 @@ def test_every_rule_type_can_be_dispatched() -> None:
         "doubling_time",
         "percentage_rise",
         "percent_change",
+        "velocity",
+        "castration_resistance",
     }
 
 
@@ -83,7 +85,7 @@ def test_the_parameters_of_a_rule_come_from_its_signature() -> None:
     required, optional = parameters("doubling_time")
 
     assert required == {"max_months", "units"}
-    assert optional == {"min_points", "min_value"}
+    assert optional == {"min_points", "min_value", "min_span_months", "from_nadir"}
 
 
 def test_an_unknown_rule_type_is_refused() -> None:

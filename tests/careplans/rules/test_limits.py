@@ -25,11 +25,14 @@ def recurrence(points: list[Point]):  # type: ignore[no-untyped-def]
 def test_a_single_value_over_the_line_is_awaiting_confirmation_not_a_breach() -> None:
     finding = recurrence([*AFTER_PROSTATECTOMY, FIRST_OVER])
 
+    # Not a breach (AUA 2007 needs a second value >= 0.2), but the clinician is told: the
+    # finding awaits confirmation and its key names the value awaiting it.
     assert not finding.breached
-    assert finding.key == ""
+    assert finding.awaiting
+    assert finding.key == "absolute_limit/2026-08-02T08:00:00+00:00"
     assert finding.explanation == (
         "PSA 0.21 ng/mL on 2 Aug 2026 is at or above 0.2, awaiting confirmation by "
-        "1 more result at or above 0.2."
+        "1 more result at or above 0.2 on a separate sample."
     )
     assert finding.evidence == (FIRST_OVER,)
 
@@ -141,7 +144,7 @@ def test_three_confirmations_need_three_values_over_the_line() -> None:
     assert not waiting.breached
     assert waiting.explanation == (
         "PSA 0.24 ng/mL on 10 Nov 2026 is at or above 0.2 (with 0.21 on 2 Aug 2026), awaiting "
-        "confirmation by 1 more result at or above 0.2."
+        "confirmation by 1 more result at or above 0.2 on a separate sample."
     )
 
 

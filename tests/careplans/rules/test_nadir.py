@@ -60,10 +60,12 @@ def test_the_failure_is_dated_at_the_first_result_over_the_line() -> None:
     at_first = phoenix([*FALL, first])
     at_later = phoenix([*FALL, first, later])
 
+    # Phoenix dates failure "at call" (Roach et al. 2006): the first value over the line is the
+    # failure, and a later, higher value is the same failure, not a new one.
     assert at_later.breached
     assert at_later.key == at_first.key
-    assert at_later.evidence == (NADIR, first, later)
-    assert at_later.explanation.endswith("; first at or above 2.5 on 12 Jul 2027.")
+    assert at_later.evidence == (NADIR, first)
+    assert at_later.explanation.startswith("PSA 2.6 ng/mL on 12 Jul 2027 is at least 2 above")
 
 
 def test_points_before_the_treatment_date_are_not_the_nadir() -> None:

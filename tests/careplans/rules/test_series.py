@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from careplans.rules import Point, Series, UnitError, evaluate
+from careplans.rules import Point, Series, UnitError, evaluate, unusable
 from careplans.rules.common import readings
 from tests.careplans.rules.series import on, psa
 
@@ -96,14 +95,18 @@ def test_a_unit_error_before_the_anchor_does_not_stop_a_rule_that_starts_after_i
     series = Series(points)
     from_anchor = {"rise": "2", "units": "ng/mL", "anchor_at": "2026-01-20"}
     whole = {"rise": "2", "units": "ng/mL"}
-    # The whole series cannot be read in ng/mL (the first result is in mmol/L) ...
-    with pytest.raises(UnitError) as plain_error:
-        evaluate("rise_above_nadir", points, whole)
-    with pytest.raises(UnitError) as shared_error:
-        evaluate("rise_above_nadir", series, whole)
-    assert str(shared_error.value) == str(plain_error.value)
-    assert shared_error.value.units == plain_error.value.units == "mmol/L"
-    # ... but from the anchor on it can, before and after that error, and the breach is found.
+    # The first result cannot be read in ng/mL (it is in mmol/L): it is set aside, named with
+    # its reason, and the rest of the series is still judged (one bad point never silences a
+    # rule) ...
+    assert evaluate("rise_above_nadir", series, whole) == evaluate(
+        "rise_above_nadir", points, whole
+    )
+    assert evaluate("rise_above_nadir", points, whole).breached
+    (set_aside,) = unusable(series, "ng/mL")
+    assert set_aside.point == points[0]
+    assert set_aside.error.units == "mmol/L"
+    assert [item.point for item in unusable(points, "ng/mL")] == [set_aside.point]
+    # ... and from the anchor on, the breach is found on the same evidence.
     finding = evaluate("rise_above_nadir", series, from_anchor)
     assert finding == evaluate("rise_above_nadir", points, from_anchor)
     assert finding.breached

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from careplans.rules import RuleConfigError, consecutive_rises, percentage_rise
@@ -63,7 +65,8 @@ def test_rises_smaller_than_the_minimum_do_not_count() -> None:
     assert finding.explanation.startswith("PSA has risen by more than 0.035 ng/mL 2 times")
 
 
-def test_undetectable_values_are_left_out_of_rises() -> None:
+def test_a_fall_to_undetectable_ends_a_run_of_rises() -> None:
+    # "<0.01" after 0.02 is a fall: the run starts again from it (it counts as its limit).
     series = [
         psa("6 Jan 2026", "<0.01"),
         psa("7 Apr 2026", "0.02"),
@@ -76,8 +79,21 @@ def test_undetectable_values_are_left_out_of_rises() -> None:
     finding = consecutive_rises(series, count=3, units="ng/mL")
 
     assert finding.breached
-    assert finding.details["censored_left_out"] == 2
-    assert all(not point.censored for point in finding.evidence)
+    assert finding.evidence == tuple(series[2:])
+    assert finding.key == f"consecutive_rises/{series[2].at.astimezone(UTC).isoformat()}"
+    assert not consecutive_rises(series[:5], count=3, units="ng/mL").breached
+
+
+def test_a_minimum_rise_keeps_assay_noise_from_counting_as_rises() -> None:
+    noise = [
+        psa("6 Jan 2026", "0.02"),
+        psa("7 Apr 2026", "0.03"),
+        psa("6 Jul 2026", "0.04"),
+        psa("5 Oct 2026", "0.05"),
+    ]
+
+    assert consecutive_rises(noise, count=3, units="ng/mL").breached
+    assert not consecutive_rises(noise, count=3, min_rise="0.05", units="ng/mL").breached
 
 
 def test_a_further_rise_continues_the_same_breach() -> None:

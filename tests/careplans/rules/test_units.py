@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from careplans.rules import UnitError, absolute_limit, normalise_units
+from careplans.rules import UnitError, absolute_limit, normalise_units, unusable
 from tests.careplans.rules.series import psa
 
 
@@ -54,10 +54,18 @@ def test_units_outside_the_table_are_not_guessed_at_even_when_equivalent() -> No
         normalise_units(Decimal("35"), "U/mL", "kU/L")
 
 
-def test_a_rule_refuses_a_series_with_a_unit_it_cannot_convert() -> None:
+def test_a_rule_sets_aside_a_point_whose_unit_it_cannot_convert() -> None:
     series = [psa("2 Aug 2026", "0.21"), psa("10 Nov 2026", "0.24", units="mmol/L")]
-    with pytest.raises(UnitError, match="mmol/L"):
-        absolute_limit(series, threshold="0.2", units="ug/L")
+
+    finding = absolute_limit(series, threshold="0.2", units="ug/L")
+
+    # The mmol/L point is not compared (it is named by ``unusable`` for a review item); the
+    # readable one is still judged.
+    assert finding.breached
+    assert finding.evidence == (series[0],)
+    (set_aside,) = unusable(series, "ug/L")
+    assert set_aside.point == series[1]
+    assert "mmol/L" in str(set_aside.error)
 
 
 def test_a_rule_compares_a_series_in_mixed_but_equivalent_units() -> None:
