@@ -383,6 +383,21 @@ def load_cases(directory: Path = CASES_DIR) -> list[Case]:
     return cases
 
 
+HOW_TO_READ = """\
+## How to read a case
+
+A case gives the pathway, the anchor (treatment date), any treatment events, and the results in
+the order the lab sends them, each with OBX-5 exactly as sent. `alerts` is the set of alert
+causes raised over the whole series (an alert stays raised once raised; order does not matter);
+`awaiting` the causes still waiting for a confirming sample after the last result, with
+`repeat_by`; `review` (when given) the set of review causes; `next_due` the next due date of
+each test named; `overdue` (when given) exactly the tests overdue on `today` (default: the day
+after the last result). The semantics are those of the clinical vocabulary (pathways, causes,
+episodes, censored values, same-sample duplicates, the schedule grid). Where the vocabulary
+made a choice the source leaves open, the case's reasoning says so.
+"""
+
+
 SOURCES_SECTION = """\
 ## Which published definitions were followed where the sources disagree
 
@@ -398,9 +413,9 @@ SOURCES_SECTION = """\
   episode (at least three values over at least three months; after prostatectomy values >= 0.2
   ng/mL; after radiotherapy from the nadir). Svatek et al. (Urology 2006) argue for fitting only
   the straight (exponential) last segment. We follow MSKCC because it is the method of the
-  nomogram and of the EAU BCR risk groups, and because the last-segment fit discards a rising
-  episode when one value dips, which misses recurrences; r-squared is shown to the clinician
-  but never decides an alert.
+  widely used MSKCC calculator, and because a last-segment fit discards a rising episode when
+  one value dips, which misses recurrences (case `rp-dt-04`); r-squared is shown to the
+  clinician but never decides an alert.
 - **Doubling-time thresholds.** After radical treatment: "PSA-DT <= 1 year" (EAU BCR risk
   groups, Van den Broeck et al., Eur Urol 2019), inclusive. On active surveillance PRIAS says
   "PSA-DT < 3 years"; the vocabulary uses "3 years or less".
@@ -411,10 +426,16 @@ SOURCES_SECTION = """\
   definition (Blana et al. 2009, nadir + 1.2 ng/mL) is the one most used and is followed.
 - **Castration resistance: PCWG3.** Scher et al. (JCO 2016;34:1402-1418): >= 25% and >= 2 ng/mL
   above the nadir, confirmed >= 3 weeks later, with castrate testosterone (< 1.7 nmol/L).
-- **CEA: a confirmed cut-off and the patient's own baseline.** ASCO 2013 (Meyerhardt et al.)
-  and ESMO repeat a raised CEA (>= 5 ug/L) and investigate it if confirmed; the FACS analyses
-  (Shinkins et al. 2017/2018) show that a rise over the patient's own post-operative baseline
-  detects recurrence earlier, so both are raised; a pre-operative CEA never sets the baseline.
+- **CEA: a confirmed cut-off and the patient's own values.** ASCO 2013 (Meyerhardt et al.,
+  J Clin Oncol 2013;31:4465-4470) and ESMO (Argiles et al., Ann Oncol 2020;31:1291-1305) repeat
+  a raised CEA (>= 5 ug/L) and investigate it if confirmed. The FACS analyses (Shinkins et al.,
+  PLoS One 2017;12:e0171810: a single 5 ug/L cut-off misses half of recurrences; Br J Surg
+  2018;105:658-662: trends over the patient's own values are more accurate) support also
+  raising a rise over the post-operative baseline; the sizes (+2.5 ug/L over the baseline, two
+  rises of more than 0.5 ug/L) are the vocabulary's choices, and a pre-operative CEA never sets
+  the baseline.
+- **Liver tests.** ALP > 130 U/L and bilirubin > 21 umol/L are the UK harmonised upper limits
+  (Pathology Harmony); ALT > 50 U/L is a usual UK laboratory limit chosen by the vocabulary.
 - **Schedules.** EAU (3, 6, 12 months, 6-monthly to 3 years, then yearly) after radical
   prostate treatment; NICE NG131 table 2 on active surveillance; NICE NG151 1.8 after colorectal
   surgery (CEA 6-monthly for 3 years, CT at 12 and 24 months, colonoscopy at 1 year). Where a
@@ -438,6 +459,7 @@ def markdown(cases: list[Case]) -> str:
         "`python -m tests.clinical.corpus --markdown > docs/clinical-safety/reference-cases.md`",
         "(a test fails while it is out of date).",
         "",
+        HOW_TO_READ,
         SOURCES_SECTION,
         f"## Cases ({len(cases)})",
         "",
