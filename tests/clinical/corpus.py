@@ -321,7 +321,10 @@ def case_from_toml(raw: Any, *, file: str) -> Case:
     if "plan_started" in raw:
         plan_started = _date(case_id, "plan_started", raw["plan_started"])
     events: list[Event] = []
-    for index, event in enumerate(raw.get("events", [])):
+    raw_events = raw.get("events", [])
+    if not isinstance(raw_events, list):
+        raise _fail(case_id, "events must be a list")
+    for index, event in enumerate(raw_events):
         _keys(case_id, f"events[{index}]", event, EVENT_KEYS, EVENT_KEYS)
         if event["kind"] not in EVENT_KINDS:
             raise _fail(case_id, f"events[{index}].kind {event['kind']!r} is not an event kind")

@@ -106,6 +106,17 @@ def test_a_well_formed_case_loads_with_its_defaults(tmp_path):
         (("awaiting = []", 'awaiting = ["bcr_post_rp"]'), "must say repeat_by"),
         (('source = "s"', ""), "missing key(s) in the case: source"),
         (("alerts = []", 'alerts = []\nnext_due = {CEA = "2024-07-10"}'), "not scheduled here"),
+        (('at = "2024-04-10"', 'at = "2024-04-10T25:00"'), "is not a date-time"),
+        (('units = "ng/mL"', 'units = "ng/mL", same_sample_as = 0'), "same_sample_as must be"),
+        (('units = "ng/mL"', 'units = "ng/mL", status = "X"'), "status must be one of"),
+        (
+            (
+                'anchor = "2024-01-10"',
+                'anchor = "2024-01-10"\nevents = [{kind = "chemo", on = "2024-02-01"}]',
+            ),
+            "is not an event kind",
+        ),
+        (("awaiting = []", 'awaiting = []\nrepeat_by = "2024-05-22"'), "nothing is awaiting"),
     ],
 )
 def test_a_malformed_case_is_refused_naming_the_case(tmp_path, change, message):
