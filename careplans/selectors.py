@@ -88,24 +88,23 @@ def plan_change_list(*, plan: FollowUpPlan) -> QuerySet[PlanChange]:
 
 
 def counting_observations(
-    *, patient: Patient, test_code: str, since: dt.date | None = None
+    *, patient: Patient, test_code: str, since: dt.date | None = None, numeric: bool = True
 ) -> QuerySet[Observation]:
     """The patient's numeric values of one test that count: the current value (not one a
     correction replaced) of a result not cancelled or deleted, matched on the observation code
-    without regard to case, optionally from the start of ``since`` (local time) on.
-
-    A text-only value (a sample "haemolysed", "insufficient") is not a result of the test: the
-    test is still due."""
+    without regard to case, optionally from the start of ``since`` (local time) on. With
+    ``numeric=False``, values that could not be read as a number too."""
     observations = (
         Observation.objects.filter(
             result__patient=patient,
             code__iexact=test_code.strip(),
             superseded_at__isnull=True,
-            value_numeric__isnull=False,
         )
         .exclude(result__status__in=Result.WITHDRAWN)
         .exclude(status__in=[Observation.Status.CANCELLED, Observation.Status.DELETED])
     )
+    if numeric:
+        observations = observations.filter(value_numeric__isnull=False)
     if since is not None:
         start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
         observations = observations.filter(observed_at__gte=start)
@@ -115,9 +114,12 @@ def counting_observations(
 def latest_result_at(
     *, patient: Patient, test_code: str, since: dt.date | None = None
 ) -> dt.datetime | None:
-    """When the newest counting value of the test was taken (see ``counting_observations``)."""
+    """When the newest counting value of the test was taken (see ``counting_observations``).
+
+    A value that could not be read as a number ("see comment") still means the test was done:
+    it raises a review item (monitoring), and the schedule does not call the test missing."""
     return (
-        counting_observations(patient=patient, test_code=test_code, since=since)
+        counting_observations(patient=patient, test_code=test_code, since=since, numeric=False)
         .order_by("-observed_at", "-id")
         .values_list("observed_at", flat=True)
         .first()

@@ -212,7 +212,9 @@ def castration_resistance(
             key=psa.key,
             details=details,
             awaiting=True,
-            repeat_by=local_date(confirming.at),
+            # The repeat asked for when the first value crossed the line still stands.
+            repeat_by=repeat_date(psa.evidence[1].at, days=repeat_after_days, months=None)
+            or local_date(confirming.at),
         )
     latest = testosterone[-1]
     details |= {

@@ -23,7 +23,7 @@ from rms.hl7 import (
     report_text,
     require_supported,
 )
-from rms.hl7.extract import parse_number
+from rms.hl7.extract import parse_number, read_value
 from tests.rms.hl7.samples import MSH_ORU, PID, SAMPLE_NAMES, message, sample_message
 
 LONDON = ZoneInfo("Europe/London")
@@ -646,3 +646,63 @@ def test_it_refuses_what_we_do_not_take_with_ar(msh9: str, version: str, code: E
         require_supported(msg)
     assert caught.value.hl7_code == code
     assert caught.value.ack_code == "AR"
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "comparator", "flag"),
+    [
+        # The shapes labs print a value in (the list, and what WinPath/TelePath send).
+        ("<0.01", Decimal("0.01"), "<", ""),
+        ("< 0.01", Decimal("0.01"), "<", ""),
+        (">100", Decimal("100"), ">", ""),
+        ("0.2 (H)", Decimal("0.2"), "", "H"),
+        ("0.2 H", Decimal("0.2"), "", "H"),
+        ("0.20*", Decimal("0.20"), "", "A"),
+        ("6.1 HH", Decimal("6.1"), "", "HH"),
+        ("0.8 [L]", Decimal("0.8"), "", "L"),
+        ("\u22640.5", Decimal("0.5"), "<=", ""),
+        # Not one number: kept as text (and raised for review where a plan monitors the test).
+        ("see comment", None, "", ""),
+        ("haemolysed", None, "", ""),
+        ("0.2.3", None, "", ""),
+        ("0.2 HIGH", None, "", ""),
+        ("", None, "", ""),
+    ],
+)
+def test_it_reads_printed_values_with_comparators_and_flags(
+    text: str, number: Decimal | None, comparator: str, flag: str
+) -> None:
+    read = read_value(text)
+    if number is None:
+        assert read is None
+    else:
+        assert read is not None
+        assert (read.number, read.comparator, read.flag) == (number, comparator, flag)
+
+
+def test_a_value_sent_as_text_is_a_number_with_its_flag_and_kept_as_sent() -> None:
+    msg = parse(
+        message(
+            MSH_ORU,
+            PID,
+            "OBR|1||F1|PSA^PSA|||20261110083000|||||||||||||||||CH|F",
+            "OBX|1|ST|PSA^PSA^WINPATH||< 0.01|ug/L||||||F",
+            "OBX|2|TX|CEA^CEA^WINPATH||6.1 (H)|ug/L||||||F",
+            "OBX|3|ST|ALP^ALP^WINPATH||see comment|U/L||||||F",
+        )
+    )
+
+    [group] = extract_results(msg)
+    psa_value, cea_value, alp_value = group.observations
+
+    assert (psa_value.numeric, psa_value.comparator, psa_value.value_text) == (
+        Decimal("0.01"),
+        "<",
+        "< 0.01",
+    )
+    assert (cea_value.numeric, cea_value.abnormal_flags, cea_value.value_text) == (
+        Decimal("6.1"),
+        "H",
+        "6.1 (H)",
+    )
+    assert alp_value.numeric is None and alp_value.value_text == "see comment"
