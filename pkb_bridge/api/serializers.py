@@ -20,6 +20,12 @@ class EnrolmentOutputSerializer(serializers.ModelSerializer[Enrolment]):
         slug_field="username", read_only=True, allow_null=True
     )
     status = serializers.ChoiceField(choices=Enrolment.Status.choices, read_only=True)
+    consent_record: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="public_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The consent record sharing rests on (null: the attestation does).",
+    )
     invitation = serializers.ChoiceField(
         choices=Enrolment.Invitation.choices,
         read_only=True,
@@ -41,6 +47,9 @@ class EnrolmentOutputSerializer(serializers.ModelSerializer[Enrolment]):
             "withdrawn_at",
             "withdrawn_by",
             "withdrawal_reason",
+            "consent_record",
+            "consent_attestation",
+            "held_breach_evidence",
         )
         read_only_fields = fields
 
@@ -51,6 +60,20 @@ class EnrolmentCreateInputSerializer(serializers.Serializer[Any]):
         allow_blank=True,
         help_text="Code of the team to share as (one of the patient's teams where you may "
         "write); by default the first of them by name.",
+    )
+    attestation = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="How and when the patient consented to sharing with PKB, in your words, when "
+        "no consent record of the RMS covers it (kept with the enrolment, with your name and "
+        "the time). Ignored when a consent record does.",
+    )
+    hold_breach_evidence = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="Hold the results that are the evidence of an open threshold-breach work "
+        "item until a clinician releases them (default true).",
     )
 
     class Meta:

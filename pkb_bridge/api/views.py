@@ -66,7 +66,11 @@ class PatientEnrolmentApi(APIView):
             "email once PKB accepts the registration. 201 when sharing starts, 200 with the "
             "existing enrolment when the patient is already shared. Only a verified NHS number "
             "(status 01) can be shared: otherwise a 400 names the reason under "
-            "`nhs_number_status`."
+            "`nhs_number_status`. Sharing needs the patient's consent: a consent record on "
+            "sharing with Patients Know Best that says given, or, with none recorded, an "
+            "`attestation`; otherwise (or when the latest record is a refusal or a withdrawal) "
+            "a 400 names the reason under `consent`. Results that are the evidence of an open "
+            "threshold-breach work item are held unless `hold_breach_evidence` is false."
         ),
         request=EnrolmentCreateInputSerializer,
         responses={
@@ -93,7 +97,13 @@ class PatientEnrolmentApi(APIView):
         if existing is not None:
             return Response(self.OutputSerializer(existing).data, status=status.HTTP_200_OK)
         with _service_errors():
-            enrolment = services.enrolment_opt_in(patient=patient, actor=user, team=team)
+            enrolment = services.enrolment_opt_in(
+                patient=patient,
+                actor=user,
+                team=team,
+                attestation=serializer.validated_data.get("attestation", ""),
+                hold_breach_evidence=serializer.validated_data.get("hold_breach_evidence", True),
+            )
         return Response(self.OutputSerializer(enrolment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -84,7 +84,9 @@ def test_a_clinician_releases_a_held_radiology_report_and_it_reaches_pkb(
         report_text="Findings: no local recurrence.\nConclusion: stable.",
         observed_at=timezone.now() - dt.timedelta(days=5),
     )
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     publication = Publication.objects.get(patient=patient, category="radiology")
     assert publication.state == "held"
 
