@@ -39,6 +39,7 @@ from pkb_bridge.services.publication import (
     publication_attach,
     publication_create,
     publication_for,
+    publication_hold,
     publications_plan,
     publications_save,
     send_item,
@@ -54,6 +55,7 @@ from rms.models import (
     Team,
 )
 from rms.models.teams import WRITE_ROLES
+from rms.services import system_user
 from worklists.models import WorkItem
 
 Kind = OutboundMessage.Kind
@@ -530,6 +532,30 @@ def on_result_deleted(*, result: Result) -> None:
         send_item(publication=publication, reason=f"v{result.version}:{result.status}")
     publication.state = State.WITHDRAWN
     publication.save(update_fields=["state"])
+
+
+def on_breach_raised(*, item: WorkItem) -> None:
+    """A threshold breach was raised for a patient shared with PKB whose enrolment holds the
+    evidence of open breaches: the evidence PKB does not have yet is held (its waiting message
+    cancelled) until a clinician releases it. Runs in the transaction that filed the result,
+    before the dispatcher can send it. What PKB already has stays. Safe to repeat."""
+    if item.kind != WorkItem.Kind.THRESHOLD_BREACH or item.patient is None:
+        return
+    enrolment = active_enrolment(item.patient)
+    if enrolment is None or not enrolment.held_breach_evidence:
+        return
+    evidence = breach_evidence_result_ids(item.patient, [item])
+    released = Publication.objects.filter(
+        enrolment=enrolment, result_id__in=evidence, state=State.RELEASED
+    )
+    for publication in released:
+        try:
+            publication_hold(
+                publication=publication, actor=system_user(), reason=BREACH_HOLD_REASON
+            )
+        except ValidationError:
+            # PKB has it already, or is receiving it now: it cannot be recalled.
+            continue
 
 
 def on_appointment_changed(*, appointment: Appointment) -> None:

@@ -354,3 +354,55 @@ def test_the_command_needs_a_consent_record_or_an_attested_reason(
     )
     assert "consent attested by the user" in out and "2 items held for review" in out
     assert Enrolment.objects.get().consent_attestation == STATEMENT
+
+
+# --- a breach raised after the opt-in ------------------------------------------------------------
+
+
+def plan_after_prostatectomy(patient, clinician) -> None:  # type: ignore[no-untyped-def]
+    plan_services.plan_start(
+        patient=patient,
+        pathway=Pathway.objects.get(code="prostate-post-prostatectomy"),
+        anchor_date=dt.date(2025, 1, 15),
+        actor=clinician,
+    )
+
+
+def pending_payloads(patient) -> str:  # type: ignore[no-untyped-def]
+    return "".join(
+        OutboundMessage.objects.filter(
+            patient=patient, status=OutboundMessage.Status.PENDING
+        ).values_list("payload", flat=True)
+    )
+
+
+def test_a_breach_raised_after_sharing_holds_its_evidence_that_pkb_does_not_have_yet(
+    patient, clinician
+) -> None:
+    plan_after_prostatectomy(patient, clinician)
+    services.enrolment_opt_in(patient=patient, actor=clinician, attestation=STATEMENT)
+    first = psa(patient, clinician, "2026-08-02", "0.21")
+    # PKB already has the first value above 0.2 (it was not a breach on its own).
+    OutboundMessage.objects.filter(patient=patient).update(status=OutboundMessage.Status.DELIVERED)
+    confirming = psa(patient, clinician, "2026-11-10", "0.24")  # the breach: 0.21 confirmed
+    assert WorkItem.objects.filter(kind=WorkItem.Kind.THRESHOLD_BREACH).count() == 1
+    assert state_of(first) == Publication.State.RELEASED  # PKB has it: it cannot be recalled
+    held = Publication.objects.get(result=confirming)
+    assert held.state == Publication.State.HELD
+    assert "open threshold breach" in held.reason
+    assert "0.24" not in pending_payloads(patient)
+    cancelled = OutboundMessage.objects.get(
+        patient=patient, status=OutboundMessage.Status.CANCELLED
+    )
+    assert "0.24" in cancelled.payload
+
+
+def test_without_the_hold_a_later_breach_is_published_under_the_policy(patient, clinician) -> None:
+    plan_after_prostatectomy(patient, clinician)
+    services.enrolment_opt_in(
+        patient=patient, actor=clinician, attestation=STATEMENT, hold_breach_evidence=False
+    )
+    psa(patient, clinician, "2026-08-02", "0.21")
+    confirming = psa(patient, clinician, "2026-11-10", "0.24")
+    assert state_of(confirming) == Publication.State.RELEASED
+    assert "0.24" in pending_payloads(patient)
