@@ -87,3 +87,59 @@ class EnrolmentWithdrawInputSerializer(serializers.Serializer[Any]):
 
     class Meta:
         ref_name = "PkbEnrolmentWithdrawInput"
+
+
+class OptInPreviewOutputSerializer(serializers.Serializer[Any]):
+    """What an opt-in would send and hold now (``pkb_bridge.services.OptInPreview``)."""
+
+    class CategorySerializer(serializers.Serializer[Any]):
+        category = serializers.CharField(help_text="lab, radiology, document or appointment")
+        published = serializers.IntegerField(help_text="Published at once.")
+        delayed = serializers.IntegerField(help_text="Published, content shown after a delay.")
+        delay_days = serializers.IntegerField()
+        held = serializers.IntegerField(help_text="Held by the team's policy.")
+        auto_release_days = serializers.IntegerField(allow_null=True)
+        held_for_breach = serializers.IntegerField(
+            help_text="Results held as the evidence of an open threshold breach (by default)."
+        )
+
+        class Meta:
+            ref_name = "PkbOptInPreviewCategory"
+
+    class BreachSerializer(serializers.Serializer[Any]):
+        public_id = serializers.UUIDField()
+        title = serializers.CharField()
+        priority = serializers.IntegerField()
+        status = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+        class Meta:
+            ref_name = "PkbOptInPreviewBreach"
+
+    team = serializers.CharField(source="team.code", help_text="The team it would share as.")
+    nhs_number_refusal = serializers.CharField(
+        allow_null=True, help_text="Why the NHS number cannot be shared, or null."
+    )
+    consent_record = serializers.UUIDField(
+        source="consent.public_id",
+        allow_null=True,
+        help_text="The consent record sharing would rest on, or null.",
+    )
+    consent_problem = serializers.CharField(
+        allow_null=True,
+        help_text="Why the recorded consent does not allow sharing (none recorded: an "
+        "`attestation` is needed; declined or withdrawn: record the new consent first).",
+    )
+    attestation_allowed = serializers.BooleanField(
+        help_text="No consent record about sharing with PKB exists: an attestation may stand "
+        "for it."
+    )
+    total = serializers.IntegerField(help_text="Items of the record an opt-in would cover.")
+    categories = CategorySerializer(many=True)
+    breaches = BreachSerializer(many=True)
+    breach_evidence = serializers.IntegerField(
+        help_text="Results that are the evidence of the open breaches."
+    )
+
+    class Meta:
+        ref_name = "PkbOptInPreview"

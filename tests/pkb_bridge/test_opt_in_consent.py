@@ -406,3 +406,42 @@ def test_without_the_hold_a_later_breach_is_published_under_the_policy(patient, 
     confirming = psa(patient, clinician, "2026-11-10", "0.24")
     assert state_of(confirming) == Publication.State.RELEASED
     assert "0.24" in pending_payloads(patient)
+
+
+# --- the preview through the API and the command -----------------------------------------------
+
+
+def test_the_api_previews_what_sharing_would_send_and_hold_and_shares_nothing(
+    clinician, patient, recurrence
+) -> None:
+    api = APIClient()
+    api.force_authenticate(clinician)
+    response = api.get(reverse("api:patient-enrolment-preview", args=[patient.public_id]))
+    assert response.status_code == 200
+    body = response.json()
+    lab = next(row for row in body["categories"] if row["category"] == "lab")
+    assert (lab["published"], lab["held_for_breach"]) == (2, 2)
+    assert [b["title"] for b in body["breaches"]] == [recurrence[2].title]
+    assert body["consent_record"] is None and body["attestation_allowed"] is True
+    assert "No consent to share" in body["consent_problem"]
+    assert body["team"] == "URO" and body["nhs_number_refusal"] is None
+    assert not Enrolment.objects.exists()
+
+
+def test_the_api_preview_is_refused_to_a_viewer_and_hidden_from_another_team(
+    viewer, other_team_clinician, patient
+) -> None:
+    url = reverse("api:patient-enrolment-preview", args=[patient.public_id])
+    api = APIClient()
+    api.force_authenticate(viewer)
+    assert api.get(url).status_code == 403
+    api.force_authenticate(other_team_clinician)
+    assert api.get(url).status_code == 404
+
+
+def test_the_command_previews_without_sharing(clinician, patient, recurrence) -> None:
+    out = run("--nhs-number", patient.nhs_number, "--user", "clinician", "--preview")
+    assert "Laboratory results: 2 published, 0 delayed, 0 held by policy, 2 held as breach" in out
+    assert recurrence[2].title in out
+    assert "Nothing was shared." in out
+    assert not Enrolment.objects.exists()

@@ -670,6 +670,7 @@ MATRIX: dict[str, Row] = {
         # Already shared: a repeated opt-in answers 200 with the enrolment.
         writes={"post": api_write(200), "delete": api_write(200)},
     ),
+    "api:patient-enrolment-preview": Row(api=True, kwargs=_patient, get=api_write(200)),
     "api:patient-plans": Row(
         api=True, kwargs=_patient, get=api_read(), writes={"post": api_write(400)}
     ),

@@ -42,6 +42,12 @@ class Command(BaseCommand):
             help="Publish the results that are the evidence of an open threshold breach under "
             "the team's policy (by default they are held until a clinician releases them)",
         )
+        parser.add_argument(
+            "--preview",
+            action="store_true",
+            help="Print what sharing would publish, delay and hold, the open threshold breaches "
+            "and the consent it would rest on; share nothing",
+        )
         parser.add_argument("--withdraw", action="store_true", help="Stop sharing instead")
         parser.add_argument("--reason", default="", help="Why sharing stops (with --withdraw)")
 
@@ -73,6 +79,10 @@ class Command(BaseCommand):
             self._withdraw(patient=patient, user=user, reason=options["reason"])
             return
 
+        if options["preview"]:
+            self._preview(patient=patient, user=user, team=team)
+            return
+
         already = selectors.enrolment_active(patient=patient)
         if already is not None:
             self.stdout.write(
@@ -102,6 +112,29 @@ class Command(BaseCommand):
             f"queued, {held} items held for review.",
             style_func=self.style.SUCCESS,
         )
+
+    def _preview(self, *, patient: Patient, user: User, team: Team | None) -> None:
+        try:
+            preview = services.opt_in_preview(patient=patient, actor=user, team=team)
+        except PermissionDenied as exc:
+            raise CommandError(str(exc) or "The user may not share this patient.") from None
+        lines = [f"Sharing as team {preview.team.code} would cover {preview.total} items:"]
+        for row in preview.categories:
+            lines.append(
+                f"  {row.label}: {row.published} published, {row.delayed} delayed, "
+                f"{row.held} held by policy, {row.held_for_breach} held as breach evidence"
+            )
+        lines.append(f"Open threshold breaches: {len(preview.breaches)}")
+        lines.extend(f"  {item.title}" for item in preview.breaches)
+        refusal = services.opt_in_refusal(patient)
+        if refusal:
+            lines.append(f"Cannot be shared: {refusal}")
+        if preview.consent is not None:
+            lines.append("Consent: recorded (a consent record on sharing with PKB).")
+        else:
+            lines.append(f"Consent: {preview.consent_problem}")
+        lines.append("Nothing was shared.")
+        self.stdout.write("\n".join(lines))
 
     def _withdraw(self, *, patient: Patient, user: User, reason: str) -> None:
         enrolment = selectors.enrolment_active(patient=patient)
