@@ -5,26 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('careplans', '0006_rule_percent_change'),
-        ('pkb_bridge', '0003_fhir'),
+        ("careplans", "0006_rule_percent_change"),
+        ("pkb_bridge", "0003_fhir"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='enrolment',
-            name='consent_attestation',
-            field=models.TextField(blank=True, help_text="The clinician's statement of the patient's consent, when no consent record of the RMS covers sharing with PKB"),
+            model_name="enrolment",
+            name="consent_attestation",
+            field=models.TextField(
+                blank=True,
+                help_text="The clinician's statement of the patient's consent, when no consent record of the RMS covers sharing with PKB",
+            ),
         ),
         migrations.AddField(
-            model_name='enrolment',
-            name='consent_record',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='careplans.consentrecord'),
+            model_name="enrolment",
+            name="consent_record",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="careplans.consentrecord",
+            ),
         ),
         migrations.AddField(
-            model_name='enrolment',
-            name='held_breach_evidence',
+            model_name="enrolment",
+            name="held_breach_evidence",
             field=models.BooleanField(default=False),
         ),
     ]
