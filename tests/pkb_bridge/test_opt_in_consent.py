@@ -445,3 +445,19 @@ def test_the_command_previews_without_sharing(clinician, patient, recurrence) ->
     assert recurrence[2].title in out
     assert "Nothing was shared." in out
     assert not Enrolment.objects.exists()
+
+
+def test_the_api_publishes_the_evidence_when_asked(clinician, patient, recurrence) -> None:
+    api = APIClient()
+    api.force_authenticate(clinician)
+    body = {"attestation": STATEMENT, "hold_breach_evidence": False}
+    response = api.post(api_url(patient), body, format="json")
+    assert response.status_code == 201 and response.data["held_breach_evidence"] is False
+    assert [state_of(r) for r in recurrence[1]] == [Publication.State.RELEASED] * 2
+
+
+def test_the_command_publishes_the_evidence_with_its_flag(clinician, patient, recurrence) -> None:
+    run("--nhs-number", patient.nhs_number, "--user", "clinician",
+        "--attest-consent", STATEMENT, "--publish-breach-evidence")  # fmt: skip
+    assert Enrolment.objects.get().held_breach_evidence is False
+    assert [state_of(r) for r in recurrence[1]] == [Publication.State.RELEASED] * 2
