@@ -258,8 +258,14 @@ def latest_due_date(step: PathwayQuestionnaire, anchor: dt.date, today: dt.date)
 
 def schedule_due_requests(*, today: dt.date | None = None) -> int:
     """Create the PKB requests the pathways' questionnaire schedules make due for each active
-    plan: only the latest due date (a plan started late does not get a backlog). Returns how
-    many were created. Safe to repeat: one request per plan, questionnaire and due date."""
+    plan of a patient shared with PKB: only the latest due date (a plan started late, or a
+    patient shared late, does not get a backlog). A patient not shared is skipped, not sent a
+    request PKB could not deliver: their latest due request is made on the first run after
+    they are shared. Returns how many were created. Safe to repeat: one request per plan,
+    questionnaire and due date."""
+    # The bridge is above this app: read its enrolments without importing it at load time.
+    from pkb_bridge.models import Enrolment
+
     day = today or timezone.localdate()
     steps: dict[int, list[PathwayQuestionnaire]] = {}
     for step in PathwayQuestionnaire.objects.filter(questionnaire__active=True).select_related(
@@ -268,8 +274,9 @@ def schedule_due_requests(*, today: dt.date | None = None) -> int:
         steps.setdefault(step.pathway_id, []).append(step)
     if not steps:
         return 0
+    shared = Enrolment.objects.filter(status=Enrolment.Status.ACTIVE).values("patient_id")
     plans = FollowUpPlan.objects.filter(
-        status=FollowUpPlan.Status.ACTIVE, pathway_id__in=list(steps)
+        status=FollowUpPlan.Status.ACTIVE, pathway_id__in=list(steps), patient_id__in=shared
     ).select_related("patient", "team")
     wanted: list[tuple[FollowUpPlan, PathwayQuestionnaire, dt.date]] = []
     for plan in plans.iterator(chunk_size=500):

@@ -343,6 +343,9 @@ def test_the_schedule_task_creates_each_due_request_once(patient, clinician, tim
         anchor_date=dt.date(2025, 1, 10),
         actor=clinician,
     )
+    # Not shared with PKB: PKB could not deliver a request, so none is made (nor failed later).
+    assert questionnaire_schedule() == 0
+    deliverable(patient, clinician)
     assert questionnaire_schedule() == 2
     assert questionnaire_schedule() == 0
     made = {
