@@ -181,13 +181,20 @@ def open_breaches(patient: Patient) -> list[WorkItem]:
 def breach_evidence_result_ids(patient: Patient, breaches: Iterable[WorkItem]) -> set[int]:
     """The results whose values are the evidence of these breach items: the observations of
     the rule's test at the times the item names (``details["evidence"]``, written by
-    ``careplans.services.monitoring``). A breach whose rule is gone matches any test at those
-    times: holding one result too many is safer than publishing the evidence."""
+    ``careplans.services.monitoring``, and under ``details["rules"]`` when one item lists the
+    breaches of several rules). A breach whose rule is gone, or that lists several rules,
+    matches any test at those times: holding one result too many is safer than publishing
+    the evidence."""
     ids: set[int] = set()
     for item in breaches:
         details = item.details or {}
+        # An item may list several rules that one result broke, each with its evidence.
+        rules = [r for r in details.get("rules") or [] if isinstance(r, dict)]
+        points = list(details.get("evidence") or [])
+        for rule in rules:
+            points.extend(rule.get("evidence") or [])
         moments = []
-        for point in details.get("evidence") or []:
+        for point in points:
             try:
                 moments.append(dt.datetime.fromisoformat(str(point.get("at"))))
             except (TypeError, ValueError, AttributeError):
@@ -198,7 +205,7 @@ def breach_evidence_result_ids(patient: Patient, breaches: Iterable[WorkItem]) -
         rule_id = item.source.removeprefix("rule:")
         code = (
             Rule.objects.filter(pk=int(rule_id)).values_list("test_code", flat=True).first()
-            if rule_id.isdigit()
+            if rule_id.isdigit() and len(rules) <= 1
             else None
         )
         if code:

@@ -35,8 +35,9 @@ from pkb_bridge import services
 from pkb_bridge.models import Enrolment, OutboundMessage, Publication, ReleasePolicy
 from rms import services as rms_services
 from rms.models import AccessEvent, Result
-from rms.services import ObservationInput, ResultInput
+from rms.services import ObservationInput, ResultInput, system_user
 from worklists.models import WorkItem
+from worklists.services import work_item_raise
 
 pytestmark = pytest.mark.django_db
 
@@ -461,3 +462,27 @@ def test_the_command_publishes_the_evidence_with_its_flag(clinician, patient, re
         "--attest-consent", STATEMENT, "--publish-breach-evidence")  # fmt: skip
     assert Enrolment.objects.get().held_breach_evidence is False
     assert [state_of(r) for r in recurrence[1]] == [Publication.State.RELEASED] * 2
+
+
+def test_an_item_listing_several_rules_holds_the_evidence_of_each(patient, clinician) -> None:
+    """One result can break several rules at once, raised as one item listing each rule and
+    its evidence under details["rules"]: the evidence of every rule listed is held."""
+    quiet = psa(patient, clinician, "2025-10-20", "0.03")
+    first = psa(patient, clinician, "2026-08-02", "0.21")
+    second = psa(patient, clinician, "2026-11-10", "0.24")
+
+    def point(result: Result) -> dict[str, str]:
+        return {"at": result.observed_at.isoformat(), "value": "x", "units": "ug/L"}
+
+    work_item_raise(
+        kind=WorkItem.Kind.THRESHOLD_BREACH, dedupe_key="breach:test:two-rules",
+        title="2 alerts", explanation="Two rules.", source="rule:999999",
+        actor=system_user(), patient=patient, priority=WorkItem.Priority.HIGH,
+        details={"evidence": [point(second)], "rules": [
+            {"rule": "limit", "evidence": [point(second)]},
+            {"rule": "rises", "evidence": [point(first), point(second)]},
+        ]},
+    )  # fmt: skip
+    services.enrolment_opt_in(patient=patient, actor=clinician, attestation=STATEMENT)
+    assert state_of(quiet) == Publication.State.RELEASED
+    assert [state_of(first), state_of(second)] == [Publication.State.HELD] * 2
