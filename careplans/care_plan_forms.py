@@ -12,7 +12,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from careplans import care_plan_selectors as selectors
-from careplans.models import ConsentMethod, ConsentStatus
+from careplans.models import PKB_SHARING_TOPIC, ConsentMethod, ConsentStatus
 from careplans.services.care_plans import (
     BODY_MAX,
     CONSENT_NOTE_MAX,
@@ -31,7 +31,7 @@ CONSENT_PANEL_ID = "consent-panel"
 CONSENT_TOPICS = (
     "Remote follow-up by PSA monitoring",
     "Remote follow-up by CEA monitoring",
-    "Sharing records with Patients Know Best",
+    PKB_SHARING_TOPIC,
     "Contact by email and text message",
 )
 

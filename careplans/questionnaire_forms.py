@@ -1,6 +1,7 @@
 """Forms of the questionnaire pages: the answer form generated from a questionnaire's items (a
 choice item as radio buttons, a number as a number box, text as a text box), and the form that
-sends a questionnaire to the patient through PKB. The services check what matters."""
+sends a questionnaire to the patient through PKB. The services check what matters (a request
+PKB could not deliver is refused there, with the reason)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Layout
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from careplans import scoring
 from careplans.models import Questionnaire
@@ -94,6 +96,8 @@ class SendForm(forms.Form):
         field = self.fields["questionnaire"]
         if isinstance(field, forms.ModelChoiceField):
             field.queryset = questionnaires
+        # The browser offers no past day; the service refuses one anyway.
+        self.fields["due_date"].widget.attrs["min"] = timezone.localdate().isoformat()
         self.helper = FormHelper(self)
         self.helper.form_method = "post"
         self.helper.form_action = action

@@ -8,8 +8,11 @@ class PkbBridgeConfig(AppConfig):
     verbose_name = "Patients Know Best bridge"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_save
+
         from pkb_bridge import audit, receivers  # noqa: F401  (audit registers the models)
         from rms import signals
+        from worklists.models import WorkItem
 
         uid = "pkb_bridge"
         signals.result_recorded.connect(receivers.result_recorded, dispatch_uid=f"{uid}.recorded")
@@ -25,3 +28,5 @@ class PkbBridgeConfig(AppConfig):
             receivers.diagnoses_changed, dispatch_uid=f"{uid}.diagnoses"
         )
         signals.patient_changed.connect(receivers.patient_changed, dispatch_uid=f"{uid}.patient")
+        # worklists has no signal of its own for a raised item: a breach is one row, saved once.
+        post_save.connect(receivers.work_item_saved, sender=WorkItem, dispatch_uid=f"{uid}.breach")

@@ -52,7 +52,52 @@ class ActionForm(forms.Form):
 
 
 class OptInForm(ActionForm):
+    """Confirm sharing the patient with PKB, after the preview. ``attest`` asks for the
+    clinician's statement of consent (no consent record of the RMS covers it); ``breaches``
+    offers the choice about the results that are the evidence of an open breach."""
+
     label = "Share with Patients Know Best"
+
+    HOLD = "hold"
+    PUBLISH = "publish"
+
+    attestation = forms.CharField(
+        label="How and when did the patient consent to sharing with Patients Know Best?",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text="No consent record covers sharing with PKB. For example: consented verbally "
+        "in clinic on 3 March, consent form filed in the paper notes. Your name and the time "
+        "are recorded with it.",
+    )
+    breach_evidence = forms.ChoiceField(
+        label="Results that are the evidence of an open threshold breach",
+        choices=[
+            (HOLD, "Hold them until a clinician releases them (advised)"),
+            (PUBLISH, "Publish them under the team's release policy"),
+        ],
+        initial=HOLD,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(
+        self, *args: Any, attest: bool = False, breaches: bool = False, **kwargs: Any
+    ) -> None:
+        self.attest = attest
+        self.breaches = breaches
+        super().__init__(*args, **kwargs)
+        if not attest:
+            del self.fields["attestation"]
+        if not breaches:
+            del self.fields["breach_evidence"]
+
+    def layout_parts(self) -> list[Any]:
+        return [name for name in ("attestation", "breach_evidence") if name in self.fields]
+
+    def hold_breach_evidence(self) -> bool:
+        """Hold unless the clinician chose to publish: a post without the choice holds."""
+        return self.cleaned_data.get("breach_evidence") != self.PUBLISH
 
 
 class InvitationResendForm(ActionForm):

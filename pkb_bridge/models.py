@@ -41,6 +41,24 @@ class Enrolment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     opted_in_at = models.DateTimeField(auto_now_add=True)
+    # The patient's consent to share: a consent record of the RMS (careplans), or, where the
+    # consent is recorded elsewhere (a paper form), the opting-in clinician's own statement of
+    # it. One of the two is always set for an opt-in; who attested and when are opted_in_by/at.
+    consent_record = models.ForeignKey(
+        "careplans.ConsentRecord",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    consent_attestation = models.TextField(
+        blank=True,
+        help_text="The clinician's statement of the patient's consent, when no consent record "
+        "of the RMS covers sharing with PKB",
+    )
+    # The choice made at opt-in: results that are the evidence of an open threshold-breach
+    # work item were held until a clinician releases them.
+    held_breach_evidence = models.BooleanField(default=False)
     withdrawn_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import User
 from django.utils import timezone
@@ -20,6 +21,9 @@ from pkb_bridge.models import (
     Publication,
 )
 from rms.models import Patient
+
+if TYPE_CHECKING:
+    from pkb_bridge.services import OptInPreview
 from rms.presenters import format_date, format_datetime
 
 Status = OutboundMessage.Status
@@ -89,6 +93,26 @@ class EnrolmentPresenter:
         return f"Sharing stopped on {withdrawn} by {user_name(enrolment.withdrawn_by)}"
 
     @property
+    def consent(self) -> str:
+        """What the sharing rests on: a consent record, or the clinician's statement."""
+        enrolment = self.enrolment
+        if enrolment is None or not self.is_active:
+            return ""
+        record = enrolment.consent_record
+        if record is not None:
+            return (
+                f"Consent recorded on {format_date(timezone.localdate(record.given_at))} "
+                f"({record.get_method_display().lower()})"
+            )
+        if enrolment.consent_attestation:
+            return (
+                f"Stated by {user_name(enrolment.opted_in_by)} on "
+                f"{format_date(timezone.localdate(enrolment.opted_in_at))}: "
+                f"{enrolment.consent_attestation}"
+            )
+        return "Not recorded (shared before consent was asked for)"
+
+    @property
     def patient_id(self) -> str:
         return str(self.enrolment.patient.public_id) if self.enrolment else ""
 
@@ -134,6 +158,64 @@ class EnrolmentPresenter:
     def can_resend_invitation(self) -> bool:
         # PKB has to hold the account before an invitation means anything.
         return self.is_active and self.is_registered
+
+
+class OptInPreviewPresenter:
+    """The preview before an opt-in, in words: per category what is published, delayed and
+    held, the consent it rests on and the open breaches."""
+
+    def __init__(self, preview: OptInPreview) -> None:
+        self.preview = preview
+        self.team = preview.team.name
+        self.total = preview.total
+        self.breach_evidence = preview.breach_evidence
+        self.consent_problem = preview.consent_problem
+
+    @property
+    def consent(self) -> str:
+        record = self.preview.consent
+        if record is None:
+            return ""
+        return (
+            f"{record.get_method_display()} consent to \u201c{record.topic}\u201d given on "
+            f"{format_date(timezone.localdate(record.given_at))}, recorded by "
+            f"{user_name(record.recorded_by)}"
+        )
+
+    @property
+    def needs_attestation(self) -> bool:
+        return self.preview.attestation_allowed
+
+    @property
+    def rows(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for row in self.preview.categories:
+            held = f"{row.held}"
+            if row.held and row.auto_release_days is not None:
+                held += f" (released automatically after {row.auto_release_days} days)"
+            delayed = f"{row.delayed} (shown {row.delay_days} days after)" if row.delayed else "0"
+            out.append(
+                {
+                    "label": row.label,
+                    "published": row.published,
+                    "delayed": delayed,
+                    "held": held,
+                    "held_for_breach": row.held_for_breach,
+                }
+            )
+        return out
+
+    @property
+    def breaches(self) -> list[dict[str, str]]:
+        return [
+            {
+                "title": item.title,
+                "priority": item.get_priority_display(),
+                "raised": format_date(timezone.localdate(item.created_at)),
+                "status": item.get_status_display(),
+            }
+            for item in self.preview.breaches
+        ]
 
 
 class PublicationPresenter:

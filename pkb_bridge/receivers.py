@@ -37,3 +37,9 @@ def patient_changed(
 ) -> None:
     if not created:
         services.on_patient_changed(patient=patient, changed_fields=changed_fields)
+
+
+def work_item_saved(sender: Any, *, instance: Any, created: bool, **kwargs: Any) -> None:
+    # A breach's evidence must not reach an enrolled patient before a clinician has looked.
+    if created:
+        services.on_breach_raised(item=instance)

@@ -93,6 +93,11 @@ def queued_count(*, enrolment: Enrolment) -> int:
     return OutboundMessage.objects.filter(enrolment=enrolment, status=Status.PENDING).count()
 
 
+def held_count(*, enrolment: Enrolment) -> int:
+    """Items of the enrolment held back from the patient until a clinician releases them."""
+    return Publication.objects.filter(enrolment=enrolment, state=Publication.State.HELD).count()
+
+
 # --- staff scope (the delivery view and admin) -------------------------------------------------
 
 

@@ -41,6 +41,7 @@ from pkb_bridge.presenters import (
     AttemptPresenter,
     EnrolmentPresenter,
     MessagePresenter,
+    OptInPreviewPresenter,
     PublicationPresenter,
     age_in_words,
     connection_words,
@@ -55,6 +56,7 @@ from rms.web import signed_in_user as _actor
 
 PANEL_TEMPLATE = "pkb_bridge/patient_panel.html"
 WITHDRAW_TEMPLATE = "pkb_bridge/withdraw_confirm.html"
+OPT_IN_TEMPLATE = "pkb_bridge/opt_in_confirm.html"
 PAGE_TEMPLATE = "panel_page.html"
 
 
@@ -130,7 +132,7 @@ def _render_panel(request: HttpRequest, patient: Patient) -> HttpResponse:
         "refusal": refusal,
         "items": rows,
         "withdraw_url": reverse("pkb:withdraw", args=[patient.public_id]),
-        "opt_in_form": OptInForm(action=reverse("pkb:opt_in", args=[patient.public_id])),
+        "opt_in_url": reverse("pkb:opt_in", args=[patient.public_id]),
         "resend_form": InvitationResendForm(
             action=reverse("pkb:invitation_resend", args=[patient.public_id])
         ),
@@ -155,20 +157,49 @@ def patient_panel(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     return _render_panel(request, patient)
 
 
+def _opt_in_form(patient: Patient, preview: services.OptInPreview, data: Any = None) -> OptInForm:
+    return OptInForm(
+        data,
+        action=reverse("pkb:opt_in", args=[patient.public_id]),
+        attest=preview.attestation_allowed,
+        breaches=bool(preview.breaches),
+    )
+
+
 @login_required
 @never_cache
-@require_POST
+@require_http_methods(["GET", "POST"])
 def opt_in(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """GET shows what sharing would publish and hold, and asks for consent; POST shares."""
     user = _actor(request)
     patient = _open_for_write(request, public_id, "pkb_opt_in")
-    already = selectors.enrolment_active(patient=patient) is not None
+    if selectors.enrolment_active(patient=patient) is not None:
+        messages.info(request, "This patient is already shared with Patients Know Best.")
+        return _after_action(request, patient)
     try:
-        enrolment = services.enrolment_opt_in(patient=patient, actor=user)
-    except (ValidationError, PermissionDenied) as exc:
+        preview = services.opt_in_preview(patient=patient, actor=user)
+    except PermissionDenied as exc:
         _refused(request, exc)
-    else:
-        if already:
-            messages.info(request, "This patient is already shared with Patients Know Best.")
+        return _after_action(request, patient)
+    form = _opt_in_form(patient, preview, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            enrolment = services.enrolment_opt_in(
+                patient=patient,
+                actor=user,
+                team=preview.team,
+                attestation=form.cleaned_data.get("attestation") or "",
+                hold_breach_evidence=form.hold_breach_evidence(),
+            )
+        except ValidationError as exc:
+            if "consent" in getattr(exc, "error_dict", {}) and "attestation" in form.fields:
+                form.add_error("attestation", exc.error_dict["consent"])
+            else:
+                _refused(request, exc)
+                return _after_action(request, patient)
+        except PermissionDenied as exc:
+            _refused(request, exc)
+            return _after_action(request, patient)
         else:
             queued = selectors.queued_count(enrolment=enrolment)
             messages.success(
@@ -176,7 +207,18 @@ def opt_in(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
                 "Shared with Patients Know Best: "
                 f"{queued} message{'s' if queued != 1 else ''} queued, registration first.",
             )
-    return _after_action(request, patient)
+            return _after_action(request, patient)
+    return _page(
+        request,
+        patient,
+        OPT_IN_TEMPLATE,
+        {
+            "preview": OptInPreviewPresenter(preview),
+            "refusal": services.opt_in_refusal(patient),
+            "form": form,
+            "cancel_url": _panel_url(patient),
+        },
+    )
 
 
 @login_required

@@ -24,6 +24,7 @@ from careplans.models.followup import FollowUpPlan, Pathway
 from rms.models import Document, Patient, Resource, Team
 
 __all__ = [
+    "PKB_SHARING_TOPIC",
     "CarePlan",
     "CarePlanSection",
     "CarePlanTemplate",
@@ -166,6 +167,11 @@ class CarePlanSection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.heading}"
+
+
+# The topic of a consent to share the record with Patients Know Best: what the PKB bridge
+# looks for before a patient is opted in (matched without regard to case).
+PKB_SHARING_TOPIC = "Sharing records with Patients Know Best"
 
 
 class ConsentMethod(models.TextChoices):

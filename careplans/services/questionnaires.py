@@ -121,12 +121,16 @@ def request_create(
     due_date: dt.date | None = None,
 ) -> QuestionnaireRequest:
     """A clinician asks the patient to complete a questionnaire. Channel ``pkb``: pending, for
-    the PKB bridge to deliver. Each call makes a new request."""
+    the PKB bridge to deliver; refused here, not failed later, when it could not be delivered
+    (the patient not shared with PKB, the questionnaire without a PKB id, a due date in the
+    past). Each call makes a new request."""
     team = _writing_team(actor=actor, patient=patient)
     if not questionnaire.active:
         raise ValidationError({"questionnaire": "This questionnaire is no longer in use."})
     if channel not in Channel.values:
         raise ValidationError({"channel": f"Unknown channel {channel!r}."})
+    if channel == Channel.PKB:
+        _check_deliverable(patient=patient, questionnaire=questionnaire, due_date=due_date)
     return QuestionnaireRequest.objects.create(
         patient=patient,
         team=team,
@@ -135,6 +139,32 @@ def request_create(
         requested_by=actor,
         due_date=due_date or timezone.localdate(),
     )
+
+
+def _check_deliverable(
+    *, patient: Patient, questionnaire: Questionnaire, due_date: dt.date | None
+) -> None:
+    """Raise ValidationError (by field) when PKB could not deliver this request."""
+    # The bridge is above this app: read its enrolment without importing it at load time.
+    from pkb_bridge.selectors import enrolment_active
+
+    errors: dict[str, str] = {}
+    if enrolment_active(patient=patient) is None:
+        errors["patient"] = (
+            "The patient is not shared with Patients Know Best, so a questionnaire cannot be "
+            "sent to them there. Share them from the PKB panel first, or enter their answers "
+            "from a phone call."
+        )
+    if not questionnaire.pkb_questionnaire_id:
+        errors["questionnaire"] = (
+            f"{questionnaire.title} cannot be sent through PKB yet: it has no PKB "
+            "questionnaire id. An administrator sets it (Django admin, Questionnaires); until "
+            "then, enter the patient's answers from a phone call."
+        )
+    if due_date is not None and due_date < timezone.localdate():
+        errors["due_date"] = "The due date is in the past: choose today or a later date."
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -228,8 +258,14 @@ def latest_due_date(step: PathwayQuestionnaire, anchor: dt.date, today: dt.date)
 
 def schedule_due_requests(*, today: dt.date | None = None) -> int:
     """Create the PKB requests the pathways' questionnaire schedules make due for each active
-    plan: only the latest due date (a plan started late does not get a backlog). Returns how
-    many were created. Safe to repeat: one request per plan, questionnaire and due date."""
+    plan of a patient shared with PKB: only the latest due date (a plan started late, or a
+    patient shared late, does not get a backlog). A patient not shared is skipped, not sent a
+    request PKB could not deliver: their latest due request is made on the first run after
+    they are shared. Returns how many were created. Safe to repeat: one request per plan,
+    questionnaire and due date."""
+    # The bridge is above this app: read its enrolments without importing it at load time.
+    from pkb_bridge.models import Enrolment
+
     day = today or timezone.localdate()
     steps: dict[int, list[PathwayQuestionnaire]] = {}
     for step in PathwayQuestionnaire.objects.filter(questionnaire__active=True).select_related(
@@ -238,8 +274,9 @@ def schedule_due_requests(*, today: dt.date | None = None) -> int:
         steps.setdefault(step.pathway_id, []).append(step)
     if not steps:
         return 0
+    shared = Enrolment.objects.filter(status=Enrolment.Status.ACTIVE).values("patient_id")
     plans = FollowUpPlan.objects.filter(
-        status=FollowUpPlan.Status.ACTIVE, pathway_id__in=list(steps)
+        status=FollowUpPlan.Status.ACTIVE, pathway_id__in=list(steps), patient_id__in=shared
     ).select_related("patient", "team")
     wanted: list[tuple[FollowUpPlan, PathwayQuestionnaire, dt.date]] = []
     for plan in plans.iterator(chunk_size=500):

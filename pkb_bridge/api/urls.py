@@ -12,4 +12,9 @@ urlpatterns: list[URLPattern] = [
         views.PatientEnrolmentApi.as_view(),
         name="patient-enrolment",
     ),
+    path(
+        "patients/<uuid:public_id>/enrolment/preview/",
+        views.PatientEnrolmentPreviewApi.as_view(),
+        name="patient-enrolment-preview",
+    ),
 ]

@@ -22,6 +22,7 @@ from pkb_bridge.api.serializers import (
     EnrolmentCreateInputSerializer,
     EnrolmentOutputSerializer,
     EnrolmentWithdrawInputSerializer,
+    OptInPreviewOutputSerializer,
 )
 from rms.api.common import open_patient as _open_patient
 from rms.api.common import request_user as _user
@@ -66,7 +67,11 @@ class PatientEnrolmentApi(APIView):
             "email once PKB accepts the registration. 201 when sharing starts, 200 with the "
             "existing enrolment when the patient is already shared. Only a verified NHS number "
             "(status 01) can be shared: otherwise a 400 names the reason under "
-            "`nhs_number_status`."
+            "`nhs_number_status`. Sharing needs the patient's consent: a consent record on "
+            "sharing with Patients Know Best that says given, or, with none recorded, an "
+            "`attestation`; otherwise (or when the latest record is a refusal or a withdrawal) "
+            "a 400 names the reason under `consent`. Results that are the evidence of an open "
+            "threshold-breach work item are held unless `hold_breach_evidence` is false."
         ),
         request=EnrolmentCreateInputSerializer,
         responses={
@@ -93,7 +98,13 @@ class PatientEnrolmentApi(APIView):
         if existing is not None:
             return Response(self.OutputSerializer(existing).data, status=status.HTTP_200_OK)
         with _service_errors():
-            enrolment = services.enrolment_opt_in(patient=patient, actor=user, team=team)
+            enrolment = services.enrolment_opt_in(
+                patient=patient,
+                actor=user,
+                team=team,
+                attestation=serializer.validated_data.get("attestation", ""),
+                hold_breach_evidence=serializer.validated_data.get("hold_breach_evidence", True),
+            )
         return Response(self.OutputSerializer(enrolment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -121,3 +132,42 @@ class PatientEnrolmentApi(APIView):
         if enrolment is None:
             raise Http404("The patient is not shared with PKB.")
         return Response(self.OutputSerializer(enrolment).data)
+
+
+class PatientEnrolmentPreviewApi(APIView):
+    @extend_schema(
+        operation_id="patients_enrolment_preview",
+        tags=TAGS,
+        summary="What sharing the patient with PKB would send and hold (nothing is shared)",
+        description=(
+            "Per category, how many items the team's release policy would publish at once, "
+            "publish with a delay or hold; the open threshold-breach work items and how many "
+            "results are their evidence (held by default); the consent sharing would rest on, "
+            "or why an `attestation` is needed or sharing is refused. `?team=CODE` previews as "
+            "that team."
+        ),
+        responses={200: OptInPreviewOutputSerializer, 403: READ_ONLY, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, public_id: uuid.UUID) -> Response:
+        user = _user(request)
+        patient = _open_patient(request, public_id, "pkb_opt_in_preview")
+        _require_write(user, patient)
+        code = str(request.query_params.get("team", "")).strip().upper()
+        team = None
+        if code:
+            team = Team.objects.filter(code=code).first()
+            if team is None:
+                raise serializers.ValidationError({"team": [f"Unknown team: {code}"]})
+        preview = services.opt_in_preview(patient=patient, actor=user, team=team)
+        data = {
+            "team": preview.team,
+            "nhs_number_refusal": services.opt_in_refusal(patient),
+            "consent": preview.consent,
+            "consent_problem": preview.consent_problem,
+            "attestation_allowed": preview.attestation_allowed,
+            "total": preview.total,
+            "categories": preview.categories,
+            "breaches": preview.breaches,
+            "breach_evidence": preview.breach_evidence,
+        }
+        return Response(OptInPreviewOutputSerializer(data).data)

@@ -10,7 +10,7 @@ from worklists.models import WorkItem
 from worklists.services import work_item_raise
 
 if TYPE_CHECKING:
-    from careplans.models import QuestionnaireRequest
+    from careplans.models import Questionnaire, QuestionnaireRequest
     from pkb_bridge.models import FhirInbound
 
 
@@ -32,6 +32,29 @@ def request_failed(*, request: QuestionnaireRequest, error: str) -> None:
         team=request.team,
         priority=WorkItem.Priority.HIGH,
         details={"request": str(request.public_id), "error": error},
+    )
+
+
+def questionnaire_unconfigured(*, questionnaire: Questionnaire) -> None:
+    """Requests of a questionnaire that has no PKB id cannot be sent: an item for the
+    administrators (no team, no patient: not the clinical worklist), once per questionnaire
+    and version of its definition."""
+    work_item_raise(
+        kind=WorkItem.Kind.DELIVERY_FAILURE,
+        dedupe_key=(f"fhir:qconfig:{questionnaire.pk}:{questionnaire.updated_at.isoformat()}"),
+        title=f"Questionnaire has no PKB id: {questionnaire.title}",
+        explanation=(
+            f"'{questionnaire.title}' (code {questionnaire.code}, version "
+            f"{questionnaire.version}) has no PKB questionnaire id, so requests to complete it "
+            "cannot be sent to Patients Know Best. They wait, and go once the id is set: set it "
+            "in Django admin, Questionnaires, to the id PKB gave the questionnaire."
+        ),
+        source=f"questionnaire:{questionnaire.pk}",
+        actor=system_user(),
+        patient=None,
+        team=None,
+        priority=WorkItem.Priority.HIGH,
+        details={"questionnaire": questionnaire.code, "version": questionnaire.version},
     )
 
 

@@ -4,7 +4,9 @@ data in.
 - ``questionnaire_requests_send``: each pending PKB-channel request of a patient shared with
   PKB (and registered there) goes as ``$send-questionnaire-request``. No answer, a timeout or
   a 5xx leaves it pending for the next run (nothing lost); a 4xx fails it with PKB's words and
-  raises a work item; a refused token stops the run without failing anyone's request.
+  raises a work item; a refused token stops the run without failing anyone's request. A
+  questionnaire without a PKB id is a set-up fault: its requests wait, and the administrators
+  (not the clinical worklist) get one work item.
 - ``poll``: QuestionnaireResponses and Observations PKB updated since the cursor. Each is kept
   as received (``FhirInbound``) and filed in its own transaction: a response through
   ``careplans.services.questionnaires.record_response`` (which scores it and raises its
@@ -71,16 +73,22 @@ def _fail(request: QuestionnaireRequest, error: str) -> None:
         alerts.request_failed(request=request, error=error)
 
 
+def _unconfigured(request: QuestionnaireRequest) -> None:
+    error = (
+        f"the questionnaire '{request.questionnaire.title}' has no PKB questionnaire id; the "
+        "request waits until an administrator sets it (Django admin, Questionnaires)."
+    )
+    with transaction.atomic():
+        if request.last_error != error:
+            questionnaire_services.mark_request_failed(request, error=error, permanent=False)
+        alerts.questionnaire_unconfigured(questionnaire=request.questionnaire)
+
+
 def _refusal(request: QuestionnaireRequest, enrolment: Enrolment | None) -> str:
     if enrolment is None:
         return (
             "the patient is not shared with Patients Know Best. Share them with PKB from the "
             "patient's record, then request the questionnaire again."
-        )
-    if not request.questionnaire.pkb_questionnaire_id:
-        return (
-            f"the questionnaire '{request.questionnaire.title}' has no PKB questionnaire id. "
-            "An administrator must set it (Django admin, Questionnaires)."
         )
     if not request.patient.nhs_number:
         return "the patient has no NHS number, which PKB needs to find them."
@@ -106,6 +114,12 @@ def questionnaire_requests_send(*, client: FhirClient, limit: int = 100) -> Send
         if refusal:
             _fail(request, refusal)
             outcome.failed += 1
+            continue
+        if not request.questionnaire.pkb_questionnaire_id:
+            # The set-up is wrong, not the patient's care: the administrators are told (once
+            # per questionnaire) and the request waits, to go once the id is set.
+            _unconfigured(request)
+            outcome.waiting += 1
             continue
         if enrolment is None or enrolment.registered_at is None:
             # PKB has not accepted the registration yet: it would not know the patient.

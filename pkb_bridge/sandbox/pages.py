@@ -1,8 +1,10 @@
 """The sandbox's patient view: what a patient would see in PKB, as plain HTML.
 
-Every value from a message is escaped with ``h``: message content is untrusted text, document
-HTML included (it is shown as text, never rendered). Items whose delay has not passed show only
-what PKB shows during a delay: that the item exists and when it will be released.
+Every value from a message is escaped with ``h``: message content is untrusted text. The HTML
+of a letter or a care plan is shown as PKB shows it, rendered, after ``sanitise_html`` has kept
+only text-formatting elements (no script, no event handler, no style, no frame). Items whose
+delay has not passed show only what PKB shows during a delay: that the item exists and when it
+will be released. The questionnaires PKB was asked to send the patient are listed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pkb_bridge.sandbox.rules import available_from, clinical_moment
+from pkb_bridge.sandbox.sanitise import sanitise_html
 from rms.nhs_number import display as display_nhs_number
 
 _STYLE = (
@@ -21,7 +24,8 @@ _STYLE = (
     "table{border-collapse:collapse;margin-bottom:1rem}th,td{border:1px solid #d8dde0;"
     "padding:.3rem .6rem;text-align:left;vertical-align:top}.hidden{color:#4c6272;"
     "font-style:italic}.banner{background:#fff9c4;padding:.5rem 1rem;border:1px solid #ffeb3b}"
-    "pre{white-space:pre-wrap;margin:0}"
+    "pre{white-space:pre-wrap;margin:0}.document{border-left:4px solid #d8dde0;"
+    "padding:0 1rem;margin-bottom:1rem}"
 )
 
 
@@ -82,8 +86,11 @@ def _hidden(item: dict[str, Any], clinical_key: str, now: datetime) -> str | Non
     return None
 
 
-def render_patient(patient: dict[str, Any], now: datetime) -> str:
-    """``GET /patients/<nhs_number>``: the record as the patient would see it at ``now``."""
+def render_patient(
+    patient: dict[str, Any], now: datetime, questionnaires: list[dict[str, Any]] | None = None
+) -> str:
+    """``GET /patients/<nhs_number>``: the record as the patient would see it at ``now``, with
+    the questionnaire requests PKB received for them (``FhirSandbox.requests_for``)."""
     sections = [
         f"<h1>{h(_name(patient))}</h1>",
         _demographics(patient),
@@ -93,6 +100,7 @@ def render_patient(patient: dict[str, Any], now: datetime) -> str:
         _documents(patient, now),
         _care_plans(patient, now),
         _appointments(patient),
+        _questionnaires(questionnaires or []),
         '<p><a href="/">All records</a></p>',
     ]
     return _page(_name(patient) or "Record", "".join(sections))
@@ -182,6 +190,9 @@ def _radiology(patient: dict[str, Any], now: datetime) -> str:
 def _document_content(version: dict[str, Any]) -> str:
     if version["content_type"] == "pdf":
         return f"<p>PDF document, {h(version['size'])} bytes.</p>"
+    if version["content_type"] == "html":
+        # Rendered as PKB renders it, once made safe: never the message's markup as is.
+        return f'<div class="document">{sanitise_html(version["text"])}</div>'
     return f"<pre>{h(version['text'])}</pre>"
 
 
@@ -241,6 +252,29 @@ def _appointments(patient: dict[str, Any]) -> str:
     return (
         "<h2>Appointments</h2><table><thead><tr><th>When</th><th>What</th><th>Where</th>"
         f"<th>With</th><th>Status</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _due_date(request: dict[str, Any]) -> str:
+    parameters = request.get("parameters") or {}
+    for parameter in parameters.get("parameter") or [] if isinstance(parameters, dict) else []:
+        if isinstance(parameter, dict) and parameter.get("name") == "dueDate":
+            return _date(str(parameter.get("valueDate") or ""))
+    return ""
+
+
+def _questionnaires(requests: list[dict[str, Any]]) -> str:
+    if not requests:
+        return "<h2>Questionnaires to complete</h2><p>None.</p>"
+    rows = "".join(
+        f"<tr><td>{h(r['questionnaire_id'])}</td><td>{h(_date(r['received_at']))}</td>"
+        f"<td>{h(_due_date(r))}</td></tr>"
+        for r in sorted(requests, key=lambda r: r["received_at"])
+    )
+    return (
+        '<h2>Questionnaires to complete</h2><table class="questionnaires"><thead><tr>'
+        "<th>Questionnaire (PKB id)</th><th>Asked on</th><th>Due</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
     )
 
 

@@ -374,7 +374,11 @@ class _Handler(BaseHTTPRequestHandler):
             if patient is None:
                 self._send(HTTPStatus.NOT_FOUND, render_not_found().encode(), _HTML)
             else:
-                page = render_patient(patient, sandbox.state.now())
+                page = render_patient(
+                    patient,
+                    sandbox.state.now(),
+                    sandbox.fhir.requests_for(patient["nhs_number"]),
+                )
                 self._send(HTTPStatus.OK, page.encode(), _HTML)
         else:
             self._send(HTTPStatus.NOT_FOUND, b"Not found", _TEXT)

@@ -14,16 +14,20 @@ from pkb_bridge.services.delivery import (
     transport_from_settings,
 )
 from pkb_bridge.services.enrolment import (
+    OptInPreview,
     active_enrolment,
+    consent_refusal,
     enrolment_opt_in,
     enrolment_withdraw,
     on_appointment_changed,
+    on_breach_raised,
     on_diagnoses_changed,
     on_document_changed,
     on_patient_changed,
     on_result_corrected,
     on_result_deleted,
     on_result_recorded,
+    opt_in_preview,
     opt_in_refusal,
 )
 from pkb_bridge.services.invitations import (
@@ -41,9 +45,11 @@ from pkb_bridge.services.publication import (
 )
 
 __all__ = [
+    "OptInPreview",
     "active_enrolment",
     "bodies_prune",
     "connection_resume",
+    "consent_refusal",
     "dispatch",
     "enrolment_opt_in",
     "enrolment_withdraw",
@@ -57,6 +63,7 @@ __all__ = [
     "message_send",
     "messages_requeue_stuck",
     "on_appointment_changed",
+    "on_breach_raised",
     "on_diagnoses_changed",
     "on_document_changed",
     "on_patient_changed",
@@ -64,6 +71,7 @@ __all__ = [
     "on_result_corrected",
     "on_result_deleted",
     "on_result_recorded",
+    "opt_in_preview",
     "opt_in_refusal",
     "publication_create",
     "publication_hold",

@@ -8,6 +8,7 @@ the change, so the outbox row commits with the change or not at all.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import itertools
 import logging
@@ -20,8 +21,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from careplans.models import PKB_SHARING_TOPIC, ConsentRecord, ConsentStatus, Rule
 from pkb_bridge import compose, hl7
-from pkb_bridge.models import Enrolment, OutboundMessage, Publication
+from pkb_bridge.models import Enrolment, OutboundMessage, Publication, ReleasePolicy
 from pkb_bridge.services.outbox import (
     Builder,
     Planned,
@@ -31,17 +33,30 @@ from pkb_bridge.services.outbox import (
 )
 from pkb_bridge.services.publication import (
     Item,
+    category_of,
     clinical_time,
+    policy_for,
     publication_attach,
     publication_create,
     publication_for,
+    publication_hold,
     publications_plan,
     publications_save,
     send_item,
 )
 from rms import nhs_number, selectors
-from rms.models import Appointment, Document, NhsNumberStatus, Patient, Result, Team
+from rms.models import (
+    Appointment,
+    Document,
+    NhsNumberStatus,
+    Observation,
+    Patient,
+    Result,
+    Team,
+)
 from rms.models.teams import WRITE_ROLES
+from rms.services import system_user
+from worklists.models import WorkItem
 
 Kind = OutboundMessage.Kind
 State = Publication.State
@@ -92,6 +107,192 @@ def opt_in_refusal(patient: Patient) -> str | None:
             "(status 01, traced on the Spine) can be shared. Trace the number first."
         )
     return None
+
+
+# --- consent --------------------------------------------------------------------------------
+
+# An attestation must say how and when the patient consented, not be a tick: a few words at least.
+ATTESTATION_MIN = 10
+ATTESTATION_MAX = 2000
+BREACH_HOLD_REASON = "Evidence of an open threshold breach: held until a clinician releases it"
+
+
+def _is_sharing_topic(topic: str) -> bool:
+    text = topic.strip().casefold()
+    return text == PKB_SHARING_TOPIC.casefold() or "patients know best" in text
+
+
+def sharing_consent(patient: Patient) -> ConsentRecord | None:
+    """The patient's latest consent record about sharing with PKB (given, declined or a
+    withdrawal), or None when none is recorded. Reads only."""
+    for record in ConsentRecord.objects.filter(patient=patient).order_by("-given_at", "-id"):
+        if _is_sharing_topic(record.topic):
+            return record
+    return None
+
+
+def consent_refusal(
+    patient: Patient, attestation: str = ""
+) -> tuple[ConsentRecord | None, str | None]:
+    """The consent an opt-in rests on, or why there is none: (the record, None) when the latest
+    record on sharing with PKB says "given"; (None, None) when none is recorded and the
+    clinician attests consent; (None, reason) otherwise. A recorded refusal or withdrawal is
+    not overridden by an attestation: the new consent is recorded first."""
+    record = sharing_consent(patient)
+    if record is not None:
+        when = timezone.localtime(record.given_at)
+        if (
+            record.status == ConsentStatus.GIVEN
+            and not ConsentRecord.objects.filter(withdraws=record).exists()
+        ):
+            return record, None
+        verb = "withdrew" if record.status == ConsentStatus.WITHDRAWN else "declined"
+        return None, (
+            f"The patient {verb} consent to share with Patients Know Best on "
+            f"{when.day} {when:%B %Y}. Record the patient's new consent (consent records on the "
+            "care plans page) before sharing."
+        )
+    text = attestation.strip()
+    if not text:
+        return None, (
+            "No consent to share with Patients Know Best is recorded for this patient. Record "
+            "it (consent records on the care plans page), or state how and when the patient "
+            "consented."
+        )
+    if len(text) < ATTESTATION_MIN:
+        return None, "Say how and when the patient consented, in a few words."
+    if len(text) > ATTESTATION_MAX:
+        return None, f"Keep the statement of consent to {ATTESTATION_MAX} characters."
+    return None, None
+
+
+# --- threshold breaches ------------------------------------------------------------------------
+
+
+def open_breaches(patient: Patient) -> list[WorkItem]:
+    """The patient's threshold-breach work items not yet done or dismissed, oldest first."""
+    return list(
+        WorkItem.objects.filter(
+            patient=patient, kind=WorkItem.Kind.THRESHOLD_BREACH, status__in=WorkItem.ACTIVE
+        ).order_by("created_at", "id")
+    )
+
+
+def breach_evidence_result_ids(patient: Patient, breaches: Iterable[WorkItem]) -> set[int]:
+    """The results whose values are the evidence of these breach items: the observations of
+    the rule's test at the times the item names (``details["evidence"]``, written by
+    ``careplans.services.monitoring``, and under ``details["rules"]`` when one item lists the
+    breaches of several rules). A breach whose rule is gone, or that lists several rules,
+    matches any test at those times: holding one result too many is safer than publishing
+    the evidence."""
+    ids: set[int] = set()
+    for item in breaches:
+        details = item.details or {}
+        # An item may list several rules that one result broke, each with its evidence.
+        rules = [r for r in details.get("rules") or [] if isinstance(r, dict)]
+        points = list(details.get("evidence") or [])
+        for rule in rules:
+            points.extend(rule.get("evidence") or [])
+        moments = []
+        for point in points:
+            try:
+                moments.append(dt.datetime.fromisoformat(str(point.get("at"))))
+            except (TypeError, ValueError, AttributeError):
+                continue
+        if not moments:
+            continue
+        observations = Observation.objects.filter(result__patient=patient, observed_at__in=moments)
+        rule_id = item.source.removeprefix("rule:")
+        code = (
+            Rule.objects.filter(pk=int(rule_id)).values_list("test_code", flat=True).first()
+            if rule_id.isdigit() and len(rules) <= 1
+            else None
+        )
+        if code:
+            observations = observations.filter(code__iexact=code)
+        ids.update(observations.values_list("result_id", flat=True))
+    return ids
+
+
+# --- the preview shown before an opt-in --------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CategoryPreview:
+    category: str
+    label: str
+    published: int
+    delayed: int
+    delay_days: int
+    held: int
+    auto_release_days: int | None
+    held_for_breach: int
+
+
+@dataclasses.dataclass(frozen=True)
+class OptInPreview:
+    """What an opt-in would send now, under the team's policies, and what it would hold."""
+
+    team: Team
+    consent: ConsentRecord | None
+    # Why the recorded consent does not allow sharing (declined, withdrawn, none recorded).
+    consent_problem: str | None
+    # No record about sharing with PKB at all: the clinician may state the consent instead.
+    attestation_allowed: bool
+    categories: list[CategoryPreview]
+    breaches: list[WorkItem]
+    breach_evidence: int
+
+    @property
+    def total(self) -> int:
+        return sum(c.published + c.delayed + c.held + c.held_for_breach for c in self.categories)
+
+
+def opt_in_preview(*, patient: Patient, actor: User, team: Team | None = None) -> OptInPreview:
+    """What sharing ``patient`` would publish, delay and hold, per category, and the open
+    breach items whose evidence would be held (with the default choice). Reads only; raises
+    PermissionDenied for a user who could not opt the patient in."""
+    chosen = _team_for(patient, actor, team)
+    items = _historic_items(patient)
+    breaches = open_breaches(patient)
+    evidence = breach_evidence_result_ids(patient, breaches)
+    record, problem = consent_refusal(patient)
+    # Preview with the enrolment the opt-in would make (unsaved: the policies are the team's).
+    draft = Enrolment(patient=patient, team=chosen)
+    rows: list[CategoryPreview] = []
+    for value, label in ReleasePolicy.Category.choices:
+        policy = policy_for(draft, value)
+        of_category = [item for item in items if category_of(item) == value]
+        for_breach = sum(
+            1
+            for item in of_category
+            if isinstance(item, Result | compose.LabItem) and item.pk in evidence
+        )
+        rest = len(of_category) - for_breach
+        mode = policy.mode
+        rows.append(
+            CategoryPreview(
+                category=value,
+                label=label,
+                published=rest if mode == ReleasePolicy.Mode.IMMEDIATE else 0,
+                delayed=rest if mode == ReleasePolicy.Mode.DELAY else 0,
+                delay_days=policy.delay_days if mode == ReleasePolicy.Mode.DELAY else 0,
+                held=rest if mode == ReleasePolicy.Mode.HOLD else 0,
+                auto_release_days=policy.auto_release_days
+                if mode == ReleasePolicy.Mode.HOLD
+                else None,
+                held_for_breach=for_breach,
+            )
+        )
+    return OptInPreview(
+        team=chosen,
+        consent=record,
+        consent_problem=problem,
+        attestation_allowed=sharing_consent(patient) is None,
+        categories=rows,
+        breaches=breaches,
+        breach_evidence=sum(row.held_for_breach for row in rows),
+    )
 
 
 def _team_for(patient: Patient, actor: User, team: Team | None) -> Team:
@@ -154,15 +355,24 @@ def _lab_pack_builder(patient_data: hl7.Patient, pack: hl7.LabPack) -> Builder:
     return build
 
 
-def _upload_history(enrolment: Enrolment, actor: User) -> None:
+def _upload_history(enrolment: Enrolment, actor: User, held_results: set[int]) -> None:
     """Publications for the whole record, and the messages of the released ones, in clinical
     order. Runs of consecutive lab results are packed into as few ORU^R01 as the limits allow
     (PKB takes one message at a time, so fewer messages is a faster upload). Written in bulk:
-    a go-live cohort opts in thousands of patients with hundreds of items each."""
+    a go-live cohort opts in thousands of patients with hundreds of items each. The results
+    in ``held_results`` are held, as ``actor``'s decision, whatever the team's policy."""
     patient = enrolment.patient
     patient_data = compose.patient_data(patient)
     items = _historic_items(patient)
     publications = publications_plan(enrolment=enrolment, items=items)
+    for item, publication in zip(items, publications, strict=True):
+        if isinstance(item, Result | compose.LabItem) and item.pk in held_results:
+            # The patient would otherwise read an abnormal value before anyone has looked.
+            publication.state = State.HELD
+            publication.delay_days = 0
+            publication.auto_release_at = None
+            publication.decided_by_id = actor.pk
+            publication.reason = BREACH_HOLD_REASON[:200]
     released_labs: list[tuple[Publication, compose.LabItem]] = []
 
     def flush_labs() -> None:
@@ -219,10 +429,21 @@ def _upload_history(enrolment: Enrolment, actor: User) -> None:
 
 
 @transaction.atomic
-def enrolment_opt_in(*, patient: Patient, actor: User, team: Team | None = None) -> Enrolment:
+def enrolment_opt_in(
+    *,
+    patient: Patient,
+    actor: User,
+    team: Team | None = None,
+    attestation: str = "",
+    hold_breach_evidence: bool = True,
+) -> Enrolment:
     """Share ``patient`` with PKB: the registration (ADT^A28 with every diagnosis) first, then
     everything the record holds in clinical order, under the team's publication policy.
-    Safe to repeat: a patient already shared is returned as is, nothing queued twice."""
+    Needs the patient's consent: a consent record on sharing with PKB that says "given", or,
+    with none recorded, ``attestation`` (the actor's statement of how and when the patient
+    consented, kept with the enrolment). With ``hold_breach_evidence`` the results that are
+    the evidence of an open threshold-breach work item are held until a clinician releases
+    them. Safe to repeat: a patient already shared is returned as is, nothing queued twice."""
     # Serialise opt-ins of one patient: two clinicians clicking at once make one enrolment.
     Patient.objects.select_for_update().filter(pk=patient.pk).first()
     existing = active_enrolment(patient)
@@ -232,14 +453,25 @@ def enrolment_opt_in(*, patient: Patient, actor: User, team: Team | None = None)
     refusal = opt_in_refusal(patient)
     if refusal:
         raise ValidationError({"nhs_number_status": refusal})
+    record, problem = consent_refusal(patient, attestation)
+    if problem:
+        raise ValidationError({"consent": problem})
+    held = (
+        breach_evidence_result_ids(patient, open_breaches(patient))
+        if hold_breach_evidence
+        else set()
+    )
     enrolment = Enrolment.objects.create(
         patient=patient,
         team=chosen_team,
         opted_in_by=actor,
         invitation=Enrolment.Invitation.WAITING,
+        consent_record=record,
+        consent_attestation="" if record is not None else attestation.strip(),
+        held_breach_evidence=hold_breach_evidence,
     )
     _registration(enrolment, trigger="A28", source_ref="registration")
-    _upload_history(enrolment, actor)
+    _upload_history(enrolment, actor, held)
     return enrolment
 
 
@@ -307,6 +539,30 @@ def on_result_deleted(*, result: Result) -> None:
         send_item(publication=publication, reason=f"v{result.version}:{result.status}")
     publication.state = State.WITHDRAWN
     publication.save(update_fields=["state"])
+
+
+def on_breach_raised(*, item: WorkItem) -> None:
+    """A threshold breach was raised for a patient shared with PKB whose enrolment holds the
+    evidence of open breaches: the evidence PKB does not have yet is held (its waiting message
+    cancelled) until a clinician releases it. Runs in the transaction that filed the result,
+    before the dispatcher can send it. What PKB already has stays. Safe to repeat."""
+    if item.kind != WorkItem.Kind.THRESHOLD_BREACH or item.patient is None:
+        return
+    enrolment = active_enrolment(item.patient)
+    if enrolment is None or not enrolment.held_breach_evidence:
+        return
+    evidence = breach_evidence_result_ids(item.patient, [item])
+    released = Publication.objects.filter(
+        enrolment=enrolment, result_id__in=evidence, state=State.RELEASED
+    )
+    for publication in released:
+        try:
+            publication_hold(
+                publication=publication, actor=system_user(), reason=BREACH_HOLD_REASON
+            )
+        except ValidationError:
+            # PKB has it already, or is receiving it now: it cannot be recalled.
+            continue
 
 
 def on_appointment_changed(*, appointment: Appointment) -> None:

@@ -44,7 +44,9 @@ def test_an_approved_resource_is_shared_from_the_patient_page_and_reaches_pkb(
         created_by=clinician,
     )
     patient = PatientFactory(teams=[team], family_name="Prefect", given_name="Ford")
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
 
     log_in(page, live_server, team_admin.username)
     page.goto(f"{live_server.url}/library/")

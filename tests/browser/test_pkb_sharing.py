@@ -44,8 +44,16 @@ def test_a_clinician_shares_a_patient_and_the_record_reaches_pkb(
     page.get_by_role("link", name="DENT, Arthur").click()
     panel = page.locator(".pkb-panel")
     expect(panel).to_contain_text("Not shared")
+    panel.get_by_role("link", name="Share with Patients Know Best").click()
+    # The preview: what is sent and held, then the consent, before anything is shared.
+    expect(panel).to_contain_text("What will be sent")
+    expect(panel).to_contain_text("3 items of the record")
+    panel.get_by_label("How and when did the patient consent").fill(
+        "Consented verbally in clinic today; paper form filed"
+    )
     panel.get_by_role("button", name="Share with Patients Know Best").click()
     expect(panel).to_contain_text("registration first")
+    expect(panel).to_contain_text("Consented verbally in clinic today")
 
     # The doorbell rang at commit and the dispatcher sent the registration and the history.
     deadline = time.monotonic() + 20
@@ -84,7 +92,9 @@ def test_a_clinician_releases_a_held_radiology_report_and_it_reaches_pkb(
         report_text="Findings: no local recurrence.\nConclusion: stable.",
         observed_at=timezone.now() - dt.timedelta(days=5),
     )
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     publication = Publication.objects.get(patient=patient, category="radiology")
     assert publication.state == "held"
 

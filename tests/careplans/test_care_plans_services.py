@@ -159,7 +159,9 @@ def test_clinician_text_is_escaped_in_the_html_shared(patient, clinician, templa
 def test_a_care_plan_edited_twice_reaches_pkb_as_two_versions_of_one_plan(
     patient, clinician, template, sandbox, transport, django_capture_on_commit_callbacks
 ):
-    pkb.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     care_plan = services.care_plan_create(patient=patient, template=template, actor=clinician)
     with django_capture_on_commit_callbacks(execute=True):
         drain(transport)

@@ -88,7 +88,9 @@ def test_viewers_and_other_teams_cannot_record_consent(patient, viewer, other_te
 def test_recorded_consent_reaches_the_pkb_sandbox_as_a_document(
     patient, clinician, sandbox, django_capture_on_commit_callbacks
 ):
-    pkb.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     record = give(patient, clinician, note="Happy to be followed up remotely.")
     transport = PkbTransport(sandbox.url, "rms", "pw", connect_timeout_s=2.0, deadline_s=3.0)
     try:

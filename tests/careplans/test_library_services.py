@@ -37,7 +37,9 @@ def documents_sent(patient) -> list[OutboundMessage]:  # type: ignore[no-untyped
 def test_a_milestone_sends_its_pack_once_even_when_reached_again_and_a_plan_starts(
     patient, team, clinician, sandbox, django_capture_on_commit_callbacks
 ) -> None:
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     approved = resource(team)
     pack(team, [approved])
     path = pathway()

@@ -19,6 +19,7 @@ from careplans.models import (
 )
 from careplans.services import questionnaires as qs
 from careplans.tasks import questionnaire_schedule
+from pkb_bridge import services as pkb_services
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db
@@ -272,7 +273,16 @@ def test_a_viewer_cannot_enter_a_response(patient, viewer) -> None:
 # ---------------------------------------------------------------------------
 # Responses from PKB and requests
 # ---------------------------------------------------------------------------
+def deliverable(patient, clinician) -> None:  # type: ignore[no-untyped-def]
+    """The patient shared with PKB and the questionnaires known to PKB by id."""
+    pkb_services.enrolment_opt_in(
+        patient=patient, actor=clinician, attestation="Consented in clinic, paper form filed"
+    )
+    Questionnaire.objects.update(pkb_questionnaire_id="pkb-q")
+
+
 def test_the_same_pkb_response_arriving_twice_is_stored_once(patient, clinician) -> None:
+    deliverable(patient, clinician)
     request = qs.request_create(patient=patient, questionnaire=seeded("phq-9"), actor=clinician)
     qs.mark_request_sent(request, external_id="pkb-q-1")
     kwargs: dict[str, Any] = {
@@ -294,6 +304,7 @@ def test_the_same_pkb_response_arriving_twice_is_stored_once(patient, clinician)
 
 
 def test_pending_requests_and_their_delivery_outcomes(patient, clinician) -> None:
+    deliverable(patient, clinician)
     request = qs.request_create(patient=patient, questionnaire=seeded("gad-7"), actor=clinician)
     by_phone = qs.request_create(
         patient=patient, questionnaire=seeded("gad-7"), actor=clinician, channel="clinician"
@@ -332,6 +343,9 @@ def test_the_schedule_task_creates_each_due_request_once(patient, clinician, tim
         anchor_date=dt.date(2025, 1, 10),
         actor=clinician,
     )
+    # Not shared with PKB: PKB could not deliver a request, so none is made (nor failed later).
+    assert questionnaire_schedule() == 0
+    deliverable(patient, clinician)
     assert questionnaire_schedule() == 2
     assert questionnaire_schedule() == 0
     made = {

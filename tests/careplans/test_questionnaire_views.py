@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
 from careplans.services import questionnaires as qs
+from pkb_bridge import services as pkb_services
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +123,16 @@ def test_anonymous_users_are_sent_to_log_in(client, patient):
     assert response.status_code == 302 and "login" in response["Location"]
 
 
+def deliverable(patient, clinician) -> None:  # type: ignore[no-untyped-def]
+    """The patient shared with PKB and the questionnaires known to PKB by id."""
+    pkb_services.enrolment_opt_in(
+        patient=patient, actor=clinician, attestation="Consented in clinic, paper form filed"
+    )
+    Questionnaire.objects.update(pkb_questionnaire_id="pkb-q")
+
+
 def test_a_clinician_sends_a_questionnaire_through_pkb(client, clinician, patient):
+    deliverable(patient, clinician)
     client.force_login(clinician)
     response = client.post(
         reverse("questionnaires:send", args=[patient.public_id]),
@@ -187,7 +197,8 @@ def test_the_api_refuses_an_invalid_response_with_the_reason(api_clinician, pati
     assert "'nope' is not one of its answer options" in json.dumps(refused.json())
 
 
-def test_the_api_sends_a_request_and_lists_it(api_clinician, patient):
+def test_the_api_sends_a_request_and_lists_it(api_clinician, clinician, patient):
+    deliverable(patient, clinician)
     created = api_clinician.post(requests_url(patient), {"questionnaire": "gad-7"}, format="json")
     assert created.status_code == 201
     assert created.json()["status"] == "pending"

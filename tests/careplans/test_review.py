@@ -162,7 +162,9 @@ def test_bringing_to_clinic_completes_the_item_as_referred_back_to_clinic(patien
 
 
 def test_the_letter_reaches_the_pkb_outbox_when_the_patient_is_enrolled(patient, clinician, plan):
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
 
     document = review_record(
         patient=patient, actor=clinician, outcome=ReviewOutcome.CONTINUE, note=""

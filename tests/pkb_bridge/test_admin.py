@@ -70,12 +70,18 @@ def staff_clinician(team):
 @pytest.fixture
 def enrolment(patient, clinician) -> Enrolment:
     ResultFactory(patient=patient)
-    return services.enrolment_opt_in(patient=patient, actor=clinician)
+    return services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
 
 
 @pytest.fixture
 def other_enrolment(other_patient, other_team_clinician) -> Enrolment:
-    return services.enrolment_opt_in(patient=other_patient, actor=other_team_clinician)
+    return services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed",
+        patient=other_patient,
+        actor=other_team_clinician,
+    )
 
 
 def run_action(client, model, action: str, objects) -> object:
@@ -128,7 +134,9 @@ def test_the_enrolment_list_filters_by_status_and_invitation(
 
 def test_the_resend_action_queues_the_invitation_again(client, staff, clinician, team) -> None:
     patient = PatientFactory(teams=[team], email="patient@example.com")
-    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     Enrolment.objects.filter(pk=enrolment.pk).update(
         registered_at=timezone.now(), invitation=Enrolment.Invitation.FAILED
     )
@@ -144,7 +152,11 @@ def test_the_resend_action_cannot_reach_another_teams_enrolment(
     client, staff, other_team_clinician, other_team
 ) -> None:
     patient = PatientFactory(teams=[other_team], email="patient@example.com")
-    enrolment = services.enrolment_opt_in(patient=patient, actor=other_team_clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed",
+        patient=patient,
+        actor=other_team_clinician,
+    )
     Enrolment.objects.filter(pk=enrolment.pk).update(
         registered_at=timezone.now(), invitation=Enrolment.Invitation.FAILED
     )
@@ -250,7 +262,11 @@ def test_staff_do_not_see_another_teams_publications(
     client, staff, enrolment, other_patient, other_team_clinician
 ) -> None:
     ResultFactory(patient=other_patient)
-    theirs = services.enrolment_opt_in(patient=other_patient, actor=other_team_clinician)
+    theirs = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed",
+        patient=other_patient,
+        actor=other_team_clinician,
+    )
     client.force_login(staff)
     response = client.get(changelist_url(Publication))
     assertContains(response, change_url(Publication.objects.get(enrolment=enrolment)))

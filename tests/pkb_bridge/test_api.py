@@ -25,6 +25,9 @@ Kind = OutboundMessage.Kind
 Status = OutboundMessage.Status
 
 
+CONSENTED = {"attestation": "Consented in clinic, paper form filed"}
+
+
 def url(patient: Patient | uuid.UUID) -> str:
     public_id = patient.public_id if isinstance(patient, Patient) else patient
     return reverse("api:patient-enrolment", kwargs={"public_id": public_id})
@@ -41,7 +44,7 @@ def test_a_clinician_opts_a_patient_in_and_the_registration_is_queued_first(
     api_clinician, clinician, patient
 ) -> None:
     ResultFactory(patient=patient)
-    response = api_clinician.post(url(patient))
+    response = api_clinician.post(url(patient), CONSENTED, format="json")
     assert response.status_code == 201
     enrolment = Enrolment.objects.get(patient=patient)
     assert response.data["public_id"] == str(enrolment.public_id)
@@ -66,7 +69,9 @@ def test_a_clinician_opts_a_patient_in_and_the_registration_is_queued_first(
 def test_opting_in_a_patient_already_shared_answers_200_and_queues_nothing(
     api_clinician, clinician, patient
 ) -> None:
-    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     response = api_clinician.post(url(patient))
     assert response.status_code == 200
     assert response.data["public_id"] == str(enrolment.public_id)
@@ -84,7 +89,7 @@ def test_opting_in_an_unverified_nhs_number_is_a_400_naming_the_reason(api_clini
 
 
 def test_opting_in_as_a_named_team(api_clinician, clinician, patient, other_team) -> None:
-    response = api_clinician.post(url(patient), {"team": "uro"}, format="json")
+    response = api_clinician.post(url(patient), {"team": "uro", **CONSENTED}, format="json")
     assert response.status_code == 201
     assert response.data["team"] == "URO"
 
@@ -130,7 +135,9 @@ def test_no_token_is_a_401(patient) -> None:
 
 
 def test_get_returns_the_current_enrolment(api_viewer, clinician, patient) -> None:
-    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     response = api_viewer.get(url(patient))
     assert response.status_code == 200
     assert response.data["public_id"] == str(enrolment.public_id)
@@ -139,13 +146,17 @@ def test_get_returns_the_current_enrolment(api_viewer, clinician, patient) -> No
 
 def test_get_is_a_404_when_the_patient_is_not_shared(api_clinician, clinician, patient) -> None:
     assert api_clinician.get(url(patient)).status_code == 404
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     services.enrolment_withdraw(patient=patient, actor=clinician)
     assert api_clinician.get(url(patient)).status_code == 404
 
 
 def test_get_is_a_404_for_another_teams_patient(api_other_clinician, clinician, patient) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     assert api_other_clinician.get(url(patient)).status_code == 404
 
 
@@ -156,7 +167,9 @@ def test_a_clinician_withdraws_a_patient_and_pending_messages_are_cancelled(
     api_clinician, clinician, patient
 ) -> None:
     ResultFactory(patient=patient)
-    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     response = api_clinician.delete(
         url(patient), {"reason": "Patient asked to stop"}, format="json"
     )
@@ -169,7 +182,9 @@ def test_a_clinician_withdraws_a_patient_and_pending_messages_are_cancelled(
 
 
 def test_withdrawing_needs_no_body(api_clinician, clinician, patient) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     response = api_clinician.delete(url(patient))
     assert response.status_code == 200
     assert response.data["withdrawal_reason"] == ""
@@ -180,7 +195,9 @@ def test_withdrawing_a_patient_not_shared_is_a_404(api_clinician, patient) -> No
 
 
 def test_a_viewer_cannot_withdraw(api_viewer, clinician, patient) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     assert api_viewer.delete(url(patient)).status_code == 403
     assert Enrolment.objects.get().status == Enrolment.Status.ACTIVE
 
@@ -188,7 +205,9 @@ def test_a_viewer_cannot_withdraw(api_viewer, clinician, patient) -> None:
 def test_a_clinician_of_another_team_cannot_withdraw(
     api_other_clinician, clinician, patient
 ) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     assert api_other_clinician.delete(url(patient)).status_code == 404
     assert Enrolment.objects.get().status == Enrolment.Status.ACTIVE
 

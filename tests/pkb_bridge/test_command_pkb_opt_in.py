@@ -19,6 +19,9 @@ Kind = OutboundMessage.Kind
 Status = OutboundMessage.Status
 
 
+ATTEST = ("--attest-consent", "Consented in clinic, paper form filed")
+
+
 def run(*args: str) -> str:
     out = StringIO()
     call_command("pkb_opt_in", *args, stdout=out, stderr=StringIO())
@@ -27,8 +30,13 @@ def run(*args: str) -> str:
 
 def test_it_shares_the_patient_as_the_user_and_prints_what_was_queued(clinician, patient) -> None:
     ResultFactory(patient=patient)
-    out = run("--nhs-number", nhs_number.display(patient.nhs_number), "--user", "clinician")
-    assert out.strip() == "Shared with PKB as team URO: 2 messages queued."
+    out = run(
+        "--nhs-number", nhs_number.display(patient.nhs_number), "--user", "clinician", *ATTEST
+    )
+    assert out.strip() == (
+        "Shared with PKB as team URO (consent attested by the user): 2 messages queued, "
+        "0 items held for review."
+    )
     enrolment = Enrolment.objects.get(patient=patient)
     assert enrolment.opted_in_by == clinician
     first = OutboundMessage.objects.filter(patient=patient).order_by("seq").first()
@@ -36,12 +44,12 @@ def test_it_shares_the_patient_as_the_user_and_prints_what_was_queued(clinician,
 
 
 def test_it_shares_as_the_named_team(clinician, patient) -> None:
-    run("--nhs-number", patient.nhs_number, "--user", "clinician", "--team", "uro")
+    run("--nhs-number", patient.nhs_number, "--user", "clinician", "--team", "uro", *ATTEST)
     assert Enrolment.objects.get().team.code == "URO"
 
 
 def test_running_it_again_queues_nothing(clinician, patient) -> None:
-    run("--nhs-number", patient.nhs_number, "--user", "clinician")
+    run("--nhs-number", patient.nhs_number, "--user", "clinician", *ATTEST)
     out = run("--nhs-number", patient.nhs_number, "--user", "clinician")
     assert "already shared" in out
     assert "0 messages queued" in out
@@ -92,7 +100,9 @@ def test_bad_arguments_are_refused_with_the_reason(clinician, args, message) -> 
 
 def test_withdraw_stops_sharing_and_cancels_what_is_waiting(clinician, patient) -> None:
     ResultFactory(patient=patient)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     out = run(
         "--nhs-number", patient.nhs_number, "--user", "clinician",
         "--withdraw", "--reason", "Patient asked to stop",
@@ -112,7 +122,9 @@ def test_withdrawing_a_patient_not_shared_does_nothing(clinician, patient) -> No
 
 
 def test_a_viewer_cannot_withdraw(viewer, clinician, patient) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     with pytest.raises(CommandError, match="Only a clinician"):
         run("--nhs-number", patient.nhs_number, "--user", "viewer", "--withdraw")
     assert Enrolment.objects.get().status == Enrolment.Status.ACTIVE

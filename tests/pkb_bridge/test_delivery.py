@@ -66,7 +66,9 @@ def test_an_opted_in_patient_reaches_pkb_registration_first_then_each_item_once_
     patient.email = "arthur@example.org"
     patient.save()
     with_history(patient)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     with django_capture_on_commit_callbacks(execute=True):
         drain(transport)
 
@@ -100,7 +102,9 @@ def test_a_patient_without_email_is_flagged_for_onboarding(
 ) -> None:
     patient.email = ""
     patient.save()
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     drain(transport)
     assert Enrolment.objects.get().invitation == Enrolment.Invitation.NO_EMAIL
     assert not mail.outbox
@@ -110,7 +114,9 @@ def test_pkb_down_then_back_everything_arrives_in_order_with_the_same_control_id
     patient, clinician, sandbox, transport
 ) -> None:
     with_history(patient)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     sandbox.set_faults(refuse_connections=True)
     drain(transport)
     first = OutboundMessage.objects.get(patient=patient, seq=1)
@@ -133,7 +139,9 @@ def test_a_rejected_result_is_not_retried_and_the_patients_other_messages_still_
     patient, clinician, sandbox, transport
 ) -> None:
     with_history(patient)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     radiology = OutboundMessage.objects.get(patient=patient, kind=OutboundMessage.Kind.RADIOLOGY)
     sandbox.set_faults(
         reject_control_ids=[radiology.control_id], ar_text="Invalid OBR-4 service code"
@@ -152,7 +160,9 @@ def test_a_rejected_registration_blocks_the_patient_until_requeued(
     patient, clinician, sandbox, transport
 ) -> None:
     with_history(patient)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     registration = OutboundMessage.objects.get(patient=patient, seq=1)
     sandbox.set_faults(reject_control_ids=[registration.control_id])
     drain(transport)
@@ -172,7 +182,9 @@ def test_a_rejected_registration_blocks_the_patient_until_requeued(
 def test_refused_credentials_pause_the_connection_and_mark_nothing_failed(
     patient, clinician, sandbox
 ) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     wrong = PkbTransport(sandbox.url, "rms", "wrong", connect_timeout_s=2.0, deadline_s=3.0)
     try:
         drain(wrong)
@@ -193,7 +205,9 @@ def test_refused_credentials_pause_the_connection_and_mark_nothing_failed(
 
 
 def test_an_ack_for_another_message_is_not_success(patient, clinician, sandbox, transport) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     sandbox.set_faults(ack_wrong_control_id=1)
     drain(transport)
     message = OutboundMessage.objects.get(patient=patient, seq=1)
@@ -204,7 +218,9 @@ def test_an_ack_for_another_message_is_not_success(patient, clinician, sandbox, 
 def test_a_slow_pkb_times_out_at_the_deadline_and_the_same_message_is_sent_again(
     patient, clinician, sandbox, transport
 ) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     sandbox.set_faults(delay_s=5.0)
     started = timezone.now()
     drain(transport, rounds=1)
@@ -224,7 +240,9 @@ def test_a_slow_pkb_times_out_at_the_deadline_and_the_same_message_is_sent_again
 def test_a_payload_naming_another_patient_is_never_sent(
     patient, clinician, sandbox, transport
 ) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     message = OutboundMessage.objects.get(patient=patient, seq=1)
     OutboundMessage.objects.filter(pk=message.pk).update(
         payload=message.payload.replace(patient.nhs_number, "9434765919")
@@ -238,7 +256,9 @@ def test_a_payload_naming_another_patient_is_never_sent(
 
 def test_a_withdrawn_patient_gets_nothing_more(patient, clinician, sandbox, transport) -> None:
     with_history(patient)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     services.enrolment_withdraw(patient=patient, actor=clinician, reason="Patient asked")
     drain(transport)
     assert received(sandbox) == []
@@ -268,7 +288,9 @@ def test_a_withdrawn_patient_gets_nothing_more(patient, clinician, sandbox, tran
 def test_a_message_stuck_in_flight_is_given_back_and_sent_with_the_same_control_id(
     patient, clinician, sandbox, transport, settings
 ) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     claimed = services.message_claim(worker="a-worker-that-died")
     assert claimed is not None and claimed.seq == 1
     assert services.message_claim(worker="another") is None, "one in flight at most"
@@ -285,7 +307,9 @@ def test_a_message_stuck_in_flight_is_given_back_and_sent_with_the_same_control_
 def test_bodies_are_pruned_after_the_retention_period(
     patient, clinician, sandbox, transport, settings
 ) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     drain(transport)
     attempt = DeliveryAttempt.objects.get()
     assert bytes(attempt.request_body).startswith(b"<")
@@ -297,7 +321,9 @@ def test_bodies_are_pruned_after_the_retention_period(
 
 
 def test_a_permanent_http_failure_is_not_retried(patient, clinician, sandbox, transport) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     sandbox.set_faults(status=400)
     drain(transport)
     message = OutboundMessage.objects.get(patient=patient, seq=1)
@@ -325,7 +351,9 @@ def test_hostile_free_text_arrives_escaped_and_never_forges_a_segment(
         report_text=report,
         observed_at=timezone.now() - dt.timedelta(days=10),
     )
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     drain(transport)
     assert set(
         OutboundMessage.objects.filter(patient=patient).values_list("status", flat=True)
@@ -355,7 +383,9 @@ def test_an_invitation_that_fails_is_retried_with_backoff(
     }
     patient.email = "arthur@example.org"
     patient.save()
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     with django_capture_on_commit_callbacks(execute=True):
         drain(transport)
     enrolment = Enrolment.objects.get()

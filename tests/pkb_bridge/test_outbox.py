@@ -20,7 +20,9 @@ def _text(ref: str):  # type: ignore[no-untyped-def]
 def test_several_messages_are_queued_in_order_after_the_patients_earlier_ones(
     patient, clinician
 ) -> None:
-    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     before = OutboundMessage.objects.filter(patient=patient).count()
     queued = messages_enqueue(
         enrolment=enrolment,
@@ -39,7 +41,9 @@ def test_several_messages_are_queued_in_order_after_the_patients_earlier_ones(
 
 
 def test_a_reference_already_queued_is_not_queued_again(patient, clinician) -> None:
-    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     first = message_enqueue(enrolment=enrolment, kind=Kind.LAB, source_ref="a", build=_text("a"))
     queued = messages_enqueue(
         enrolment=enrolment,
@@ -56,7 +60,9 @@ def test_a_reference_already_queued_is_not_queued_again(patient, clinician) -> N
 
 
 def test_a_claimed_message_says_what_the_row_says(patient, clinician) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     claimed = services.message_claim(worker="w1")
     assert claimed is not None
     stored = OutboundMessage.objects.get(pk=claimed.pk)

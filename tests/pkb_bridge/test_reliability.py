@@ -114,7 +114,9 @@ def enrol(team, clinician, *, results: int = 5):  # type: ignore[no-untyped-def]
         ObservationFactory(
             result=result, value_text=f"0.0{n + 1}", value_numeric=Decimal(f"0.0{n + 1}")
         )
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     return patient
 
 

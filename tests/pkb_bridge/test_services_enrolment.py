@@ -58,7 +58,9 @@ def test_opt_in_queues_the_registration_first_then_the_history_in_clinical_order
 ) -> None:
     DiagnosisFactory(patient=patient)
     history(patient)
-    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     messages = outbox(patient)
     assert messages[0].kind == Kind.REGISTRATION
     assert "DG1|1||399068003^Malignant tumour of prostate^SNOMED CT" in messages[0].payload
@@ -80,22 +82,30 @@ def test_opt_in_queues_the_registration_first_then_the_history_in_clinical_order
 
 def test_consecutive_lab_results_are_packed_into_one_message(patient, clinician, settings) -> None:
     history(patient, labs=6, radiology=False, letters=False)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     labs = [m for m in outbox(patient) if m.kind == Kind.LAB]
     assert len(labs) == 1
     assert labs[0].payload.count("\rOBR|") == 6
     settings.PKB_PACK_MAX_REPORTS = 4
     other = PatientFactory(teams=list(patient.teams.all()))
     history(other, labs=6, radiology=False, letters=False)
-    services.enrolment_opt_in(patient=other, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=other, actor=clinician
+    )
     assert [m.payload.count("\rOBR|") for m in outbox(other) if m.kind == Kind.LAB] == [4, 2]
 
 
 def test_opting_in_twice_queues_nothing_more(patient, clinician, team_admin) -> None:
     history(patient)
-    first = services.enrolment_opt_in(patient=patient, actor=clinician)
+    first = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     count = len(outbox(patient))
-    second = services.enrolment_opt_in(patient=patient, actor=team_admin)
+    second = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=team_admin
+    )
     assert first.pk == second.pk
     assert len(outbox(patient)) == count
     assert Enrolment.objects.count() == 1
@@ -111,7 +121,9 @@ def test_opting_in_twice_queues_nothing_more(patient, clinician, team_admin) -> 
 def test_opt_in_needs_a_verified_nhs_number(team, clinician, changes, reason) -> None:
     patient = PatientFactory(teams=[team], **changes)
     with pytest.raises(ValidationError) as refused:
-        services.enrolment_opt_in(patient=patient, actor=clinician)
+        services.enrolment_opt_in(
+            attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+        )
     assert reason in str(refused.value)
     assert not Enrolment.objects.exists()
     assert not OutboundMessage.objects.exists()
@@ -122,13 +134,17 @@ def test_only_a_clinician_of_the_patients_team_can_opt_in(
 ) -> None:
     for user in (viewer, other_team_clinician):
         with pytest.raises(PermissionDenied):
-            services.enrolment_opt_in(patient=patient, actor=user)
+            services.enrolment_opt_in(
+                attestation="Consented in clinic, paper form filed", patient=patient, actor=user
+            )
     assert not Enrolment.objects.exists()
 
 
 def test_withdrawal_cancels_what_is_still_pending_and_stops_the_flow(patient, clinician) -> None:
     history(patient)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     services.enrolment_withdraw(patient=patient, actor=clinician, reason="Patient asked")
     assert {m.status for m in outbox(patient)} == {"cancelled"}
     before = len(outbox(patient))
@@ -186,7 +202,9 @@ def new_result(patient, actor, *, fon: str = "LIVE1", value: str = "0.30", statu
 def test_a_new_result_a_correction_and_a_deletion_reach_the_outbox_in_order(
     patient, clinician
 ) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     new_result(patient, clinician, value="0.30")
     new_result(patient, clinician, value="0.25", status="corrected")
     new_result(patient, clinician, value="0.25", status="deleted")
@@ -198,7 +216,9 @@ def test_a_new_result_a_correction_and_a_deletion_reach_the_outbox_in_order(
 
 
 def test_appointments_and_documents_follow(patient, clinician) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     when = timezone.now() + dt.timedelta(days=10)
     booked = AppointmentInput(placer_id="APT-LIVE", starts_at=when, reason="PSA review")
     rms_services.appointment_record(patient=patient, data=booked, actor=clinician)
@@ -212,7 +232,9 @@ def test_appointments_and_documents_follow(patient, clinician) -> None:
 
 def test_a_diagnosis_change_sends_the_whole_set_again(patient, clinician) -> None:
     DiagnosisFactory(patient=patient)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     rms_services.diagnosis_create(
         patient=patient,
         actor=clinician,
@@ -227,7 +249,9 @@ def test_a_diagnosis_change_sends_the_whole_set_again(patient, clinician) -> Non
 
 
 def test_a_change_of_nhs_number_is_not_sent(patient, clinician) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     count = len(outbox(patient))
     rms_services.patient_update(patient=patient, actor=clinician, family_name="Newname")
     assert len(outbox(patient)) == count + 1
@@ -237,7 +261,9 @@ def test_a_change_of_nhs_number_is_not_sent(patient, clinician) -> None:
 
 def test_a_held_result_is_not_sent_until_released(patient, team, clinician) -> None:
     ReleasePolicy.objects.create(team=team, category="lab", mode="hold")
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     new_result(patient, clinician)
     publication = Publication.objects.get(result__filler_order_number="LIVE1")
     assert publication.state == "held"
@@ -252,7 +278,9 @@ def test_a_held_result_is_not_sent_until_released(patient, team, clinician) -> N
 
 def test_a_delay_policy_puts_the_days_in_the_first_obx(patient, team, clinician) -> None:
     ReleasePolicy.objects.create(team=team, category="lab", mode="delay", delay_days=7)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     new_result(patient, clinician)
     message = next(m for m in outbox(patient) if "LIVE1" in m.payload)
     obx = message.payload.split("\rOBX|")[1].split("\r")[0].split("|")
@@ -262,7 +290,9 @@ def test_a_delay_policy_puts_the_days_in_the_first_obx(patient, team, clinician)
 def test_holding_a_waiting_item_cancels_its_message_but_a_delivered_one_cannot_be_held(
     patient, clinician
 ) -> None:
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     new_result(patient, clinician)
     publication = Publication.objects.get(result__filler_order_number="LIVE1")
     services.publication_hold(publication=publication, actor=clinician, reason="Awaiting MDT")
@@ -278,7 +308,9 @@ def test_holding_a_waiting_item_cancels_its_message_but_a_delivered_one_cannot_b
 
 def test_auto_release_happens_when_its_time_comes(patient, team, clinician) -> None:
     ReleasePolicy.objects.create(team=team, category="lab", mode="hold", auto_release_days=3)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     new_result(patient, clinician)
     assert services.publications_auto_release() == 0
     released = services.publications_auto_release(
@@ -292,7 +324,9 @@ def test_holding_a_historic_lab_result_cancels_its_pack_and_requeues_the_others(
     patient, clinician
 ) -> None:
     history(patient, labs=3, radiology=False, letters=False)
-    services.enrolment_opt_in(patient=patient, actor=clinician)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     [pack] = [m for m in outbox(patient) if m.kind == Kind.LAB]
     held, *others = list(Publication.objects.filter(message=pack).order_by("id"))
     services.publication_hold(publication=held, actor=clinician, reason="Discuss at MDT first")
@@ -311,7 +345,9 @@ def test_holding_a_historic_lab_result_cancels_its_pack_and_requeues_the_others(
 def test_each_historic_item_gets_its_first_decision_once(patient, team, clinician) -> None:
     ReleasePolicy.objects.create(team=team, category="document", mode="hold")
     history(patient)
-    enrolment = services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     publications = list(Publication.objects.filter(enrolment=enrolment))
     assert len(publications) == 6
     for publication in publications:

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.django_db
 Kind = OutboundMessage.Kind
 Status = OutboundMessage.Status
 HTMX = {"HX-Request": "true"}
+CONSENTED = {"attestation": "Consented in clinic, paper form filed"}
 
 
 def panel_url(patient: Patient) -> str:
@@ -73,7 +74,9 @@ def lab_result(patient: Patient, *, days_ago: int = 30, name: str = "Prostate sp
 
 
 def shared(patient: Patient, actor) -> Enrolment:
-    return services.enrolment_opt_in(patient=patient, actor=actor)
+    return services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=actor
+    )
 
 
 def page_messages(response) -> list[str]:
@@ -111,8 +114,8 @@ def test_a_clinician_sees_a_patient_not_shared_and_the_button_to_share(
     response = client.get(panel_url(patient))
     assertContains(response, "Not shared with Patients Know Best")
     assertContains(response, "Share with Patients Know Best")
-    assertContains(response, f'action="{opt_in_url(patient)}"')
-    assertContains(response, f'hx-post="{opt_in_url(patient)}"')
+    assertContains(response, f'href="{opt_in_url(patient)}"')
+    assertContains(response, f'hx-get="{opt_in_url(patient)}"')
     # Without htmx it is a whole page, with the way back to the record.
     assertContains(response, "<html")
     assertContains(response, reverse("rms:patient_detail", args=[patient.public_id]))
@@ -211,7 +214,7 @@ def test_a_clinician_shares_a_patient_and_the_registration_is_queued_first(
 ) -> None:
     lab_result(patient)
     client.force_login(clinician)
-    response = client.post(opt_in_url(patient))
+    response = client.post(opt_in_url(patient), CONSENTED)
     assertRedirects(response, panel_url(patient))
     enrolment = Enrolment.objects.get(patient=patient)
     assert enrolment.status == Enrolment.Status.ACTIVE
@@ -228,7 +231,7 @@ def test_sharing_with_htmx_answers_with_the_new_panel_and_its_message(
     client, clinician, patient
 ) -> None:
     client.force_login(clinician)
-    response = client.post(opt_in_url(patient), headers=HTMX)
+    response = client.post(opt_in_url(patient), CONSENTED, headers=HTMX)
     assert response.status_code == 200
     assertContains(response, 'id="pkb-panel"')
     assertContains(response, "Shared since")
@@ -271,13 +274,15 @@ def test_a_clinician_of_another_team_cannot_share_a_patient(
     assert not Enrolment.objects.exists()
 
 
-def test_sharing_needs_a_post_and_a_login(client, clinician, patient) -> None:
+def test_sharing_needs_a_login_and_a_get_only_shows_what_would_be_shared(
+    client, clinician, patient
+) -> None:
     url = opt_in_url(patient)
     assertRedirects(
-        client.post(url), f"{reverse('login')}?next={url}", fetch_redirect_response=False
+        client.post(url, CONSENTED), f"{reverse('login')}?next={url}", fetch_redirect_response=False
     )
     client.force_login(clinician)
-    assert client.get(url).status_code == 405
+    assertContains(client.get(url), "What will be sent")
     assert not Enrolment.objects.exists()
 
 

@@ -139,7 +139,9 @@ def test_the_main_flows_log_no_patient_identifiers(
     # PKB: opt-in, delivery to the sandbox, one message rejected with PKB's text.
     # The doorbell (on_commit) would ring the configured PKB, not the sandbox: the dispatcher
     # is run here as a worker would, with a transport to the sandbox.
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     last = OutboundMessage.objects.filter(patient=patient).order_by("-seq").first()
     assert last is not None
     sandbox.set_faults(

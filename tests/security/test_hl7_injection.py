@@ -92,7 +92,9 @@ def _shared(patient: Patient) -> list[OutboundMessage]:
     user = UserFactory(username=f"cns{patient.pk}")
     team = patient.caseload_entries.get().team
     MembershipFactory(user=user, team=team, role=Role.CLINICIAN)
-    services.enrolment_opt_in(patient=patient, actor=user)
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=user
+    )
     return list(OutboundMessage.objects.filter(patient=patient).order_by("seq"))
 
 

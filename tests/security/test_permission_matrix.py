@@ -236,7 +236,11 @@ class World:
     @cached_property
     def enrolled(self) -> Patient:
         """The patient, shared with PKB."""
-        pkb_services.enrolment_opt_in(patient=self.patient, actor=self.clinician)
+        pkb_services.enrolment_opt_in(
+            attestation="Consented in clinic, paper form filed",
+            patient=self.patient,
+            actor=self.clinician,
+        )
         return self.patient
 
     @cached_property
@@ -311,7 +315,11 @@ class World:
         """A lab result shared with PKB and held for review (the publication URLs' item)."""
         ReleasePolicy.objects.create(team=self.team, category="lab", mode="hold")
         result = self.result
-        pkb_services.enrolment_opt_in(patient=self.patient, actor=self.clinician)
+        pkb_services.enrolment_opt_in(
+            attestation="Consented in clinic, paper form filed",
+            patient=self.patient,
+            actor=self.clinician,
+        )
         return result
 
 
@@ -461,7 +469,13 @@ MATRIX: dict[str, Row] = {
     "audit:patient_export": Row(kwargs=_patient, get=team_admin_only()),
     # -- pkb: sharing with PKB
     "pkb:patient_panel": Row(kwargs=_patient, get=scoped_read()),
-    "pkb:opt_in": Row(kwargs=_patient, get=NOT_ALLOWED_METHOD, writes={"post": scoped_write(302)}),
+    # GET shows what sharing would send and hold; POST with the consent shares.
+    "pkb:opt_in": Row(
+        kwargs=_patient,
+        get=scoped_write(200),
+        writes={"post": scoped_write(302)},
+        data=lambda world: {"attestation": "Consented in clinic, paper form filed"},
+    ),
     # The patient is not shared: the allowed are sent back to the record.
     "pkb:withdraw": Row(kwargs=_patient, get=scoped_write(302), writes={"post": scoped_write(302)}),
     "pkb:invitation_resend": Row(
@@ -656,6 +670,7 @@ MATRIX: dict[str, Row] = {
         # Already shared: a repeated opt-in answers 200 with the enrolment.
         writes={"post": api_write(200), "delete": api_write(200)},
     ),
+    "api:patient-enrolment-preview": Row(api=True, kwargs=_patient, get=api_write(200)),
     "api:patient-plans": Row(
         api=True, kwargs=_patient, get=api_read(), writes={"post": api_write(400)}
     ),
@@ -912,7 +927,12 @@ def test_a_refused_write_that_changes_data_is_reported(world: World) -> None:
     """The checker itself: a write declared refused that is allowed, and changes data, is
     reported twice (the status, and the data it changed)."""
     declared = Access(LOGIN, viewer=403, clinician=403, team_admin=302, other=404, superuser=404)
-    row = Row(kwargs=_patient, get=NOT_ALLOWED_METHOD, writes={"post": declared})
+    row = Row(
+        kwargs=_patient,
+        get=NOT_ALLOWED_METHOD,
+        writes={"post": declared},
+        data=lambda world: {"attestation": "Consented in clinic, paper form filed"},
+    )
     url = reverse("pkb:opt_in", kwargs=_patient(world))
     problems = _check(world, row, url, "post", declared)
     assert problems[0] == "POST as clinician: expected 403, got 302"

@@ -253,7 +253,9 @@ def _patient_entered(patient: Patient) -> None:
 def _rejected_by_pkb(patient: Patient, clinician: User) -> OutboundMessage:
     """Share the patient with PKB and have PKB (the sandbox) reject the registration with
     hostile text in MSA-3: the delivery pages and the work item quote PKB's words."""
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     registration = OutboundMessage.objects.get(
         patient=patient, kind=OutboundMessage.Kind.REGISTRATION
     )

@@ -55,7 +55,9 @@ def reject(message: OutboundMessage, text: str) -> OutboundMessage:
 def test_a_rejected_registration_raises_an_urgent_delivery_failure_quoting_pkb(
     patient, team, clinician
 ) -> None:
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     registration = OutboundMessage.objects.filter(patient=patient).order_by("seq").first()
     assert registration.kind == OutboundMessage.Kind.REGISTRATION
     reject(registration, "PID-3: NHS number 999 rejected by the spine check")
@@ -81,7 +83,9 @@ def test_a_rejected_result_raises_a_high_priority_item_once_however_often_announ
     patient, clinician
 ) -> None:
     ResultFactory(patient=patient)
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     lab = OutboundMessage.objects.get(patient=patient, kind=OutboundMessage.Kind.LAB)
     lab = reject(lab, "OBX-3: unknown code PSA")
     pkb_signals.message_rejected.send(sender=OutboundMessage, message=lab)
@@ -95,7 +99,9 @@ def test_a_rejected_result_raises_a_high_priority_item_once_however_often_announ
 def test_a_second_rejection_after_a_requeue_raises_a_new_item_and_closes_the_first(
     patient, clinician
 ) -> None:
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     registration = OutboundMessage.objects.filter(patient=patient).order_by("seq").first()
     reject(registration, "PID-5: family name missing")
     pkb_services.message_requeue(message=registration, actor=clinician)
@@ -112,7 +118,9 @@ def test_a_result_pkb_rejects_through_the_dispatcher_raises_an_item_with_pkbs_te
     patient, clinician, sandbox, transport
 ) -> None:
     ResultFactory(patient=patient, category="radiology", service_code="MRPR", report_text="OK")
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     radiology = OutboundMessage.objects.get(patient=patient, kind=OutboundMessage.Kind.RADIOLOGY)
     sandbox.set_faults(
         reject_control_ids=[radiology.control_id], ar_text="Invalid OBR-4 service code"
@@ -133,7 +141,9 @@ def test_a_patient_with_no_email_is_flagged_for_onboarding_by_the_team(
 ) -> None:
     patient.email = ""
     patient.save()
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     drain(transport)
 
     item = WorkItem.objects.get()
@@ -148,7 +158,9 @@ def test_a_patient_with_no_email_is_flagged_for_onboarding_by_the_team(
 
 
 def test_onboarding_announced_twice_is_one_item(patient, clinician) -> None:
-    enrolment = pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     for _ in range(2):
         pkb_signals.onboarding_needed.send(sender=Enrolment, enrolment=enrolment)
     assert WorkItem.objects.filter(kind=Kind.ONBOARDING_NEEDED).count() == 1
@@ -167,7 +179,9 @@ def test_an_invitation_that_failed_every_attempt_raises_an_item_with_the_error(
     settings.PKB_INVITE_MAX_ATTEMPTS = 1
     patient.email = "arthur@example.org"
     patient.save()
-    enrolment = pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     Enrolment.objects.filter(pk=enrolment.pk).update(
         invitation=Enrolment.Invitation.QUEUED, registered_at=dt.datetime.now(dt.UTC)
     )
@@ -184,7 +198,9 @@ def test_an_invitation_that_failed_every_attempt_raises_an_item_with_the_error(
 def test_an_invitation_failing_again_after_the_item_was_closed_raises_a_new_item(
     patient, clinician
 ) -> None:
-    enrolment = pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    enrolment = pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     enrolment.invitation_error = "SMTPRecipientsRefused: mailbox unavailable"
     pkb_signals.invitation_failed.send(sender=Enrolment, enrolment=enrolment)
     pkb_signals.invitation_failed.send(sender=Enrolment, enrolment=enrolment)
@@ -298,7 +314,9 @@ def test_a_rejected_message_delivered_after_a_requeue_closes_its_item(patient, c
     from pkb_bridge.models import OutboundMessage
     from worklists.models import WorkItem
 
-    pkb.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     message = OutboundMessage.objects.get(patient=patient, seq=1)
     OutboundMessage.objects.filter(pk=message.pk).update(
         status="rejected", ack_code="AR", ack_text="Invalid PID", attempts=1

@@ -273,6 +273,7 @@ class Command(BaseCommand):
         if uro is None:
             raise CommandError("No demo data: run `manage.py load_demo` first.")
         with transaction.atomic():
+            self._pkb_questionnaire_ids()
             resources = self._library(uro, URO_RESOURCES, writer=clinician, approver=admin)
             self._packs(uro, resources)
             crc_clinician = User.objects.filter(username=CRC_CLINICIAN).first()
@@ -307,6 +308,24 @@ class Command(BaseCommand):
             f"{len(patients)} patients with care plans, consent and questionnaires; "
             f"{reminders} review reminders raised."
         )
+
+    # --- questionnaires on PKB's side ---------------------------------------------------------
+
+    def _pkb_questionnaire_ids(self) -> None:
+        """Give each questionnaire without one a PKB id (``demo-<code>``), as a Trust's
+        administrator would once PKB has the questionnaire: the demo's sandbox accepts any id,
+        so sending a questionnaire through PKB works in the demo. Idempotent."""
+        for questionnaire in Questionnaire.objects.filter(active=True, pkb_questionnaire_id=""):
+            questionnaire_services.questionnaire_save(
+                code=questionnaire.code,
+                version=questionnaire.version,
+                title=questionnaire.title,
+                description=questionnaire.description,
+                fhir=questionnaire.fhir,
+                scoring=questionnaire.scoring,
+                active=questionnaire.active,
+                pkb_questionnaire_id=f"demo-{questionnaire.code}",
+            )
 
     # --- the resource library ----------------------------------------------------------------
 

@@ -30,6 +30,9 @@ from rms import selectors
 logger = logging.getLogger("pkb_bridge")
 
 DEMO_OPT_INS = 3
+# The demo's patients are fictional: one with a consent record (demo_care) shares on it; one
+# without shares on this statement; one who declined or withdrew is not shared.
+DEMO_ATTESTATION = "Demonstration data: a fictional patient, consent stated for the demo"
 
 
 class Command(BaseCommand):
@@ -121,9 +124,14 @@ class Command(BaseCommand):
         for patient in selectors.patient_list(user=clinician, team_code="URO"):
             if shared >= DEMO_OPT_INS:
                 break
-            if services.opt_in_refusal(patient):
+            if (
+                services.opt_in_refusal(patient)
+                or services.consent_refusal(patient, DEMO_ATTESTATION)[1]
+            ):
                 continue
-            services.enrolment_opt_in(patient=patient, actor=clinician, team=team)
+            services.enrolment_opt_in(
+                patient=patient, actor=clinician, team=team, attestation=DEMO_ATTESTATION
+            )
             shared += 1
 
     def _deliver_forever(self, stop: threading.Event, interval: float) -> None:

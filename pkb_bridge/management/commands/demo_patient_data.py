@@ -31,6 +31,7 @@ from pkb_bridge.fhir.observations import (
     SYSTOLIC,
 )
 from pkb_bridge.fhir.services import OBSERVATION, inbound_receive
+from pkb_bridge.management.commands.demo import DEMO_ATTESTATION
 from rms import selectors
 from rms.models import NhsNumberStatus, Patient
 
@@ -120,11 +121,15 @@ class Command(BaseCommand):
         patients = list(
             selectors.patient_list(user=clinician, team_code="URO").filter(
                 pk__in=on_pathway, nhs_number_status=NhsNumberStatus.VERIFIED
-            )[:2]
+            )[:6]
         )
+        # A patient who declined or withdrew consent to share is not shared.
+        patients = [p for p in patients if not services.consent_refusal(p, DEMO_ATTESTATION)[1]][:2]
         filed = 0
         for index, patient in enumerate(patients):
-            services.enrolment_opt_in(patient=patient, actor=clinician)
+            services.enrolment_opt_in(
+                patient=patient, actor=clinician, attestation=DEMO_ATTESTATION
+            )
             series = LOSING if index == 0 and has_weight_rule(patient) else STEADY
             resources = [weight(patient, days_ago, kg) for days_ago, kg in series]
             if index == 0:

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     help = (
         "Share a patient with Patients Know Best as a named clinician (queues the registration "
         "and the whole record), or with --withdraw stop sharing them. The user must be a "
-        "clinician or team admin of one of the patient's teams. Safe to repeat."
+        "clinician or team admin of one of the patient's teams. Needs the patient's consent: a "
+        "consent record on sharing with Patients Know Best, or --attest-consent REASON. "
+        "Results that are the evidence of an open threshold breach are held. Safe to repeat."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,6 +28,25 @@ class Command(BaseCommand):
         parser.add_argument("--user", required=True, help="Username of the clinician acting")
         parser.add_argument(
             "--team", help="Code of the team to share as (default: the user's first by name)"
+        )
+        parser.add_argument(
+            "--attest-consent",
+            metavar="REASON",
+            default="",
+            help="How and when the patient consented, when no consent record on sharing with "
+            "Patients Know Best is in the RMS (kept with the enrolment, with the user and time)",
+        )
+        parser.add_argument(
+            "--publish-breach-evidence",
+            action="store_true",
+            help="Publish the results that are the evidence of an open threshold breach under "
+            "the team's policy (by default they are held until a clinician releases them)",
+        )
+        parser.add_argument(
+            "--preview",
+            action="store_true",
+            help="Print what sharing would publish, delay and hold, the open threshold breaches "
+            "and the consent it would rest on; share nothing",
         )
         parser.add_argument("--withdraw", action="store_true", help="Stop sharing instead")
         parser.add_argument("--reason", default="", help="Why sharing stops (with --withdraw)")
@@ -58,6 +79,10 @@ class Command(BaseCommand):
             self._withdraw(patient=patient, user=user, reason=options["reason"])
             return
 
+        if options["preview"]:
+            self._preview(patient=patient, user=user, team=team)
+            return
+
         already = selectors.enrolment_active(patient=patient)
         if already is not None:
             self.stdout.write(
@@ -66,16 +91,50 @@ class Command(BaseCommand):
             )
             return
         try:
-            enrolment = services.enrolment_opt_in(patient=patient, actor=user, team=team)
+            enrolment = services.enrolment_opt_in(
+                patient=patient,
+                actor=user,
+                team=team,
+                attestation=options["attest_consent"],
+                hold_breach_evidence=not options["publish_breach_evidence"],
+            )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         except PermissionDenied as exc:
             raise CommandError(str(exc) or "The user may not share this patient.") from None
         queued = selectors.queued_count(enrolment=enrolment)
+        held = selectors.held_count(enrolment=enrolment)
+        consent = (
+            "consent record" if enrolment.consent_record_id else "consent attested by the user"
+        )
         self.stdout.write(
-            f"Shared with PKB as team {enrolment.team.code}: {queued} messages queued.",
+            f"Shared with PKB as team {enrolment.team.code} ({consent}): {queued} messages "
+            f"queued, {held} items held for review.",
             style_func=self.style.SUCCESS,
         )
+
+    def _preview(self, *, patient: Patient, user: User, team: Team | None) -> None:
+        try:
+            preview = services.opt_in_preview(patient=patient, actor=user, team=team)
+        except PermissionDenied as exc:
+            raise CommandError(str(exc) or "The user may not share this patient.") from None
+        lines = [f"Sharing as team {preview.team.code} would cover {preview.total} items:"]
+        for row in preview.categories:
+            lines.append(
+                f"  {row.label}: {row.published} published, {row.delayed} delayed, "
+                f"{row.held} held by policy, {row.held_for_breach} held as breach evidence"
+            )
+        lines.append(f"Open threshold breaches: {len(preview.breaches)}")
+        lines.extend(f"  {item.title}" for item in preview.breaches)
+        refusal = services.opt_in_refusal(patient)
+        if refusal:
+            lines.append(f"Cannot be shared: {refusal}")
+        if preview.consent is not None:
+            lines.append("Consent: recorded (a consent record on sharing with PKB).")
+        else:
+            lines.append(f"Consent: {preview.consent_problem}")
+        lines.append("Nothing was shared.")
+        self.stdout.write("\n".join(lines))
 
     def _withdraw(self, *, patient: Patient, user: User, reason: str) -> None:
         enrolment = selectors.enrolment_active(patient=patient)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 
 from tests.pkb_bridge.sandbox.conftest import post_hl7, request
@@ -15,6 +17,10 @@ from tests.pkb_bridge.sandbox.messages import (
     oru,
     siu,
 )
+
+NHS_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+FORM = "application/x-www-form-urlencoded"
+BASIC = "Basic " + base64.b64encode(b"sandbox:sandbox").decode()  # FhirSandbox's defaults
 
 
 def page(sandbox, path: str) -> tuple[int, str]:
@@ -129,5 +135,84 @@ def test_every_value_is_escaped(sandbox):
         assert "<script>" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
         assert "&quot;Smith&amp;Co&quot;" in html
+    # A document's HTML is rendered, made safe: an image that runs script is not kept at all.
     assert "<img" not in record
-    assert "&lt;img src=x onerror=alert(2)&gt;" in record
+    assert "onerror" not in record
+
+
+# PKB renders the HTML of a letter and of a care plan (reference: pkb-hl7-interface.md, MDM^T02
+# "The content is HTML or PDF in OBX (ED)"; "HTML is preferred because it displays better on
+# mobile"): the patient sees headings and paragraphs, not markup. What a message carries must
+# still never run: scripts, event handlers, javascript: links, styles and frames are dropped.
+LETTER = (
+    '<h2>Your PSA result</h2><p onclick="steal()">Dear Mr Dent, your PSA is '
+    "<strong>0.03</strong>.</p><ul><li>Next test in 3 months</li></ul>"
+    "<script>alert(1)</script><style>p{display:none}</style>"
+    '<iframe src="https://evil.example"></iframe>'
+    '<a href="javascript:alert(3)">Click</a> <a href="https://www.nhs.uk/">NHS website</a>'
+    "<p>Unclosed <em>emphasis"
+)
+
+
+def test_a_letters_html_is_shown_as_pkb_shows_it_and_nothing_in_it_runs(sandbox):
+    post_hl7(sandbox, a28())
+    post_hl7(sandbox, mdm("MDM-1", content=LETTER))
+
+    html = page(sandbox, f"/patients/{NHS}")[1]
+
+    assert "<h2>Your PSA result</h2>" in html
+    assert "<p>Dear Mr Dent, your PSA is <strong>0.03</strong>.</p>" in html
+    assert "<li>Next test in 3 months</li>" in html
+    assert "&lt;p" not in html and "&lt;strong&gt;" not in html  # rendered, not escaped
+    for unsafe in ("steal()", "alert(1)", "display:none", "<iframe", "evil.example",
+                   "javascript:", "onclick"):  # fmt: skip
+        assert unsafe not in html
+    assert "<a>Click</a>" in html  # the link's text is kept, its javascript: address is not
+    assert '<a href="https://www.nhs.uk/" rel="noopener noreferrer">NHS website</a>' in html
+    assert "<p>Unclosed <em>emphasis</em></p></div>" in html  # balanced before the page goes on
+
+
+def test_a_care_plans_html_is_rendered_safely_too(sandbox):
+    post_hl7(sandbox, a28())
+    content = '<p>Call us if <b>you pass blood</b></p><img src="x" onerror="alert(1)">'
+    post_hl7(
+        sandbox, mdm("CP-1", document_type="CP", number="P1", title="My plan", content=content)
+    )
+
+    html = page(sandbox, f"/patients/{NHS}")[1]
+
+    assert "<p>Call us if <b>you pass blood</b></p>" in html
+    assert "onerror" not in html and "<img" not in html
+
+
+def test_the_questionnaires_pkb_was_asked_to_send_are_listed(sandbox):
+    post_hl7(sandbox, a28())
+    status, _, body = request(sandbox, "POST", "/oauth/token", b"grant_type=client_credentials",
+                              {"Authorization": BASIC, "Content-Type": FORM})  # fmt: skip
+    assert status == 200, body
+    token = json.loads(body)["access_token"]
+    ask = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "patient", "valueIdentifier": {"system": NHS_SYSTEM, "value": NHS}},
+            {"name": "requestId", "valueString": "req-1"},
+            {"name": "dueDate", "valueDate": "2025-03-20"},
+        ],
+    }
+    status, _, _ = request(
+        sandbox, "POST", "/fhir/Questionnaire/pkb-phq9/$send-questionnaire-request",
+        json.dumps(ask).encode(),
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
+    )  # fmt: skip
+    assert status == 200
+
+    html = page(sandbox, f"/patients/{NHS}")[1]
+    assert "Questionnaires to complete" in html
+    assert "<td>pkb-phq9</td>" in html
+    assert "<td>20 March 2025</td></tr>" in html
+
+
+def test_a_record_with_no_questionnaire_requests_says_so(sandbox):
+    post_hl7(sandbox, a28())
+    html = page(sandbox, f"/patients/{NHS}")[1]
+    assert "<h2>Questionnaires to complete</h2><p>None.</p>" in html

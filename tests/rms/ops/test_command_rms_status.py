@@ -27,7 +27,9 @@ def run(*args: str) -> str:
 
 def test_it_says_ready_and_counts_the_outbox_and_the_held_messages(team, clinician) -> None:
     patient = PatientFactory(teams=[team], nhs_number="9434765919", family_name="Zebedee")
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     pending = OutboundMessage.objects.filter(status="pending").count()
     receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
 
@@ -45,7 +47,11 @@ def test_it_says_ready_and_counts_the_outbox_and_the_held_messages(team, clinici
 
 
 def test_json_output_is_one_object_for_scripts(team, clinician) -> None:
-    pkb_services.enrolment_opt_in(patient=PatientFactory(teams=[team]), actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed",
+        patient=PatientFactory(teams=[team]),
+        actor=clinician,
+    )
     data = json.loads(run("--json"))
     assert data["ready"] is True
     assert data["checks"]["database"] == "ok"

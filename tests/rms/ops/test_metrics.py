@@ -137,14 +137,18 @@ def test_the_metrics_count_the_outbox_acks_attempts_inbound_and_work_items(
     # One patient delivered in full, another whose registration PKB rejects.
     delivered = PatientFactory(teams=[team])
     ResultFactory(patient=delivered)
-    pkb_services.enrolment_opt_in(patient=delivered, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=delivered, actor=clinician
+    )
     pkb_services.dispatch(transport=transport, budget_s=10)
     accepted = OutboundMessage.objects.filter(patient=delivered).count()
     assert accepted >= 2
 
     blocked = PatientFactory(teams=[team])
     ResultFactory(patient=blocked)
-    pkb_services.enrolment_opt_in(patient=blocked, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=blocked, actor=clinician
+    )
     registration = OutboundMessage.objects.get(patient=blocked, seq=1)
     sandbox.set_faults(reject_control_ids=[registration.control_id])
     pkb_services.dispatch(transport=transport, budget_s=10)
@@ -182,7 +186,9 @@ def test_the_metrics_count_the_outbox_acks_attempts_inbound_and_work_items(
 
 def test_the_metrics_name_no_patient(staff_client, team, clinician) -> None:
     patient = PatientFactory(teams=[team], nhs_number="9434765919", family_name="Zebedee")
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     text = staff_client.get("/metrics").content.decode()
     assert "rms_pkb_outbox_messages" in text
     assert "9434765919" not in text
@@ -192,7 +198,9 @@ def test_the_metrics_name_no_patient(staff_client, team, clinician) -> None:
 
 def test_a_paused_connection_shows(staff_client, team, clinician, sandbox) -> None:
     patient = PatientFactory(teams=[team])
-    pkb_services.enrolment_opt_in(patient=patient, actor=clinician)
+    pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
     wrong = PkbTransport(sandbox.url, "rms", "wrong", connect_timeout_s=2.0, deadline_s=3.0)
     try:
         pkb_services.dispatch(transport=wrong, budget_s=5)
