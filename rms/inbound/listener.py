@@ -107,6 +107,8 @@ def build_listener(
         max_message_bytes=settings.MLLP_MAX_MESSAGE_BYTES,
         idle_timeout_s=settings.MLLP_IDLE_TIMEOUT_S,
         max_connections=settings.MLLP_MAX_CONNECTIONS,
+        max_connections_per_address=settings.MLLP_MAX_CONNECTIONS_PER_ADDRESS,
+        frame_timeout_s=settings.MLLP_FRAME_TIMEOUT_S,
         ssl_context=ssl_context,
         allowed_networks=allowed_networks,
     )
