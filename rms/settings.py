@@ -437,6 +437,15 @@ MLLP_MAX_CONNECTIONS_PER_ADDRESS = env.integer(
 MLLP_FRAME_TIMEOUT_S = env.number("MLLP_FRAME_TIMEOUT_S", default=30.0, minimum=1.0)
 # Comma-separated networks (CIDR) allowed to connect; empty allows any source.
 MLLP_ALLOWED_NETWORKS = env.strings("MLLP_ALLOWED_NETWORKS", default=[])
+# Who may send what (docs/security.md, "Trust boundaries"): comma-separated MSH3^MSH4@ORIGIN,
+# ORIGIN being a network (CIDR), cn:NAME (a verified TLS client certificate) or user:NAME (an
+# API account). A message whose MSH-3/MSH-4 is not allowed from where it came is refused (AR)
+# and kept. Empty: any sender, which production allows only with MLLP_ALLOW_ANY_SENDER=true.
+MLLP_SENDERS = env.senders("MLLP_SENDERS")
+MLLP_ALLOW_ANY_SENDER = env.boolean("MLLP_ALLOW_ANY_SENDER", default=False)
+# The PAS: the only senders (MSH3^MSH4, comma-separated) whose ADT messages change
+# demographics. Empty: any sender while MLLP_SENDERS is empty, none once it is set.
+MLLP_PAS_SENDERS = env.senders("MLLP_PAS_SENDERS", with_origin=False)
 # MSH-3 values whose ORU^R01 are radiology reports rather than lab results.
 INBOUND_RADIOLOGY_APPLICATIONS = env.strings(
     "INBOUND_RADIOLOGY_APPLICATIONS", default=["CRIS", "RIS", "RADIOLOGY"]

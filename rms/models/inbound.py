@@ -30,6 +30,13 @@ class InboundMessage(models.Model):
     # Messages an administrator has to look at.
     NEEDS_ATTENTION = (Status.UNMATCHED, Status.REVIEW, Status.ERROR)
 
+    class SenderCheck(models.TextChoices):
+        """Why a message was refused or held because of who sent it (docs/security.md)."""
+
+        NOT_ALLOWED = "not_allowed", "Refused: sender not allowed from where it came"
+        NOT_PAS = "not_pas", "Refused: demographics from a sender that is not the PAS"
+        OTHER_SENDER = "other_sender", "Held: changes a result another sender filed"
+
     class Channel(models.TextChoices):
         MLLP = "mllp", "MLLP"
         API = "api", "REST API"
@@ -58,6 +65,12 @@ class InboundMessage(models.Model):
     )
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    sender_check = models.CharField(
+        max_length=20,
+        choices=SenderCheck.choices,
+        blank=True,
+        help_text="Refused or held because of who sent it (blank: not)",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
