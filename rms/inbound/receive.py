@@ -129,6 +129,12 @@ def _parse_and_check(raw: bytes) -> tuple[ParsedMessage, str]:
 def _process(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
     """Decode, parse, match and file ``message``; set its status, error and ACK.
     Raises ``Hl7Error`` for a message we refuse, which the caller records."""
+    if message.sender_check == InboundMessage.SenderCheck.NOT_ALLOWED:
+        # Refused for where it came from, and now reprocessed (after MLLP_SENDERS was put
+        # right): filed only if the sender is now allowed from there.
+        senders.check_origin(
+            message.sending_application, message.sending_facility, Origin.of(message)
+        )
     msg, ignored = _parse_and_check(message.raw_bytes)
     if ignored:
         message.status = Status.IGNORED
@@ -308,14 +314,15 @@ def _refuse_reused_control_id(raw: bytes, header: Header, channel: str, peer: st
 
 
 def _refuse_sender(
-    raw: bytes, header: Header, channel: str, peer: str, refusal: SenderRefused
+    raw: bytes, header: Header, channel: str, origin: Origin, refusal: SenderRefused
 ) -> str:
     """Keep a message refused because of where it came from, under no control id: the
     sender it claims to be must still be able to send its own message with that MSH-10."""
     ack = build_ack_for_unparseable(raw, refusal.ack_code, refusal.reason, refusal)
     InboundMessage.objects.create(
         channel=channel,
-        peer=peer[:100],
+        peer=origin.address[:100],
+        credential=origin.credential,
         raw=raw,
         sending_application=header.sending_application,
         sending_facility=header.sending_facility,
@@ -346,17 +353,14 @@ def receive(
     is who sent it, checked against ``MLLP_SENDERS`` first (``rms.inbound.senders``); by
     default the address ``peer``."""
     header = read_header(raw)
+    origin = origin if origin is not None else Origin(address=peer)
     try:
-        senders.check_origin(
-            header.sending_application,
-            header.sending_facility,
-            origin if origin is not None else Origin(address=peer),
-        )
+        senders.check_origin(header.sending_application, header.sending_facility, origin)
     except SenderRefused as refusal:
         # Refused before the de-duplication: a message claiming another sender's MSH-10 is
         # neither answered with that sender's acknowledgement nor allowed to take the id.
         with transaction.atomic():
-            return _encode_ack(_refuse_sender(raw, header, channel, peer, refusal), raw)
+            return _encode_ack(_refuse_sender(raw, header, channel, origin, refusal), raw)
     actor = actor or services.system_user()
     for _ in range(2):
         try:
@@ -386,6 +390,7 @@ def receive(
                     message = InboundMessage.objects.create(
                         channel=channel,
                         peer=peer[:100],
+                        credential=origin.credential,
                         raw=raw,
                         sending_application=header.sending_application,
                         sending_facility=header.sending_facility,

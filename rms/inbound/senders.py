@@ -38,6 +38,25 @@ class Origin:
     client_cert_cn: str | None = None
     username: str | None = None
 
+    @property
+    def credential(self) -> str:
+        """As stored on the message (``InboundMessage.credential``)."""
+        if self.username is not None:
+            return f"user:{self.username}"[:200]
+        if self.client_cert_cn is not None:
+            return f"cn:{self.client_cert_cn}"[:200]
+        return ""
+
+    @classmethod
+    def of(cls, message: InboundMessage) -> Origin:
+        """The origin a stored message came from."""
+        kind, _, name = message.credential.partition(":")
+        return cls(
+            address=message.peer,
+            client_cert_cn=name if kind == "cn" else None,
+            username=name if kind == "user" else None,
+        )
+
     def describe(self) -> str:
         if self.username is not None:
             return f"API account {self.username}"

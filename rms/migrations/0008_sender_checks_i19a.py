@@ -25,6 +25,11 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
+            model_name='inboundmessage',
+            name='credential',
+            field=models.CharField(blank=True, help_text='TLS client certificate (cn:) or API account (user:)', max_length=200),
+        ),
+        migrations.AddField(
             model_name="inboundmessage",
             name="sender_check",
             field=models.CharField(

@@ -46,6 +46,12 @@ class InboundMessage(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     peer = models.CharField(max_length=100, blank=True, help_text="Source address")
+    # Who the sender proved to be beyond its address: cn:NAME (a verified TLS client
+    # certificate) or user:NAME (an API account); checked again against MLLP_SENDERS when a
+    # message refused for its sender is reprocessed.
+    credential = models.CharField(
+        max_length=200, blank=True, help_text="TLS client certificate (cn:) or API account (user:)"
+    )
     raw = models.BinaryField(help_text="The message bytes as received, unframed")
     # From MSH, read before full parsing; blank when MSH could not be read.
     sending_application = models.CharField(max_length=180, blank=True)

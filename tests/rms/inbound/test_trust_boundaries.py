@@ -492,3 +492,28 @@ def test_a_json_result_cannot_change_a_result_another_sender_filed(
     assert response.status_code == 409, response.content
     assert "sender" in response.json()
     assert psa_value(tester) == Decimal("0.24")
+
+
+def test_a_refused_message_reprocessed_is_filed_only_once_its_sender_is_allowed(
+    settings, tester: Patient, start_listener: Callable[..., RunningServer], admin_user
+) -> None:
+    """A message refused for where it came from is kept so that it can be filed once
+    MLLP_SENDERS is put right (a genuine system whose address changed); reprocessing it
+    checks its stored address again, so reprocessing a spoofed message does not file it."""
+    from rms.inbound import inbound_reprocess
+
+    settings.MLLP_SENDERS = senders(f"WINPATH^RXX01@{LAB}/32")
+    listener = start_listener()
+    assert msa(send(listener.port, PSA, source=OTHER_HOST))[0] == "AR"
+    refused = InboundMessage.objects.get()
+
+    inbound_reprocess(message=refused, actor=admin_user)
+    refused.refresh_from_db()
+    assert refused.status == InboundMessage.Status.ERROR
+    assert not Result.objects.exists()
+
+    settings.MLLP_SENDERS = senders(f"WINPATH^RXX01@{LAB}/32", f"WINPATH^RXX01@{OTHER_HOST}/32")
+    inbound_reprocess(message=refused, actor=admin_user)
+    refused.refresh_from_db()
+    assert refused.status == InboundMessage.Status.PROCESSED
+    assert psa_value(tester) == Decimal("0.24")
