@@ -129,13 +129,11 @@ def _parse_and_check(raw: bytes) -> tuple[ParsedMessage, str]:
 def _process(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
     """Decode, parse, match and file ``message``; set its status, error and ACK.
     Raises ``Hl7Error`` for a message we refuse, which the caller records."""
-    if message.sender_check == InboundMessage.SenderCheck.NOT_ALLOWED:
-        # Refused for where it came from, and now reprocessed (after MLLP_SENDERS was put
-        # right): filed only if the sender is now allowed from there.
-        senders.check_origin(
-            message.sending_application, message.sending_facility, Origin.of(message)
-        )
     msg, ignored = _parse_and_check(message.raw_bytes)
+    # Checked again with MSH-3/MSH-4 as parsed (``receive`` checked them as read from the raw
+    # bytes, before storing), and on reprocessing with MLLP_SENDERS as it is now: a message
+    # refused for where it came from is filed once its sender is allowed from there.
+    senders.check_origin(msg.sending_application, msg.sending_facility, Origin.of(message))
     if ignored:
         message.status = Status.IGNORED
         message.error = ignored
