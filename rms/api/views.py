@@ -448,8 +448,8 @@ class ResultRecordApi(APIView):
             "history. A patient we do not know is a 404 and a possible wrong patient a 409; "
             "nothing is stored in either case. The sending system is the token's account: a "
             "result can be corrected, cancelled or deleted here only by the account that filed "
-            "it, and a filler order number already filed by another sending system (an HL7 "
-            "feed or another account) is a 409 with nothing stored."
+            "it, and a filler order number already filed for the patient by another sending "
+            "system (an HL7 feed or another account) is a 409 with nothing stored."
         ),
         request=ResultInputSerializer,
         responses={

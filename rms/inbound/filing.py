@@ -286,7 +286,7 @@ def file_results(
     if not reviewed:
         # Every report is checked before any is written: a message is filed whole or held.
         for data in inputs:
-            conflict = result_sender_conflict(data)
+            conflict = result_sender_conflict(data, patient)
             if conflict:
                 raise OtherSender(conflict)
     notes = []

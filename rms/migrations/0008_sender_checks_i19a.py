@@ -48,9 +48,5 @@ class Migration(migrations.Migration):
             name="sender",
             field=models.CharField(blank=True, max_length=200),
         ),
-        migrations.AddIndex(
-            model_name="result",
-            index=models.Index(fields=["filler_order_number"], name="result_filler_order_idx"),
-        ),
         migrations.RunPython(senders_from_last_message, migrations.RunPython.noop),
     ]

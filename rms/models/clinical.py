@@ -109,9 +109,6 @@ class Result(models.Model):
         ]
         indexes = [
             models.Index(fields=["patient", "-observed_at"], name="result_patient_time_idx"),
-            # Another sender's result under the same filler order number is looked for on
-            # every result filed.
-            models.Index(fields=["filler_order_number"], name="result_filler_order_idx"),
         ]
 
     def __str__(self) -> str:

@@ -198,16 +198,19 @@ def result_record(
     return result_record_in_transaction(patient=patient, data=data, actor=actor, message=message)
 
 
-def result_sender_conflict(data: ResultInput) -> str:
-    """Why ``data`` may not be filed as it stands, because of who sends it (docs/security.md,
-    "Trust boundaries"): a result under its filler order number was filed by another sending
-    system. A correction, deletion or cancellation is applied only from the sender that filed
-    the original, and a second sender's report under the same number is neither merged into
-    it nor filed beside it. Empty when there is no conflict (or ``data`` names no sender)."""
+def result_sender_conflict(data: ResultInput, patient: Patient) -> str:
+    """Why ``data`` may not be filed for ``patient`` as it stands, because of who sends it
+    (docs/security.md, "Trust boundaries"): a result of the patient's under its filler order
+    number was filed by another sending system. A correction, deletion or cancellation is
+    applied only from the sender that filed the original, and a second sender's report under
+    the same number is neither merged into it nor filed beside it. (Another patient's result
+    under the number is a possible wrong patient when it is the same MSH-3, found as the
+    report is filed; two systems' numberings may meet across patients.) Empty when there is
+    no conflict, or ``data`` names no sender."""
     if not data.sender:
         return ""
     other = (
-        Result.objects.filter(filler_order_number=data.filler_order_number)
+        Result.objects.filter(patient=patient, filler_order_number=data.filler_order_number)
         .exclude(sender=data.sender)
         .values_list("sender", flat=True)
         .first()
@@ -239,7 +242,7 @@ def result_record_in_transaction(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("result_record_in_transaction needs the caller's transaction.")
     _validate_result(data)
-    conflict = "" if allow_other_sender else result_sender_conflict(data)
+    conflict = "" if allow_other_sender else result_sender_conflict(data, patient)
     if conflict:
         raise ValidationError({"sender": conflict})
     existing = (

@@ -517,3 +517,35 @@ def test_a_refused_message_reprocessed_is_filed_only_once_its_sender_is_allowed(
     refused.refresh_from_db()
     assert refused.status == InboundMessage.Status.PROCESSED
     assert psa_value(tester) == Decimal("0.24")
+
+
+def test_another_systems_report_for_another_patient_under_the_same_number_is_filed(
+    settings, tester: Patient, start_listener: Callable[..., RunningServer]
+) -> None:
+    """Two of the Trust's systems may number their reports alike: a report from another
+    sending system under the same filler order number, for another patient, is not a change
+    to the first patient's result and is filed for its own patient (docs/security.md)."""
+    from django.contrib.auth.models import Permission
+
+    from tests.conftest import token_client
+    from tests.factories import UserFactory
+
+    settings.MLLP_SENDERS = ()
+    listener = start_listener()
+    send(listener.port, PSA)
+    other = PatientFactory(teams=[TeamFactory(code="ONC")])
+    user = UserFactory(username="cris-feed")
+    user.user_permissions.add(Permission.objects.get(codename="submit_inbound"))
+    body = {
+        "patient": {"nhs_number": other.nhs_number, "family_name": other.family_name},
+        "category": "lab",
+        "source_system": "CRIS",
+        "filler_order_number": "26L0045123",
+        "observed_at": "2026-11-10T08:30:00Z",
+        "status": "final",
+        "observations": [{"code": "PSA", "value_type": "NM", "value": "3.1", "status": "final"}],
+    }
+    response = token_client(user).post("/api/v1/results/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert psa_value(tester) == Decimal("0.24")
+    assert Result.objects.get(patient=other).sender == "api:cris-feed"
