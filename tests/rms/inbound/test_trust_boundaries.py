@@ -549,3 +549,23 @@ def test_another_systems_report_for_another_patient_under_the_same_number_is_fil
     assert response.status_code == 201, response.content
     assert psa_value(tester) == Decimal("0.24")
     assert Result.objects.get(patient=other).sender == "api:cris-feed"
+
+
+def test_admin_shows_why_a_sender_was_refused_and_does_not_let_it_be_edited(
+    settings, tester: Patient, start_listener: Callable[..., RunningServer], admin_client
+) -> None:
+    """The refusal is evidence: admin's Inbound messages page shows the reason and the
+    source, filterable, and offers no field to change them."""
+    settings.MLLP_SENDERS = senders(f"WINPATH^RXX01@{LAB}/32")
+    listener = start_listener()
+    send(listener.port, CORRECTION, source=OTHER_HOST)
+    refused = InboundMessage.objects.get()
+
+    page = admin_client.get(f"/admin/rms/inboundmessage/{refused.pk}/change/")
+    assert page.status_code == 200
+    assert "Refused: sender not allowed from where it came" in page.content.decode()
+    assert b'name="sender_check"' not in page.content
+    assert b'name="credential"' not in page.content
+    listing = admin_client.get("/admin/rms/inboundmessage/?sender_check__exact=not_allowed")
+    assert listing.status_code == 200
+    assert "1 inbound message" in listing.content.decode()
