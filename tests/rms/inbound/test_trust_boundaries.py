@@ -569,3 +569,24 @@ def test_admin_shows_why_a_sender_was_refused_and_does_not_let_it_be_edited(
     listing = admin_client.get("/admin/rms/inboundmessage/?sender_check__exact=not_allowed")
     assert listing.status_code == 200
     assert "1 inbound message" in listing.content.decode()
+
+
+def test_acknowledging_on_storing_a_foreign_a08_is_still_refused_at_once(
+    settings, tester: Patient, start_listener: Callable[..., RunningServer]
+) -> None:
+    """With INBOUND_ACK_AFTER=storing, a message we will never file is refused before the
+    acknowledgement (docs/operations.md): demographics from a sender that is not the PAS are
+    such a message, so the sender hears AR, not an AA followed by nothing."""
+    settings.INBOUND_ACK_AFTER = "storing"
+    settings.MLLP_SENDERS = ()
+    settings.MLLP_PAS_SENDERS = senders("PAS^RXX01", with_origin=False)
+    tester.address_line_1 = "12 Orchard Close"
+    tester.save()
+    listener = start_listener()
+
+    assert msa(send(listener.port, a08("EVILPAS", "EVIL0009", "1 Somewhere Else")))[0] == "AR"
+
+    refused = InboundMessage.objects.get()
+    assert (refused.status, refused.sender_check) == ("error", Check.NOT_PAS)
+    tester.refresh_from_db()
+    assert tester.address_line_1 == "12 Orchard Close"
