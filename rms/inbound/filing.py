@@ -299,7 +299,8 @@ def file_results(
                 data=data,
                 actor=actor,
                 message=message,
-                allow_other_sender=reviewed,
+                # Checked above for every report (or reviewed by an administrator).
+                allow_other_sender=True,
             )
         except ValidationError as exc:
             if "sender" in getattr(exc, "message_dict", {}):

@@ -236,9 +236,9 @@ def result_record_in_transaction(
     """``result_record`` for a caller that is already inside a transaction (or savepoint) of
     its own which rolls back whatever this raises (the inbound feed's, around a message): no
     savepoint of its own, two round trips a report fewer. Its own refusals (ValidationError)
-    come before it writes anything. ``allow_other_sender``: an administrator has reviewed a
-    message held because another sender filed the result, and files it (the result keeps the
-    sender that filed it)."""
+    come before it writes anything. ``allow_other_sender``: the caller has checked
+    ``result_sender_conflict`` already, or an administrator has reviewed a message held for
+    it and files it (the result keeps the sender that filed it)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("result_record_in_transaction needs the caller's transaction.")
     _validate_result(data)
