@@ -140,8 +140,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     for check in result.checks:
         if not check.passed:
             logger.warning("Readiness check %s failed: %s", check.name, check.detail)
-        elif check.status == ANY_SENDER and settings.PRODUCTION:
-            logger.warning("Readiness: %s", check.detail)
     return JsonResponse(
         {
             "status": "ready" if result.ready else "not ready",
