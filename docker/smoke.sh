@@ -138,7 +138,9 @@ PYEOF
 
 log "entrypoint listener: one HL7 message over MLLP, acknowledged"
 MLLP_PORT_LOCAL="$(free_port)"
-"$ENTRY" listener --host 127.0.0.1 --port "$MLLP_PORT_LOCAL" --allow 127.0.0.1/32 > "$WORK/listener.log" 2>&1 &
+# The sample's sender (WINPATH^RXX01), from here rather than the example's Trust network.
+MLLP_SENDERS="WINPATH^RXX01@127.0.0.1/32" \
+  "$ENTRY" listener --host 127.0.0.1 --port "$MLLP_PORT_LOCAL" --allow 127.0.0.1/32 > "$WORK/listener.log" 2>&1 &
 PIDS+=("$!")
 wait_for "$WORK/listener.log" "MLLP listener on" "${PIDS[-1]}"
 "$PY" - "$MLLP_PORT_LOCAL" tests/fixtures/hl7/oru_r01_psa.hl7 <<'PYEOF'

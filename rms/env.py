@@ -8,8 +8,10 @@ every reader here raises ``ImproperlyConfigured`` naming the variable and the ba
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,59 @@ SUPPORTED_DATABASE_ENGINES = {
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Sender:
+    """One entry of ``MLLP_SENDERS`` or ``MLLP_PAS_SENDERS``: a sending system, named by its
+    MSH-3 and MSH-4 exactly as its messages carry them (first components), and, in
+    ``MLLP_SENDERS``, where its messages may come from: one network (``@10.12.0.0/16``), the
+    common name of a verified TLS client certificate (``@cn:NAME``), or an API account
+    (``@user:USERNAME``, for the HTTP inbound endpoint)."""
+
+    application: str
+    facility: str
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    common_name: str | None = None
+    username: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.application}^{self.facility}"
+
+
+def parse_sender(entry: str, *, with_origin: bool = True) -> Sender:
+    """``MSH3^MSH4@ORIGIN`` (or ``MSH3^MSH4`` when ``with_origin`` is False); raises
+    ``ValueError`` saying what is wrong."""
+    name, at, origin = entry.strip().partition("@")
+    application, caret, facility = name.partition("^")
+    application, facility, origin = application.strip(), facility.strip(), origin.strip()
+    if not caret or not application or "^" in facility:
+        raise ValueError(f"{entry!r}: expected MSH-3^MSH-4 (e.g. WINPATH^RXX01)")
+    if not with_origin:
+        if at:
+            raise ValueError(f"{entry!r}: expected MSH-3^MSH-4 with no @")
+        return Sender(application, facility)
+    if not origin:
+        raise ValueError(
+            f"{entry!r}: expected MSH-3^MSH-4@CIDR, MSH-3^MSH-4@cn:NAME or MSH-3^MSH-4@user:NAME"
+        )
+    kind, colon, value = origin.partition(":")
+    if colon and kind in ("cn", "user"):
+        if not value.strip():
+            raise ValueError(f"{entry!r}: {kind}: needs a name")
+        if kind == "cn":
+            return Sender(application, facility, common_name=value.strip())
+        return Sender(application, facility, username=value.strip())
+    try:
+        # strict: 10.12.0.1/16 (host bits set) is a typing mistake, refused rather than guessed.
+        network = ipaddress.ip_network(origin)
+    except ValueError:
+        raise ValueError(
+            f"{entry!r}: {origin!r} is not a network (CIDR such as 10.12.0.0/16), cn:NAME "
+            "or user:NAME"
+        ) from None
+    return Sender(application, facility, network=network)
 
 
 class Env:
@@ -92,6 +147,14 @@ class Env:
         if raw is None:
             return list(default)
         return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def senders(self, name: str, *, with_origin: bool = True) -> tuple[Sender, ...]:
+        """Comma-separated ``MSH3^MSH4@ORIGIN`` entries (see ``parse_sender``); empty: none."""
+        entries = self.strings(name, default=[])
+        try:
+            return tuple(parse_sender(entry, with_origin=with_origin) for entry in entries)
+        except ValueError as exc:
+            raise self._fail(name, self._raw(name) or "", str(exc)) from None
 
     def path(self, name: str, *, default: Path) -> Path:
         raw = self._raw(name)

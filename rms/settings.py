@@ -427,8 +427,25 @@ MLLP_MAX_MESSAGE_BYTES = env.integer(
 )
 MLLP_IDLE_TIMEOUT_S = env.number("MLLP_IDLE_TIMEOUT_S", default=600.0, minimum=1.0)
 MLLP_MAX_CONNECTIONS = env.integer("MLLP_MAX_CONNECTIONS", default=100, minimum=1)
+# Connections one source address may hold open at once (an interface engine needs one a feed),
+# so that one host cannot take every slot from the others.
+MLLP_MAX_CONNECTIONS_PER_ADDRESS = env.integer(
+    "MLLP_MAX_CONNECTIONS_PER_ADDRESS", default=10, minimum=1
+)
+# Seconds from a message's first byte (or a TLS handshake's) to its last: a connection that
+# begins a message and never finishes it is closed after this, not after MLLP_IDLE_TIMEOUT_S.
+MLLP_FRAME_TIMEOUT_S = env.number("MLLP_FRAME_TIMEOUT_S", default=30.0, minimum=1.0)
 # Comma-separated networks (CIDR) allowed to connect; empty allows any source.
 MLLP_ALLOWED_NETWORKS = env.strings("MLLP_ALLOWED_NETWORKS", default=[])
+# Who may send what (docs/security.md, "Trust boundaries"): comma-separated MSH3^MSH4@ORIGIN,
+# ORIGIN being a network (CIDR), cn:NAME (a verified TLS client certificate) or user:NAME (an
+# API account). A message whose MSH-3/MSH-4 is not allowed from where it came is refused (AR)
+# and kept. Empty: any sender, which production allows only with MLLP_ALLOW_ANY_SENDER=true.
+MLLP_SENDERS = env.senders("MLLP_SENDERS")
+MLLP_ALLOW_ANY_SENDER = env.boolean("MLLP_ALLOW_ANY_SENDER", default=False)
+# The PAS: the only senders (MSH3^MSH4, comma-separated) whose ADT messages change
+# demographics. Empty: any sender while MLLP_SENDERS is empty, none once it is set.
+MLLP_PAS_SENDERS = env.senders("MLLP_PAS_SENDERS", with_origin=False)
 # MSH-3 values whose ORU^R01 are radiology reports rather than lab results.
 INBOUND_RADIOLOGY_APPLICATIONS = env.strings(
     "INBOUND_RADIOLOGY_APPLICATIONS", default=["CRIS", "RIS", "RADIOLOGY"]

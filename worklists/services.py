@@ -592,15 +592,27 @@ def work_item_raise_for_held_message(
     message closes the earlier item as superseded. Safe to repeat."""
     wrong_patient = message.status == InboundMessage.Status.REVIEW
     not_filed = message.status == InboundMessage.Status.ERROR
+    other_sender = message.sender_check == InboundMessage.SenderCheck.OTHER_SENDER
     kind_of_message = message.message_type or "HL7"
-    if not_filed:
+    if other_sender:
+        title = f"Inbound {kind_of_message} message held: a result another sending system filed"
+    elif not_filed:
         title = f"Inbound {kind_of_message} message accepted but not filed"
     elif wrong_patient:
         title = f"Inbound {kind_of_message} message held: possible wrong patient"
     else:
         title = f"Inbound {kind_of_message} message held: patient not found"
     reason = message.error.strip() or "No reason was recorded."
-    if not_filed:
+    if other_sender:
+        explanation = (
+            f"{reason}\n\nNothing from this message has been filed. Ask the team of the "
+            "sending system that filed the result whether this change is theirs. If it is (their "
+            "system now sends under another name, for example), reprocess the message on the "
+            "Inbound messages page of Django admin: it is then filed. If it is not, leave it "
+            "unfiled and report it to the Trust's information security team: a system that "
+            "did not file the result tried to change or add to it."
+        )
+    elif not_filed:
         explanation = (
             f"{reason}\n\nThe sending system was told the message was accepted (it was "
             "stored first and filed afterwards), so it will not send it again. Nothing from "

@@ -66,7 +66,7 @@ class InboundMessageAdmin(PatientScopedAdmin):
         "status",
         "short_error",
     )
-    list_filter = ("status", "channel", "message_type", "sending_application")
+    list_filter = ("status", "sender_check", "channel", "message_type", "sending_application")
     search_fields = ("control_id", "message_type", "=patient__nhs_number", "=patient__mrn")
     date_hierarchy = "received_at"
     actions = ["reprocess_selected"]
@@ -76,11 +76,13 @@ class InboundMessageAdmin(PatientScopedAdmin):
         "received_at",
         "channel",
         "peer",
+        "credential",
         "sending_application",
         "sending_facility",
         "control_id",
         "message_type",
         "status",
+        "sender_check",
         "error",
         "patient",
         "processed_at",

@@ -50,6 +50,7 @@ from rms.api.throttling import INBOUND_SCOPE
 from rms.hl7.extract import read_value
 from rms.inbound.filing import storable_number
 from rms.inbound.matching import Identity, MatchStatus, match_patient
+from rms.inbound.senders import Origin
 from rms.models import CaseloadEntry, InboundMessage, Observation, Result, Team
 from rms.models.teams import WRITE_ROLES
 
@@ -394,7 +395,11 @@ class InboundHl7Api(APIView):
             "`INBOUND_ACK_AFTER=storing`, once it is stored, filed shortly after), `AE`/`AR` "
             "with the "
             "reason in MSA-3 when it is refused. A repeat of the same MSH-3, MSH-4 and MSH-10 "
-            "gets the stored acknowledgement again. 503 means nothing was stored: send again."
+            "gets the stored acknowledgement again. 503 means nothing was stored: send again. "
+            "The sender is the token's account: once `MLLP_SENDERS` is set, a message whose "
+            "MSH-3^MSH-4 is not allowed to the account (`MSH3^MSH4@user:USERNAME`) is refused "
+            "(`AR`) and kept; a correction or deletion of a result another sending system "
+            "filed is held for review (`AA`)."
         ),
         request={HL7_MEDIA_TYPE: OpenApiTypes.BINARY},
         responses={
@@ -409,8 +414,14 @@ class InboundHl7Api(APIView):
                 "The body must be one HL7 v2 message.", status=400, content_type="text/plain"
             )
         try:
+            peer = access.client_ip(request) or ""
+            # An API sender is its account: MLLP_SENDERS allows MSH-3^MSH-4 to an account
+            # with @user:USERNAME entries (docs/security.md, "Trust boundaries").
             ack = inbound.receive(
-                raw=raw, channel=InboundMessage.Channel.API, peer=access.client_ip(request) or ""
+                raw=raw,
+                channel=InboundMessage.Channel.API,
+                peer=peer,
+                origin=Origin(address=peer, username=request.user.get_username()),
             )
         except DatabaseError:
             response = HttpResponse(
@@ -435,7 +446,10 @@ class ResultRecordApi(APIView):
             "by NHS number (then MRN), with the same checks of date of birth and family name; a "
             "correction of the same filler order number replaces the values and keeps the "
             "history. A patient we do not know is a 404 and a possible wrong patient a 409; "
-            "nothing is stored in either case."
+            "nothing is stored in either case. The sending system is the token's account: a "
+            "result can be corrected, cancelled or deleted here only by the account that filed "
+            "it, and a filler order number already filed for the patient by another sending "
+            "system (an HL7 feed or another account) is a 409 with nothing stored."
         ),
         request=ResultInputSerializer,
         responses={
@@ -443,7 +457,12 @@ class ResultRecordApi(APIView):
             200: ResultRecordedOutputSerializer,
             400: INVALID,
             404: OpenApiResponse(description="No patient with this NHS number or MRN."),
-            409: OpenApiResponse(description="Possible wrong patient; nothing filed."),
+            409: OpenApiResponse(
+                description=(
+                    "Possible wrong patient, or a filler order number another sending system "
+                    "filed; nothing filed."
+                )
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -518,6 +537,7 @@ class ResultRecordApi(APIView):
             ordering_clinician=data.get("ordering_clinician", ""),
             report_text=data.get("report_text", ""),
             observations=observations,
+            sender=f"api:{request.user.get_username()}",
         )
         try:
             with _service_errors():
@@ -526,7 +546,9 @@ class ResultRecordApi(APIView):
                 )
         except ValidationError as exc:
             # A filler order number filed for someone else: a wrong-patient conflict, not a typo.
-            if isinstance(exc.detail, dict) and "filler_order_number" in exc.detail:
+            if isinstance(exc.detail, dict) and (
+                "filler_order_number" in exc.detail or "sender" in exc.detail
+            ):
                 return Response(exc.detail, status=status.HTTP_409_CONFLICT)
             raise
         result = outcome.result

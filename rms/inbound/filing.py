@@ -33,9 +33,10 @@ from rms.hl7 import (
 )
 from rms.hl7.errors import ErrorCode, Hl7ParseError
 from rms.hl7.extract import DocumentData, PatientIdentity
+from rms.inbound import senders
 from rms.inbound.matching import Identity, Match, MatchStatus, match_patient
 from rms.models import Appointment, Document, InboundMessage, Observation, Patient, Result
-from rms.services.results import result_record_in_transaction
+from rms.services.results import result_record_in_transaction, result_sender_conflict
 
 Status = InboundMessage.Status
 
@@ -52,6 +53,7 @@ class FilingOutcome:
     status: str  # an InboundMessage.Status
     patient: Patient | None = None
     note: str = ""
+    sender_check: str = ""  # an InboundMessage.SenderCheck when held for who sent it
 
 
 # OBR-25 (HL7 table 0123) → Result.Status. R is "results stored, not verified" in the standard,
@@ -178,7 +180,9 @@ def file_adt(msg: ParsedMessage, *, actor: User, forced: Patient | None = None) 
     """ADT^A28/A31/A04/A08: create or update the patient's identifiers and demographics.
 
     A patient the feed creates is on no team's caseload: nobody sees them until a team takes
-    them on (import_patients or registering them by NHS number adopts the record)."""
+    them on (import_patients or registering them by NHS number adopts the record). Only the
+    PAS may send them (``senders.check_demographics_sender``)."""
+    senders.check_demographics_sender(msg.sending_application, msg.sending_facility)
     identity, match = _match(msg, forced)
     if match.status is MatchStatus.REVIEW:
         return _held(match)
@@ -260,6 +264,7 @@ def _result_input(msg: ParsedMessage, group: ResultGroup) -> services.ResultInpu
         ordering_clinician=group.ordering_clinician,
         report_text=text,
         observations=observations,
+        sender=f"{msg.sending_application}^{msg.sending_facility}",
     )
 
 
@@ -278,15 +283,31 @@ def file_results(
     inputs = [data for group in extract_results(msg) if (data := _result_input(msg, group))]
     if not inputs:
         return FilingOutcome(Status.IGNORED, patient, "No results in the message yet.")
+    # A message held because another sender filed its result is filed only when an
+    # administrator reprocesses it (inbound_reprocess), having checked it with the lab.
+    reviewed = message.sender_check == InboundMessage.SenderCheck.OTHER_SENDER
+    if not reviewed:
+        # Every report is checked before any is written: a message is filed whole or held.
+        for data in inputs:
+            conflict = result_sender_conflict(data, patient)
+            if conflict:
+                raise OtherSender(conflict)
     notes = []
     for data in inputs:
         try:
             # Inside the savepoint the message is processed in (rms.inbound.receive), which
             # rolls back all of it on an error: no savepoint a report.
             outcome = result_record_in_transaction(
-                patient=patient, data=data, actor=actor, message=message
+                patient=patient,
+                data=data,
+                actor=actor,
+                message=message,
+                # Checked above for every report (or reviewed by an administrator).
+                allow_other_sender=True,
             )
         except ValidationError as exc:
+            if "sender" in getattr(exc, "message_dict", {}):
+                raise OtherSender(exc.message_dict["sender"][0]) from exc
             if "filler_order_number" in getattr(exc, "message_dict", {}):
                 # The report is filed under another patient: never move it, hold for review.
                 raise WrongPatient(exc.message_dict["filler_order_number"][0]) from exc
@@ -298,6 +319,11 @@ def file_results(
 
 class WrongPatient(Exception):
     """A message whose content belongs to another patient's record: held for review."""
+
+
+class OtherSender(Exception):
+    """A message that would change (or add to) a result another sending system filed: held for
+    review, nothing of it filed (docs/security.md, "Trust boundaries")."""
 
 
 # --- SIU: appointments -----------------------------------------------------------------------
@@ -408,6 +434,8 @@ def check_content(msg: ParsedMessage) -> None:
     ``Hl7Error``. With ``INBOUND_ACK_AFTER=storing`` they run before the acknowledgement, so
     a message we will never file is refused while its sender can still hear of it."""
     extract_patient(msg)
+    if msg.message_type == "ADT":
+        senders.check_demographics_sender(msg.sending_application, msg.sending_facility)
     if msg.message_type == "ORU":
         for group in extract_results(msg):
             _result_input(msg, group)

@@ -20,7 +20,9 @@ from django.contrib.auth.models import User
 from django.db import close_old_connections
 
 from rms import services
+from rms.inbound import senders
 from rms.inbound.receive import receive
+from rms.inbound.senders import Origin
 from rms.mllp import Handler, MllpServer, PeerInfo
 from rms.models import InboundMessage
 
@@ -55,6 +57,9 @@ def receive_in_thread(message: bytes, peer: PeerInfo, actor: SystemActor | None 
             channel=InboundMessage.Channel.MLLP,
             peer=peer.host,
             actor=actor.get() if actor is not None else None,
+            origin=Origin(
+                address=peer.host, client_cert_cn=peer.client_cert_cn if peer.tls else None
+            ),
         )
     except BaseException:
         close_old_connections()
@@ -98,7 +103,9 @@ def build_listener(
     allowed_networks: Iterable[str] | None = None,
 ) -> tuple[MllpServer, ThreadPoolExecutor]:
     """An MLLP server wired to ``receive`` with the limits from settings, and its thread pool
-    (shut it down after closing the server)."""
+    (shut it down after closing the server). In production it refuses to be built without
+    ``MLLP_SENDERS`` (``senders.check_listener_may_start``)."""
+    senders.check_listener_may_start()
     executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="mllp-worker")
     server = MllpServer(
         make_handler(executor),
@@ -107,6 +114,8 @@ def build_listener(
         max_message_bytes=settings.MLLP_MAX_MESSAGE_BYTES,
         idle_timeout_s=settings.MLLP_IDLE_TIMEOUT_S,
         max_connections=settings.MLLP_MAX_CONNECTIONS,
+        max_connections_per_address=settings.MLLP_MAX_CONNECTIONS_PER_ADDRESS,
+        frame_timeout_s=settings.MLLP_FRAME_TIMEOUT_S,
         ssl_context=ssl_context,
         allowed_networks=allowed_networks,
     )

@@ -46,7 +46,8 @@ from rms.hl7.encoding import codec_for_charset, declared_charset
 from rms.hl7.errors import ErrorCode, Hl7UnsupportedError
 from rms.hl7.extract import SUPPORTED_MESSAGES, require_supported
 from rms.hl7.parse import ParsedMessage
-from rms.inbound import filing
+from rms.inbound import filing, senders
+from rms.inbound.senders import Origin, SenderRefused
 from rms.models import InboundMessage, Patient
 
 logger = logging.getLogger("rms.inbound")
@@ -129,6 +130,10 @@ def _process(message: InboundMessage, *, actor: User, forced: Patient | None = N
     """Decode, parse, match and file ``message``; set its status, error and ACK.
     Raises ``Hl7Error`` for a message we refuse, which the caller records."""
     msg, ignored = _parse_and_check(message.raw_bytes)
+    # Checked again with MSH-3/MSH-4 as parsed (``receive`` checked them as read from the raw
+    # bytes, before storing), and on reprocessing with MLLP_SENDERS as it is now: a message
+    # refused for where it came from is filed once its sender is allowed from there.
+    senders.check_origin(msg.sending_application, msg.sending_facility, Origin.of(message))
     if ignored:
         message.status = Status.IGNORED
         message.error = ignored
@@ -154,8 +159,16 @@ def _process(message: InboundMessage, *, actor: User, forced: Patient | None = N
             )
     except filing.WrongPatient as exc:
         outcome = filing.FilingOutcome(status=Status.REVIEW, note=f"Possible wrong patient: {exc}")
+    except filing.OtherSender as exc:
+        outcome = filing.FilingOutcome(
+            status=Status.REVIEW,
+            note=str(exc),
+            sender_check=InboundMessage.SenderCheck.OTHER_SENDER,
+        )
 
     message.status = outcome.status
+    if outcome.sender_check:
+        message.sender_check = outcome.sender_check
     message.patient = outcome.patient
     message.error = outcome.note
     message.ack_code = "AA"
@@ -164,7 +177,16 @@ def _process(message: InboundMessage, *, actor: User, forced: Patient | None = N
         signals.inbound_held.send(sender=InboundMessage, message=message, actor=actor)
 
 
-_PROCESSED_FIELDS = ["attempts", "status", "patient", "error", "ack_code", "ack", "processed_at"]
+_PROCESSED_FIELDS = [
+    "attempts",
+    "status",
+    "patient",
+    "error",
+    "ack_code",
+    "ack",
+    "processed_at",
+    "sender_check",
+]
 
 
 def _run(
@@ -186,6 +208,8 @@ def _run(
             _process(message, actor=actor, forced=forced)
     except Hl7Error as exc:
         message.status = Status.ERROR
+        if isinstance(exc, SenderRefused):
+            message.sender_check = exc.check
         message.patient = None
         message.error = exc.reason
         message.ack_code = exc.ack_code
@@ -287,11 +311,54 @@ def _refuse_reused_control_id(raw: bytes, header: Header, channel: str, peer: st
     return ack
 
 
-def receive(*, raw: bytes, channel: str, peer: str = "", actor: User | None = None) -> bytes:
+def _refuse_sender(
+    raw: bytes, header: Header, channel: str, origin: Origin, refusal: SenderRefused
+) -> str:
+    """Keep a message refused because of where it came from, under no control id: the
+    sender it claims to be must still be able to send its own message with that MSH-10."""
+    ack = build_ack_for_unparseable(raw, refusal.ack_code, refusal.reason, refusal)
+    InboundMessage.objects.create(
+        channel=channel,
+        peer=origin.address[:100],
+        credential=origin.credential,
+        raw=raw,
+        sending_application=header.sending_application,
+        sending_facility=header.sending_facility,
+        control_id="",  # in the raw message
+        message_type=header.message_type,
+        status=Status.ERROR,
+        error=refusal.reason,
+        ack_code=refusal.ack_code,
+        ack=ack,
+        processed_at=timezone.now(),
+        attempts=1,
+        sender_check=refusal.check,
+    )
+    return ack
+
+
+def receive(
+    *,
+    raw: bytes,
+    channel: str,
+    peer: str = "",
+    actor: User | None = None,
+    origin: Origin | None = None,
+) -> bytes:
     """Store, process and acknowledge one message (see the module docstring). Returns the
     ACK bytes to send. Safe to repeat: a repeat gets the stored ACK back. ``actor`` is the
-    system user when the caller has it already (the listener looks it up once)."""
+    system user when the caller has it already (the listener looks it up once). ``origin``
+    is who sent it, checked against ``MLLP_SENDERS`` first (``rms.inbound.senders``); by
+    default the address ``peer``."""
     header = read_header(raw)
+    origin = origin if origin is not None else Origin(address=peer)
+    try:
+        senders.check_origin(header.sending_application, header.sending_facility, origin)
+    except SenderRefused as refusal:
+        # Refused before the de-duplication: a message claiming another sender's MSH-10 is
+        # neither answered with that sender's acknowledgement nor allowed to take the id.
+        with transaction.atomic():
+            return _encode_ack(_refuse_sender(raw, header, channel, origin, refusal), raw)
     actor = actor or services.system_user()
     for _ in range(2):
         try:
@@ -321,6 +388,7 @@ def receive(*, raw: bytes, channel: str, peer: str = "", actor: User | None = No
                     message = InboundMessage.objects.create(
                         channel=channel,
                         peer=peer[:100],
+                        credential=origin.credential,
                         raw=raw,
                         sending_application=header.sending_application,
                         sending_facility=header.sending_facility,
@@ -352,6 +420,7 @@ def _accepted_fields(raw: bytes) -> dict[str, Any]:
     except Hl7Error as exc:
         ack = build_ack_for_unparseable(raw, exc.ack_code, exc.reason, exc)
         return {
+            **({"sender_check": exc.check} if isinstance(exc, SenderRefused) else {}),
             "status": Status.ERROR,
             "error": exc.reason,
             "ack_code": exc.ack_code,

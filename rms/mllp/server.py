@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import os
 import socket
 import ssl
@@ -78,6 +79,14 @@ def _common_name(peercert: object) -> str | None:
     return None
 
 
+def _address_key(host: str) -> str:
+    """The source address a connection is counted under for the per-address cap."""
+    try:
+        return str(_source_address(host))
+    except ValueError:
+        return host
+
+
 def _source_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     address = ipaddress.ip_address(host)
     # On a dual-stack socket an IPv4 sender shows up as ::ffff:a.b.c.d; match it as IPv4 so an
@@ -103,8 +112,12 @@ class MllpServer:
 
     ``max_message_bytes`` caps one message; ``idle_timeout_s`` is how long a connection may go
     without completing a frame (a slow drip of bytes does not reset it); ``max_connections`` caps
-    concurrent connections; ``allowed_networks`` lists the networks a sender may connect from
-    (``None`` accepts any source; an empty list is refused as ambiguous).
+    concurrent connections and ``max_connections_per_address`` those from one source address
+    (``None``: no cap of its own), so one host cannot take every slot; ``frame_timeout_s`` is
+    how long a frame (or a TLS handshake) may take from its first byte to its last (``None``:
+    only the idle timeout), so a connection that starts a message and never finishes it is let
+    go long before the idle timeout; ``allowed_networks`` lists the networks a sender may
+    connect from (``None`` accepts any source; an empty list is refused as ambiguous).
     """
 
     def __init__(
@@ -118,6 +131,8 @@ class MllpServer:
         max_connections: int,
         ssl_context: ssl.SSLContext | None = None,
         allowed_networks: Iterable[IPNetwork | str] | None = None,
+        max_connections_per_address: int | None = None,
+        frame_timeout_s: float | None = None,
     ) -> None:
         if max_message_bytes < 1:
             raise ValueError("max_message_bytes must be at least 1")
@@ -125,12 +140,18 @@ class MllpServer:
             raise ValueError("idle_timeout_s must be positive")
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if max_connections_per_address is not None and max_connections_per_address < 1:
+            raise ValueError("max_connections_per_address must be at least 1")
+        if frame_timeout_s is not None and frame_timeout_s <= 0:
+            raise ValueError("frame_timeout_s must be positive")
         self._handler = handler
         self._host = host
         self._port = port
         self._max_message_bytes = max_message_bytes
         self._idle_timeout_s = idle_timeout_s
         self._max_connections = max_connections
+        self._max_per_address = max_connections_per_address
+        self._frame_timeout_s = frame_timeout_s
         self._ssl_context = ssl_context
         # ip_network() is strict: "10.0.0.1/8" (host bits set) fails at start, not at first use.
         self._allowed_networks: tuple[IPNetwork, ...] | None = (
@@ -144,6 +165,8 @@ class MllpServer:
             raise ValueError("allowed_networks is empty: pass None to accept any source address")
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
+        # Open connections by source address (as _address_key gives it), for the per-address cap.
+        self._per_address: dict[str, int] = {}
         self._closing = False
         self._stopped = asyncio.Event()
 
@@ -244,6 +267,20 @@ class MllpServer:
             )
             writer.close()
             return
+        address = _address_key(host)
+        if (
+            self._max_per_address is not None
+            and self._per_address.get(address, 0) >= self._max_per_address
+        ):
+            logger.warning(
+                "MLLP connection from %s:%d refused: already at the limit of %d connections "
+                "from that address",
+                host,
+                port,
+                self._max_per_address,
+            )
+            writer.close()
+            return
         if len(self._connections) >= self._max_connections:
             logger.warning(
                 "MLLP connection from %s:%d refused: already at the limit of %d connections",
@@ -262,6 +299,7 @@ class MllpServer:
 
         connection = _Connection(asyncio.current_task())
         self._connections.add(connection)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         reason = "closed by the peer"
         abort = False
         try:
@@ -285,6 +323,9 @@ class MllpServer:
             reason = f"connection error ({type(exc).__name__})"
         finally:
             self._connections.discard(connection)
+            remaining = self._per_address.pop(address, 1) - 1
+            if remaining > 0:
+                self._per_address[address] = remaining
             await _close_writer(writer, abort=abort)
             logger.info(
                 "MLLP connection from %s:%d closed after %d message(s): %s",
@@ -299,11 +340,12 @@ class MllpServer:
             return PeerInfo(host=host, port=port, tls=False)
         # No await may come before start_tls(): it pauses reading first, so a ClientHello that
         # has already arrived stays in the socket for the TLS layer rather than the stream buffer.
+        # A handshake begun and not finished holds a slot like a half-sent frame: it gets the
+        # frame deadline, not the idle one.
+        handshake_timeout_s = min(self._idle_timeout_s, self._frame_timeout_s or math.inf)
         try:
-            async with asyncio.timeout(self._idle_timeout_s):
-                await writer.start_tls(
-                    self._ssl_context, ssl_handshake_timeout=self._idle_timeout_s
-                )
+            async with asyncio.timeout(handshake_timeout_s):
+                await writer.start_tls(self._ssl_context, ssl_handshake_timeout=handshake_timeout_s)
         except (OSError, TimeoutError) as exc:
             logger.warning(
                 "MLLP TLS handshake with %s:%d failed (%s: %.200s)",
@@ -330,16 +372,32 @@ class MllpServer:
         """Read, de-frame and answer until the connection ends; return why it ended."""
         decoder = FrameDecoder(self._max_message_bytes)
         loop = asyncio.get_running_loop()
+        # When the frame now being received must be complete (None: no frame begun). Set at a
+        # frame's first byte and never moved by later bytes, so half-open connections sending
+        # only the start of a message (or dripping it) are let go after frame_timeout_s.
+        frame_deadline: float | None = None
         while not self._closing:
             # The idle clock restarts only when a frame completes, so a sender dripping one byte
             # at a time (slowloris) is still cut off after idle_timeout_s.
             deadline = loop.time() + self._idle_timeout_s
             messages: list[bytes] = []
             while not messages:
+                wait_until = deadline if frame_deadline is None else min(deadline, frame_deadline)
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(wait_until):
                         data = await reader.read(_READ_SIZE)
                 except TimeoutError:
+                    if frame_deadline is not None and frame_deadline <= deadline:
+                        logger.warning(
+                            "MLLP message from %s:%d begun but not finished within %g s; "
+                            "closing the connection",
+                            peer.host,
+                            peer.port,
+                            self._frame_timeout_s,
+                        )
+                        return (
+                            f"a message begun but not finished within {self._frame_timeout_s:g} s"
+                        )
                     return f"no complete message within {self._idle_timeout_s:g} s"
                 if not data:
                     if decoder.pending_bytes:
@@ -361,6 +419,11 @@ class MllpServer:
                         if not await self._answer(connection, writer, message, peer):
                             return "handler failed"
                     return "message too large"
+                if not decoder.pending_bytes:
+                    frame_deadline = None
+                elif self._frame_timeout_s is not None and (frame_deadline is None or messages):
+                    # A frame began in this read (after any it completed).
+                    frame_deadline = loop.time() + self._frame_timeout_s
                 discarded = decoder.discarded_bytes - discarded_before
                 if discarded:
                     logger.warning(

@@ -68,6 +68,10 @@ class Result(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="results")
     category = models.CharField(max_length=20, choices=Category.choices)
     source_system = models.CharField(max_length=60, help_text="Sending application (MSH-3)")
+    # The sending system that filed it, the only one whose corrections and deletions are
+    # applied (docs/security.md, "Trust boundaries"): MSH-3^MSH-4 of the HL7 message, or
+    # api:USERNAME for a result sent as JSON. Blank for results from elsewhere (PKB).
+    sender = models.CharField(max_length=200, blank=True)
     placer_order_number = models.CharField(max_length=60, blank=True)
     # Room for a FHIR resource reference ("Observation/" and an id of up to 64 characters) as
     # well as an HL7 filler order number.

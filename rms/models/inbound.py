@@ -30,6 +30,13 @@ class InboundMessage(models.Model):
     # Messages an administrator has to look at.
     NEEDS_ATTENTION = (Status.UNMATCHED, Status.REVIEW, Status.ERROR)
 
+    class SenderCheck(models.TextChoices):
+        """Why a message was refused or held because of who sent it (docs/security.md)."""
+
+        NOT_ALLOWED = "not_allowed", "Refused: sender not allowed from where it came"
+        NOT_PAS = "not_pas", "Refused: demographics from a sender that is not the PAS"
+        OTHER_SENDER = "other_sender", "Held: changes a result another sender filed"
+
     class Channel(models.TextChoices):
         MLLP = "mllp", "MLLP"
         API = "api", "REST API"
@@ -39,6 +46,12 @@ class InboundMessage(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     peer = models.CharField(max_length=100, blank=True, help_text="Source address")
+    # Who the sender proved to be beyond its address: cn:NAME (a verified TLS client
+    # certificate) or user:NAME (an API account); checked again against MLLP_SENDERS when a
+    # message refused for its sender is reprocessed.
+    credential = models.CharField(
+        max_length=200, blank=True, help_text="TLS client certificate (cn:) or API account (user:)"
+    )
     raw = models.BinaryField(help_text="The message bytes as received, unframed")
     # From MSH, read before full parsing; blank when MSH could not be read.
     sending_application = models.CharField(max_length=180, blank=True)
@@ -58,6 +71,12 @@ class InboundMessage(models.Model):
     )
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    sender_check = models.CharField(
+        max_length=20,
+        choices=SenderCheck.choices,
+        blank=True,
+        help_text="Refused or held because of who sent it (blank: not)",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -99,13 +99,30 @@ def check_broker() -> Check:
     return Check("broker", OK)
 
 
+ANY_SENDER = "any-sender"
+
+
+def check_mllp_senders() -> Check:
+    """Who may send HL7 (docs/security.md, "Trust boundaries"): ``ok`` when MLLP_SENDERS names
+    the senders; ``any-sender`` (a warning, not a failure) when it is empty, which production
+    allows only with MLLP_ALLOW_ANY_SENDER=true."""
+    if settings.MLLP_SENDERS:
+        return Check("mllp_senders", OK)
+    return Check(
+        "mllp_senders",
+        ANY_SENDER,
+        "MLLP_SENDERS is empty: any host that reaches the listener may file results under any "
+        "sending system's name",
+    )
+
+
 def readiness() -> Readiness:
     """All three checks; the migration check is skipped (failed) when the database is down."""
     database = check_database()
     migrations = (
         check_migrations() if database.passed else Check("migrations", FAILED, "no database")
     )
-    return Readiness([database, migrations, check_broker()])
+    return Readiness([database, migrations, check_broker(), check_mllp_senders()])
 
 
 @never_cache

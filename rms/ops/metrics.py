@@ -73,6 +73,8 @@ class OpsSnapshot:
     oldest_unmatched_at: dt.datetime | None = None
     oldest_unfiled_at: dt.datetime | None = None  # stored and acknowledged, not yet filed
     last_received_at: dict[str, dt.datetime] = field(default_factory=dict)  # by channel
+    # refused or held because of who sent them (InboundMessage.SenderCheck), by reason
+    inbound_sender_checks: dict[str, int] = field(default_factory=dict)
     # worklists (None when the app is not installed): open and in-progress items
     work_items: dict[tuple[str, str], int] | None = None
 
@@ -130,7 +132,14 @@ def _read_inbound(snapshot: OpsSnapshot) -> None:
         **_counts_by_status(statuses),
         oldest_unmatched=Min("received_at", filter=Q(status=InboundMessage.Status.UNMATCHED)),
         oldest_unfiled=Min("received_at", filter=Q(**QUEUED)),
+        **{
+            f"sender_{check}": Count("id", filter=Q(sender_check=check))
+            for check in InboundMessage.SenderCheck.values
+        },
     )
+    snapshot.inbound_sender_checks = {
+        check: totals[f"sender_{check}"] for check in InboundMessage.SenderCheck.values
+    }
     snapshot.oldest_unmatched_at = totals["oldest_unmatched"]
     snapshot.oldest_unfiled_at = totals["oldest_unfiled"]
     snapshot.inbound = {status: totals[f"n_{status}"] for status in statuses}
@@ -217,6 +226,16 @@ def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
         "Age of the oldest message acknowledged on storing and not yet filed (0 when none)",
         value=snapshot.age_s(snapshot.oldest_unfiled_at),
     )
+    refused = GaugeMetricFamily(
+        "rms_inbound_sender_refusals",
+        "Inbound messages refused or held because of who sent them (docs/security.md): "
+        "not_allowed (MSH-3/MSH-4 not allowed from where it came), not_pas (demographics "
+        "from a sender that is not the PAS), other_sender (a change to another sender's result)",
+        labels=["reason"],
+    )
+    for check, count in snapshot.inbound_sender_checks.items():
+        refused.add_metric([check], count)
+    yield refused
     last = GaugeMetricFamily(
         "rms_inbound_last_received_timestamp_seconds",
         "When the latest inbound message arrived, by channel (Unix time)",

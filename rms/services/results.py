@@ -81,6 +81,10 @@ class ResultInput:
     ordering_clinician: str = ""
     report_text: str = ""
     observations: Sequence[ObservationInput] = field(default_factory=tuple)
+    # Who is sending it (MSH-3^MSH-4 of an HL7 message, api:USERNAME for the JSON API): a
+    # result is changed only by the sender that filed it, and no second sender files under
+    # its filler order number. Blank (PKB's records): not checked.
+    sender: str = ""
 
 
 class Outcome(enum.StrEnum):
@@ -194,20 +198,53 @@ def result_record(
     return result_record_in_transaction(patient=patient, data=data, actor=actor, message=message)
 
 
+def result_sender_conflict(data: ResultInput, patient: Patient) -> str:
+    """Why ``data`` may not be filed for ``patient`` as it stands, because of who sends it
+    (docs/security.md, "Trust boundaries"): a result of the patient's under its filler order
+    number was filed by another sending system. A correction, deletion or cancellation is
+    applied only from the sender that filed the original, and a second sender's report under
+    the same number is neither merged into it nor filed beside it. (Another patient's result
+    under the number is a possible wrong patient when it is the same MSH-3, found as the
+    report is filed; two systems' numberings may meet across patients.) Empty when there is
+    no conflict, or ``data`` names no sender."""
+    if not data.sender:
+        return ""
+    other = (
+        Result.objects.filter(patient=patient, filler_order_number=data.filler_order_number)
+        .exclude(sender=data.sender)
+        .values_list("sender", flat=True)
+        .first()
+    )
+    if other is None:
+        return ""
+    return (
+        f"Filler order number {data.filler_order_number[:40]} is already filed by another "
+        f"sending system ({(other or 'not recorded')[:60]}); this report from "
+        f"{data.sender[:60]} is not applied. Only the system that filed a result may correct, "
+        "cancel or delete it."
+    )
+
+
 def result_record_in_transaction(
     *,
     patient: Patient,
     data: ResultInput,
     actor: User,
     message: InboundMessage | None = None,
+    allow_other_sender: bool = False,
 ) -> ResultOutcome:
     """``result_record`` for a caller that is already inside a transaction (or savepoint) of
     its own which rolls back whatever this raises (the inbound feed's, around a message): no
     savepoint of its own, two round trips a report fewer. Its own refusals (ValidationError)
-    come before it writes anything."""
+    come before it writes anything. ``allow_other_sender``: the caller has checked
+    ``result_sender_conflict`` already, or an administrator has reviewed a message held for
+    it and files it (the result keeps the sender that filed it)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("result_record_in_transaction needs the caller's transaction.")
     _validate_result(data)
+    conflict = "" if allow_other_sender else result_sender_conflict(data, patient)
+    if conflict:
+        raise ValidationError({"sender": conflict})
     existing = (
         Result.objects.select_for_update()
         .filter(source_system=data.source_system, filler_order_number=data.filler_order_number)
@@ -231,6 +268,7 @@ def result_record_in_transaction(
             patient=patient,
             source_system=data.source_system,
             filler_order_number=data.filler_order_number,
+            sender=data.sender,
             last_message=message,
         )
         _apply_header(result, data)

@@ -80,6 +80,15 @@ def test_production_passes_check_deploy_with_no_warnings() -> None:
         ("DATABASE_URL", "mysql-nonsense://"),
         ("LOG_LEVEL", "LOUD"),
         ("EMAIL_URL", "pigeon://loft"),
+        # docs/security.md, "Trust boundaries": MSH3^MSH4@CIDR, @cn:NAME or @user:NAME.
+        ("MLLP_SENDERS", "WINPATH@10.12.0.0/16"),
+        ("MLLP_SENDERS", "WINPATH^RXX01"),
+        ("MLLP_SENDERS", "WINPATH^RXX01@10.12.0.1/16"),
+        ("MLLP_SENDERS", "WINPATH^RXX01@10.12.0.0/16,CRIS^RXX01@cn:"),
+        ("MLLP_PAS_SENDERS", "PAS^RXX01@10.12.0.0/16"),
+        ("MLLP_ALLOW_ANY_SENDER", "perhaps"),
+        ("MLLP_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+        ("MLLP_FRAME_TIMEOUT_S", "0"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(name: str, value: str) -> None:
@@ -94,3 +103,22 @@ def test_a_bad_value_stops_start_up_naming_the_variable(name: str, value: str) -
 def test_the_defaults_start_with_nothing_configured() -> None:
     result = run_manage("check")
     assert result.returncode == 0, result.stderr
+
+
+def test_mllp_senders_entries_name_a_sender_and_where_it_may_send_from() -> None:
+    """The syntax docs/security.md ("Trust boundaries") documents: MSH3^MSH4@CIDR, @cn:NAME
+    for a TLS client certificate, @user:NAME for an API account; MLLP_PAS_SENDERS: MSH3^MSH4."""
+    import ipaddress
+
+    from rms.env import Sender, parse_sender
+
+    assert parse_sender("WINPATH^RXX01@10.12.0.0/16") == Sender(
+        "WINPATH", "RXX01", network=ipaddress.ip_network("10.12.0.0/16")
+    )
+    assert parse_sender("CRIS^RXX01@cn:tie.rxx.nhs.uk") == Sender(
+        "CRIS", "RXX01", common_name="tie.rxx.nhs.uk"
+    )
+    assert parse_sender("WINPATH^RXX01@user:winpath-feed") == Sender(
+        "WINPATH", "RXX01", username="winpath-feed"
+    )
+    assert parse_sender("PAS^RXX01", with_origin=False) == Sender("PAS", "RXX01")

@@ -15,6 +15,7 @@ import signal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from rms.inbound.listener import build_listener
@@ -71,7 +72,7 @@ class Command(BaseCommand):
         networks = options["allow"] or settings.MLLP_ALLOWED_NETWORKS or None
         try:
             asyncio.run(self._serve(options, ssl_context, networks))
-        except ValueError as exc:
+        except (ValueError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
 
     async def _serve(self, options: dict[str, Any], ssl_context: Any, networks: Any) -> None:

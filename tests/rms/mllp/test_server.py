@@ -160,6 +160,84 @@ def test_a_slow_drip_that_never_completes_a_frame_is_cut_off_at_the_idle_timeout
         assert time.monotonic() - started < 1.5
 
 
+def test_a_frame_begun_and_not_finished_is_cut_off_at_the_frame_timeout_not_the_idle_one(
+    start_server: StartServer, mllp_logs: pytest.LogCaptureFixture
+) -> None:
+    """Security test (docs/security.md, "Trust boundaries"): a connection that sends only
+    ``\x0bMSH|`` and then a byte now and then held its slot for the whole idle timeout (600 s
+    in production); a begun frame must now be complete within frame_timeout_s."""
+    server = start_server(idle_timeout_s=30.0, frame_timeout_s=0.4)
+    with server.connect() as sock:
+        started = time.monotonic()
+        sock.sendall(b"\x0bMSH|")
+        closed = False
+        while time.monotonic() - started < 5.0 and not closed:
+            time.sleep(0.1)
+            try:
+                sock.sendall(b"x")
+                sock.settimeout(0.001)
+                closed = sock.recv(1) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                closed = True
+        assert closed
+        assert time.monotonic() - started < 2.0
+    wait_until(lambda: "begun but not finished within 0.4 s" in mllp_logs.text)
+
+
+def test_the_frame_timeout_does_not_cut_off_a_quiet_connection_or_a_frame_in_time(
+    start_server: StartServer,
+) -> None:
+    """Only a begun frame has the short deadline: a connection that waits between messages
+    keeps the idle timeout, and each frame gets its own deadline from its first byte."""
+    server = start_server(ack, idle_timeout_s=5.0, frame_timeout_s=0.4)
+    with server.connect() as sock:
+        time.sleep(0.8)  # quiet, longer than the frame timeout
+        for n in range(3):  # each frame in two halves 0.25 s apart: 0.75 s in all
+            message = b"MSH|%d" % n
+            framed = frame(message)
+            sock.sendall(framed[:4])
+            time.sleep(0.25)
+            sock.sendall(framed[4:])
+            assert read_frames(sock, 1) == [b"ACK|" + message]
+
+
+def test_a_tls_handshake_begun_and_not_finished_is_cut_off_at_the_frame_timeout(
+    start_server: StartServer, certificates: Certificates
+) -> None:
+    context = build_server_ssl_context(certificates.server_cert, certificates.server_key)
+    server = start_server(ack, ssl_context=context, idle_timeout_s=30.0, frame_timeout_s=0.4)
+    with server.connect() as sock:
+        started = time.monotonic()
+        sock.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and no more
+        assert is_closed_by_peer(sock, timeout=5.0)
+        assert time.monotonic() - started < 2.0
+
+
+def test_one_address_gets_at_most_its_cap_of_connections_and_others_are_still_served(
+    start_server: StartServer, mllp_logs: pytest.LogCaptureFixture
+) -> None:
+    server = start_server(max_connections=10, max_connections_per_address=2)
+    first, second = server.client(), server.client()
+    assert first.send(b"1") == b"1"
+    assert second.send(b"2") == b"2"
+    with server.client() as third, pytest.raises(MllpConnectionError):
+        third.send(b"3")
+    assert "limit of 2 connections from that address" in mllp_logs.text
+    # 127.0.0.2 is loopback too, and another source address to the listener.
+    with socket.create_connection(
+        ("127.0.0.1", server.port), timeout=5.0, source_address=("127.0.0.2", 0)
+    ) as other:
+        other.sendall(frame(b"4"))
+        assert read_frames(other, 1) == [b"4"]
+    first.close()
+    wait_until(lambda: server.server.connection_count == 1)  # second's alone
+    with server.client() as fourth:  # first's slot is free again
+        assert fourth.send(b"5") == b"5"
+    second.close()
+
+
 def test_the_idle_clock_restarts_after_each_answered_message(start_server: StartServer) -> None:
     server = start_server(idle_timeout_s=0.4)
     with server.client() as client:
@@ -315,6 +393,12 @@ def test_it_refuses_settings_it_cannot_honour() -> None:
     with pytest.raises(ValueError, match="host bits"):
         MllpServer(echo, "127.0.0.1", 0, max_message_bytes=10, idle_timeout_s=1,
                    max_connections=1, allowed_networks=["10.0.0.1/8"])  # fmt: skip
+    with pytest.raises(ValueError, match="max_connections_per_address"):
+        MllpServer(echo, "127.0.0.1", 0, max_message_bytes=10, idle_timeout_s=1,
+                   max_connections=1, max_connections_per_address=0)  # fmt: skip
+    with pytest.raises(ValueError, match="frame_timeout_s"):
+        MllpServer(echo, "127.0.0.1", 0, max_message_bytes=10, idle_timeout_s=1,
+                   max_connections=1, frame_timeout_s=0)  # fmt: skip
 
 
 # TLS ----------------------------------------------------------------------------------------
