@@ -159,7 +159,8 @@ def _refresh(plan_test: PlanTest, plan: FollowUpPlan) -> PlanTest:
         due = None
     else:
         last = timezone.localdate(latest) if latest is not None else None
-        due = schedule.due_after(steps, anchor=plan.anchor_date, last=last)
+        started = timezone.localdate(plan.started_at) if plan.started_at else None
+        due = schedule.due_after(steps, anchor=plan.anchor_date, last=last, start=started)
     step = None
     if due is not None:
         step = schedule.step_on(steps, anchor=plan.anchor_date, day=due)

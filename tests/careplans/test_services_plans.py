@@ -87,8 +87,10 @@ def test_it_counts_from_the_latest_result_since_the_anchor_matching_the_code_in_
 
     test = plan.tests.get()
     assert test.last_result_at == latest.observed_at
-    # Month 3 of the plan is in the 3-monthly phase.
-    assert test.next_due_date == dt.date(2025, 3, 2)
+    # The EAU grid (3, 6, 12 months...): the result of 2 Dec 2024 counts for the 3-month
+    # point (1 Dec 2024), so the test is next due at 6 months, not 3 months after the day it
+    # was taken.
+    assert test.next_due_date == dt.date(2025, 3, 1)
 
 
 def test_it_ignores_results_that_do_not_count(patient, clinician):
@@ -100,7 +102,9 @@ def test_it_ignores_results_that_do_not_count(patient, clinician):
 
     plan = _start(patient, clinician, anchor=dt.date(2024, 9, 1))
 
-    assert plan.tests.get().next_due_date == dt.date(2024, 12, 1)
+    # As with no result: the first grid point on or after the plan's start (15 Mar 2025) is
+    # 12 months. Any of these counted would make it 6 months (1 Mar 2025).
+    assert plan.tests.get().next_due_date == dt.date(2025, 9, 1)
 
 
 def test_it_records_who_started_the_plan_and_from_what(patient, clinician):
@@ -414,15 +418,17 @@ def test_an_ended_plan_cannot_be_customised(patient, clinician):
 
 
 def test_refreshing_a_test_moves_its_due_date_after_a_new_result(patient, clinician):
-    plan = _start(patient, clinician, anchor=dt.date(2024, 9, 1))
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
     plan_test = plan.tests.get()
-    assert plan_test.next_due_date == dt.date(2024, 12, 1)
+    assert plan_test.next_due_date == dt.date(2025, 4, 20)
 
+    # 10 Mar 2025 is nearer the 3-month point (20 Apr, 41 days) than the anchor (49 days):
+    # it counts for 3 months, and the test is next due at 6.
     observation = _result(patient, dt.date(2025, 3, 10))
     services.plan_test_refresh(plan_test=plan_test)
 
     plan_test.refresh_from_db()
-    assert plan_test.next_due_date == dt.date(2025, 9, 10)
+    assert plan_test.next_due_date == dt.date(2025, 7, 20)
     assert plan_test.last_result_at == observation.observed_at
 
 
