@@ -50,6 +50,32 @@ class Step(Protocol):
     def every_months(self) -> int: ...
 
 
+# Scheduled tests that are scans or endoscopies (reports, not blood values), by the codes the
+# pathways and the radiology and endoscopy systems use (OBR-4): never called blood tests.
+NOT_BLOOD_TESTS = frozenset(
+    {
+        "CT",
+        "CT_CAP",
+        "CTCAP",
+        "MRI",
+        "COLONOSCOPY",
+        "SIGMOIDOSCOPY",
+        "ENDOSCOPY",
+        "ULTRASOUND",
+        "BONE_SCAN",
+        "CXR",
+    }
+)
+_NOT_BLOOD_PREFIXES = ("CT_", "MRI_", "MR", "PET", "NM", "US_", "XR")
+
+
+def is_blood_test(test_code: str) -> bool:
+    """Whether a scheduled test is a blood test (PSA, CEA...) rather than a scan or an
+    endoscopy (``CT_CAP``, ``COLONOSCOPY``, ``MRI``), by its code in any case."""
+    code = test_code.strip().upper()
+    return code not in NOT_BLOOD_TESTS and not code.startswith(_NOT_BLOOD_PREFIXES)
+
+
 def due_after(
     steps: Iterable[Step], *, anchor: date, last: date | None, start: date | None = None
 ) -> date | None:

@@ -12,6 +12,7 @@ import uuid
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from careplans import schedule
 from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
 from rms.models import Observation, Patient, Result
 
@@ -128,33 +129,36 @@ def latest_done_at(
     *, patient: Patient, test_code: str, since: dt.date | None = None
 ) -> dt.datetime | None:
     """When the test was last done, for its schedule: the newest of a counting value of it
-    (``latest_result_at``) and a report of it. A report (a radiology report, or a lab's
-    textual report such as an endoscopy) counts for a scheduled test such as ``CT_CAP`` or
-    ``COLONOSCOPY`` when its service code (OBR-4) or one of its current observations' codes
-    is the test code, without regard to case; a cancelled or deleted report does not count.
-    Optionally from the start of ``since`` (local time) on."""
+    (``latest_result_at``) and a report of it, from the start of ``since`` (local time) on.
+
+    A report counts for a scheduled test when its service code (OBR-4) or one of its current
+    observations' codes is the test code, without regard to case, and it is not cancelled or
+    deleted. For a scan or an endoscopy (``CT_CAP``, ``COLONOSCOPY``, ``MRI``: not a blood
+    test) any such result is a report; for a blood test only a radiology report or a textual
+    report is, so a PSA sent as "haemolysed" still leaves the test due."""
     code = test_code.strip()
-    is_report = Q(category=Result.Category.RADIOLOGY) | ~Q(report_text="")
-    reports = Result.objects.filter(is_report, patient=patient).exclude(status__in=Result.WITHDRAWN)
-    by_service = reports.filter(service_code__iexact=code)
-    by_observation = (
+    results = Result.objects.filter(patient=patient).exclude(status__in=Result.WITHDRAWN)
+    observations = (
         Observation.objects.filter(
-            Q(result__category=Result.Category.RADIOLOGY) | ~Q(result__report_text=""),
-            result__patient=patient,
-            code__iexact=code,
-            superseded_at__isnull=True,
+            result__patient=patient, code__iexact=code, superseded_at__isnull=True
         )
         .exclude(result__status__in=Result.WITHDRAWN)
         .exclude(status__in=[Observation.Status.CANCELLED, Observation.Status.DELETED])
     )
+    if schedule.is_blood_test(code):
+        results = results.filter(Q(category=Result.Category.RADIOLOGY) | ~Q(report_text=""))
+        observations = observations.filter(
+            Q(result__category=Result.Category.RADIOLOGY) | ~Q(result__report_text="")
+        )
+    by_service = results.filter(service_code__iexact=code)
     if since is not None:
         start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
         by_service = by_service.filter(observed_at__gte=start)
-        by_observation = by_observation.filter(observed_at__gte=start)
+        observations = observations.filter(observed_at__gte=start)
     times = [
         latest_result_at(patient=patient, test_code=code, since=since),
         by_service.order_by("-observed_at").values_list("observed_at", flat=True).first(),
-        by_observation.order_by("-observed_at").values_list("observed_at", flat=True).first(),
+        observations.order_by("-observed_at").values_list("observed_at", flat=True).first(),
     ]
     found = [moment for moment in times if moment is not None]
     return max(found) if found else None
