@@ -279,6 +279,13 @@ def test_the_review_screen_shows_radiology_reports_with_their_conclusions(
     assertNotContains(response, "sent in error")
 
 
+def test_the_review_screen_shows_a_repeat_awaited(client, clinician, patient, plan):
+    """Clinical vocabulary, "Awaiting confirmation": the repeat-by date is seen in review."""
+    services.plan_test_confirm_by(plan=plan, test_code="PSA", repeat_by=dt.date(2025, 4, 14))
+    client.force_login(clinician)
+    assertContains(client.get(review_url(patient)), "repeat PSA by 14 Apr 2025")
+
+
 def test_recording_the_review_returns_to_the_record_with_a_message(
     client, clinician, patient, plan
 ):
