@@ -147,6 +147,7 @@ def test_the_list_shows_the_patients_plans_to_a_viewer(api_viewer, clinician, pa
     # Started on 15 Mar 2025, a year after the start of surveillance, with no PSA: due at
     # the first grid point on or after the start (18 months), not overdue since June 2024.
     assert response.data[0]["tests"][0]["next_due_date"] == "2025-09-01"
+    assert response.data[0]["tests"][0]["confirm_by"] is None
     assert AccessEvent.objects.filter(
         patient=patient, outcome="allowed", channel="api", action="plans"
     ).exists()
