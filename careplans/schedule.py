@@ -19,7 +19,9 @@ on its first day. After the last point of a schedule that ends, nothing is due.
 
 The anchor itself counts as a point for "nearest" (it is not a due date): a result nearer the
 treatment date than the first grid point (a PSA 4 to 6 weeks after surgery, taken to look for
-persistent disease) counts for no scheduled test, and the first grid test is still due.
+persistent disease) counts for no scheduled test, and the first grid test is still due. So does
+the start of a phase that has no test there (after a gap, or a test added to a plan this
+month): a result nearest it leaves the phase's first test due.
 
 No ORM and no clock: the caller passes the steps (pathway or plan rows, or anything with the
 same attributes), the anchor, the date of the latest result that counts and the plan's start.
@@ -84,17 +86,24 @@ def due_after(
 
     ``last`` is the collection date of the latest result that counts (None: none yet; one
     from before the anchor does not count): the test is next due at the grid point after the
-    one it counts for. With no result, the test is due at the first grid point on or after
-    ``start``, the date the plan started (None: the anchor).
+    one it counts for. With no result (or one that counts for no grid point), the test is due
+    at the first grid point on or after ``start``, the date the plan started (None: the
+    anchor).
     """
     phases = _phases(steps)
     if not phases:
         return None
-    if last is not None and last >= anchor:
-        counted = _nearest(phases, anchor, last)
-        after = [m for m in grid_months(phases, through=_horizon(phases, counted)) if m > counted]
-        return _on(anchor, after[0]) if after else None
     floor = max(start or anchor, anchor)
+    if last is not None and last >= anchor:
+        counted, is_grid = _nearest(phases, anchor, last)
+        if is_grid or counted > 0:
+            # The grid point after the one the result counts for (or, for a result nearest
+            # the start of a phase that has no test there, the phase's first grid point).
+            points = grid_months(phases, through=_horizon(phases, counted))
+            after = [m for m in points if m > counted]
+            return _on(anchor, after[0]) if after else None
+    # No result yet, or only one nearer the treatment than the first grid point (which counts
+    # for no grid test): the first grid point on or after the plan's start.
     reach = _months_between(anchor, floor)
     for month in grid_months(phases, through=_horizon(phases, reach)):
         if _on(anchor, month) >= floor:
@@ -135,17 +144,21 @@ def step_on[S: Step](steps: Iterable[S], *, anchor: date, day: date) -> S | None
     return _phase_at(phases, month)
 
 
-def _nearest(phases: Sequence[Step], anchor: date, day: date) -> int:
-    """The grid point (month) a result taken on ``day`` counts for: the nearest by days, the
-    later on a tie; 0 (the anchor, no grid test) when the anchor is nearer than any point."""
+def _nearest(phases: Sequence[Step], anchor: date, day: date) -> tuple[int, bool]:
+    """The point (month) a result taken on ``day`` counts for, nearest by days, the later on
+    a tie, and whether it is a grid point. The anchor (month 0) and the start of a phase that
+    has no test there (a test added to a plan this month, a phase after a gap) are points
+    too, of no test: a result nearer one of them than any grid point counts for no test."""
+    grid = set(grid_months(phases, through=_horizon(phases, _months_between(anchor, day))))
+    points = sorted(grid | {0} | {step.from_month for step in phases})
     best, distance = 0, (day - anchor).days
-    for month in grid_months(phases, through=_horizon(phases, _months_between(anchor, day))):
+    for month in points:
         gap = abs((_on(anchor, month) - day).days)
         if gap <= distance:
             best, distance = month, gap
         elif _on(anchor, month) > day:
             break
-    return best
+    return best, best in grid
 
 
 def _phases[S: Step](steps: Iterable[S]) -> list[S]:

@@ -155,6 +155,14 @@ def test_a_result_nearer_the_treatment_than_the_first_point_leaves_the_first_tes
     assert due_after(EAU, anchor=ANCHOR, last=date(2024, 2, 26)) == date(2024, 4, 15)
 
 
+def test_a_result_near_the_treatment_leaves_a_late_started_plan_due_at_its_next_grid_point():
+    """A persistence PSA 5 weeks after surgery on 10 Mar 2020 counts for no grid point; the
+    plan started on 20 May 2024 is first due at 60 months (10 Mar 2025), not at 3 months."""
+    assert due_after(
+        EAU, anchor=date(2020, 3, 10), last=date(2020, 4, 14), start=date(2024, 5, 20)
+    ) == date(2025, 3, 10)
+
+
 def test_a_plan_started_long_after_treatment_starts_at_the_next_grid_point():
     """EAU grid from surgery on 10 Mar 2020; the plan started on 20 May 2024 (50 months
     later) with no result: not due at 3 months (overdue on day one) but at the first grid
@@ -162,6 +170,22 @@ def test_a_plan_started_long_after_treatment_starts_at_the_next_grid_point():
     assert due_after(EAU, anchor=date(2020, 3, 10), last=None, start=date(2024, 5, 20)) == date(
         2025, 3, 10
     )
+
+
+def test_a_result_nearest_the_start_of_a_phase_with_no_test_there_counts_for_none():
+    """Phases "0 until 6 every 3" and "12 every 6" (grid 3, 6, 18, 24...): a result on 20
+    Jan 2025 (month 12, 5 days after its start, 176 days before 18 months) is not the
+    18-month test, which stays due on 15 Jul 2025."""
+    steps = [Step(0, 6, 3), Step(12, None, 6)]
+    assert due_after(steps, anchor=ANCHOR, last=date(2025, 1, 20)) == date(2025, 7, 15)
+
+
+def test_a_test_added_this_month_is_first_due_one_interval_on_whatever_its_last_result():
+    """A CEA added to a plan in month 14 (from 14 every 3): a CEA of 10 Mar 2025 (month 13,
+    5 days before the phase starts on 15 Mar 2025) does not count for the 17-month test,
+    due on 15 Jun 2025."""
+    steps = [Step(14, None, 3, "CEA")]
+    assert due_after(steps, anchor=ANCHOR, last=date(2025, 3, 10)) == date(2025, 6, 15)
 
 
 def test_a_plan_started_on_a_grid_point_is_due_that_day():
