@@ -32,8 +32,9 @@ def _prefix(result: Result) -> str:
 
 def _key(result: Result, team: Team) -> str:
     # A radiology report has no observations, so a correction of its text does not change the
-    # result's version: the digest of the text (and status) tells the versions apart.
-    digest = hashlib.sha256(f"{result.status}\n{result.report_text}".encode()).hexdigest()[:16]
+    # result's version: the digest of the text tells the versions apart (a preliminary report
+    # made final with the same text is the same report).
+    digest = hashlib.sha256(result.report_text.encode()).hexdigest()[:16]
     return f"{_prefix(result)}v{result.version}:{digest}:team:{team.pk}"
 
 
@@ -77,6 +78,8 @@ def radiology_review_raise(*, result: Result, actor: User | None = None) -> list
     raised = []
     for plan in plans.values():
         team = plan.team
+        # A new text of a report already raised (or one the radiology system marks as a
+        # correction) is a correction: it says so.
         corrected = team.pk in earlier or result.status == Result.Status.CORRECTED
         item, created = work_item_raise(
             kind=WorkItem.Kind.RESULT_TO_REVIEW,

@@ -69,7 +69,7 @@ def report(
         f"20261112155900||MR|{status}",
     ]
     segments += [
-        f"OBX|{n}|TX|{code}|{n}|{line}||||||{status if status != 'C' else 'C'}|||{taken}"
+        f"OBX|{n}|TX|{code}|{n}|{line}||||||{status}|||{taken}"
         for n, line in enumerate(lines, start=1)
     ]
     return ("\r".join(segments) + "\r").encode()
@@ -140,6 +140,15 @@ def test_a_corrected_report_raises_a_new_item_saying_so(patient, clinician):
         second.explanation
     )
     assert second.details["corrected"] is True
+
+
+def test_a_preliminary_report_made_final_with_the_same_text_raises_nothing_more(patient, clinician):
+    start(patient, clinician)
+    receive(raw=report(status="P"), channel="mllp")
+    receive(raw=report(control="RAD0000505", status="F"), channel="mllp")
+
+    [item] = to_review(patient)
+    assert item.title == "New radiology report to review: MRI Prostate"
 
 
 def test_a_deleted_report_closes_its_item_saying_why(patient, clinician):
