@@ -492,9 +492,10 @@ def plan_add_test(
     actor: User,
     reason: str,
 ) -> PlanTest:
-    """Add a test to this patient's plan, due every ``every_months`` from now on (the first one
-    interval after today, or after a result of it this month). Refuses a test already in the
-    plan: change its interval instead."""
+    """Add a test to this patient's plan, due every ``every_months`` from now on: a phase from
+    this month (whole months since the anchor) whose grid gives the first test one interval
+    after it; a result of the test taken near the start of the phase does not count for that
+    first test. Refuses a test already in the plan: change its interval instead."""
     _require_writer(actor, plan.patient)
     text = _clean_reason(reason)
     months = _clean_every_months(every_months)
