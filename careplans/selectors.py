@@ -128,37 +128,36 @@ def latest_result_at(
 def latest_done_at(
     *, patient: Patient, test_code: str, since: dt.date | None = None
 ) -> dt.datetime | None:
-    """When the test was last done, for its schedule: the newest of a counting value of it
-    (``latest_result_at``) and a report of it, from the start of ``since`` (local time) on.
+    """When the test was last done, for its schedule, from the start of ``since`` (local time)
+    on. Codes are matched without regard to case; cancelled or deleted results and values,
+    and values a correction replaced, do not count.
 
-    A report counts for a scheduled test when its service code (OBR-4) or one of its current
-    observations' codes is the test code, without regard to case, and it is not cancelled or
-    deleted. For a scan or an endoscopy (``CT_CAP``, ``COLONOSCOPY``, ``MRI``: not a blood
-    test) any such result is a report; for a blood test only a radiology report or a textual
-    report is, so a PSA sent as "haemolysed" still leaves the test due."""
+    - A value of the test counts, numeric or not: one that cannot be read as a number
+      ("haemolysed", "see comment") is sent for review by monitoring, and the test still
+      counts as done (clinical vocabulary), so it is not chased as missing as well.
+    - A report counts by its service code (OBR-4): for a scan or an endoscopy (``CT_CAP``,
+      ``COLONOSCOPY``, ``MRI``: not a blood test) any result with that code; for a blood test
+      only a radiology or textual report, not a lab order whose values are of other tests."""
     code = test_code.strip()
-    results = Result.objects.filter(patient=patient).exclude(status__in=Result.WITHDRAWN)
-    observations = (
+    values = (
         Observation.objects.filter(
             result__patient=patient, code__iexact=code, superseded_at__isnull=True
         )
         .exclude(result__status__in=Result.WITHDRAWN)
         .exclude(status__in=[Observation.Status.CANCELLED, Observation.Status.DELETED])
     )
+    reports = Result.objects.filter(patient=patient, service_code__iexact=code).exclude(
+        status__in=Result.WITHDRAWN
+    )
     if schedule.is_blood_test(code):
-        results = results.filter(Q(category=Result.Category.RADIOLOGY) | ~Q(report_text=""))
-        observations = observations.filter(
-            Q(result__category=Result.Category.RADIOLOGY) | ~Q(result__report_text="")
-        )
-    by_service = results.filter(service_code__iexact=code)
+        reports = reports.filter(Q(category=Result.Category.RADIOLOGY) | ~Q(report_text=""))
     if since is not None:
         start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
-        by_service = by_service.filter(observed_at__gte=start)
-        observations = observations.filter(observed_at__gte=start)
+        values = values.filter(observed_at__gte=start)
+        reports = reports.filter(observed_at__gte=start)
     times = [
-        latest_result_at(patient=patient, test_code=code, since=since),
-        by_service.order_by("-observed_at").values_list("observed_at", flat=True).first(),
-        observations.order_by("-observed_at").values_list("observed_at", flat=True).first(),
+        values.order_by("-observed_at").values_list("observed_at", flat=True).first(),
+        reports.order_by("-observed_at").values_list("observed_at", flat=True).first(),
     ]
     found = [moment for moment in times if moment is not None]
     return max(found) if found else None

@@ -252,15 +252,18 @@ def plan_test_confirm_by(
     if plan_test is None:
         return None
     if repeat_by is None:
-        plan_test.confirm_by = plan_test.confirm_after = None
+        if plan_test.confirm_by is None and plan_test.confirm_after is None:
+            return plan_test  # nothing awaited, nothing to change (monitoring asks each time)
+        confirm_after = None
     else:
-        plan_test.confirm_by = repeat_by
         # The result that asked for the repeat is the newest on record (monitoring runs in
         # the transaction that filed it); only a result taken after it ends the wait.
-        plan_test.confirm_after = selectors.latest_done_at(
+        confirm_after = selectors.latest_done_at(
             patient=plan.patient, test_code=plan_test.test_code, since=plan.anchor_date
         )
-    plan_test.save(update_fields=["confirm_by", "confirm_after"])
+    if (plan_test.confirm_by, plan_test.confirm_after) != (repeat_by, confirm_after):
+        plan_test.confirm_by, plan_test.confirm_after = repeat_by, confirm_after
+        plan_test.save(update_fields=["confirm_by", "confirm_after"])
     return _refresh(plan_test, plan)
 
 

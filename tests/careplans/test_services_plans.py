@@ -97,14 +97,28 @@ def test_it_ignores_results_that_do_not_count(patient, clinician):
     _result(patient, dt.date(2024, 12, 2), result={"status": Result.Status.CANCELLED})
     _result(patient, dt.date(2024, 12, 3), status=Observation.Status.DELETED)
     _result(patient, dt.date(2024, 12, 4), superseded_at=timezone.now())
-    text = _result(patient, dt.date(2024, 12, 5))
-    Observation.objects.filter(pk=text.pk).update(value_numeric=None, value_text="Haemolysed")
 
     plan = _start(patient, clinician, anchor=dt.date(2024, 9, 1))
 
     # As with no result: the first grid point on or after the plan's start (15 Mar 2025) is
     # 12 months. Any of these counted would make it 6 months (1 Mar 2025).
     assert plan.tests.get().next_due_date == dt.date(2025, 9, 1)
+
+
+def test_a_value_that_cannot_be_read_still_counts_as_the_test_done(patient, clinician):
+    """Clinical vocabulary: a value that cannot be read as a number ("haemolysed", "see
+    comment") is sent for review, and the test still counts as done for the schedule. The
+    PSA of 2 Dec 2024 is the 3-month test (1 Dec 2024): next due at 6 months, 1 Mar 2025."""
+    text = _result(patient, dt.date(2024, 12, 2))
+    Observation.objects.filter(pk=text.pk).update(
+        value_numeric=None, value_text="Haemolysed", value_type="TX"
+    )
+
+    plan = _start(patient, clinician, anchor=dt.date(2024, 9, 1))
+
+    plan_test = plan.tests.get()
+    assert plan_test.next_due_date == dt.date(2025, 3, 1)
+    assert plan_test.last_result_at == text.observed_at
 
 
 def test_it_records_who_started_the_plan_and_from_what(patient, clinician):
@@ -497,6 +511,25 @@ def test_the_repeat_ends_the_wait_and_the_grid_date_is_due_again(patient, clinic
 
     plan_test.refresh_from_db()
     assert (plan_test.confirm_by, plan_test.next_due_date) == (None, dt.date(2025, 7, 20))
+
+
+def test_a_second_report_of_the_same_sample_does_not_end_the_wait(patient, clinician):
+    """Clinical vocabulary: two results with the same collection time are one sample; they
+    do not confirm each other, so the repeat is still awaited."""
+    _result(patient, dt.date(2025, 3, 10), value="0.25")
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+    plan_test = services.plan_test_confirm_by(
+        plan=plan, test_code="PSA", repeat_by=dt.date(2025, 4, 21)
+    )
+
+    _result(patient, dt.date(2025, 3, 10), value="0.26")  # the same specimen, reported again
+    services.plan_test_refresh(plan_test=plan_test)
+
+    plan_test.refresh_from_db()
+    assert (plan_test.confirm_by, plan_test.next_due_date) == (
+        dt.date(2025, 4, 21),
+        dt.date(2025, 4, 21),
+    )
 
 
 def test_a_repeat_by_date_after_the_grid_date_leaves_the_grid_date(patient, clinician):
