@@ -95,8 +95,8 @@ def counting_observations(
     correction replaced) of a result not cancelled or deleted, matched on the observation code
     without regard to case, optionally from the start of ``since`` (local time) on.
 
-    A text-only value (a sample "haemolysed", "insufficient") is not a result of the test: the
-    test is still due."""
+    A text-only value (a sample "haemolysed", "insufficient") is not a value to compare; it
+    still counts as the test done for the schedule (``latest_done_at``)."""
     observations = (
         Observation.objects.filter(
             result__patient=patient,
