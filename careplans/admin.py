@@ -112,7 +112,14 @@ class PathwayAdmin(PathwayEditorMixin, admin.ModelAdmin):
 class PlanTestInline(ViewOnlyMixin, admin.TabularInline):
     model = PlanTest
     extra = 0
-    fields = ("test_code", "test_name", "next_due_date", "last_result_at", "grace_days")
+    fields = (
+        "test_code",
+        "test_name",
+        "next_due_date",
+        "confirm_by",
+        "last_result_at",
+        "grace_days",
+    )
     readonly_fields = fields
 
 

@@ -123,6 +123,14 @@ class TestPresenter:
         return format_date(due) if due else "Not due (schedule ended)"
 
     @property
+    def repeat_by(self) -> str:
+        """Awaiting confirmation: "repeat PSA by 21 Aug 2024" (blank when not awaiting)."""
+        repeat = self.plan_test.confirm_by
+        if repeat is None:
+            return ""
+        return f"repeat {self.plan_test.test_name} by {repeat.day} {repeat:%b %Y}"
+
+    @property
     def is_overdue(self) -> bool:
         due = self.plan_test.next_due_date
         return bool(

@@ -36,8 +36,9 @@ from careplans.models import FollowUpPlan, PlanChange
 from careplans.rules.common import format_number
 from rms import selectors as rms_selectors
 from rms import services as rms_services
-from rms.models import Document, Patient
+from rms.models import Document, Patient, Result
 from rms.presenters import format_date
+from rms.reports import conclusion
 from worklists import services as worklist_services
 from worklists.models import Outcome, WorkItem
 
@@ -131,6 +132,46 @@ def letter_results(*, patient: Patient, plans: Sequence[FollowUpPlan]) -> list[L
                     )
                 )
     return rows
+
+
+# The latest few radiology reports: the scans a decision rests on, not the imaging history.
+REPORTS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class RadiologyReport:
+    """One radiology report on the review screen: what, when, and its conclusion."""
+
+    title: str
+    date: str
+    conclusion: str
+    status: str
+
+
+def radiology_reports(*, patient: Patient, plans: Sequence[FollowUpPlan]) -> list[RadiologyReport]:
+    """The patient's latest radiology reports since the earliest anchor of ``plans`` (the
+    treatment the follow-up is about), newest first, each with its conclusion
+    (``rms.reports.conclusion``); cancelled and deleted reports left out. One query."""
+    if not plans:
+        return []
+    since = min(plan.anchor_date for plan in plans)
+    start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
+    rows = (
+        Result.objects.filter(
+            patient=patient, category=Result.Category.RADIOLOGY, observed_at__gte=start
+        )
+        .exclude(status__in=Result.WITHDRAWN)
+        .order_by("-observed_at", "-id")[:REPORTS_SHOWN]
+    )
+    return [
+        RadiologyReport(
+            title=result.service_name or result.service_code or "Radiology report",
+            date=format_date(timezone.localdate(result.observed_at)),
+            conclusion=conclusion(result.report_text),
+            status="" if result.status == Result.Status.FINAL else result.get_status_display(),
+        )
+        for result in rows
+    ]
 
 
 def _work_item_outcome(outcome: str) -> str:

@@ -84,6 +84,7 @@ def _render_review(
         ),
         "plans": [PlanPresenter(plan, today=today) for plan in plans],
         "charts": charts,
+        "radiology_reports": review.radiology_reports(patient=patient, plans=plans),
         "work_item": work_item,
         "form": form,
         "can_write": form is not None,

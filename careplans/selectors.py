@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from careplans import schedule
 from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
 from rms.models import Observation, Patient, Result
 
@@ -93,7 +94,10 @@ def counting_observations(
     """The patient's numeric values of one test that count: the current value (not one a
     correction replaced) of a result not cancelled or deleted, matched on the observation code
     without regard to case, optionally from the start of ``since`` (local time) on. With
-    ``numeric=False``, values that could not be read as a number too."""
+    ``numeric=False``, values that could not be read as a number too.
+
+    A text-only value (a sample "haemolysed", "insufficient") is not a value to compare; it
+    still counts as the test done for the schedule (``latest_done_at``)."""
     observations = (
         Observation.objects.filter(
             result__patient=patient,
@@ -124,3 +128,41 @@ def latest_result_at(
         .values_list("observed_at", flat=True)
         .first()
     )
+
+
+def latest_done_at(
+    *, patient: Patient, test_code: str, since: dt.date | None = None
+) -> dt.datetime | None:
+    """When the test was last done, for its schedule, from the start of ``since`` (local time)
+    on. Codes are matched without regard to case; cancelled or deleted results and values,
+    and values a correction replaced, do not count.
+
+    - A value of the test counts, numeric or not: one that cannot be read as a number
+      ("haemolysed", "see comment") is sent for review by monitoring, and the test still
+      counts as done (clinical vocabulary), so it is not chased as missing as well.
+    - A report counts by its service code (OBR-4): for a scan or an endoscopy (``CT_CAP``,
+      ``COLONOSCOPY``, ``MRI``: not a blood test) any result with that code; for a blood test
+      only a radiology or textual report, not a lab order whose values are of other tests."""
+    code = test_code.strip()
+    values = (
+        Observation.objects.filter(
+            result__patient=patient, code__iexact=code, superseded_at__isnull=True
+        )
+        .exclude(result__status__in=Result.WITHDRAWN)
+        .exclude(status__in=[Observation.Status.CANCELLED, Observation.Status.DELETED])
+    )
+    reports = Result.objects.filter(patient=patient, service_code__iexact=code).exclude(
+        status__in=Result.WITHDRAWN
+    )
+    if schedule.is_blood_test(code):
+        reports = reports.filter(Q(category=Result.Category.RADIOLOGY) | ~Q(report_text=""))
+    if since is not None:
+        start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
+        values = values.filter(observed_at__gte=start)
+        reports = reports.filter(observed_at__gte=start)
+    times = [
+        values.order_by("-observed_at").values_list("observed_at", flat=True).first(),
+        reports.order_by("-observed_at").values_list("observed_at", flat=True).first(),
+    ]
+    found = [moment for moment in times if moment is not None]
+    return max(found) if found else None

@@ -10,10 +10,12 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from html.parser import HTMLParser
 
 from django.utils import dateformat, timezone
 
+from rms import reports
 from rms.models import (
     Appointment,
     CaseloadEntry,
@@ -236,6 +238,13 @@ class ResultPresenter:
     def report_text(self) -> str:
         return self.result.report_text
 
+    @cached_property
+    def conclusion(self) -> str:
+        """A radiology report's conclusion (rms.reports), for the timeline; "" otherwise."""
+        if not self.is_radiology:
+            return ""
+        return reports.conclusion(self.result.report_text)
+
     @property
     def has_abnormal(self) -> bool:
         return any(o.is_abnormal for o in self.observations)
@@ -381,7 +390,11 @@ def timeline(
                 at=result.result.observed_at,
                 kind="Result",
                 title=result.title,
-                detail=_observations_in_words(result) or result.category,
+                detail=(
+                    f"Conclusion: {result.conclusion}"
+                    if result.conclusion
+                    else _observations_in_words(result) or result.category
+                ),
                 withdrawn=result.is_withdrawn,
             )
         )

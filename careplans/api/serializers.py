@@ -13,11 +13,24 @@ class PlanTestOutputSerializer(serializers.ModelSerializer[PlanTest]):
     class Meta:
         model = PlanTest
         ref_name = "PlanTest"
-        fields = ("test_code", "test_name", "next_due_date", "last_result_at", "grace_days")
+        fields = (
+            "test_code",
+            "test_name",
+            "next_due_date",
+            "last_result_at",
+            "grace_days",
+            "confirm_by",
+        )
         read_only_fields = fields
         extra_kwargs = {
             "next_due_date": {"help_text": "Null when the schedule has ended or the plan ended."},
             "last_result_at": {"help_text": "When the latest result that counts was taken."},
+            "confirm_by": {
+                "help_text": (
+                    "Awaiting confirmation: repeat the test by this date (the next due date is "
+                    "no later). Null when no repeat is awaited."
+                )
+            },
         }
 
 

@@ -189,6 +189,15 @@ class PlanTest(models.Model):
     last_result_at = models.DateTimeField(null=True, blank=True)
     next_due_date = models.DateField(null=True, blank=True)
     grace_days = models.PositiveSmallIntegerField(default=28)
+    # Awaiting confirmation: a first value over a threshold that needs confirming asks for a
+    # repeat by this date, which brings the next due date forward (the earlier of it and the
+    # grid date) until a result of the test taken after ``confirm_after`` arrives.
+    confirm_by = models.DateField(
+        null=True, blank=True, help_text="Repeat the test by this date to confirm a raised value"
+    )
+    confirm_after = models.DateTimeField(
+        null=True, blank=True, help_text="When the result that asked for the repeat was taken"
+    )
     # The due date an overdue item (or reminder) was raised for: never twice for one date.
     overdue_raised_for = models.DateField(null=True, blank=True)
     reminder_sent_for = models.DateField(null=True, blank=True)

@@ -14,6 +14,7 @@ from careplans.services.plans import (
     plan_set_interval,
     plan_set_rule_params,
     plan_start,
+    plan_test_confirm_by,
     plan_test_refresh,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "plan_set_interval",
     "plan_set_rule_params",
     "plan_start",
+    "plan_test_confirm_by",
     "plan_test_refresh",
 ]

@@ -50,6 +50,8 @@ from careplans.rules import (
     unusable,
 )
 from careplans.rules.common import DISPLAY_TIME_ZONE, format_date, format_day
+from careplans.schedule import is_blood_test
+from careplans.services.radiology import radiology_review_raise
 from rms.models import Observation, Patient, Result
 from rms.services import system_user
 from worklists.models import WorkItem
@@ -519,11 +521,8 @@ def _update_repeat_dates(
 ) -> None:
     """Bring a test's due date forward while a value awaits confirmation, and let it go back
     to the schedule once the wait has ended."""
-    from careplans.services import plans as plan_services
+    from careplans.services.plans import plan_test_confirm_by
 
-    plan_test_confirm_by = getattr(plan_services, "plan_test_confirm_by", None)
-    if plan_test_confirm_by is None:
-        return
     evaluated = {(rule.plan_id, rule.test_code.upper()) for rule in rules}
     for plan in plans:
         for plan_id, code in evaluated:
@@ -549,8 +548,11 @@ def on_result(*, result: Result) -> None:
     )
     if not open_plans.exists():
         return
+    radiology_review_raise(result=result)
     codes = _test_codes(result)
-    if not codes:
+    # A report (a CT, a colonoscopy) counts for a scheduled test by its service code (OBR-4).
+    scheduled = codes | ({result.service_code.upper()} if result.service_code else set())
+    if not scheduled:
         return
     actor = system_user()
     active = _active_plans(result.patient)
@@ -560,7 +562,7 @@ def on_result(*, result: Result) -> None:
     for plan_test in PlanTest.objects.filter(
         plan__patient=result.patient,
         plan__status__in=[FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED],
-        test_code__in=_case_variants(codes),
+        test_code__in=_case_variants(scheduled),
     ).select_related("plan"):
         plan_test_refresh(plan_test=plan_test)
 
@@ -657,10 +659,8 @@ def reminders_send(*, today: dt.date | None = None) -> int:
             subject=f"{settings.TRUST_NAME}: your {plan_test.test_name} test is due",
             message=(
                 f"Dear {patient.title or ''} {patient.family_name},\n\n"
-                f"Your next {plan_test.test_name} blood test is due on "
-                f"{target.day} {target:%B %Y}. Please book it with your GP surgery or the "
-                "hospital's phlebotomy service as you usually "
-                f"do.\n\nIf you have questions, contact {settings.PKB_TEAM_CONTACT}.\n\n"
+                f"{_reminder_words(plan_test, target)}"
+                f"\n\nIf you have questions, contact {settings.PKB_TEAM_CONTACT}.\n\n"
                 f"{plan_test.plan.team.name}\n{settings.TRUST_NAME}\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
@@ -669,3 +669,18 @@ def reminders_send(*, today: dt.date | None = None) -> int:
         PlanTest.objects.filter(pk=plan_test.pk).update(reminder_sent_for=target)
         sent += 1
     return sent
+
+
+def _reminder_words(plan_test: PlanTest, due: dt.date) -> str:
+    """What the reminder asks for: a blood test is booked by the patient; a scan or an
+    endoscopy (``CT_CAP``, ``COLONOSCOPY``, ``MRI``) is arranged by the hospital."""
+    when = f"{due.day} {due:%B %Y}"
+    if is_blood_test(plan_test.test_code):
+        return (
+            f"Your next {plan_test.test_name} blood test is due on {when}. Please book it with "
+            "your GP surgery or the hospital's phlebotomy service as you usually do."
+        )
+    return (
+        f"Your next {plan_test.test_name} is due on {when}. The hospital arranges it and will "
+        "send you an appointment; if you have not had one by then, please contact us."
+    )

@@ -150,33 +150,63 @@ def _steps_of(plan: FollowUpPlan, test_code: str) -> list[ScheduleStep]:
 
 
 def _refresh(plan_test: PlanTest, plan: FollowUpPlan) -> PlanTest:
-    latest = selectors.latest_result_at(
+    latest = selectors.latest_done_at(
         patient=plan.patient, test_code=plan_test.test_code, since=plan.anchor_date
     )
+    confirm_by, confirm_after = plan_test.confirm_by, plan_test.confirm_after
+    if confirm_by is not None and _repeated(latest, confirm_after):
+        # The repeat arrived (whatever it showed): the wait for it is over. Monitoring asks
+        # again if the new value needs confirming in its turn.
+        confirm_by = confirm_after = None
     steps = _steps_of(plan, plan_test.test_code)
     if plan.status == FollowUpPlan.Status.ENDED:
         # An ended plan asks for nothing: no due date, so no overdue item and no reminder.
         due = None
+        confirm_by = confirm_after = None
     else:
         last = timezone.localdate(latest) if latest is not None else None
-        due = schedule.due_after(steps, anchor=plan.anchor_date, last=last)
+        started = timezone.localdate(plan.started_at) if plan.started_at else None
+        due = schedule.due_after(steps, anchor=plan.anchor_date, last=last, start=started)
+        if confirm_by is not None:
+            # Awaiting confirmation: the repeat is due by its date if that is sooner than the
+            # grid's (and even after a schedule that has ended).
+            due = confirm_by if due is None else min(due, confirm_by)
     step = None
     if due is not None:
         step = schedule.step_on(steps, anchor=plan.anchor_date, day=due)
     if step is None and steps:
         step = min(steps, key=lambda s: s.from_month)
     grace = step.grace_days if step is not None else plan_test.grace_days
-    changed = (plan_test.next_due_date, plan_test.last_result_at, plan_test.grace_days) != (
-        due,
-        latest,
-        grace,
+    before = (
+        plan_test.next_due_date,
+        plan_test.last_result_at,
+        plan_test.grace_days,
+        plan_test.confirm_by,
+        plan_test.confirm_after,
     )
-    if changed:
+    if before != (due, latest, grace, confirm_by, confirm_after):
         plan_test.next_due_date = due
         plan_test.last_result_at = latest
         plan_test.grace_days = grace
-        plan_test.save(update_fields=["next_due_date", "last_result_at", "grace_days"])
+        plan_test.confirm_by = confirm_by
+        plan_test.confirm_after = confirm_after
+        plan_test.save(
+            update_fields=[
+                "next_due_date",
+                "last_result_at",
+                "grace_days",
+                "confirm_by",
+                "confirm_after",
+            ]
+        )
     return plan_test
+
+
+def _repeated(latest: dt.datetime | None, confirm_after: dt.datetime | None) -> bool:
+    """Whether a result of the test was taken after the one that asked for a repeat."""
+    if latest is None:
+        return False
+    return confirm_after is None or latest > confirm_after
 
 
 def _refresh_tests(plan: FollowUpPlan, test_codes: Iterable[str] | None = None) -> None:
@@ -193,6 +223,48 @@ def plan_test_refresh(*, plan_test: PlanTest) -> PlanTest:
     of the test since the anchor that counts. Writes only when something changed; safe to
     repeat. Called by monitoring after every result, its correction or deletion."""
     return _refresh(plan_test, plan_test.plan)
+
+
+@transaction.atomic
+def plan_test_confirm_by(
+    *, plan: FollowUpPlan, test_code: str, repeat_by: dt.date | None
+) -> PlanTest | None:
+    """Awaiting confirmation: ask for the plan's test ``test_code`` to be repeated by
+    ``repeat_by`` (None: the wait is over), and recompute its next due date, which becomes
+    the earlier of the grid date and ``repeat_by`` until a result of the test taken after the
+    newest one now on record arrives. Called by monitoring when a first value over a
+    threshold needs confirming. Returns the plan's test, or None when the plan does not
+    schedule that test (nothing to bring forward). Safe to repeat."""
+    if repeat_by is not None and (
+        isinstance(repeat_by, dt.datetime) or not isinstance(repeat_by, dt.date)
+    ):
+        raise ValidationError({"repeat_by": "Give the repeat-by date as a date."})
+    plan_test = next(
+        (
+            test
+            for test in PlanTest.objects.select_for_update().filter(
+                plan=plan, test_code__iexact=test_code.strip()
+            )
+            if test.test_code.casefold() == test_code.strip().casefold()
+        ),
+        None,
+    )
+    if plan_test is None:
+        return None
+    if repeat_by is None:
+        if plan_test.confirm_by is None and plan_test.confirm_after is None:
+            return plan_test  # nothing awaited, nothing to change (monitoring asks each time)
+        confirm_after = None
+    else:
+        # The result that asked for the repeat is the newest on record (monitoring runs in
+        # the transaction that filed it); only a result taken after it ends the wait.
+        confirm_after = selectors.latest_done_at(
+            patient=plan.patient, test_code=plan_test.test_code, since=plan.anchor_date
+        )
+    if (plan_test.confirm_by, plan_test.confirm_after) != (repeat_by, confirm_after):
+        plan_test.confirm_by, plan_test.confirm_after = repeat_by, confirm_after
+        plan_test.save(update_fields=["confirm_by", "confirm_after"])
+    return _refresh(plan_test, plan)
 
 
 @transaction.atomic
@@ -424,9 +496,10 @@ def plan_add_test(
     actor: User,
     reason: str,
 ) -> PlanTest:
-    """Add a test to this patient's plan, due every ``every_months`` from now on (the first one
-    interval after today, or after a result of it this month). Refuses a test already in the
-    plan: change its interval instead."""
+    """Add a test to this patient's plan, due every ``every_months`` from now on: a phase from
+    this month (whole months since the anchor) whose grid gives the first test one interval
+    after it; a result of the test taken near the start of the phase does not count for that
+    first test. Refuses a test already in the plan: change its interval instead."""
     _require_writer(actor, plan.patient)
     text = _clean_reason(reason)
     months = _clean_every_months(every_months)

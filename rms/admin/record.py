@@ -156,8 +156,15 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Team)
 class TeamAdmin(TeamScopedAdmin):
     team_path = "id"
-    list_display = ("name", "code", "tumour_site", "pkb_team_alias", "pv1_service_code")
-    list_filter = ("tumour_site",)
+    list_display = (
+        "name",
+        "code",
+        "tumour_site",
+        "pkb_team_alias",
+        "pv1_service_code",
+        "review_radiology_reports",
+    )
+    list_filter = ("tumour_site", "review_radiology_reports")
     search_fields = ("name", "code")
     readonly_fields = ("public_id", "created_at")
     inlines = (MembershipInline,)

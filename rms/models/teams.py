@@ -38,6 +38,13 @@ class Team(models.Model):
     # and its default privacy label; PV1-10 is the hospital service code PKB maps to a label.
     pkb_team_alias = models.CharField("PKB team alias (MSH-4)", max_length=60, blank=True)
     pv1_service_code = models.CharField("Hospital service code (PV1-10)", max_length=20, blank=True)
+    review_radiology_reports = models.BooleanField(
+        default=True,
+        help_text=(
+            "Raise a 'result to review' work item, with the report's conclusion, for every new "
+            "radiology report of a patient on one of the team's active follow-up plans"
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -149,8 +149,11 @@ def test_the_list_shows_the_patients_plans_to_a_viewer(api_viewer, clinician, pa
 
     assert response.status_code == 200
     assert [p["pathway"] for p in response.data] == ["prostate-active-surveillance"]
-    tests = {t["test_code"]: t["next_due_date"] for t in response.data[0]["tests"]}
-    assert tests["PSA"] == "2024-06-01"
+    # Started on 15 Mar 2025, a year after the start of surveillance, with no PSA: due at
+    # the first grid point on or after the start (18 months), not overdue since June 2024.
+    tests = {t["test_code"]: t for t in response.data[0]["tests"]}
+    assert tests["PSA"]["next_due_date"] == "2025-09-01"
+    assert tests["PSA"]["confirm_by"] is None
     assert AccessEvent.objects.filter(
         patient=patient, outcome="allowed", channel="api", action="plans"
     ).exists()

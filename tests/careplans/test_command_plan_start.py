@@ -50,7 +50,8 @@ def test_it_starts_a_plan_as_the_named_clinician(patient, clinician):
     assert plan.started_by == clinician
     assert PlanChange.objects.get(plan=plan).actor == clinician
     assert str(plan.public_id) in out
-    assert "PSA 2025-02-04" in out
+    # Started on 15 Mar 2025, after the 3-month point (4 Feb): first due at 6 months.
+    assert "PSA 2025-05-04" in out
     # No patient identifiers in output that ends up in logs.
     assert patient.nhs_number not in out
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.conf import settings
 
 from careplans import services as plan_services
@@ -333,7 +334,9 @@ def test_reminders_are_emailed_before_a_test_is_due(
     settings.MONITORING_REMINDER_DAYS = 7
     patient.email = "arthur@example.org"
     patient.save()
-    start(patient, clinician, "prostate-post-prostatectomy", "2025-01-15")
+    # Started on the day of surgery: the first test is due at 3 months.
+    with time_machine.travel(at("2025-01-15"), tick=False):
+        start(patient, clinician, "prostate-post-prostatectomy", "2025-01-15")
     assert monitoring.reminders_send(today=dt.date(2025, 4, 8)) == 1  # due 15 Apr 2025
     assert monitoring.reminders_send(today=dt.date(2025, 4, 8)) == 0
     assert mailoutbox[0].to == ["arthur@example.org"]

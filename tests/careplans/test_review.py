@@ -241,6 +241,53 @@ def test_the_review_screen_shows_results_trend_plan_items_questionnaires_and_the
     assert AccessEvent.objects.filter(user=clinician, patient=patient, action="review").exists()
 
 
+def test_the_review_screen_shows_radiology_reports_with_their_conclusions(
+    client, clinician, patient, plan
+):
+    """Clinical vocabulary: a radiology report's conclusion is shown in the virtual review.
+    Reports since the plan's anchor (1 Sep 2024) only; a deleted report is not shown."""
+    text = "Findings: 6 mm nodule at the anastomosis.\nConclusion: Suspicious for local recurrence."
+    ResultFactory(
+        patient=patient,
+        category="radiology",
+        service_name="MRI pelvis",
+        observed_at=dt.datetime(2025, 2, 1, 9, tzinfo=dt.UTC),
+        report_text=text,
+    )
+    ResultFactory(
+        patient=patient,
+        category="radiology",
+        service_name="MRI prostate (staging)",
+        observed_at=dt.datetime(2024, 6, 1, 9, tzinfo=dt.UTC),
+        report_text="Conclusion: PI-RADS 5 lesion.",
+    )
+    ResultFactory(
+        patient=patient,
+        category="radiology",
+        service_name="Bone scan",
+        status="deleted",
+        observed_at=dt.datetime(2025, 2, 2, 9, tzinfo=dt.UTC),
+        report_text="Conclusion: sent in error.",
+    )
+    client.force_login(clinician)
+
+    response = client.get(review_url(patient))
+
+    assertContains(response, "Radiology reports")
+    assertContains(response, "MRI pelvis")
+    assertContains(response, "01-Feb-2025")
+    assertContains(response, "Conclusion: Suspicious for local recurrence.")
+    assertNotContains(response, "PI-RADS 5 lesion")  # before the anchor: staging, not follow-up
+    assertNotContains(response, "sent in error")
+
+
+def test_the_review_screen_shows_a_repeat_awaited(client, clinician, patient, plan):
+    """Clinical vocabulary, "Awaiting confirmation": the repeat-by date is seen in review."""
+    services.plan_test_confirm_by(plan=plan, test_code="PSA", repeat_by=dt.date(2025, 4, 14))
+    client.force_login(clinician)
+    assertContains(client.get(review_url(patient)), "repeat PSA by 14 Apr 2025")
+
+
 def test_recording_the_review_returns_to_the_record_with_a_message(
     client, clinician, patient, plan
 ):

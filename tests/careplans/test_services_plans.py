@@ -87,20 +87,38 @@ def test_it_counts_from_the_latest_result_since_the_anchor_matching_the_code_in_
 
     test = plan.tests.get()
     assert test.last_result_at == latest.observed_at
-    # Month 3 of the plan is in the 3-monthly phase.
-    assert test.next_due_date == dt.date(2025, 3, 2)
+    # The EAU grid (3, 6, 12 months...): the result of 2 Dec 2024 counts for the 3-month
+    # point (1 Dec 2024), so the test is next due at 6 months, not 3 months after the day it
+    # was taken.
+    assert test.next_due_date == dt.date(2025, 3, 1)
 
 
 def test_it_ignores_results_that_do_not_count(patient, clinician):
     _result(patient, dt.date(2024, 12, 2), result={"status": Result.Status.CANCELLED})
     _result(patient, dt.date(2024, 12, 3), status=Observation.Status.DELETED)
     _result(patient, dt.date(2024, 12, 4), superseded_at=timezone.now())
-    text = _result(patient, dt.date(2024, 12, 5))
-    Observation.objects.filter(pk=text.pk).update(value_numeric=None, value_text="Haemolysed")
 
     plan = _start(patient, clinician, anchor=dt.date(2024, 9, 1))
 
-    assert plan.tests.get().next_due_date == dt.date(2024, 12, 1)
+    # As with no result: the first grid point on or after the plan's start (15 Mar 2025) is
+    # 12 months. Any of these counted would make it 6 months (1 Mar 2025).
+    assert plan.tests.get().next_due_date == dt.date(2025, 9, 1)
+
+
+def test_a_value_that_cannot_be_read_still_counts_as_the_test_done(patient, clinician):
+    """Clinical vocabulary: a value that cannot be read as a number ("haemolysed", "see
+    comment") is sent for review, and the test still counts as done for the schedule. The
+    PSA of 2 Dec 2024 is the 3-month test (1 Dec 2024): next due at 6 months, 1 Mar 2025."""
+    text = _result(patient, dt.date(2024, 12, 2))
+    Observation.objects.filter(pk=text.pk).update(
+        value_numeric=None, value_text="Haemolysed", value_type="TX"
+    )
+
+    plan = _start(patient, clinician, anchor=dt.date(2024, 9, 1))
+
+    plan_test = plan.tests.get()
+    assert plan_test.next_due_date == dt.date(2025, 3, 1)
+    assert plan_test.last_result_at == text.observed_at
 
 
 def test_it_records_who_started_the_plan_and_from_what(patient, clinician):
@@ -415,15 +433,17 @@ def test_an_ended_plan_cannot_be_customised(patient, clinician):
 
 
 def test_refreshing_a_test_moves_its_due_date_after_a_new_result(patient, clinician):
-    plan = _start(patient, clinician, anchor=dt.date(2024, 9, 1))
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
     plan_test = plan.tests.get()
-    assert plan_test.next_due_date == dt.date(2024, 12, 1)
+    assert plan_test.next_due_date == dt.date(2025, 4, 20)
 
+    # 10 Mar 2025 is nearer the 3-month point (20 Apr, 41 days) than the anchor (49 days):
+    # it counts for 3 months, and the test is next due at 6.
     observation = _result(patient, dt.date(2025, 3, 10))
     services.plan_test_refresh(plan_test=plan_test)
 
     plan_test.refresh_from_db()
-    assert plan_test.next_due_date == dt.date(2025, 9, 10)
+    assert plan_test.next_due_date == dt.date(2025, 7, 20)
     assert plan_test.last_result_at == observation.observed_at
 
 
@@ -445,3 +465,124 @@ def test_rules_copied_to_a_plan_do_not_change_with_the_template(patient, clinici
     ).update(params={"max_months": 6, "units": "ug/L"})
 
     assert plan.rules.get(rule_type="doubling_time").params["max_months"] == 12
+
+
+# --- plan_test_confirm_by (awaiting confirmation) ------------------------------------------
+# Clinical vocabulary, "Awaiting confirmation": the test's next due date becomes
+# min(grid due date, repeat_by) until the confirming value arrives. AUA 2007 (Cookson et al.,
+# J Urol 2007;177:540-545): PSA >= 0.2 ng/mL confirmed by a second value; repeat_by = the
+# first value's date + 6 weeks. Plan from surgery on 20 Jan 2025, started 15 Mar 2025: the
+# EAU grid points are 20 Apr (3 months), 20 Jul (6), 20 Jan 2026 (12).
+
+
+def test_awaiting_confirmation_brings_the_next_due_date_forward(patient, clinician):
+    """A PSA of 0.25 on 10 Mar 2025 counts for the 3-month point (41 days before it, 49
+    after surgery): the grid says 6 months (20 Jul 2025). The AUA repeat is due 6 weeks after
+    it: 10 Mar + 42 days = 21 Apr 2025, the sooner of the two."""
+    _result(patient, dt.date(2025, 3, 10), value="0.25")
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+    assert plan.tests.get().next_due_date == dt.date(2025, 7, 20)
+
+    plan_test = services.plan_test_confirm_by(
+        plan=plan, test_code="PSA", repeat_by=dt.date(2025, 4, 21)
+    )
+
+    plan_test = PlanTest.objects.get(pk=plan_test.pk)
+    assert (plan_test.confirm_by, plan_test.next_due_date) == (
+        dt.date(2025, 4, 21),
+        dt.date(2025, 4, 21),
+    )
+    # Refreshing again (another result of another test, a re-run) keeps the wait.
+    services.plan_test_refresh(plan_test=plan_test)
+    plan_test.refresh_from_db()
+    assert plan_test.next_due_date == dt.date(2025, 4, 21)
+
+
+def test_the_repeat_ends_the_wait_and_the_grid_date_is_due_again(patient, clinician):
+    """The repeat taken on 14 Apr 2025 (whatever its value) ends the wait: it counts for the
+    3-month point (20 Apr), so the 6-month one (20 Jul 2025) is next due."""
+    _result(patient, dt.date(2025, 3, 10), value="0.25")
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+    plan_test = services.plan_test_confirm_by(
+        plan=plan, test_code="psa", repeat_by=dt.date(2025, 4, 21)
+    )
+
+    _result(patient, dt.date(2025, 4, 14), value="0.15")
+    services.plan_test_refresh(plan_test=plan_test)
+
+    plan_test.refresh_from_db()
+    assert (plan_test.confirm_by, plan_test.next_due_date) == (None, dt.date(2025, 7, 20))
+
+
+def test_a_second_report_of_the_same_sample_does_not_end_the_wait(patient, clinician):
+    """Clinical vocabulary: two results with the same collection time are one sample; they
+    do not confirm each other, so the repeat is still awaited."""
+    _result(patient, dt.date(2025, 3, 10), value="0.25")
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+    plan_test = services.plan_test_confirm_by(
+        plan=plan, test_code="PSA", repeat_by=dt.date(2025, 4, 21)
+    )
+
+    _result(patient, dt.date(2025, 3, 10), value="0.26")  # the same specimen, reported again
+    services.plan_test_refresh(plan_test=plan_test)
+
+    plan_test.refresh_from_db()
+    assert (plan_test.confirm_by, plan_test.next_due_date) == (
+        dt.date(2025, 4, 21),
+        dt.date(2025, 4, 21),
+    )
+
+
+def test_a_repeat_by_date_after_the_grid_date_leaves_the_grid_date(patient, clinician):
+    """min(grid, repeat_by): with the 3-month test due on 20 Apr 2025, a repeat asked for by
+    1 May 2025 does not put it back."""
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+
+    plan_test = services.plan_test_confirm_by(
+        plan=plan, test_code="PSA", repeat_by=dt.date(2025, 5, 1)
+    )
+
+    assert (plan_test.confirm_by, plan_test.next_due_date) == (
+        dt.date(2025, 5, 1),
+        dt.date(2025, 4, 20),
+    )
+
+
+def test_clearing_the_wait_puts_the_grid_date_back(patient, clinician):
+    _result(patient, dt.date(2025, 3, 10), value="0.25")
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+    services.plan_test_confirm_by(plan=plan, test_code="PSA", repeat_by=dt.date(2025, 4, 21))
+
+    plan_test = services.plan_test_confirm_by(plan=plan, test_code="PSA", repeat_by=None)
+
+    assert (plan_test.confirm_by, plan_test.next_due_date) == (None, dt.date(2025, 7, 20))
+
+
+def test_a_test_the_plan_does_not_schedule_is_left_alone(patient, clinician):
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+
+    assert (
+        services.plan_test_confirm_by(plan=plan, test_code="CEA", repeat_by=dt.date(2025, 4, 1))
+        is None
+    )
+    assert plan.tests.get().confirm_by is None
+
+
+def test_a_repeat_by_that_is_not_a_date_is_refused(patient, clinician):
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+    with pytest.raises(ValidationError) as caught:
+        services.plan_test_confirm_by(
+            plan=plan, test_code="PSA", repeat_by=dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
+        )
+    assert "repeat_by" in caught.value.message_dict
+    assert plan.tests.get().confirm_by is None
+
+
+def test_an_ended_plan_asks_for_no_repeat(patient, clinician):
+    plan = _start(patient, clinician, anchor=dt.date(2025, 1, 20))
+    services.plan_test_confirm_by(plan=plan, test_code="PSA", repeat_by=dt.date(2025, 4, 1))
+
+    services.plan_end(plan=plan, actor=clinician, reason="Discharged")
+
+    plan_test = plan.tests.get()
+    assert (plan_test.confirm_by, plan_test.next_due_date) == (None, None)

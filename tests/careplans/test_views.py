@@ -83,6 +83,25 @@ def test_a_clinician_sees_the_plans_with_next_dues_and_rules_in_words_and_the_st
     assert (event.user, event.outcome) == (clinician, "allowed")
 
 
+def test_the_panel_shows_the_date_a_raised_value_must_be_repeated_by(client, clinician, patient):
+    """Clinical vocabulary, "Awaiting confirmation": the clinician sees the repeat-by date
+    (AUA 2007: a first PSA >= 0.2 repeated within 6 weeks)."""
+    plan = started(patient, clinician)
+    services.plan_test_confirm_by(plan=plan, test_code="PSA", repeat_by=dt.date(2025, 4, 2))
+    client.force_login(clinician)
+
+    response = client.get(panel_url(patient))
+
+    assertContains(response, "repeat PSA by 2 Apr 2025")
+    assertContains(response, "02-Apr-2025")  # the next due date, brought forward
+
+
+def test_the_panel_shows_no_repeat_when_none_is_awaited(client, clinician, patient):
+    started(patient, clinician)
+    client.force_login(clinician)
+    assertNotContains(client.get(panel_url(patient)), "repeat PSA by")
+
+
 def test_with_htmx_the_panel_is_a_fragment(client, clinician, patient):
     client.force_login(clinician)
     response = client.get(panel_url(patient), headers=HTMX)

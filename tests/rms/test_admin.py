@@ -132,6 +132,14 @@ def test_a_staff_member_sees_only_their_own_teams(client, staff, team, other_tea
     assertNotContains(response, change_url(other_team))
 
 
+def test_a_team_switches_radiology_report_review_in_admin(admin_client, team) -> None:
+    """The team setting of careplans.services.radiology: on by default, changed in admin."""
+    response = admin_client.get(change_url(team))
+    assertContains(response, 'name="review_radiology_reports"')
+    assertContains(response, "Review radiology reports")
+    assert admin_client.get(changelist_url(Team)).status_code == 200
+
+
 def test_a_staff_member_sees_only_their_teams_access_events(
     client, staff, patient, other_patient, clinician, other_team_clinician
 ) -> None:

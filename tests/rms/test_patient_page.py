@@ -137,6 +137,32 @@ def test_the_timeline_has_results_appointments_and_documents_newest_first(
     assert reverse("rms:document_detail", args=[patient.public_id, document.public_id]) in timeline
 
 
+def test_a_radiology_report_shows_its_conclusion_in_the_timeline(
+    client, clinician, patient
+) -> None:
+    """A CRIS-style report (clinical details, findings, conclusion): the timeline shows the
+    conclusion (rms.reports), not just "Radiology"."""
+    ResultFactory(
+        patient=patient,
+        category="radiology",
+        service_code="CTCAP",
+        service_name="CT chest, abdomen and pelvis",
+        observed_at=dt.datetime(2025, 2, 20, 9, tzinfo=dt.UTC),
+        report_text=(
+            "Clinical details: CEA rising.\nFindings: two new liver lesions.\n"
+            "Conclusion: New liver lesions, highly suspicious for metastases."
+        ),
+    )
+    client.force_login(clinician)
+
+    page = client.get(record_url(patient)).content.decode()
+
+    timeline = page[page.index('id="timeline-heading"') : page.index('id="results-heading"')]
+    assert "CT chest, abdomen and pelvis" in timeline
+    assert "Conclusion: New liver lesions, highly suspicious for metastases." in timeline
+    assert "Clinical details" not in timeline
+
+
 def test_the_page_has_no_inline_script_or_handler(client, clinician, patient) -> None:
     client.force_login(clinician)
     page = client.get(record_url(patient)).content.decode()
