@@ -237,12 +237,14 @@ def review_record(
     outcome: str,
     note: str,
     work_item: WorkItem | None = None,
+    addressed: Sequence[WorkItem] = (),
 ) -> Document:
     """Record a virtual review of ``patient``'s open plans: file the review letter (a clinic
     letter, document number ``REVIEW-<uuid>``; shared with PKB by the signals when the patient
     is enrolled), add a "reviewed" ``PlanChange`` to each open plan, end them on "discharge",
-    and complete ``work_item`` if given. One transaction. Not idempotent by design: each call
-    is a new review with its own letter."""
+    and complete ``work_item`` if given, and each of ``addressed`` (the patient's open items
+    the clinician ticked as settled by this review). One transaction. Not idempotent by design:
+    each call is a new review with its own letter."""
     if not rms_selectors.user_can_write(user=actor, patient=patient):
         raise PermissionDenied(NOT_ALLOWED)
     text = _clean(patient, outcome, note, work_item)
@@ -292,14 +294,38 @@ def review_record(
         reason = f"Discharged at virtual review. {text}".strip()
         for plan in plans:
             services.plan_end(plan=plan, actor=actor, reason=reason)
-    if work_item is not None:
+    settled = [work_item] if work_item is not None else []
+    for item in addressed:
+        if item.patient_id != patient.pk:
+            raise ValidationError({"addressed": "A work item is not about this patient."})
+        if item not in settled:
+            settled.append(item)
+    for item in settled:
+        if item.status not in WorkItem.ACTIVE:
+            continue
         worklist_services.work_item_complete(
-            item=work_item,
+            item=item,
             actor=actor,
             outcome=_work_item_outcome(outcome),
             note=f"Virtual review: {label}. {text}".strip(),
         )
     return document
+
+
+# The items a virtual review can settle: what monitoring raised about the patient's results.
+REVIEWABLE_KINDS = (
+    WorkItem.Kind.THRESHOLD_BREACH,
+    WorkItem.Kind.RESULT_TO_REVIEW,
+    WorkItem.Kind.OVERDUE_TEST,
+)
+
+
+def addressable_items(*, patient: Patient) -> QuerySet[WorkItem]:
+    """The patient's open monitoring items, the ones a review is offered to close (all ticked,
+    each may be unticked). Reads only."""
+    return WorkItem.objects.filter(
+        patient=patient, kind__in=REVIEWABLE_KINDS, status__in=WorkItem.ACTIVE
+    ).order_by("priority", "created_at", "id")
 
 
 def decision_list(*, patient: Patient) -> QuerySet[PlanChange]:

@@ -11,6 +11,12 @@ from crispy_forms.layout import Field, Layout
 from django import forms
 
 from careplans.review import NOTE_MAX, ReviewOutcome
+from worklists.models import WorkItem
+
+
+class _ItemChoice(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.get_kind_display()}: {obj.title}"
 
 
 class ReviewForm(forms.Form):
@@ -30,16 +36,36 @@ class ReviewForm(forms.Form):
         ),
     )
     work_item = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    addressed = _ItemChoice(
+        label="Work items this review addresses",
+        queryset=WorkItem.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each ticked item is completed with the review's outcome; untick any it does "
+        "not settle.",
+    )
 
-    def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        action: str,
+        addressable: Any = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("auto_id", "review-%s")
         super().__init__(*args, **kwargs)
+        items = addressable if addressable is not None else WorkItem.objects.none()
+        field = self.fields["addressed"]
+        field.queryset = items  # type: ignore[attr-defined]
+        if not self.is_bound:
+            self.initial.setdefault("addressed", [item.pk for item in items])
         self.helper = FormHelper(self)
         self.helper.form_method = "post"
         self.helper.form_action = action
         self.helper.layout = Layout(
             Field("outcome"),
             Field("note"),
+            Field("addressed"),
             "work_item",
             StrictButton(
                 "Record the review and file the letter", type="submit", css_class="btn-primary"

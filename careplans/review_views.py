@@ -106,13 +106,18 @@ def patient_review(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         if can_write:
             form = ReviewForm(
                 action=_review_url(patient),
+                addressable=review.addressable_items(patient=patient),
                 initial={"work_item": work_item.public_id if work_item else None},
             )
         return _render_review(request, patient, form=form, work_item=work_item)
 
     if not can_write:
         raise PermissionDenied("Viewers cannot record a review.")
-    form = ReviewForm(request.POST, action=_review_url(patient))
+    form = ReviewForm(
+        request.POST,
+        action=_review_url(patient),
+        addressable=review.addressable_items(patient=patient),
+    )
     work_item = _work_item(request, patient, request.POST.get("work_item", ""))
     if form.is_valid():
         try:
@@ -122,6 +127,7 @@ def patient_review(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
                 outcome=form.cleaned_data["outcome"],
                 note=form.cleaned_data["note"],
                 work_item=work_item,
+                addressed=list(form.cleaned_data["addressed"]),
             )
         except ValidationError as exc:
             attach_errors(form, exc)

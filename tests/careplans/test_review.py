@@ -433,3 +433,33 @@ def test_the_fragments_are_a_404_for_another_team(client, other_team_clinician, 
     client.force_login(other_team_clinician)
     response = client.get(reverse(f"review:{name}", args=[patient.public_id]), headers=HTMX)
     assert response.status_code == 404
+
+
+def test_the_review_closes_the_items_it_addresses_and_leaves_those_unticked(
+    client, clinician, patient, plan, other_patient
+):
+    breach = raise_item(patient)
+    overdue = raise_item(patient, kind=WorkItem.Kind.OVERDUE_TEST, title="PSA overdue")
+    other = raise_item(other_patient)
+    client.force_login(clinician)
+
+    shown = client.get(review_url(patient))
+    # Every open monitoring item of the patient is offered, ticked; none of another patient.
+    assertContains(shown, f'value="{breach.pk}"')
+    assertContains(shown, f'value="{overdue.pk}"')
+    assert f'value="{other.pk}"' not in shown.content.decode()
+
+    refused = client.post(
+        review_url(patient), {"outcome": "continue", "addressed": [breach.pk, other.pk]}
+    )
+    assert refused.status_code == 400
+    breach.refresh_from_db()
+    assert breach.status in WorkItem.ACTIVE
+
+    response = client.post(review_url(patient), {"outcome": "continue", "addressed": [breach.pk]})
+
+    assert response.status_code == 302
+    breach.refresh_from_db()
+    overdue.refresh_from_db()
+    assert breach.status == WorkItem.Status.DONE
+    assert overdue.status in WorkItem.ACTIVE
