@@ -15,7 +15,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from careplans import selectors
-from careplans.models import Pathway, Rule, ScheduleStep
+from careplans.models import Pathway, Rule, ScheduleStep, TreatmentEvent
 from careplans.rules import parameters
 from careplans.services.plans import MAX_INTERVAL_MONTHS, REASON_MAX
 
@@ -222,5 +222,30 @@ class AddTestForm(forms.Form):
             "every_months",
             "reason",
             button="Add test",
+            css="btn-outline-primary",
+        )
+
+
+class TreatmentEventForm(forms.Form):
+    """Record a treatment given after the anchor: it starts a new episode for the rules."""
+
+    kind = forms.ChoiceField(label="Treatment", choices=TreatmentEvent.Kind.choices)
+    on = forms.DateField(
+        label="Date of the treatment",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Results from this date on are judged as a new episode (a new nadir, a new "
+        "doubling time).",
+    )
+
+    def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"] = _reason_field("Note")
+        self.helper = _helper(
+            self,
+            action,
+            "kind",
+            "on",
+            "reason",
+            button="Record treatment",
             css="btn-outline-primary",
         )

@@ -315,6 +315,8 @@ class ChangePresenter:
                 if before.get(name) != after.get(name)
             ]
             return f"{details.get('rule', '')}: {', '.join(parts)}"
+        if action == "treatment_recorded":
+            return f"{details.get('label', '')} on {details.get('on', '')}: a new episode"
         if action == "test_added":
             return (
                 f"{details.get('test_name', '')} every {details.get('every_months', '')} months "

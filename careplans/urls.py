@@ -21,4 +21,5 @@ urlpatterns: list[URLPattern] = [
     path(f"{PLAN}interval/", views.plan_interval, name="plan_interval"),
     path(f"{PLAN}rule/", views.plan_rule, name="plan_rule"),
     path(f"{PLAN}tests/", views.plan_add_test, name="plan_add_test"),
+    path(f"{PLAN}events/", views.plan_event, name="plan_event"),
 ]

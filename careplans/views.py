@@ -33,6 +33,7 @@ from careplans.forms import (
     PlanStartForm,
     PlanStatusForm,
     RuleParamsForm,
+    TreatmentEventForm,
 )
 from careplans.models import FollowUpPlan
 from careplans.presenters import (
@@ -219,12 +220,16 @@ def _render_detail(
         rules.append((RulePresenter(rule), form))
     status_forms: list[forms.Form] = []
     add_test_form: forms.Form | None = None
+    event_form: forms.Form | None = None
     if editable:
         status_forms = [
             bound.get(f"status-{form.prefix}") or form for form in _status_forms(patient, plan)
         ]
         add_test_form = bound.get("add_test") or AddTestForm(
             action=_plan_url(patient, plan, "plan_add_test"), auto_id="add-test-%s"
+        )
+        event_form = bound.get("event") or TreatmentEventForm(
+            action=_plan_url(patient, plan, "plan_event"), auto_id="event-%s"
         )
     return render(
         request,
@@ -238,6 +243,8 @@ def _render_detail(
             "rules": rules,
             "status_forms": status_forms,
             "add_test_form": add_test_form,
+            "event_form": event_form,
+            "events": list(plan.events.all()),
             "changes": [ChangePresenter(c) for c in selectors.plan_change_list(plan=plan)],
             "panel_url": _panel_url(patient),
         },
@@ -403,3 +410,30 @@ def plan_add_test(request: HttpRequest, public_id: uuid.UUID, plan_id: uuid.UUID
             messages.success(request, f"{plan_test.test_name} added to the plan.")
             return redirect(_detail_url(patient, plan))
     return _render_detail(request, patient, plan, {"add_test": form})
+
+
+@login_required
+@never_cache
+@require_POST
+def plan_event(request: HttpRequest, public_id: uuid.UUID, plan_id: uuid.UUID) -> HttpResponse:
+    user = _actor(request)
+    patient = _open_for_write(request, public_id, "plan_event")
+    plan = _plan_of(patient, plan_id)
+    form = TreatmentEventForm(
+        request.POST, action=_plan_url(patient, plan, "plan_event"), auto_id="event-%s"
+    )
+    if form.is_valid():
+        try:
+            event = services.plan_record_event(
+                plan=plan,
+                kind=form.cleaned_data["kind"],
+                on=form.cleaned_data["on"],
+                actor=user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            attach_errors(form, exc)
+        else:
+            messages.success(request, f"{event.get_kind_display()} recorded: a new episode.")
+            return redirect(_detail_url(patient, plan))
+    return _render_detail(request, patient, plan, {"event": form})

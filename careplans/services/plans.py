@@ -21,7 +21,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from careplans import schedule, selectors
-from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
+from careplans.models import (
+    FollowUpPlan,
+    Pathway,
+    PlanChange,
+    PlanTest,
+    Rule,
+    ScheduleStep,
+    TreatmentEvent,
+)
 from careplans.rules import RuleConfigError, validate
 from careplans.services import library
 from rms import selectors as rms_selectors
@@ -540,3 +548,43 @@ def plan_add_test(
         {"test_name": name, **_step_data(step)},
     )
     return plan_test
+
+
+@transaction.atomic
+def plan_record_event(
+    *, plan: FollowUpPlan, kind: str, on: dt.date, actor: User, reason: str
+) -> TreatmentEvent:
+    """Record a treatment given after the plan's anchor (salvage radiotherapy, hormone therapy
+    started or stopped, further surgery). It starts a new episode: the plan's rules judge only
+    the results from its date on (a nadir after salvage radiotherapy is that treatment's nadir;
+    a doubling time does not fit across it). The patient's tests are judged again at once."""
+    _require_writer(actor, plan.patient)
+    text = _clean_reason(reason)
+    plan = _lock(plan)
+    _require_open(plan)
+    if kind not in TreatmentEvent.Kind.values:
+        raise ValidationError({"kind": "Choose the treatment from the list."})
+    if not isinstance(on, dt.date):
+        raise ValidationError({"on": "Give the date of the treatment."})
+    if on < plan.anchor_date:
+        raise ValidationError(
+            {"on": "A treatment before the plan's anchor date is not a new episode of this plan."}
+        )
+    if on > timezone.localdate():
+        raise ValidationError({"on": "Record a treatment once it has started, not before."})
+    event = TreatmentEvent.objects.create(plan=plan, kind=kind, on=on, note=text, recorded_by=actor)
+    _record(
+        plan,
+        actor,
+        "treatment_recorded",
+        text,
+        {"kind": kind, "label": event.get_kind_display(), "on": on.isoformat()},
+    )
+    from careplans.services import monitoring
+
+    monitoring.evaluate_tests(
+        patient=plan.patient,
+        test_codes=[rule.test_code for rule in plan.rules.filter(active=True)],
+        plans=[plan] if plan.status == FollowUpPlan.Status.ACTIVE else [],
+    )
+    return event

@@ -345,3 +345,39 @@ def test_reminders_are_emailed_before_a_test_is_due(
 
 def test_settings_name_the_beat_interval() -> None:
     assert settings.MONITORING_OVERDUE_SCAN_INTERVAL_S >= 60
+
+
+def test_salvage_radiotherapy_recorded_on_the_plan_starts_a_new_episode(
+    patient, clinician, client
+) -> None:
+    """Phoenix (Roach et al. 2006) measures the rise from the nadir after the treatment being
+    followed: after salvage radiotherapy the nadir before it no longer counts."""
+    plan = start(patient, clinician, "prostate-post-radiotherapy", "2024-01-15")
+    psa(patient, clinician, "2024-04-15", "0.1")
+    psa(patient, clinician, "2025-01-15", "0.9")
+    client.force_login(clinician)
+    response = client.post(
+        f"/plans/patients/{patient.public_id}/plans/{plan.public_id}/events/",
+        {"kind": "salvage_radiotherapy", "on": "2025-02-01", "reason": "Salvage RT to bed"},
+    )
+    assert response.status_code == 302
+    psa(patient, clinician, "2025-06-01", "0.6")
+    psa(patient, clinician, "2025-12-01", "2.2")
+    # Before the event the nadir would be 0.1 and 2.2 would breach (0.1 + 2 = 2.1); in the new
+    # episode the nadir is 0.6 and the line 2.6.
+    assert breaches(patient) == []
+    psa(patient, clinician, "2026-03-01", "2.7")
+    [item] = breaches(patient)
+    assert "nadir of 0.6" in item.explanation
+    assert plan.changes.filter(action="treatment_recorded").count() == 1
+
+
+def test_a_viewer_cannot_record_a_treatment(patient, clinician, viewer, client) -> None:
+    plan = start(patient, clinician, "prostate-post-radiotherapy", "2024-01-15")
+    client.force_login(viewer)
+    response = client.post(
+        f"/plans/patients/{patient.public_id}/plans/{plan.public_id}/events/",
+        {"kind": "salvage_radiotherapy", "on": "2025-02-01", "reason": "x"},
+    )
+    assert response.status_code == 403
+    assert not plan.events.exists()

@@ -514,6 +514,9 @@ MATRIX: dict[str, Row] = {
     "careplans:plan_add_test": Row(
         kwargs=_plan, get=NOT_ALLOWED_METHOD, writes={"post": scoped_write(200)}
     ),
+    "careplans:plan_event": Row(
+        kwargs=_plan, get=NOT_ALLOWED_METHOD, writes={"post": scoped_write(200)}
+    ),
     "charts:patient_charts": Row(kwargs=_patient, get=scoped_read()),
     # -- care plans and consent (an empty form is answered with its errors)
     "care_plans:patient_care_plans": Row(kwargs=_patient, get=scoped_read()),
