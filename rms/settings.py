@@ -490,10 +490,16 @@ PKB_PACK_MAX_REPORTS = env.integer("PKB_PACK_MAX_REPORTS", default=50, minimum=1
 # Retries after a transport failure: capped exponential backoff, kept in the database.
 PKB_RETRY_BASE_S = env.number("PKB_RETRY_BASE_S", default=30.0, minimum=0.0)
 PKB_RETRY_MAX_S = env.number("PKB_RETRY_MAX_S", default=900.0, minimum=0.0)
-# A message in flight longer than this is taken to belong to a dead worker and requeued.
-PKB_IN_FLIGHT_LEASE_S = env.number(
-    "PKB_IN_FLIGHT_LEASE_S", default=2 * PKB_TIMEOUT_S + 30, minimum=1.0
-)
+# A message in flight longer than this is taken to belong to a dead worker and requeued. It
+# follows the send deadline (a live send has given up by then) plus a margin for recording the
+# outcome and for clocks of different hosts; shorter than the deadline would give a live send
+# away (two in flight). A starting worker gives back its own host's dead claims at once.
+PKB_IN_FLIGHT_LEASE_S = env.number("PKB_IN_FLIGHT_LEASE_S", default=PKB_TIMEOUT_S + 15, minimum=1.0)
+if PKB_IN_FLIGHT_LEASE_S <= PKB_TIMEOUT_S:
+    raise ImproperlyConfigured(
+        "PKB_IN_FLIGHT_LEASE_S must be longer than PKB_TIMEOUT_S: a message still being sent "
+        "would be given to another worker and sent twice at once."
+    )
 PKB_SWEEP_INTERVAL_S = env.number("PKB_SWEEP_INTERVAL_S", default=30.0, minimum=1.0)
 # How long one dispatch task keeps sending before handing over to a fresh task.
 PKB_DISPATCH_BUDGET_S = env.number("PKB_DISPATCH_BUDGET_S", default=50.0, minimum=1.0)

@@ -10,6 +10,7 @@ from pkb_bridge.services.delivery import (
     message_claim,
     message_requeue,
     message_send,
+    messages_release_orphaned,
     messages_requeue_stuck,
     transport_from_settings,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "message_enqueue",
     "message_requeue",
     "message_send",
+    "messages_release_orphaned",
     "messages_requeue_stuck",
     "on_appointment_changed",
     "on_diagnoses_changed",

@@ -47,10 +47,24 @@ Outcome = DeliveryAttempt.Outcome
 
 
 def worker_name() -> str:
+    """Who holds a claim: ``host:pid:thread``. A starting worker reads it back to find the
+    claims of processes of its host that are gone (``messages_release_orphaned``)."""
     import os
     import threading
 
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def _process_gone(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
 
 
 def _locked_connection() -> Connection:
@@ -453,6 +467,35 @@ def messages_requeue_stuck(*, now: dt.datetime | None = None) -> int:
     ).update(status=Status.PENDING, in_flight_since=None, claimed_by="", next_attempt_at=moment)
     if count:
         logger.warning("Requeued %d outbound message(s) stuck in flight", count)
+    return count
+
+
+@transaction.atomic
+def messages_release_orphaned(*, host: str | None = None, now: dt.datetime | None = None) -> int:
+    """Give back, at once, rows in flight whose claimant was a process of this host that no
+    longer exists (a worker killed mid-send, then started again): without waiting for the
+    lease, during which nothing else could be sent (one message in flight at a time). The
+    claim names the process (``worker_name``); a process alive, or of another host, keeps its
+    claim until its lease runs out. Sent again with the same bytes and MSH-10. Safe to
+    repeat."""
+    moment = now or timezone.now()
+    here = host or socket.gethostname()
+    orphaned: list[int] = []
+    for pk, claimed_by in OutboundMessage.objects.filter(
+        status=Status.IN_FLIGHT, claimed_by__startswith=f"{here}:"
+    ).values_list("pk", "claimed_by"):
+        parts = claimed_by.split(":")
+        if len(parts) >= 3 and parts[-2].isdigit() and _process_gone(int(parts[-2])):
+            orphaned.append(pk)
+    if not orphaned:
+        return 0
+    count = OutboundMessage.objects.filter(
+        pk__in=orphaned, status=Status.IN_FLIGHT, claimed_by__startswith=f"{here}:"
+    ).update(status=Status.PENDING, in_flight_since=None, claimed_by="", next_attempt_at=moment)
+    if count:
+        logger.warning(
+            "Gave back %d outbound message(s) claimed by a process of this host that is gone", count
+        )
     return count
 
 
