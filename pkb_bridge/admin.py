@@ -285,10 +285,12 @@ class OutboundMessageAdmin(PkbPatientAdmin):
         "status",
         "attempts",
         "next_attempt_at",
+        "stalled_at",
         "ack_code",
         "short_error",
     )
-    list_filter = ("status", "kind")
+    # "Stalled at: not empty" lists the messages that keep failing (docs/pkb.md).
+    list_filter = ("status", "kind", ("stalled_at", admin.EmptyFieldListFilter))
     search_fields = ("=control_id", "=patient__nhs_number", "=patient__mrn")
     search_help_text = "Control id (MSH-10), or the patient's NHS number or MRN."
     list_select_related = ("patient",)

@@ -81,6 +81,7 @@ def sweep() -> None:
     dispatchers as may run at once. Safe to repeat."""
     services.messages_release_orphaned()
     services.messages_requeue_stuck()
+    services.publications_auto_release_notify()
     services.publications_auto_release()
     for enrolment_id in services.invitations_due():
         send_invitation.delay(enrolment_id)

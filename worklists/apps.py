@@ -19,6 +19,15 @@ class WorklistsConfig(AppConfig):
         pkb_signals.message_delivered.connect(
             receivers.message_delivered, dispatch_uid=f"{uid}.message_delivered"
         )
+        pkb_signals.message_stalled.connect(
+            receivers.message_stalled, dispatch_uid=f"{uid}.message_stalled"
+        )
+        pkb_signals.auto_release_due.connect(
+            receivers.auto_release_due, dispatch_uid=f"{uid}.auto_release_due"
+        )
+        pkb_signals.auto_release_settled.connect(
+            receivers.auto_release_settled, dispatch_uid=f"{uid}.auto_release_settled"
+        )
         pkb_signals.onboarding_needed.connect(
             receivers.onboarding_needed, dispatch_uid=f"{uid}.onboarding_needed"
         )

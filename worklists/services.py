@@ -526,6 +526,94 @@ def work_item_raise_for_rejected_message(
 
 
 @transaction.atomic
+def work_item_raise_for_stalled_message(
+    *, message: OutboundMessage, actor: User
+) -> tuple[WorkItem, bool]:
+    """A message to PKB keeps failing (no answer, 5xx, SOAP fault, no ACK) past the stall
+    threshold: an administrator's item (no team: the cause is usually the connection or PKB,
+    not the patient's record). One item per stall; closed by the system when the message is
+    delivered. Safe to repeat."""
+    what = _REJECTED_WHAT.get(message.kind, f"a {message.kind} message")
+    since = message.failing_since or message.stalled_at or timezone.now()
+    explanation = (
+        f"Sending {what} to PKB has failed {message.failures} times in a row since "
+        f"{timezone.localtime(since):%d %b %Y %H:%M}. The last error was: "
+        f"{(message.last_error or 'none recorded').strip()}\n\n"
+        "It is still being retried, but nothing later for this patient is sent until it goes. "
+        "Check the PKB delivery page (/pkb/delivery/) and the message's attempts in Django "
+        "admin: if every message fails, PKB or the connection is down (see the PKB outage "
+        "runbook); if only this one does, PKB cannot take it: cancel it there, or have its "
+        "cause fixed. This item closes itself when PKB accepts the message."
+    )
+    return work_item_raise(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key=f"outbound:{message.pk}:stalled:{message.failures}",
+        title=f"Delivery to PKB stalled: {what} keeps failing",
+        explanation=explanation,
+        source=f"outbound:{message.pk}",
+        actor=actor,
+        priority=Priority.HIGH,
+        details={
+            "outbound_message": str(message.public_id),
+            "message_kind": message.kind,
+            "control_id": message.control_id,
+            "failures": message.failures,
+            "last_error": message.last_error[:500],
+        },
+    )
+
+
+@transaction.atomic
+def work_item_raise_for_auto_release(*, publication: Any, actor: User) -> tuple[WorkItem, bool]:
+    """A held item (``pkb_bridge.models.Publication``) that the team's policy will release to
+    the patient in PKB automatically: the team reviews it before then. One item per announced
+    release; closed by the system when the item is released or kept held. Safe to repeat."""
+    when = publication.auto_release_at or timezone.now()
+    what = publication.get_category_display().lower()
+    notified = publication.auto_release_notified_at
+    announced = int(notified.timestamp()) if notified else 0
+    explanation = (
+        f"An item held back from the patient's PKB record ({what}) will be released to the "
+        f"patient automatically on {timezone.localtime(when):%d %b %Y %H:%M}, as the team's "
+        "release policy says. Review it on the patient's page (Patients Know Best panel): "
+        "release it now, or keep it held (no automatic release). Nothing is released before "
+        "that time. This item closes itself when the item is released or kept held."
+    )
+    return work_item_raise(
+        kind=Kind.RESULT_TO_REVIEW,
+        dedupe_key=f"auto_release:{publication.pk}:{announced}",
+        title=f"Held {what} is released to the patient in PKB on {timezone.localtime(when):%d %b}",
+        explanation=explanation,
+        source=f"publication:{publication.pk}",
+        actor=actor,
+        patient=publication.patient,
+        team=publication.enrolment.team,
+        priority=Priority.HIGH,
+        due_date=timezone.localdate(when),
+        details={"auto_release_at": when.isoformat(), "category": publication.category},
+    )
+
+
+@transaction.atomic
+def work_items_close_for_settled_auto_release(*, publication: Any, actor: User) -> int:
+    """The announced automatic release is no longer to come (the item was released, or kept
+    held): close its review items. Returns how many this call closed; safe to repeat."""
+    closed = 0
+    released = publication.state == "released"
+    for item in work_items_active_for(dedupe_prefix=f"auto_release:{publication.pk}:"):
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="Released" if released else "Kept held",
+            note=(
+                f"{actor.get_full_name() or actor.get_username()} "
+                f"{'released the item' if released else 'kept the item held'}."
+            ),
+        )
+    return closed
+
+
+@transaction.atomic
 def work_item_raise_for_onboarding(*, enrolment: Enrolment, actor: User) -> tuple[WorkItem, bool]:
     """PKB registered the patient but no email is recorded, so no invitation can be sent:
     the team helps the patient register. One item per enrolment; safe to repeat."""

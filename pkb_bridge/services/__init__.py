@@ -39,6 +39,7 @@ from pkb_bridge.services.publication import (
     publication_hold,
     publication_release,
     publications_auto_release,
+    publications_auto_release_notify,
 )
 
 __all__ = [
@@ -71,5 +72,6 @@ __all__ = [
     "publication_hold",
     "publication_release",
     "publications_auto_release",
+    "publications_auto_release_notify",
     "transport_from_settings",
 ]

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
@@ -266,6 +267,8 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
                 ack_text=ack.text or "",
                 last_error="",
                 in_flight_since=None,
+                failures=0,
+                failing_since=None,
             )
             if message.kind == OutboundMessage.Kind.REGISTRATION:
                 from pkb_bridge.services.invitations import on_registration_accepted
@@ -350,7 +353,9 @@ def _mark_rejected(
         )
         OutboundMessage.objects.filter(
             pk=message.pk, status=Status.IN_FLIGHT, claimed_by=worker
-        ).update(status=Status.REJECTED, in_flight_since=None, **fields)
+        ).update(
+            status=Status.REJECTED, in_flight_since=None, failures=0, failing_since=None, **fields
+        )
         on_message_rejected(message_id=message.pk)
 
 
@@ -414,15 +419,43 @@ def _transport_failed(
         )
         # Transient failures are retried: PKB may have received the message even when we did
         # not hear back, and the same MSH-10 and filler order number make a repeat harmless.
-        mine.update(
+        updated = mine.update(
             status=Status.PENDING,
             next_attempt_at=timezone.now() + _backoff(message.attempts),
             in_flight_since=None,
             claimed_by="",
             last_error=f"{error.kind}: {error}"[:2000],
+            failures=F("failures") + 1,
+            failing_since=Coalesce(F("failing_since"), Value(started)),
         )
+        if updated:
+            _stall_if_due(message.pk)
     logger.info("Outbound message %s will be retried: %s", message.public_id, error.kind)
     return SendOutcome(Outcome.TRANSIENT, str(error))
+
+
+def _stall_if_due(message_id: int) -> None:
+    """Mark the message stalled (once per run of failures) when it has failed
+    ``PKB_STALL_AFTER_ATTEMPTS`` times in a row or for ``PKB_STALL_AFTER_HOURS``, and tell the
+    worklists (an administrator's item). It is still retried: the cause may be PKB's."""
+    row = OutboundMessage.objects.select_for_update().get(pk=message_id)
+    if row.stalled_at is not None or row.failing_since is None:
+        return
+    now = timezone.now()
+    too_long = now - row.failing_since >= dt.timedelta(hours=settings.PKB_STALL_AFTER_HOURS)
+    if row.failures < settings.PKB_STALL_AFTER_ATTEMPTS and not too_long:
+        return
+    row.stalled_at = now
+    row.save(update_fields=["stalled_at"])
+    logger.error(
+        "Outbound message %s stalled: %d failed attempts in a row since %s",
+        row.public_id,
+        row.failures,
+        row.failing_since.isoformat(),
+    )
+    from pkb_bridge import signals
+
+    signals.message_stalled.send(sender=OutboundMessage, message=row)
 
 
 def transport_from_settings() -> PkbTransport:
@@ -521,6 +554,9 @@ def message_requeue(*, message: OutboundMessage, actor: User) -> OutboundMessage
     message.next_attempt_at = timezone.now()
     message.last_error = f"Requeued by {actor.get_username()}"
     message.cancelled_reason = ""
+    message.failures = 0
+    message.failing_since = None
+    message.stalled_at = None
     message.save()
     from pkb_bridge.services.outbox import kick_dispatcher_on_commit
 

@@ -12,7 +12,13 @@ from django.core import mail
 from django.utils import timezone
 
 from pkb_bridge import services
-from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
+from pkb_bridge.models import (
+    Connection,
+    DeliveryAttempt,
+    Enrolment,
+    OutboundMessage,
+    ReleasePolicy,
+)
 from pkb_bridge.transport import PkbTransport
 from rms import services as rms_services
 from rms.services import ObservationInput, ResultInput
@@ -26,6 +32,13 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 Status = OutboundMessage.Status
+
+
+@pytest.fixture(autouse=True)
+def radiology_released_at_once(team) -> None:  # type: ignore[no-untyped-def]
+    """These tests are about delivery: the team releases radiology at once (by default it is
+    held for a clinician's review)."""
+    ReleasePolicy.objects.create(team=team, category="radiology", mode="immediate")
 
 
 def with_history(patient, *, labs: int = 4) -> None:
