@@ -24,3 +24,8 @@ auto_release_due = Signal()
 # publication=Publication (a held item whose automatic release was announced was released or
 # kept held: the review is done)
 auto_release_settled = Signal()
+# enrolment=Enrolment (the patient's NHS number is no longer verified: their messages are
+# held until it is)
+nhs_number_unverified = Signal()
+# enrolment=Enrolment (verified again: the held messages go)
+nhs_number_verified = Signal()

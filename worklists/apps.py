@@ -28,6 +28,12 @@ class WorklistsConfig(AppConfig):
         pkb_signals.auto_release_settled.connect(
             receivers.auto_release_settled, dispatch_uid=f"{uid}.auto_release_settled"
         )
+        pkb_signals.nhs_number_unverified.connect(
+            receivers.nhs_number_unverified, dispatch_uid=f"{uid}.nhs_number_unverified"
+        )
+        pkb_signals.nhs_number_verified.connect(
+            receivers.nhs_number_verified, dispatch_uid=f"{uid}.nhs_number_verified"
+        )
         pkb_signals.onboarding_needed.connect(
             receivers.onboarding_needed, dispatch_uid=f"{uid}.onboarding_needed"
         )

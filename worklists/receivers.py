@@ -32,6 +32,14 @@ def auto_release_settled(sender: Any, *, publication: Any, **kwargs: Any) -> Non
     )
 
 
+def nhs_number_unverified(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
+    services.work_item_raise_for_unverified_nhs_number(enrolment=enrolment, actor=system_user())
+
+
+def nhs_number_verified(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
+    services.work_items_close_for_verified_nhs_number(enrolment=enrolment, actor=system_user())
+
+
 def onboarding_needed(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
     services.work_item_raise_for_onboarding(enrolment=enrolment, actor=system_user())
 

@@ -614,6 +614,55 @@ def work_items_close_for_settled_auto_release(*, publication: Any, actor: User) 
 
 
 @transaction.atomic
+def work_item_raise_for_unverified_nhs_number(
+    *, enrolment: Enrolment, actor: User
+) -> tuple[WorkItem, bool]:
+    """A patient shared with PKB whose NHS number is no longer verified: everything for PKB
+    is held until it is. While an item for this enrolment is active it is returned and no
+    other raised; a later loss of verification raises a new one. Safe to repeat."""
+    prefix = f"pkb_unverified:{enrolment.pk}:"
+    active = work_items_active_for(dedupe_prefix=prefix).first()
+    if active is not None:
+        return active, False
+    episodes = WorkItem.objects.filter(dedupe_key__startswith=prefix).count()
+    status = enrolment.patient.nhs_number_status
+    return work_item_raise(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key=f"{prefix}{episodes + 1}",
+        title="NHS number no longer verified: nothing is sent to PKB",
+        explanation=(
+            f"The patient's NHS number status is now {status or 'blank'}, not 01 (verified). "
+            "PKB sends messages with an unverified number to manual review, so nothing more "
+            "is sent to PKB for this patient (new results, letters and appointments are held, "
+            "in order). Trace the number on the Spine and record it as verified: the held "
+            "messages then go, in order, and this item closes itself. If the number itself "
+            "has changed, stop sharing and contact PKB (it cannot merge records)."
+        ),
+        source=f"enrolment:{enrolment.pk}",
+        actor=actor,
+        patient=enrolment.patient,
+        team=enrolment.team,
+        priority=Priority.HIGH,
+        details={"enrolment": str(enrolment.public_id), "nhs_number_status": status},
+    )
+
+
+@transaction.atomic
+def work_items_close_for_verified_nhs_number(*, enrolment: Enrolment, actor: User) -> int:
+    """The NHS number is verified again: close the enrolment's "no longer verified" items.
+    Returns how many this call closed; safe to repeat."""
+    closed = 0
+    for item in work_items_active_for(dedupe_prefix=f"pkb_unverified:{enrolment.pk}:"):
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="NHS number verified",
+            note="The NHS number is verified (01) again; the held PKB messages are being sent.",
+        )
+    return closed
+
+
+@transaction.atomic
 def work_item_raise_for_onboarding(*, enrolment: Enrolment, actor: User) -> tuple[WorkItem, bool]:
     """PKB registered the patient but no email is recorded, so no invitation can be sent:
     the team helps the patient register. One item per enrolment; safe to repeat."""

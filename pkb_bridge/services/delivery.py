@@ -41,6 +41,7 @@ from pkb_bridge.hl7 import MessageCheckError, parse_ack, pid3_identifiers
 from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
 from pkb_bridge.services.alerts import on_message_rejected
 from pkb_bridge.transport import PkbTransport, SendResult, TransportError
+from rms.models import NhsNumberStatus
 
 logger = logging.getLogger("pkb_bridge")
 Status = OutboundMessage.Status
@@ -98,6 +99,9 @@ def _eligible_base() -> QuerySet[OutboundMessage]:
         OutboundMessage.objects.filter(
             status=Status.PENDING,
             enrolment__status=Enrolment.Status.ACTIVE,
+            # A patient whose NHS number is no longer verified: everything waits (PKB routes
+            # an unverified number to manual review), then goes in order once it is again.
+            patient__nhs_number_status=NhsNumberStatus.VERIFIED,
         )
         .exclude(Exists(earlier_open))
         .exclude(Exists(blocked))
@@ -183,6 +187,42 @@ def identifiers_problem(message: OutboundMessage) -> str | None:
     return None
 
 
+def _verified_status_carried(message: OutboundMessage) -> None:
+    """A message built while the patient's NHS number was not verified was held until it is
+    (``_eligible_base``): its PID-3 status (``NH{status:NN}``) and PID-32 (``NSTSNN``) are
+    set to the patient's current, verified status before its first send, so that PKB files
+    it rather than routing it to manual review (PKB interface §5.3). The payload is saved:
+    every attempt sends the same bytes. Nothing else of the message changes."""
+    patient = message.patient
+    if patient.nhs_number_status != NhsNumberStatus.VERIFIED or not patient.nhs_number:
+        return
+    segments = message.payload.split("\r")
+    changed = False
+    for index, segment in enumerate(segments):
+        if not segment.startswith("PID|"):
+            continue
+        fields = segment.split("|")
+        prefix = f"{patient.nhs_number}^^^NHS^NH{{status:"
+        repetitions = fields[3].split("~") if len(fields) > 3 else []
+        for number, identifier in enumerate(repetitions):
+            if identifier.startswith(prefix) and identifier != f"{prefix}01}}":
+                repetitions[number] = f"{prefix}01}}"
+                changed = True
+        if repetitions:
+            fields[3] = "~".join(repetitions)
+        if len(fields) > 32 and fields[32].startswith("NSTS") and fields[32] != "NSTS01":
+            fields[32] = "NSTS01"
+            changed = True
+        segments[index] = "|".join(fields)
+    if changed:
+        message.payload = "\r".join(segments)
+        OutboundMessage.objects.filter(pk=message.pk).update(payload=message.payload)
+        logger.info(
+            "Outbound message %s carries the patient's NHS number as verified again",
+            message.public_id,
+        )
+
+
 @dataclass(frozen=True)
 class SendOutcome:
     outcome: str
@@ -230,6 +270,7 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
     claimant's state is changed: a row the sweeper gave away meanwhile is left to its new
     claimant, except that an acceptance is always recorded."""
     started = timezone.now()
+    _verified_status_carried(message)
     problem = identifiers_problem(message)
     if problem:
         logger.critical(

@@ -331,6 +331,8 @@ def on_patient_changed(*, patient: Patient, changed_fields: Iterable[str]) -> No
     changed = set(changed_fields)
     if enrolment is None or not (changed & PKB_FIELDS):
         return
+    if "nhs_number_status" in changed:
+        _nhs_number_status_changed(enrolment)
     if "nhs_number" in changed or opt_in_refusal(patient):
         # PKB matches on the NHS number and cannot merge: sending a new or unverified number
         # could split the record. Nothing is sent until a person has looked.
@@ -341,3 +343,22 @@ def on_patient_changed(*, patient: Patient, changed_fields: Iterable[str]) -> No
         )
         return
     _registration(enrolment, trigger="A31", source_ref=f"a31:{compose.new_control_id()}")
+
+
+def _nhs_number_status_changed(enrolment: Enrolment) -> None:
+    """The NHS number's status moved away from verified (01), or back to it. While it is not
+    verified nothing is sent for the patient (the dispatcher holds every message: PKB routes
+    an unverified number to manual review) and the team has a work item; once it is verified
+    again the item closes and the held messages go, in order, carrying the verified status."""
+    from pkb_bridge import signals
+    from pkb_bridge.services.outbox import kick_dispatcher_on_commit
+
+    if enrolment.patient.nhs_number_status == NhsNumberStatus.VERIFIED:
+        signals.nhs_number_verified.send(sender=Enrolment, enrolment=enrolment)
+        kick_dispatcher_on_commit()
+    else:
+        logger.warning(
+            "Enrolment %s: the NHS number is no longer verified; PKB messages are held",
+            enrolment.public_id,
+        )
+        signals.nhs_number_unverified.send(sender=Enrolment, enrolment=enrolment)
