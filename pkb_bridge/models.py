@@ -73,6 +73,11 @@ class Enrolment(models.Model):
     def __str__(self) -> str:
         return f"PKB enrolment of {self.patient} ({self.get_status_display()})"
 
+    def email_is_refused(self) -> bool:
+        """Whether PKB refused the patient's current email (another PKB record holds it)."""
+        refused = self.email_refused.strip().casefold()
+        return bool(refused) and refused == (self.patient.email or "").strip().casefold()
+
 
 class ReleasePolicy(models.Model):
     """How a team first publishes one category of item to the patient in PKB."""

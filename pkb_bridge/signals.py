@@ -29,3 +29,6 @@ auto_release_settled = Signal()
 nhs_number_unverified = Signal()
 # enrolment=Enrolment (verified again: the held messages go)
 nhs_number_verified = Signal()
+# message=OutboundMessage, enrolment=Enrolment (PKB refused the patient's email: another
+# PKB record has it; the registration or update is sent again without it)
+registration_email_refused = Signal()

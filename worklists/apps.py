@@ -34,6 +34,10 @@ class WorklistsConfig(AppConfig):
         pkb_signals.nhs_number_verified.connect(
             receivers.nhs_number_verified, dispatch_uid=f"{uid}.nhs_number_verified"
         )
+        pkb_signals.registration_email_refused.connect(
+            receivers.registration_email_refused,
+            dispatch_uid=f"{uid}.registration_email_refused",
+        )
         pkb_signals.onboarding_needed.connect(
             receivers.onboarding_needed, dispatch_uid=f"{uid}.onboarding_needed"
         )

@@ -40,6 +40,10 @@ def nhs_number_verified(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
     services.work_items_close_for_verified_nhs_number(enrolment=enrolment, actor=system_user())
 
 
+def registration_email_refused(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
+    services.work_item_raise_for_refused_email(enrolment=enrolment, actor=system_user())
+
+
 def onboarding_needed(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
     services.work_item_raise_for_onboarding(enrolment=enrolment, actor=system_user())
 

@@ -663,6 +663,36 @@ def work_items_close_for_verified_nhs_number(*, enrolment: Enrolment, actor: Use
 
 
 @transaction.atomic
+def work_item_raise_for_refused_email(
+    *, enrolment: Enrolment, actor: User
+) -> tuple[WorkItem, bool]:
+    """PKB refused the patient's email because another PKB record has it; the patient was
+    registered (or updated) without it and no invitation goes to it. One item per refused
+    address and enrolment; safe to repeat."""
+    email = enrolment.email_refused.strip()
+    return work_item_raise(
+        kind=Kind.ONBOARDING_NEEDED,
+        dedupe_key=f"email_refused:{enrolment.pk}:{email.casefold()}",
+        title="PKB refused the patient's email: registered without it",
+        explanation=(
+            f"PKB refused the email address {email} because another PKB record already has "
+            "it (PKB allows one record per address). The patient's details were sent to PKB "
+            "without the email, so the rest of the record is shared, but no invitation was "
+            "sent.\n\nCheck the address with the patient. If it is someone else's (a "
+            "relative's), record the patient's own address and resend the invitation from "
+            "the patient's PKB page. If the patient already has a PKB account under it, ask "
+            "PKB's support to link it (PKB cannot merge records over HL7)."
+        ),
+        source=f"enrolment:{enrolment.pk}",
+        actor=actor,
+        patient=enrolment.patient,
+        team=enrolment.team,
+        priority=Priority.NORMAL,
+        details={"enrolment": str(enrolment.public_id)},
+    )
+
+
+@transaction.atomic
 def work_item_raise_for_onboarding(*, enrolment: Enrolment, actor: User) -> tuple[WorkItem, bool]:
     """PKB registered the patient but no email is recorded, so no invitation can be sent:
     the team helps the patient register. One item per enrolment; safe to repeat."""

@@ -25,11 +25,15 @@ import datetime as dt
 import functools
 import logging
 import random
+import re
 import socket
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -40,6 +44,7 @@ from pkb_bridge import hl7
 from pkb_bridge.hl7 import MessageCheckError, parse_ack, pid3_identifiers
 from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
 from pkb_bridge.services.alerts import on_message_rejected
+from pkb_bridge.services.outbox import Builder
 from pkb_bridge.transport import PkbTransport, SendResult, TransportError
 from rms.models import NhsNumberStatus
 
@@ -325,6 +330,9 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
     if ack.code in ("AR", "AE") and ack.control_id == message.control_id:
         # PKB's advice: no automatic retry; a person looks at PKB's reason.
         text = ack.text or "(PKB gave no reason)"
+        if _refuses_the_email(message, ack):
+            _register_without_email(message, worker=worker, started=started, sent=sent, ack=ack)
+            return SendOutcome(Outcome.REJECTED, text)
         # PKB's text can quote the patient (a name, an NHS number): it goes on the row and the
         # work item, never into the log.
         logger.warning(
@@ -366,6 +374,85 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
 
     no_ack = TransportError("bad_response", "the response held no HL7 acknowledgement")
     return _transport_failed(message, error=no_ack, worker=worker, started=started, sent=sent)
+
+
+# PKB rejects a message carrying an email another PKB record already has (PKB interface §5.3,
+# "An email address can belong to only one PKB record"). PKB's exact wording is not published;
+# the sandbox answers "Email address already in use by another patient".
+_EMAIL_IN_USE = re.compile(r"e-?mail.{0,80}\b(in use|already|another)\b", re.IGNORECASE | re.DOTALL)
+_DEMOGRAPHICS = (OutboundMessage.Kind.REGISTRATION, OutboundMessage.Kind.UPDATE)
+
+
+def _refuses_the_email(message: OutboundMessage, ack: hl7.Ack) -> bool:
+    """PKB's AR says the ADT's email belongs to another PKB record (and it is not an email
+    we have already left out)."""
+    if message.kind not in _DEMOGRAPHICS or ack.code != "AR":
+        return False
+    if not _EMAIL_IN_USE.search(ack.text or ""):
+        return False
+    enrolment = Enrolment.objects.select_related("patient").get(pk=message.enrolment_id)
+    return bool(enrolment.patient.email) and not enrolment.email_is_refused()
+
+
+def _register_without_email(
+    message: OutboundMessage,
+    *,
+    worker: str,
+    started: dt.datetime,
+    sent: SendResult,
+    ack: hl7.Ack,
+) -> None:
+    """PKB refused the patient's email: the attempt is recorded as rejected, the email is
+    noted as refused (no invitation goes to it), and the same row (its place in the patient's
+    queue kept: a registration comes first) is rebuilt from the current record without the
+    email, with a new MSH-10, to be sent at once. The team gets a work item saying so."""
+    from pkb_bridge import signals
+    from pkb_bridge.services.enrolment import adt_builder
+
+    with transaction.atomic():
+        _record(
+            message, worker=worker, started=started, outcome=Outcome.REJECTED, sent=sent, ack=ack
+        )
+        enrolment = (Enrolment.objects.select_for_update().select_related("patient", "team")).get(
+            pk=message.enrolment_id
+        )
+        enrolment.email_refused = enrolment.patient.email
+        enrolment.save(update_fields=["email_refused"])
+        trigger = "A28" if message.kind == OutboundMessage.Kind.REGISTRATION else "A31"
+        control_id, payload = _built(enrolment, adt_builder(enrolment, trigger=trigger))
+        rebuilt = OutboundMessage.objects.filter(
+            pk=message.pk, status=Status.IN_FLIGHT, claimed_by=worker
+        ).update(
+            status=Status.PENDING,
+            control_id=control_id,
+            payload=payload,
+            expected_nhs_number=enrolment.patient.nhs_number or "",
+            next_attempt_at=timezone.now(),
+            in_flight_since=None,
+            claimed_by="",
+            ack_code="AR",
+            ack_text=ack.text or "",
+            last_error=(
+                f"PKB refused the email (another PKB record has it): {ack.text or ''} "
+                "Sent again without the email."
+            )[:2000],
+        )
+        if rebuilt:
+            logger.warning(
+                "PKB refused the email of outbound message %s; sent again without it",
+                message.public_id,
+            )
+            signals.registration_email_refused.send(
+                sender=OutboundMessage, message=message, enrolment=enrolment
+            )
+
+
+def _built(enrolment: Enrolment, build: Builder) -> tuple[str, str]:
+    """A new MSH-10 and the message built with it, for ``enrolment``'s team."""
+    from pkb_bridge import compose
+
+    control_id = compose.new_control_id()
+    return control_id, build(compose.context_for(enrolment.team, control_id))
 
 
 def _mark_rejected(
@@ -586,11 +673,41 @@ def bodies_prune(*, now: dt.datetime | None = None) -> int:
 
 @transaction.atomic
 def message_requeue(*, message: OutboundMessage, actor: User) -> OutboundMessage:
-    """Send a rejected or cancelled message again (same bytes, same MSH-10), after a fix.
-    Requeuing a rejected registration unblocks the patient's queue. Safe to repeat."""
+    """Send a rejected or cancelled message again after a fix, rebuilt from the current
+    record with a new MSH-10 (PKB gets what the record says now, not the bytes it refused).
+    A registration or demographics update is rebuilt in its own row, keeping its place in the
+    patient's queue (requeuing a rejected registration unblocks the queue); an item's message
+    is cancelled and the item queued again at the end of the queue (it carries the item's
+    latest state, so nothing queued after it is newer). Returns the message that will be sent.
+    Refused (ValidationError) for a patient no longer shared or an item now held or deleted.
+    Safe to repeat."""
     message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
     if message.status not in (Status.REJECTED, Status.CANCELLED):
         return message
+    enrolment = Enrolment.objects.select_related("patient", "team").get(pk=message.enrolment_id)
+    if enrolment.status != Enrolment.Status.ACTIVE:
+        raise ValidationError("The patient is no longer shared with PKB; nothing is sent.")
+    rebuilt: tuple[str, str, str] | None = None
+    if message.kind not in _DEMOGRAPHICS:
+        rebuilt, replacement = _requeue_items(message, actor=actor)
+        if replacement is not None:
+            return replacement
+    if rebuilt is not None:
+        message.kind, message.control_id, message.payload = rebuilt
+    elif message.kind in _DEMOGRAPHICS:
+        from pkb_bridge.services.enrolment import adt_builder
+
+        trigger = "A28" if message.kind == OutboundMessage.Kind.REGISTRATION else "A31"
+        message.control_id, message.payload = _built(
+            enrolment, adt_builder(enrolment, trigger=trigger)
+        )
+    else:
+        # No item to rebuild it from (its publication is gone): the same content under a
+        # new MSH-10.
+        message.control_id, message.payload = _with_control_id(
+            message.payload, compose_control_id()
+        )
+    message.expected_nhs_number = enrolment.patient.nhs_number or ""
     message.status = Status.PENDING
     message.next_attempt_at = timezone.now()
     message.last_error = f"Requeued by {actor.get_username()}"
@@ -603,6 +720,97 @@ def message_requeue(*, message: OutboundMessage, actor: User) -> OutboundMessage
 
     kick_dispatcher_on_commit()
     return message
+
+
+def compose_control_id() -> str:
+    from pkb_bridge import compose
+
+    return compose.new_control_id()
+
+
+def _with_control_id(payload: str, control_id: str) -> tuple[str, str]:
+    """The payload with MSH-10 replaced by ``control_id``."""
+    segments = payload.split("\r")
+    fields = segments[0].split("|")
+    if segments[0].startswith("MSH|") and len(fields) > 9:
+        fields[9] = control_id
+        segments[0] = "|".join(fields)
+    return control_id, "\r".join(segments)
+
+
+class _Discard(Exception):
+    """Rolls back the savepoint in which a message was built only to be read."""
+
+
+def _item_message(publication: Any, reason: str) -> tuple[str, str, str] | None:
+    """(kind, MSH-10, payload) of the message that carries the item's current state, built
+    by the code that queues it (``send_item``) in a savepoint rolled back afterwards: nothing
+    of it is kept but what is returned."""
+    from pkb_bridge.services.publication import send_item
+
+    built: tuple[str, str, str] | None = None
+    try:
+        with transaction.atomic():
+            queued = send_item(publication=publication, reason=reason, save=False)
+            if queued is not None:
+                built = (queued.kind, queued.control_id, queued.payload)
+            raise _Discard
+    except _Discard:
+        pass
+    return built
+
+
+def _requeue_items(
+    message: OutboundMessage, *, actor: User
+) -> tuple[tuple[str, str, str] | None, OutboundMessage | None]:
+    """What requeuing an item's message sends: for a message carrying one item, that item's
+    message built from the current record (kind, MSH-10, payload), to go in the same row; for
+    a packed historic message, the message is cancelled and each item queued again on its own
+    (returned as the second value). (None, None) when it carries no item still known.
+    Refuses when an item is now held or deleted."""
+    from pkb_bridge.models import Publication
+    from pkb_bridge.services.publication import item_ref, send_item
+
+    carried = list(
+        Publication.objects.filter(message=message).select_related(
+            "enrolment", "enrolment__team", "enrolment__patient"
+        )
+    )
+    if not carried:
+        candidates = Publication.objects.filter(enrolment_id=message.enrolment_id).select_related(
+            "enrolment", "enrolment__team", "enrolment__patient"
+        )
+        carried = [p for p in candidates if message.source_ref.startswith(item_ref(p))][:1]
+    if not carried:
+        return None, None
+    not_released = [p for p in carried if p.state != Publication.State.RELEASED]
+    if not_released:
+        raise ValidationError(
+            "This message carries an item that is now "
+            f"{not_released[0].get_state_display().lower()}: release the item from the "
+            "patient's page instead of requeuing the message."
+        )
+    if len(carried) == 1:
+        rebuilt = _item_message(carried[0], f"requeued:{message.pk}:{uuid.uuid4().hex[:8]}")
+        if rebuilt is None:
+            raise ValidationError("The item has nothing to send to PKB any more.")
+        return rebuilt, None
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=Status.CANCELLED,
+        cancelled_reason=f"Requeued by {actor.get_username()}: rebuilt as a new message"[:200],
+    )
+    latest: OutboundMessage | None = None
+    for publication in carried:
+        latest = (
+            send_item(
+                publication=publication, reason=f"requeued:{message.pk}:{uuid.uuid4().hex[:8]}"
+            )
+            or latest
+        )
+    from pkb_bridge.services.outbox import kick_dispatcher_on_commit
+
+    kick_dispatcher_on_commit()
+    return None, latest
 
 
 @transaction.atomic

@@ -110,17 +110,23 @@ def _team_for(patient: Patient, actor: User, team: Team | None) -> Team:
     return chosen
 
 
-def _registration(enrolment: Enrolment, *, trigger: str, source_ref: str) -> OutboundMessage | None:
+def adt_builder(enrolment: Enrolment, *, trigger: str) -> Builder:
+    """The ADT^A28 or A31 of the patient's current record: demographics and every diagnosis,
+    without an email PKB refused."""
     patient = enrolment.patient
-    patient_data = compose.patient_data(patient)
+    patient_data = compose.patient_data(patient, without_email=enrolment.email_is_refused())
     diagnoses = compose.diagnoses_data(list(selectors.diagnosis_list(patient=patient)))
+    return lambda ctx: hl7.build_adt(
+        ctx, patient_data, diagnoses, trigger=cast("hl7.build.AdtTrigger", trigger)
+    )
+
+
+def _registration(enrolment: Enrolment, *, trigger: str, source_ref: str) -> OutboundMessage | None:
     return message_enqueue(
         enrolment=enrolment,
         kind=Kind.REGISTRATION if trigger == "A28" else Kind.UPDATE,
         source_ref=source_ref,
-        build=lambda ctx: hl7.build_adt(
-            ctx, patient_data, diagnoses, trigger=cast("hl7.build.AdtTrigger", trigger)
-        ),
+        build=adt_builder(enrolment, trigger=trigger),
     )
 
 
