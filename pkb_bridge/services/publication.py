@@ -408,11 +408,13 @@ def publications_auto_release_notify(*, now: dt.datetime | None = None) -> int:
     moment = now or timezone.now()
     notice = _notice()
     due: Sequence[Publication] = list(
-        Publication.objects.select_for_update(skip_locked=True)
+        # Only the publications are locked, not the patients or teams read with them.
+        Publication.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(
             state=State.HELD,
             auto_release_at__lte=moment + notice,
             auto_release_notified_at__isnull=True,
+            enrolment__status=Enrolment.Status.ACTIVE,
         )
         .select_related("enrolment", "enrolment__team", "patient")
     )
