@@ -676,11 +676,12 @@ def message_requeue(*, message: OutboundMessage, actor: User) -> OutboundMessage
     """Send a rejected or cancelled message again after a fix, rebuilt from the current
     record with a new MSH-10 (PKB gets what the record says now, not the bytes it refused).
     A registration or demographics update is rebuilt in its own row, keeping its place in the
-    patient's queue (requeuing a rejected registration unblocks the queue); an item's message
-    is cancelled and the item queued again at the end of the queue (it carries the item's
-    latest state, so nothing queued after it is newer). Returns the message that will be sent.
-    Refused (ValidationError) for a patient no longer shared or an item now held or deleted.
-    Safe to repeat."""
+    patient's queue (requeuing a rejected registration unblocks the queue), and so is an
+    item's message, from the item's current state; a packed historic message is cancelled and
+    each of its items queued again on its own, at the end of the queue (each carries its
+    item's latest state, so nothing queued before it is newer). Returns the message that will
+    be sent. Refused (ValidationError) for a patient no longer shared or an item now held or
+    deleted. Safe to repeat."""
     message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
     if message.status not in (Status.REJECTED, Status.CANCELLED):
         return message
@@ -704,9 +705,7 @@ def message_requeue(*, message: OutboundMessage, actor: User) -> OutboundMessage
     else:
         # No item to rebuild it from (its publication is gone): the same content under a
         # new MSH-10.
-        message.control_id, message.payload = _with_control_id(
-            message.payload, compose_control_id()
-        )
+        message.control_id, message.payload = _with_control_id(message.payload, _new_control_id())
     message.expected_nhs_number = enrolment.patient.nhs_number or ""
     message.status = Status.PENDING
     message.next_attempt_at = timezone.now()
@@ -722,7 +721,7 @@ def message_requeue(*, message: OutboundMessage, actor: User) -> OutboundMessage
     return message
 
 
-def compose_control_id() -> str:
+def _new_control_id() -> str:
     from pkb_bridge import compose
 
     return compose.new_control_id()
@@ -777,10 +776,17 @@ def _requeue_items(
         )
     )
     if not carried:
-        candidates = Publication.objects.filter(enrolment_id=message.enrolment_id).select_related(
-            "enrolment", "enrolment__team", "enrolment__patient"
-        )
-        carried = [p for p in candidates if message.source_ref.startswith(item_ref(p))][:1]
+        # A later message of the item has taken its place on the publication: the item is
+        # the one the source reference names ("result:12:v2").
+        field, _, rest = message.source_ref.partition(":")
+        item_id = rest.partition(":")[0]
+        if field in ("result", "document", "appointment") and item_id.isdigit():
+            carried = list(
+                Publication.objects.filter(
+                    enrolment_id=message.enrolment_id, **{f"{field}_id": int(item_id)}
+                ).select_related("enrolment", "enrolment__team", "enrolment__patient")
+            )
+            carried = [p for p in carried if message.source_ref.startswith(item_ref(p))]
     if not carried:
         return None, None
     not_released = [p for p in carried if p.state != Publication.State.RELEASED]

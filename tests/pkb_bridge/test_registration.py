@@ -200,3 +200,54 @@ def test_a_requeued_result_is_rebuilt_with_a_new_msh10_and_a_held_one_is_refused
         services.message_requeue(message=second, actor=clinician)
     second.refresh_from_db()
     assert second.status == Status.REJECTED
+
+
+def test_a_requeued_result_carries_the_results_current_values_not_the_refused_ones(
+    patient, clinician, sandbox, transport, django_capture_on_commit_callbacks
+) -> None:
+    """PKB interface §9.2 (PKB keys a result on its filler order number: a later message for
+    the same number replaces the values). A result PKB rejected, then corrected at the lab
+    (the correction delivered): requeuing the rejected message sends the current values, so
+    PKB never ends on the superseded ones."""
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    drain(transport, django_capture_on_commit_callbacks)
+    lab(patient, clinician, "FON-C", "0.40")
+    first = OutboundMessage.objects.get(patient=patient, kind=Kind.LAB)
+    sandbox.set_faults(reject_control_ids=[first.control_id])
+    drain(transport, django_capture_on_commit_callbacks)
+    lab(patient, clinician, "FON-C", "0.45")  # the lab's correction
+    drain(transport, django_capture_on_commit_callbacks)
+    assert OutboundMessage.objects.filter(patient=patient, kind=Kind.LAB).count() == 2
+
+    services.message_requeue(message=first, actor=clinician)
+    first.refresh_from_db()
+    assert "0.45" in first.payload and "0.40" not in first.payload
+    drain(transport, django_capture_on_commit_callbacks)
+    first.refresh_from_db()
+    assert first.status == Status.DELIVERED
+    stored = sandbox.state.patient(patient.nhs_number)["lab_results"]["FON-C"]
+    assert "0.45" in str(stored) and "0.40" not in str(stored)
+
+
+def test_a_requeued_packed_history_message_goes_again_as_one_message_per_result(
+    patient, clinician, sandbox, transport, django_capture_on_commit_callbacks
+) -> None:
+    """PKB interface §3.3 (re-send after a fix) and §9.2 (results keyed on their filler order
+    numbers): a rejected packed historic message, requeued, is cancelled and each of its
+    results goes again on its own, rebuilt from the record; each reaches PKB once."""
+    with_labs(patient, count=3)
+    services.enrolment_opt_in(patient=patient, actor=clinician)
+    [pack] = OutboundMessage.objects.filter(patient=patient, kind=Kind.LAB)
+    sandbox.set_faults(reject_control_ids=[pack.control_id])
+    drain(transport, django_capture_on_commit_callbacks)
+    pack.refresh_from_db()
+    assert pack.status == Status.REJECTED
+
+    services.message_requeue(message=pack, actor=clinician)
+    pack.refresh_from_db()
+    assert pack.status == Status.CANCELLED
+    drain(transport, django_capture_on_commit_callbacks)
+    again = OutboundMessage.objects.filter(patient=patient, kind=Kind.LAB).exclude(pk=pack.pk)
+    assert again.count() == 3
+    assert set(again.values_list("status", flat=True)) == {Status.DELIVERED}
+    assert len(sandbox.state.patient(patient.nhs_number)["lab_results"]) == 3
