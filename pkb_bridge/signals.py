@@ -32,3 +32,5 @@ nhs_number_verified = Signal()
 # message=OutboundMessage, enrolment=Enrolment (PKB refused the patient's email: another
 # PKB record has it; the registration or update is sent again without it)
 registration_email_refused = Signal()
+# (no arguments) the last stalled message was delivered or cancelled: nothing is stalled
+stalls_cleared = Signal()

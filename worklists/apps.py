@@ -22,6 +22,9 @@ class WorklistsConfig(AppConfig):
         pkb_signals.message_stalled.connect(
             receivers.message_stalled, dispatch_uid=f"{uid}.message_stalled"
         )
+        pkb_signals.stalls_cleared.connect(
+            receivers.stalls_cleared, dispatch_uid=f"{uid}.stalls_cleared"
+        )
         pkb_signals.auto_release_due.connect(
             receivers.auto_release_due, dispatch_uid=f"{uid}.auto_release_due"
         )

@@ -22,6 +22,10 @@ def message_stalled(sender: Any, *, message: Any, **kwargs: Any) -> None:
     services.work_item_raise_for_stalled_message(message=message, actor=system_user())
 
 
+def stalls_cleared(sender: Any, **kwargs: Any) -> None:
+    services.work_items_close_for_cleared_stalls(actor=system_user())
+
+
 def auto_release_due(sender: Any, *, publication: Any, **kwargs: Any) -> None:
     services.work_item_raise_for_auto_release(publication=publication, actor=system_user())
 

@@ -531,8 +531,22 @@ def work_item_raise_for_stalled_message(
 ) -> tuple[WorkItem, bool]:
     """A message to PKB keeps failing (no answer, 5xx, SOAP fault, no ACK) past the stall
     threshold: an administrator's item (no team: the cause is usually the connection or PKB,
-    not the patient's record). One item per stall; closed by the system when the message is
-    delivered. Safe to repeat."""
+    not the patient's record). One item per stall, closed by the system when the message is
+    delivered; but while ``STALLED_ITEMS_AT_MOST`` of them are open, further stalls share one
+    item saying PKB or the connection is probably down (an outage stalls every patient's
+    queue: hundreds of items would bury the cause), closed when nothing is stalled any more.
+    Safe to repeat."""
+    active_stalls = WorkItem.objects.filter(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key__startswith="outbound:",
+        dedupe_key__contains=":stalled:",
+        status__in=WorkItem.ACTIVE,
+    )
+    if (
+        not active_stalls.filter(dedupe_key__startswith=f"outbound:{message.pk}:").exists()
+        and active_stalls.count() >= STALLED_ITEMS_AT_MOST
+    ):
+        return _raise_for_many_stalled(actor=actor)
     what = _REJECTED_WHAT.get(message.kind, f"a {message.kind} message")
     since = message.failing_since or message.stalled_at or timezone.now()
     explanation = (
@@ -561,6 +575,49 @@ def work_item_raise_for_stalled_message(
             "last_error": message.last_error[:500],
         },
     )
+
+
+# Open "stalled" items, one per message, before further stalls share one outage item.
+STALLED_ITEMS_AT_MOST = 5
+_MANY_STALLED = "pkb_stalled_many:"
+
+
+def _raise_for_many_stalled(*, actor: User) -> tuple[WorkItem, bool]:
+    active = work_items_active_for(dedupe_prefix=_MANY_STALLED).first()
+    if active is not None:
+        return active, False
+    earlier = WorkItem.objects.filter(dedupe_key__startswith=_MANY_STALLED).count()
+    return work_item_raise(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key=f"{_MANY_STALLED}{earlier + 1}",
+        title="Delivery to PKB stalled for many patients: PKB or the connection is down?",
+        explanation=(
+            f"More than {STALLED_ITEMS_AT_MOST} messages to PKB keep failing (no answer, an "
+            "HTTP error, a SOAP fault or no acknowledgement): PKB or the connection to it is "
+            "probably down. They are all still being retried, each patient's in order. Follow "
+            "the PKB outage runbook (docs/operations.md); the delivery page (/pkb/delivery/) "
+            "lists the stalled messages. This item closes itself when no message is stalled "
+            "any more."
+        ),
+        source="pkb:stalled",
+        actor=actor,
+        priority=Priority.URGENT,
+    )
+
+
+@transaction.atomic
+def work_items_close_for_cleared_stalls(*, actor: User) -> int:
+    """No message to PKB is stalled any more: close the shared outage item. Returns how many
+    this call closed; safe to repeat."""
+    closed = 0
+    for item in work_items_active_for(dedupe_prefix=_MANY_STALLED):
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="Delivered after a resend",
+            note="Every stalled message has since been accepted by PKB (or cancelled).",
+        )
+    return closed
 
 
 @transaction.atomic

@@ -325,6 +325,8 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
                 from pkb_bridge import signals
 
                 signals.message_delivered.send(sender=OutboundMessage, message=message)
+                if message.stalled_at is not None and not _stalled().exists():
+                    signals.stalls_cleared.send(sender=OutboundMessage)
         return SendOutcome(Outcome.ACCEPTED)
 
     if ack.code in ("AR", "AE") and ack.control_id == message.control_id:
@@ -560,6 +562,11 @@ def _transport_failed(
             _stall_if_due(message.pk)
     logger.info("Outbound message %s will be retried: %s", message.public_id, error.kind)
     return SendOutcome(Outcome.TRANSIENT, str(error))
+
+
+def _stalled() -> QuerySet[OutboundMessage]:
+    """Messages still to go that are stalled."""
+    return OutboundMessage.objects.filter(status__in=OutboundMessage.OPEN, stalled_at__isnull=False)
 
 
 def _stall_if_due(message_id: int) -> None:
@@ -827,6 +834,10 @@ def message_cancel(*, message: OutboundMessage, actor: User, reason: str) -> Out
         message.status = Status.CANCELLED
         message.cancelled_reason = f"{actor.get_username()}: {reason}"[:200]
         message.save()
+        if message.stalled_at is not None and not _stalled().exists():
+            from pkb_bridge import signals
+
+            signals.stalls_cleared.send(sender=OutboundMessage)
     return message
 
 

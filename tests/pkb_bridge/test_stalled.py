@@ -18,7 +18,7 @@ from pkb_bridge import services
 from pkb_bridge.models import DeliveryAttempt, OutboundMessage
 from pkb_bridge.presenters import patient_name
 from rms.models import Role
-from tests.factories import UserFactory
+from tests.factories import PatientFactory, UserFactory
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +155,36 @@ def test_the_delivery_page_shows_a_stalled_message_only_to_staff_of_the_patients
     page = client.get(reverse("pkb:delivery")).content.decode()
     assert "Stalled: 1 failed attempts in a row" in page
     assert patient_name(patient) in page
+
+
+def test_an_outage_stalling_many_patients_raises_a_few_items_and_one_saying_pkb_is_down(
+    team, clinician, sandbox, transport, settings
+) -> None:
+    """Reliability reference §5.1 O1 (PKB down during a backfill: rows stay pending, alert,
+    then everything drains in order) and §6 ("Alerting"); hazard log H3 (alert fatigue). An
+    outage stalls every patient's head message at once: the first few get an item each, the
+    rest share one urgent item saying PKB or the connection is probably down; when PKB is back
+    and everything is delivered, every one of them closes itself."""
+    from worklists.services import STALLED_ITEMS_AT_MOST
+
+    settings.PKB_STALL_AFTER_ATTEMPTS = 1
+    patients = [PatientFactory(teams=[team]) for _ in range(STALLED_ITEMS_AT_MOST + 3)]
+    for someone in patients:
+        services.enrolment_opt_in(patient=someone, actor=clinician)
+    sandbox.set_faults(status=503)
+    start = timezone.now()
+    send_round(transport, start)
+    assert OutboundMessage.objects.filter(stalled_at__isnull=False).count() == len(patients)
+    items = list(WorkItem.objects.order_by("id"))
+    assert len(items) == STALLED_ITEMS_AT_MOST + 1
+    outage = items[-1]
+    assert outage.priority == WorkItem.Priority.URGENT and "PKB or the connection" in outage.title
+    assert all(item.team is None for item in items), "administrators' items"
+
+    sandbox.set_faults(status=None)
+    for round_ in range(3):
+        send_round(transport, start + dt.timedelta(hours=1 + round_))
+    assert set(OutboundMessage.objects.values_list("status", flat=True)) == {Status.DELIVERED}
+    stalls = WorkItem.objects.filter(kind=WorkItem.Kind.DELIVERY_FAILURE)
+    assert stalls.count() == STALLED_ITEMS_AT_MOST + 1
+    assert set(stalls.values_list("status", flat=True)) == {WorkItem.Status.DONE}
