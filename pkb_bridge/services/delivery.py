@@ -6,17 +6,22 @@ The rules (docs/adr/0003-pkb-outbox.md and the reliability reference ยง1.7 and ย
   worker are serialised: at most ``PKB_MAX_IN_FLIGHT`` messages are in flight in all, never
   two of one patient, and a patient's messages go in ``seq`` order: a message is eligible
   only when every earlier message of its patient is delivered, rejected or cancelled, and the
-  patient's registration has not been rejected (that blocks the queue until it is requeued).
+  patient's registration has not been rejected (that blocks the queue until it is requeued),
+  and the patient's NHS number is verified (01): otherwise everything of theirs is held.
 - The send happens outside any transaction. Before it, the PID-3 identifiers of the payload
   are checked against the row's patient: a mismatch is never sent.
 - The outcome is recorded in a second short transaction, with one ``DeliveryAttempt`` row
   holding the exact bytes sent and what came back.
 - Transport failure (refused, timeout, 5xx, no ACK): retried with capped exponential backoff,
   same bytes, same MSH-10; the patient's later messages wait. AR or AE: not retried (PKB's
-  advice); marked rejected with PKB's text. 401/403: the whole connection is paused and
-  nothing is marked failed. An ACK for another control id is not success.
-- The sweeper gives back rows stuck in flight past their lease (a killed worker), releases
-  held items whose time has come, prunes old bodies and rings the doorbell.
+  advice); marked rejected with PKB's text, except an ADT whose email PKB refused (another
+  PKB record has it), rebuilt without the email and sent again at once. 401/403: the whole
+  connection is paused and nothing is marked failed. An ACK for another control id is not
+  success. Failing past ``PKB_STALL_AFTER_ATTEMPTS`` or ``PKB_STALL_AFTER_HOURS``: stalled,
+  still retried, an administrator told.
+- The sweeper gives back rows stuck in flight past their lease, or at once when the claimant
+  was a process of this host that is gone (a killed worker), releases held items whose time
+  has come (announced to the team first), prunes old bodies and rings the doorbell.
 """
 
 from __future__ import annotations

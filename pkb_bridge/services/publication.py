@@ -3,7 +3,10 @@
 Per team and category a policy says: release at once; release after N days (PKB shows that
 the item exists and hides its content until then, counted from the clinical time); or hold
 for clinician review, optionally released automatically after N days. A held item is not
-sent at all until released. Every decision is a ``PublicationDecision`` row: who, when, why.
+sent at all until released. Radiology is held for review where a team has set no policy. An
+automatic release is announced to the team (a review work item) PKB_AUTO_RELEASE_NOTICE_HOURS
+before it, and never happens sooner than that after the announcement. Every decision is a
+``PublicationDecision`` row: who, when, why.
 """
 
 from __future__ import annotations
@@ -358,7 +361,9 @@ def publication_hold(*, publication: Publication, actor: User, reason: str = "")
     """Hold an item back from the patient. Possible until PKB has any version of it: a
     message still waiting in the outbox is cancelled (a packed historic message is cancelled
     and its other items queued again on their own); one delivered, or being delivered,
-    cannot be recalled. Safe to repeat."""
+    cannot be recalled. Holding an item already held that the team's policy would release
+    automatically ("Keep held") cancels that release: it then waits for a clinician. Safe to
+    repeat."""
     publication = Publication.objects.select_for_update().get(pk=publication.pk)
     if publication.state == State.HELD:
         if publication.auto_release_at is None:
