@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ForeignKey, Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -285,10 +285,12 @@ class OutboundMessageAdmin(PkbPatientAdmin):
         "status",
         "attempts",
         "next_attempt_at",
+        "stalled_at",
         "ack_code",
         "short_error",
     )
-    list_filter = ("status", "kind")
+    # "Stalled at: not empty" lists the messages that keep failing (docs/pkb.md).
+    list_filter = ("status", "kind", ("stalled_at", admin.EmptyFieldListFilter))
     search_fields = ("=control_id", "=patient__nhs_number", "=patient__mrn")
     search_help_text = "Control id (MSH-10), or the patient's NHS number or MRN."
     list_select_related = ("patient",)
@@ -330,11 +332,20 @@ class OutboundMessageAdmin(PkbPatientAdmin):
     def requeue_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         actor = _actor(request)
         done = 0
+        refused: list[str] = []
         for message in queryset.filter(status__in=[Status.REJECTED, Status.CANCELLED]):
-            services.message_requeue(message=message, actor=actor)
-            self.log_change(request, message, "Requeued: to be sent again.")
+            try:
+                services.message_requeue(message=message, actor=actor)
+            except ValidationError as error:
+                refused.append(f"#{message.seq}: {' '.join(error.messages)}")
+                continue
+            self.log_change(
+                request, message, "Requeued: rebuilt from the current record, new MSH-10."
+            )
             done += 1
-        skipped = queryset.count() - done
+        for text in refused:
+            self.message_user(request, f"Not requeued {text}", messages.ERROR)
+        skipped = queryset.count() - done - len(refused)
         text = f"{_plural(done, 'message')} queued to be sent again."
         if skipped:
             text += f" {skipped} left as they were (only rejected or cancelled ones are requeued)."

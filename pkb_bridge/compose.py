@@ -60,7 +60,9 @@ def context_for(team: Team, control_id: str) -> hl7.MessageContext:
     )
 
 
-def patient_data(patient: Patient) -> hl7.Patient:
+def patient_data(patient: Patient, *, without_email: bool = False) -> hl7.Patient:
+    """The patient as the builders take them. ``without_email``: PKB refused the email (it
+    belongs to another PKB record), so it is left out."""
     return hl7.Patient(
         nhs_number=patient.nhs_number or "",
         nhs_number_status=patient.nhs_number_status,
@@ -81,7 +83,7 @@ def patient_data(patient: Patient) -> hl7.Patient:
         phone_home=patient.phone_home,
         phone_mobile=patient.phone_mobile,
         phone_work=patient.phone_work,
-        email=patient.email,
+        email="" if without_email else patient.email,
     )
 
 

@@ -74,6 +74,9 @@ class Enrolment(models.Model):
     invitation_error = models.TextField(blank=True)
     invitation_attempts = models.PositiveIntegerField(default=0)
     invitation_next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The email PKB refused because another PKB record holds it: the patient was registered
+    # without it, and no invitation is sent to it.
+    email_refused = models.CharField(max_length=254, blank=True)
 
     class Meta:
         ordering = ["-opted_in_at"]
@@ -87,6 +90,11 @@ class Enrolment(models.Model):
 
     def __str__(self) -> str:
         return f"PKB enrolment of {self.patient} ({self.get_status_display()})"
+
+    def email_is_refused(self) -> bool:
+        """Whether PKB refused the patient's current email (another PKB record holds it)."""
+        refused = self.email_refused.strip().casefold()
+        return bool(refused) and refused == (self.patient.email or "").strip().casefold()
 
 
 class ReleasePolicy(models.Model):
@@ -161,6 +169,9 @@ class Publication(models.Model):
         default=0, help_text="Days after the clinical time PKB hides the content"
     )
     auto_release_at = models.DateTimeField(null=True, blank=True)
+    # When the team was told (a review work item) that the held item will be released
+    # automatically: never released before PKB_AUTO_RELEASE_NOTICE_HOURS after this.
+    auto_release_notified_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -282,6 +293,12 @@ class OutboundMessage(models.Model):
     ack_code = models.CharField(max_length=2, blank=True)
     ack_text = models.TextField(blank=True, help_text="MSA-3 of PKB's last answer")
     last_error = models.TextField(blank=True)
+    # The current run of failed sends (refused, timed out, 5xx, SOAP fault, no ACK): how many
+    # and since when; cleared by an answer or a requeue. Past PKB_STALL_AFTER_ATTEMPTS or
+    # PKB_STALL_AFTER_HOURS the message is "stalled": still retried, but an administrator is told.
+    failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    stalled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     cancelled_reason = models.CharField(max_length=200, blank=True)

@@ -20,7 +20,7 @@ from pkb_bridge.models import (
     OutboundMessage,
     Publication,
 )
-from rms.models import Patient
+from rms.models import NhsNumberStatus, Patient
 
 if TYPE_CHECKING:
     from pkb_bridge.services import OptInPreview
@@ -48,10 +48,20 @@ def user_name(user: User | None) -> str:
     return user.get_full_name() or user.get_username()
 
 
-def delivery_words(message: OutboundMessage | None) -> str:
-    """A message's delivery status as a clinician reads it."""
+def delivery_words(message: OutboundMessage | None, *, patient: Patient | None = None) -> str:
+    """A message's delivery status as a clinician reads it (``patient``: the message's, when
+    the caller has it already)."""
     if message is None:
         return "Not sent"
+    patient = patient or message.patient
+    verified = patient.nhs_number_status == NhsNumberStatus.VERIFIED
+    if message.status in (Status.PENDING, Status.IN_FLIGHT) and message.stalled_at is not None:
+        return (
+            f"Stalled: {message.failures} failed attempts in a row, still retried "
+            f"(last error: {message.last_error or 'none recorded'})"
+        )
+    if message.status == Status.PENDING and not verified:
+        return "Held: the patient's NHS number is not verified; sent once it is verified again"
     if message.status == Status.PENDING:
         return "Waiting to be sent"
     if message.status == Status.IN_FLIGHT:
@@ -269,16 +279,28 @@ class PublicationPresenter:
     @property
     def delivery(self) -> str:
         publication = self.publication
-        if publication.message is None:
+        if publication.message is None or publication.state == State.HELD:
+            if publication.state == State.HELD and publication.auto_release_at is not None:
+                return (
+                    "Not sent: held; released automatically on "
+                    f"{format_datetime(publication.auto_release_at)} by the team's policy "
+                    "unless a clinician holds it"
+                )
             if publication.state == State.HELD:
-                return "Not sent: held"
+                return "Not sent: held until a clinician releases it"
             if publication.state == State.WITHDRAWN:
                 return "Not sent"
-        return delivery_words(publication.message)
+        return delivery_words(publication.message, patient=publication.patient)
 
     @property
     def can_release(self) -> bool:
         return self.publication.state == State.HELD
+
+    @property
+    def can_keep_held(self) -> bool:
+        """Held, with an automatic release to come: the clinician can stop it."""
+        publication = self.publication
+        return publication.state == State.HELD and publication.auto_release_at is not None
 
     @property
     def can_hold(self) -> bool:

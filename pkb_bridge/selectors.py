@@ -23,7 +23,7 @@ from pkb_bridge.models import (
     Publication,
 )
 from rms import selectors as rms_selectors
-from rms.models import Patient
+from rms.models import NhsNumberStatus, Patient
 
 AnyUser = User | AnonymousUser
 Status = OutboundMessage.Status
@@ -60,7 +60,7 @@ def publication_list(*, enrolment: Enrolment) -> QuerySet[Publication]:
     )
     return (
         Publication.objects.filter(enrolment=enrolment)
-        .select_related("result", "document", "appointment", "message", "decided_by")
+        .select_related("result", "document", "appointment", "message", "decided_by", "patient")
         # Neither a letter's PDF nor a message's payload is needed to describe the item.
         .defer("document__content_pdf", "message__payload")
         .order_by(clinical_time.desc(), "-id")
@@ -140,6 +140,8 @@ class DeliverySummary:
     rejections: list[OutboundMessage]
     blocked: list[OutboundMessage]
     onboarding: list[Enrolment]
+    stalled: list[OutboundMessage]
+    held_unverified: list[OutboundMessage]
 
 
 def delivery_summary(*, user: AnyUser) -> DeliverySummary:
@@ -173,6 +175,19 @@ def delivery_summary(*, user: AnyUser) -> DeliverySummary:
         .select_related("patient", "team")
         .order_by("-opted_in_at", "-id")[:DELIVERY_LIST_LIMIT]
     )
+    stalled = list(
+        messages.filter(status__in=OutboundMessage.OPEN, stalled_at__isnull=False)
+        .select_related("patient")
+        .defer("payload")
+        .order_by("stalled_at", "id")[:DELIVERY_LIST_LIMIT]
+    )
+    held_unverified = list(
+        messages.filter(status=Status.PENDING)
+        .exclude(patient__nhs_number_status=NhsNumberStatus.VERIFIED)
+        .select_related("patient")
+        .defer("payload")
+        .order_by("patient_id", "seq")[:DELIVERY_LIST_LIMIT]
+    )
     return DeliverySummary(
         counts={status: totals[status] for status in Status.values},
         oldest_pending_at=oldest,
@@ -180,6 +195,8 @@ def delivery_summary(*, user: AnyUser) -> DeliverySummary:
         rejections=rejections,
         blocked=blocked,
         onboarding=onboarding,
+        stalled=stalled,
+        held_unverified=held_unverified,
     )
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
+from django.db import connections
 
 from pkb_bridge import services
 from pkb_bridge.fhir import FhirClient, client_from_settings
@@ -76,7 +79,9 @@ def sweep() -> None:
     """Every PKB_SWEEP_INTERVAL_S: requeue rows stuck in flight, release held items whose
     time has come, retry due invitations, prune old bodies, and ring the doorbell for as many
     dispatchers as may run at once. Safe to repeat."""
+    services.messages_release_orphaned()
     services.messages_requeue_stuck()
+    services.publications_auto_release_notify()
     services.publications_auto_release()
     for enrolment_id in services.invitations_due():
         send_invitation.delay(enrolment_id)
@@ -86,6 +91,19 @@ def sweep() -> None:
     if pending_due():
         for _ in range(settings.PKB_MAX_IN_FLIGHT):
             dispatch.delay()
+
+
+@worker_ready.connect(dispatch_uid="pkb_bridge.release_orphaned")
+def release_orphaned_claims(**kwargs: Any) -> None:
+    """A worker starting (after a crash or a kill) gives back the claims of this host's
+    processes that are gone, so delivery resumes now rather than after their lease."""
+    try:
+        if services.messages_release_orphaned():
+            dispatch.delay()
+    except Exception:  # a worker must start even when the database is not there yet
+        logger.exception("Could not check for claims of dead workers at start")
+    finally:
+        connections.close_all()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -82,17 +82,23 @@ def _panel_url(patient: Patient) -> str:
     return reverse("pkb:patient_panel", args=[patient.public_id])
 
 
-def _decision_form(patient: Patient, row: PublicationPresenter) -> DecisionForm | None:
+def _decision_forms(patient: Patient, row: PublicationPresenter) -> list[DecisionForm]:
+    choices = []
     if row.can_release:
-        verb, label, css = "release", "Release", "btn-outline-primary btn-sm"
+        choices.append(("release", "Release", "btn-outline-primary btn-sm"))
+    if row.can_keep_held:
+        choices.append(("hold", "Keep held", "btn-outline-secondary btn-sm"))
     elif row.can_hold:
-        verb, label, css = "hold", "Hold", "btn-outline-secondary btn-sm"
-    else:
-        return None
-    action = reverse(f"pkb:publication_{verb}", args=[patient.public_id, row.item_id])
-    return DecisionForm(
-        action=action, label=label, button_class=css, auto_id=f"{verb}-{row.item_id}-%s"
-    )
+        choices.append(("hold", "Hold", "btn-outline-secondary btn-sm"))
+    return [
+        DecisionForm(
+            action=reverse(f"pkb:publication_{verb}", args=[patient.public_id, row.item_id]),
+            label=label,
+            button_class=css,
+            auto_id=f"{verb}-{row.item_id}-%s",
+        )
+        for verb, label, css in choices
+    ]
 
 
 def _page(
@@ -120,11 +126,11 @@ def _render_panel(request: HttpRequest, patient: Patient) -> HttpResponse:
     can_write = rms_selectors.user_can_write(user=user, patient=patient)
     enrolment = selectors.enrolment_latest(patient=patient)
     presenter = EnrolmentPresenter(enrolment)
-    rows: list[tuple[PublicationPresenter, DecisionForm | None]] = []
+    rows: list[tuple[PublicationPresenter, list[DecisionForm]]] = []
     if presenter.is_active and enrolment is not None:
         for publication in selectors.publication_list(enrolment=enrolment):
             row = PublicationPresenter(publication)
-            rows.append((row, _decision_form(patient, row) if can_write else None))
+            rows.append((row, _decision_forms(patient, row) if can_write else []))
     refusal = None if presenter.is_active else services.opt_in_refusal(patient)
     context = {
         "enrolment": presenter,
@@ -367,6 +373,8 @@ def delivery(request: HttpRequest) -> HttpResponse:
             "rejections": [MessagePresenter(m) for m in summary.rejections],
             "blocked": [MessagePresenter(m) for m in summary.blocked],
             "onboarding": [EnrolmentPresenter(e) for e in summary.onboarding],
+            "stalled": [MessagePresenter(m) for m in summary.stalled],
+            "held_unverified": [MessagePresenter(m) for m in summary.held_unverified],
             "sees_everything": selectors.sees_every_patient(user),
         },
     )

@@ -507,11 +507,30 @@ PKB_PACK_MAX_REPORTS = env.integer("PKB_PACK_MAX_REPORTS", default=50, minimum=1
 # Retries after a transport failure: capped exponential backoff, kept in the database.
 PKB_RETRY_BASE_S = env.number("PKB_RETRY_BASE_S", default=30.0, minimum=0.0)
 PKB_RETRY_MAX_S = env.number("PKB_RETRY_MAX_S", default=900.0, minimum=0.0)
-# A message in flight longer than this is taken to belong to a dead worker and requeued.
-PKB_IN_FLIGHT_LEASE_S = env.number(
-    "PKB_IN_FLIGHT_LEASE_S", default=2 * PKB_TIMEOUT_S + 30, minimum=1.0
-)
+# A message that keeps failing (refused, timed out, 5xx, SOAP fault, no ACK) is "stalled" after
+# this many failed attempts in a row or this many hours of them, whichever comes first: it is
+# still retried, but an administrator gets a work item and rms_pkb_outbox_stalled_messages
+# counts it. 8 attempts take about 45 minutes with the default backoff (30 s doubling, capped
+# at 15 min): longer than PKB's restarts, short enough to be within the day's results.
+PKB_STALL_AFTER_ATTEMPTS = env.integer("PKB_STALL_AFTER_ATTEMPTS", default=8, minimum=1)
+PKB_STALL_AFTER_HOURS = env.number("PKB_STALL_AFTER_HOURS", default=1.0, minimum=0.1)
+# A message in flight longer than this is taken to belong to a dead worker and requeued. It
+# follows the send deadline (a live send has given up by then) plus a margin for recording the
+# outcome and for clocks of different hosts; shorter than the deadline would give a live send
+# away (two in flight). A starting worker gives back its own host's dead claims at once.
+PKB_IN_FLIGHT_LEASE_S = env.number("PKB_IN_FLIGHT_LEASE_S", default=PKB_TIMEOUT_S + 15, minimum=1.0)
+if PKB_IN_FLIGHT_LEASE_S <= PKB_TIMEOUT_S:
+    raise ImproperlyConfigured(
+        "PKB_IN_FLIGHT_LEASE_S must be longer than PKB_TIMEOUT_S: a message still being sent "
+        "would be given to another worker and sent twice at once."
+    )
 PKB_SWEEP_INTERVAL_S = env.number("PKB_SWEEP_INTERVAL_S", default=30.0, minimum=1.0)
+# A held item a team's policy releases automatically raises a review work item this long
+# before the release, and is never released sooner than this after that item was raised (a
+# day: the team sees it on the next working day's worklist before the patient sees the item).
+PKB_AUTO_RELEASE_NOTICE_HOURS = env.number(
+    "PKB_AUTO_RELEASE_NOTICE_HOURS", default=24.0, minimum=1.0
+)
 # How long one dispatch task keeps sending before handing over to a fresh task.
 PKB_DISPATCH_BUDGET_S = env.number("PKB_DISPATCH_BUDGET_S", default=50.0, minimum=1.0)
 # Request and response bodies hold patient data: kept this long for investigation, then pruned.

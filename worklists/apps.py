@@ -19,6 +19,28 @@ class WorklistsConfig(AppConfig):
         pkb_signals.message_delivered.connect(
             receivers.message_delivered, dispatch_uid=f"{uid}.message_delivered"
         )
+        pkb_signals.message_stalled.connect(
+            receivers.message_stalled, dispatch_uid=f"{uid}.message_stalled"
+        )
+        pkb_signals.stalls_cleared.connect(
+            receivers.stalls_cleared, dispatch_uid=f"{uid}.stalls_cleared"
+        )
+        pkb_signals.auto_release_due.connect(
+            receivers.auto_release_due, dispatch_uid=f"{uid}.auto_release_due"
+        )
+        pkb_signals.auto_release_settled.connect(
+            receivers.auto_release_settled, dispatch_uid=f"{uid}.auto_release_settled"
+        )
+        pkb_signals.nhs_number_unverified.connect(
+            receivers.nhs_number_unverified, dispatch_uid=f"{uid}.nhs_number_unverified"
+        )
+        pkb_signals.nhs_number_verified.connect(
+            receivers.nhs_number_verified, dispatch_uid=f"{uid}.nhs_number_verified"
+        )
+        pkb_signals.registration_email_refused.connect(
+            receivers.registration_email_refused,
+            dispatch_uid=f"{uid}.registration_email_refused",
+        )
         pkb_signals.onboarding_needed.connect(
             receivers.onboarding_needed, dispatch_uid=f"{uid}.onboarding_needed"
         )

@@ -18,6 +18,36 @@ def message_rejected(sender: Any, *, message: Any, **kwargs: Any) -> None:
     services.work_item_raise_for_rejected_message(message=message, actor=system_user())
 
 
+def message_stalled(sender: Any, *, message: Any, **kwargs: Any) -> None:
+    services.work_item_raise_for_stalled_message(message=message, actor=system_user())
+
+
+def stalls_cleared(sender: Any, **kwargs: Any) -> None:
+    services.work_items_close_for_cleared_stalls(actor=system_user())
+
+
+def auto_release_due(sender: Any, *, publication: Any, **kwargs: Any) -> None:
+    services.work_item_raise_for_auto_release(publication=publication, actor=system_user())
+
+
+def auto_release_settled(sender: Any, *, publication: Any, **kwargs: Any) -> None:
+    services.work_items_close_for_settled_auto_release(
+        publication=publication, actor=publication.decided_by or system_user()
+    )
+
+
+def nhs_number_unverified(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
+    services.work_item_raise_for_unverified_nhs_number(enrolment=enrolment, actor=system_user())
+
+
+def nhs_number_verified(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
+    services.work_items_close_for_verified_nhs_number(enrolment=enrolment, actor=system_user())
+
+
+def registration_email_refused(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
+    services.work_item_raise_for_refused_email(enrolment=enrolment, actor=system_user())
+
+
 def onboarding_needed(sender: Any, *, enrolment: Any, **kwargs: Any) -> None:
     services.work_item_raise_for_onboarding(enrolment=enrolment, actor=system_user())
 

@@ -526,6 +526,230 @@ def work_item_raise_for_rejected_message(
 
 
 @transaction.atomic
+def work_item_raise_for_stalled_message(
+    *, message: OutboundMessage, actor: User
+) -> tuple[WorkItem, bool]:
+    """A message to PKB keeps failing (no answer, 5xx, SOAP fault, no ACK) past the stall
+    threshold: an administrator's item (no team: the cause is usually the connection or PKB,
+    not the patient's record). One item per stall, closed by the system when the message is
+    delivered; but while ``STALLED_ITEMS_AT_MOST`` of them are open, further stalls share one
+    item saying PKB or the connection is probably down (an outage stalls every patient's
+    queue: hundreds of items would bury the cause), closed when nothing is stalled any more.
+    Safe to repeat."""
+    active_stalls = WorkItem.objects.filter(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key__startswith="outbound:",
+        dedupe_key__contains=":stalled:",
+        status__in=WorkItem.ACTIVE,
+    )
+    if (
+        not active_stalls.filter(dedupe_key__startswith=f"outbound:{message.pk}:").exists()
+        and active_stalls.count() >= STALLED_ITEMS_AT_MOST
+    ):
+        return _raise_for_many_stalled(actor=actor)
+    what = _REJECTED_WHAT.get(message.kind, f"a {message.kind} message")
+    since = message.failing_since or message.stalled_at or timezone.now()
+    explanation = (
+        f"Sending {what} to PKB has failed {message.failures} times in a row since "
+        f"{timezone.localtime(since):%d %b %Y %H:%M}. The last error was: "
+        f"{(message.last_error or 'none recorded').strip()}\n\n"
+        "It is still being retried, but nothing later for this patient is sent until it goes. "
+        "Check the PKB delivery page (/pkb/delivery/) and the message's attempts in Django "
+        "admin: if every message fails, PKB or the connection is down (see the PKB outage "
+        "runbook); if only this one does, PKB cannot take it: cancel it there, or have its "
+        "cause fixed. This item closes itself when PKB accepts the message."
+    )
+    return work_item_raise(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key=f"outbound:{message.pk}:stalled:{message.failures}",
+        title=f"Delivery to PKB stalled: {what} keeps failing",
+        explanation=explanation,
+        source=f"outbound:{message.pk}",
+        actor=actor,
+        priority=Priority.HIGH,
+        details={
+            "outbound_message": str(message.public_id),
+            "message_kind": message.kind,
+            "control_id": message.control_id,
+            "failures": message.failures,
+            "last_error": message.last_error[:500],
+        },
+    )
+
+
+# Open "stalled" items, one per message, before further stalls share one outage item.
+STALLED_ITEMS_AT_MOST = 5
+_MANY_STALLED = "pkb_stalled_many:"
+
+
+def _raise_for_many_stalled(*, actor: User) -> tuple[WorkItem, bool]:
+    active = work_items_active_for(dedupe_prefix=_MANY_STALLED).first()
+    if active is not None:
+        return active, False
+    earlier = WorkItem.objects.filter(dedupe_key__startswith=_MANY_STALLED).count()
+    return work_item_raise(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key=f"{_MANY_STALLED}{earlier + 1}",
+        title="Delivery to PKB stalled for many patients: PKB or the connection is down?",
+        explanation=(
+            f"More than {STALLED_ITEMS_AT_MOST} messages to PKB keep failing (no answer, an "
+            "HTTP error, a SOAP fault or no acknowledgement): PKB or the connection to it is "
+            "probably down. They are all still being retried, each patient's in order. Follow "
+            "the PKB outage runbook (docs/operations.md); the delivery page (/pkb/delivery/) "
+            "lists the stalled messages. This item closes itself when no message is stalled "
+            "any more."
+        ),
+        source="pkb:stalled",
+        actor=actor,
+        priority=Priority.URGENT,
+    )
+
+
+@transaction.atomic
+def work_items_close_for_cleared_stalls(*, actor: User) -> int:
+    """No message to PKB is stalled any more: close the shared outage item. Returns how many
+    this call closed; safe to repeat."""
+    closed = 0
+    for item in work_items_active_for(dedupe_prefix=_MANY_STALLED):
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="Delivered after a resend",
+            note="Every stalled message has since been accepted by PKB (or cancelled).",
+        )
+    return closed
+
+
+@transaction.atomic
+def work_item_raise_for_auto_release(*, publication: Any, actor: User) -> tuple[WorkItem, bool]:
+    """A held item (``pkb_bridge.models.Publication``) that the team's policy will release to
+    the patient in PKB automatically: the team reviews it before then. One item per announced
+    release; closed by the system when the item is released or kept held. Safe to repeat."""
+    when = publication.auto_release_at or timezone.now()
+    what = publication.get_category_display().lower()
+    notified = publication.auto_release_notified_at
+    announced = int(notified.timestamp()) if notified else 0
+    explanation = (
+        f"An item held back from the patient's PKB record ({what}) will be released to the "
+        f"patient automatically on {timezone.localtime(when):%d %b %Y %H:%M}, as the team's "
+        "release policy says. Review it on the patient's page (Patients Know Best panel): "
+        "release it now, or keep it held (no automatic release). Nothing is released before "
+        "that time. This item closes itself when the item is released or kept held."
+    )
+    return work_item_raise(
+        kind=Kind.RESULT_TO_REVIEW,
+        dedupe_key=f"auto_release:{publication.pk}:{announced}",
+        title=f"Held {what} is released to the patient in PKB on {timezone.localtime(when):%d %b}",
+        explanation=explanation,
+        source=f"publication:{publication.pk}",
+        actor=actor,
+        patient=publication.patient,
+        team=publication.enrolment.team,
+        priority=Priority.HIGH,
+        due_date=timezone.localdate(when),
+        details={"auto_release_at": when.isoformat(), "category": publication.category},
+    )
+
+
+@transaction.atomic
+def work_items_close_for_settled_auto_release(*, publication: Any, actor: User) -> int:
+    """The announced automatic release is no longer to come (the item was released, or kept
+    held): close its review items. Returns how many this call closed; safe to repeat."""
+    closed = 0
+    released = publication.state == "released"
+    for item in work_items_active_for(dedupe_prefix=f"auto_release:{publication.pk}:"):
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="Released" if released else "Kept held",
+            note=(
+                f"{actor.get_full_name() or actor.get_username()} "
+                f"{'released the item' if released else 'kept the item held'}."
+            ),
+        )
+    return closed
+
+
+@transaction.atomic
+def work_item_raise_for_unverified_nhs_number(
+    *, enrolment: Enrolment, actor: User
+) -> tuple[WorkItem, bool]:
+    """A patient shared with PKB whose NHS number is no longer verified: everything for PKB
+    is held until it is. While an item for this enrolment is active it is returned and no
+    other raised; a later loss of verification raises a new one. Safe to repeat."""
+    prefix = f"pkb_unverified:{enrolment.pk}:"
+    active = work_items_active_for(dedupe_prefix=prefix).first()
+    if active is not None:
+        return active, False
+    episodes = WorkItem.objects.filter(dedupe_key__startswith=prefix).count()
+    status = enrolment.patient.nhs_number_status
+    return work_item_raise(
+        kind=Kind.DELIVERY_FAILURE,
+        dedupe_key=f"{prefix}{episodes + 1}",
+        title="NHS number no longer verified: nothing is sent to PKB",
+        explanation=(
+            f"The patient's NHS number status is now {status or 'blank'}, not 01 (verified). "
+            "PKB sends messages with an unverified number to manual review, so nothing more "
+            "is sent to PKB for this patient (new results, letters and appointments are held, "
+            "in order). Trace the number on the Spine and record it as verified: the held "
+            "messages then go, in order, and this item closes itself. If the number itself "
+            "has changed, stop sharing and contact PKB (it cannot merge records)."
+        ),
+        source=f"enrolment:{enrolment.pk}",
+        actor=actor,
+        patient=enrolment.patient,
+        team=enrolment.team,
+        priority=Priority.HIGH,
+        details={"enrolment": str(enrolment.public_id), "nhs_number_status": status},
+    )
+
+
+@transaction.atomic
+def work_items_close_for_verified_nhs_number(*, enrolment: Enrolment, actor: User) -> int:
+    """The NHS number is verified again: close the enrolment's "no longer verified" items.
+    Returns how many this call closed; safe to repeat."""
+    closed = 0
+    for item in work_items_active_for(dedupe_prefix=f"pkb_unverified:{enrolment.pk}:"):
+        closed += work_item_close_by_system(
+            item=item,
+            actor=actor,
+            outcome="NHS number verified",
+            note="The NHS number is verified (01) again; the held PKB messages are being sent.",
+        )
+    return closed
+
+
+@transaction.atomic
+def work_item_raise_for_refused_email(
+    *, enrolment: Enrolment, actor: User
+) -> tuple[WorkItem, bool]:
+    """PKB refused the patient's email because another PKB record has it; the patient was
+    registered (or updated) without it and no invitation goes to it. One item per refused
+    address and enrolment; safe to repeat."""
+    email = enrolment.email_refused.strip()
+    return work_item_raise(
+        kind=Kind.ONBOARDING_NEEDED,
+        dedupe_key=f"email_refused:{enrolment.pk}:{email.casefold()}",
+        title="PKB refused the patient's email: registered without it",
+        explanation=(
+            f"PKB refused the email address {email} because another PKB record already has "
+            "it (PKB allows one record per address). The patient's details were sent to PKB "
+            "without the email, so the rest of the record is shared, but no invitation was "
+            "sent.\n\nCheck the address with the patient. If it is someone else's (a "
+            "relative's), record the patient's own address and resend the invitation from "
+            "the patient's PKB page. If the patient already has a PKB account under it, ask "
+            "PKB's support to link it (PKB cannot merge records over HL7)."
+        ),
+        source=f"enrolment:{enrolment.pk}",
+        actor=actor,
+        patient=enrolment.patient,
+        team=enrolment.team,
+        priority=Priority.NORMAL,
+        details={"enrolment": str(enrolment.public_id)},
+    )
+
+
+@transaction.atomic
 def work_item_raise_for_onboarding(*, enrolment: Enrolment, actor: User) -> tuple[WorkItem, bool]:
     """PKB registered the patient but no email is recorded, so no invitation can be sent:
     the team helps the patient register. One item per enrolment; safe to repeat."""

@@ -10,6 +10,7 @@ from pkb_bridge.services.delivery import (
     message_claim,
     message_requeue,
     message_send,
+    messages_release_orphaned,
     messages_requeue_stuck,
     transport_from_settings,
 )
@@ -42,6 +43,7 @@ from pkb_bridge.services.publication import (
     publication_hold,
     publication_release,
     publications_auto_release,
+    publications_auto_release_notify,
 )
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "message_enqueue",
     "message_requeue",
     "message_send",
+    "messages_release_orphaned",
     "messages_requeue_stuck",
     "on_appointment_changed",
     "on_breach_raised",
@@ -77,5 +80,6 @@ __all__ = [
     "publication_hold",
     "publication_release",
     "publications_auto_release",
+    "publications_auto_release_notify",
     "transport_from_settings",
 ]

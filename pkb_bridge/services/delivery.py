@@ -6,17 +6,22 @@ The rules (docs/adr/0003-pkb-outbox.md and the reliability reference §1.7 and �
   worker are serialised: at most ``PKB_MAX_IN_FLIGHT`` messages are in flight in all, never
   two of one patient, and a patient's messages go in ``seq`` order: a message is eligible
   only when every earlier message of its patient is delivered, rejected or cancelled, and the
-  patient's registration has not been rejected (that blocks the queue until it is requeued).
+  patient's registration has not been rejected (that blocks the queue until it is requeued),
+  and the patient's NHS number is verified (01): otherwise everything of theirs is held.
 - The send happens outside any transaction. Before it, the PID-3 identifiers of the payload
   are checked against the row's patient: a mismatch is never sent.
 - The outcome is recorded in a second short transaction, with one ``DeliveryAttempt`` row
   holding the exact bytes sent and what came back.
 - Transport failure (refused, timeout, 5xx, no ACK): retried with capped exponential backoff,
   same bytes, same MSH-10; the patient's later messages wait. AR or AE: not retried (PKB's
-  advice); marked rejected with PKB's text. 401/403: the whole connection is paused and
-  nothing is marked failed. An ACK for another control id is not success.
-- The sweeper gives back rows stuck in flight past their lease (a killed worker), releases
-  held items whose time has come, prunes old bodies and rings the doorbell.
+  advice); marked rejected with PKB's text, except an ADT whose email PKB refused (another
+  PKB record has it), rebuilt without the email and sent again at once. 401/403: the whole
+  connection is paused and nothing is marked failed. An ACK for another control id is not
+  success. Failing past ``PKB_STALL_AFTER_ATTEMPTS`` or ``PKB_STALL_AFTER_HOURS``: stalled,
+  still retried, an administrator told.
+- The sweeper gives back rows stuck in flight past their lease, or at once when the claimant
+  was a process of this host that is gone (a killed worker), releases held items whose time
+  has come (announced to the team first), prunes old bodies and rings the doorbell.
 """
 
 from __future__ import annotations
@@ -25,13 +30,18 @@ import datetime as dt
 import functools
 import logging
 import random
+import re
 import socket
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
@@ -39,7 +49,9 @@ from pkb_bridge import hl7
 from pkb_bridge.hl7 import MessageCheckError, parse_ack, pid3_identifiers
 from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
 from pkb_bridge.services.alerts import on_message_rejected
+from pkb_bridge.services.outbox import Builder
 from pkb_bridge.transport import PkbTransport, SendResult, TransportError
+from rms.models import NhsNumberStatus
 
 logger = logging.getLogger("pkb_bridge")
 Status = OutboundMessage.Status
@@ -47,10 +59,24 @@ Outcome = DeliveryAttempt.Outcome
 
 
 def worker_name() -> str:
+    """Who holds a claim: ``host:pid:thread``. A starting worker reads it back to find the
+    claims of processes of its host that are gone (``messages_release_orphaned``)."""
     import os
     import threading
 
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def _process_gone(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
 
 
 def _locked_connection() -> Connection:
@@ -83,6 +109,9 @@ def _eligible_base() -> QuerySet[OutboundMessage]:
         OutboundMessage.objects.filter(
             status=Status.PENDING,
             enrolment__status=Enrolment.Status.ACTIVE,
+            # A patient whose NHS number is no longer verified: everything waits (PKB routes
+            # an unverified number to manual review), then goes in order once it is again.
+            patient__nhs_number_status=NhsNumberStatus.VERIFIED,
         )
         .exclude(Exists(earlier_open))
         .exclude(Exists(blocked))
@@ -168,6 +197,42 @@ def identifiers_problem(message: OutboundMessage) -> str | None:
     return None
 
 
+def _verified_status_carried(message: OutboundMessage) -> None:
+    """A message built while the patient's NHS number was not verified was held until it is
+    (``_eligible_base``): its PID-3 status (``NH{status:NN}``) and PID-32 (``NSTSNN``) are
+    set to the patient's current, verified status before its first send, so that PKB files
+    it rather than routing it to manual review (PKB interface §5.3). The payload is saved:
+    every attempt sends the same bytes. Nothing else of the message changes."""
+    patient = message.patient
+    if patient.nhs_number_status != NhsNumberStatus.VERIFIED or not patient.nhs_number:
+        return
+    segments = message.payload.split("\r")
+    changed = False
+    for index, segment in enumerate(segments):
+        if not segment.startswith("PID|"):
+            continue
+        fields = segment.split("|")
+        prefix = f"{patient.nhs_number}^^^NHS^NH{{status:"
+        repetitions = fields[3].split("~") if len(fields) > 3 else []
+        for number, identifier in enumerate(repetitions):
+            if identifier.startswith(prefix) and identifier != f"{prefix}01}}":
+                repetitions[number] = f"{prefix}01}}"
+                changed = True
+        if repetitions:
+            fields[3] = "~".join(repetitions)
+        if len(fields) > 32 and fields[32].startswith("NSTS") and fields[32] != "NSTS01":
+            fields[32] = "NSTS01"
+            changed = True
+        segments[index] = "|".join(fields)
+    if changed:
+        message.payload = "\r".join(segments)
+        OutboundMessage.objects.filter(pk=message.pk).update(payload=message.payload)
+        logger.info(
+            "Outbound message %s carries the patient's NHS number as verified again",
+            message.public_id,
+        )
+
+
 @dataclass(frozen=True)
 class SendOutcome:
     outcome: str
@@ -215,6 +280,7 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
     claimant's state is changed: a row the sweeper gave away meanwhile is left to its new
     claimant, except that an acceptance is always recorded."""
     started = timezone.now()
+    _verified_status_carried(message)
     problem = identifiers_problem(message)
     if problem:
         logger.critical(
@@ -252,6 +318,8 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
                 ack_text=ack.text or "",
                 last_error="",
                 in_flight_since=None,
+                failures=0,
+                failing_since=None,
             )
             if message.kind == OutboundMessage.Kind.REGISTRATION:
                 from pkb_bridge.services.invitations import on_registration_accepted
@@ -262,11 +330,16 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
                 from pkb_bridge import signals
 
                 signals.message_delivered.send(sender=OutboundMessage, message=message)
+                if message.stalled_at is not None and not _stalled().exists():
+                    signals.stalls_cleared.send(sender=OutboundMessage)
         return SendOutcome(Outcome.ACCEPTED)
 
     if ack.code in ("AR", "AE") and ack.control_id == message.control_id:
         # PKB's advice: no automatic retry; a person looks at PKB's reason.
         text = ack.text or "(PKB gave no reason)"
+        if _refuses_the_email(message, ack):
+            _register_without_email(message, worker=worker, started=started, sent=sent, ack=ack)
+            return SendOutcome(Outcome.REJECTED, text)
         # PKB's text can quote the patient (a name, an NHS number): it goes on the row and the
         # work item, never into the log.
         logger.warning(
@@ -310,6 +383,85 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
     return _transport_failed(message, error=no_ack, worker=worker, started=started, sent=sent)
 
 
+# PKB rejects a message carrying an email another PKB record already has (PKB interface §5.3,
+# "An email address can belong to only one PKB record"). PKB's exact wording is not published;
+# the sandbox answers "Email address already in use by another patient".
+_EMAIL_IN_USE = re.compile(r"e-?mail.{0,80}\b(in use|already|another)\b", re.IGNORECASE | re.DOTALL)
+_DEMOGRAPHICS = (OutboundMessage.Kind.REGISTRATION, OutboundMessage.Kind.UPDATE)
+
+
+def _refuses_the_email(message: OutboundMessage, ack: hl7.Ack) -> bool:
+    """PKB's AR says the ADT's email belongs to another PKB record (and it is not an email
+    we have already left out)."""
+    if message.kind not in _DEMOGRAPHICS or ack.code != "AR":
+        return False
+    if not _EMAIL_IN_USE.search(ack.text or ""):
+        return False
+    enrolment = Enrolment.objects.select_related("patient").get(pk=message.enrolment_id)
+    return bool(enrolment.patient.email) and not enrolment.email_is_refused()
+
+
+def _register_without_email(
+    message: OutboundMessage,
+    *,
+    worker: str,
+    started: dt.datetime,
+    sent: SendResult,
+    ack: hl7.Ack,
+) -> None:
+    """PKB refused the patient's email: the attempt is recorded as rejected, the email is
+    noted as refused (no invitation goes to it), and the same row (its place in the patient's
+    queue kept: a registration comes first) is rebuilt from the current record without the
+    email, with a new MSH-10, to be sent at once. The team gets a work item saying so."""
+    from pkb_bridge import signals
+    from pkb_bridge.services.enrolment import adt_builder
+
+    with transaction.atomic():
+        _record(
+            message, worker=worker, started=started, outcome=Outcome.REJECTED, sent=sent, ack=ack
+        )
+        enrolment = (Enrolment.objects.select_for_update().select_related("patient", "team")).get(
+            pk=message.enrolment_id
+        )
+        enrolment.email_refused = enrolment.patient.email
+        enrolment.save(update_fields=["email_refused"])
+        trigger = "A28" if message.kind == OutboundMessage.Kind.REGISTRATION else "A31"
+        control_id, payload = _built(enrolment, adt_builder(enrolment, trigger=trigger))
+        rebuilt = OutboundMessage.objects.filter(
+            pk=message.pk, status=Status.IN_FLIGHT, claimed_by=worker
+        ).update(
+            status=Status.PENDING,
+            control_id=control_id,
+            payload=payload,
+            expected_nhs_number=enrolment.patient.nhs_number or "",
+            next_attempt_at=timezone.now(),
+            in_flight_since=None,
+            claimed_by="",
+            ack_code="AR",
+            ack_text=ack.text or "",
+            last_error=(
+                f"PKB refused the email (another PKB record has it): {ack.text or ''} "
+                "Sent again without the email."
+            )[:2000],
+        )
+        if rebuilt:
+            logger.warning(
+                "PKB refused the email of outbound message %s; sent again without it",
+                message.public_id,
+            )
+            signals.registration_email_refused.send(
+                sender=OutboundMessage, message=message, enrolment=enrolment
+            )
+
+
+def _built(enrolment: Enrolment, build: Builder) -> tuple[str, str]:
+    """A new MSH-10 and the message built with it, for ``enrolment``'s team."""
+    from pkb_bridge import compose
+
+    control_id = compose.new_control_id()
+    return control_id, build(compose.context_for(enrolment.team, control_id))
+
+
 def _mark_rejected(
     message: OutboundMessage,
     *,
@@ -336,7 +488,9 @@ def _mark_rejected(
         )
         OutboundMessage.objects.filter(
             pk=message.pk, status=Status.IN_FLIGHT, claimed_by=worker
-        ).update(status=Status.REJECTED, in_flight_since=None, **fields)
+        ).update(
+            status=Status.REJECTED, in_flight_since=None, failures=0, failing_since=None, **fields
+        )
         on_message_rejected(message_id=message.pk)
 
 
@@ -400,15 +554,48 @@ def _transport_failed(
         )
         # Transient failures are retried: PKB may have received the message even when we did
         # not hear back, and the same MSH-10 and filler order number make a repeat harmless.
-        mine.update(
+        updated = mine.update(
             status=Status.PENDING,
             next_attempt_at=timezone.now() + _backoff(message.attempts),
             in_flight_since=None,
             claimed_by="",
             last_error=f"{error.kind}: {error}"[:2000],
+            failures=F("failures") + 1,
+            failing_since=Coalesce(F("failing_since"), Value(started)),
         )
+        if updated:
+            _stall_if_due(message.pk)
     logger.info("Outbound message %s will be retried: %s", message.public_id, error.kind)
     return SendOutcome(Outcome.TRANSIENT, str(error))
+
+
+def _stalled() -> QuerySet[OutboundMessage]:
+    """Messages still to go that are stalled."""
+    return OutboundMessage.objects.filter(status__in=OutboundMessage.OPEN, stalled_at__isnull=False)
+
+
+def _stall_if_due(message_id: int) -> None:
+    """Mark the message stalled (once per run of failures) when it has failed
+    ``PKB_STALL_AFTER_ATTEMPTS`` times in a row or for ``PKB_STALL_AFTER_HOURS``, and tell the
+    worklists (an administrator's item). It is still retried: the cause may be PKB's."""
+    row = OutboundMessage.objects.select_for_update().get(pk=message_id)
+    if row.stalled_at is not None or row.failing_since is None:
+        return
+    now = timezone.now()
+    too_long = now - row.failing_since >= dt.timedelta(hours=settings.PKB_STALL_AFTER_HOURS)
+    if row.failures < settings.PKB_STALL_AFTER_ATTEMPTS and not too_long:
+        return
+    row.stalled_at = now
+    row.save(update_fields=["stalled_at"])
+    logger.error(
+        "Outbound message %s stalled: %d failed attempts in a row since %s",
+        row.public_id,
+        row.failures,
+        row.failing_since.isoformat(),
+    )
+    from pkb_bridge import signals
+
+    signals.message_stalled.send(sender=OutboundMessage, message=row)
 
 
 def transport_from_settings() -> PkbTransport:
@@ -457,6 +644,35 @@ def messages_requeue_stuck(*, now: dt.datetime | None = None) -> int:
 
 
 @transaction.atomic
+def messages_release_orphaned(*, host: str | None = None, now: dt.datetime | None = None) -> int:
+    """Give back, at once, rows in flight whose claimant was a process of this host that no
+    longer exists (a worker killed mid-send, then started again): without waiting for the
+    lease, during which nothing else could be sent (one message in flight at a time). The
+    claim names the process (``worker_name``); a process alive, or of another host, keeps its
+    claim until its lease runs out. Sent again with the same bytes and MSH-10. Safe to
+    repeat."""
+    moment = now or timezone.now()
+    here = host or socket.gethostname()
+    orphaned: list[int] = []
+    for pk, claimed_by in OutboundMessage.objects.filter(
+        status=Status.IN_FLIGHT, claimed_by__startswith=f"{here}:"
+    ).values_list("pk", "claimed_by"):
+        parts = claimed_by.split(":")
+        if len(parts) >= 3 and parts[-2].isdigit() and _process_gone(int(parts[-2])):
+            orphaned.append(pk)
+    if not orphaned:
+        return 0
+    count = OutboundMessage.objects.filter(
+        pk__in=orphaned, status=Status.IN_FLIGHT, claimed_by__startswith=f"{here}:"
+    ).update(status=Status.PENDING, in_flight_since=None, claimed_by="", next_attempt_at=moment)
+    if count:
+        logger.warning(
+            "Gave back %d outbound message(s) claimed by a process of this host that is gone", count
+        )
+    return count
+
+
+@transaction.atomic
 def bodies_prune(*, now: dt.datetime | None = None) -> int:
     """Remove request and response bodies older than the retention period (they hold patient
     data); the attempt rows stay. Never touches the message payload of an open row."""
@@ -469,20 +685,150 @@ def bodies_prune(*, now: dt.datetime | None = None) -> int:
 
 @transaction.atomic
 def message_requeue(*, message: OutboundMessage, actor: User) -> OutboundMessage:
-    """Send a rejected or cancelled message again (same bytes, same MSH-10), after a fix.
-    Requeuing a rejected registration unblocks the patient's queue. Safe to repeat."""
+    """Send a rejected or cancelled message again after a fix, rebuilt from the current
+    record with a new MSH-10 (PKB gets what the record says now, not the bytes it refused).
+    A registration or demographics update is rebuilt in its own row, keeping its place in the
+    patient's queue (requeuing a rejected registration unblocks the queue), and so is an
+    item's message, from the item's current state; a packed historic message is cancelled and
+    each of its items queued again on its own, at the end of the queue (each carries its
+    item's latest state, so nothing queued before it is newer). Returns the message that will
+    be sent. Refused (ValidationError) for a patient no longer shared or an item now held or
+    deleted. Safe to repeat."""
     message = OutboundMessage.objects.select_for_update().get(pk=message.pk)
     if message.status not in (Status.REJECTED, Status.CANCELLED):
         return message
+    enrolment = Enrolment.objects.select_related("patient", "team").get(pk=message.enrolment_id)
+    if enrolment.status != Enrolment.Status.ACTIVE:
+        raise ValidationError("The patient is no longer shared with PKB; nothing is sent.")
+    rebuilt: tuple[str, str, str] | None = None
+    if message.kind not in _DEMOGRAPHICS:
+        rebuilt, replacement = _requeue_items(message, actor=actor)
+        if replacement is not None:
+            return replacement
+    if rebuilt is not None:
+        message.kind, message.control_id, message.payload = rebuilt
+    elif message.kind in _DEMOGRAPHICS:
+        from pkb_bridge.services.enrolment import adt_builder
+
+        trigger = "A28" if message.kind == OutboundMessage.Kind.REGISTRATION else "A31"
+        message.control_id, message.payload = _built(
+            enrolment, adt_builder(enrolment, trigger=trigger)
+        )
+    else:
+        # No item to rebuild it from (its publication is gone): the same content under a
+        # new MSH-10.
+        message.control_id, message.payload = _with_control_id(message.payload, _new_control_id())
+    message.expected_nhs_number = enrolment.patient.nhs_number or ""
     message.status = Status.PENDING
     message.next_attempt_at = timezone.now()
     message.last_error = f"Requeued by {actor.get_username()}"
     message.cancelled_reason = ""
+    message.failures = 0
+    message.failing_since = None
+    message.stalled_at = None
     message.save()
     from pkb_bridge.services.outbox import kick_dispatcher_on_commit
 
     kick_dispatcher_on_commit()
     return message
+
+
+def _new_control_id() -> str:
+    from pkb_bridge import compose
+
+    return compose.new_control_id()
+
+
+def _with_control_id(payload: str, control_id: str) -> tuple[str, str]:
+    """The payload with MSH-10 replaced by ``control_id``."""
+    segments = payload.split("\r")
+    fields = segments[0].split("|")
+    if segments[0].startswith("MSH|") and len(fields) > 9:
+        fields[9] = control_id
+        segments[0] = "|".join(fields)
+    return control_id, "\r".join(segments)
+
+
+class _Discard(Exception):
+    """Rolls back the savepoint in which a message was built only to be read."""
+
+
+def _item_message(publication: Any, reason: str) -> tuple[str, str, str] | None:
+    """(kind, MSH-10, payload) of the message that carries the item's current state, built
+    by the code that queues it (``send_item``) in a savepoint rolled back afterwards: nothing
+    of it is kept but what is returned."""
+    from pkb_bridge.services.publication import send_item
+
+    built: tuple[str, str, str] | None = None
+    try:
+        with transaction.atomic():
+            queued = send_item(publication=publication, reason=reason, save=False)
+            if queued is not None:
+                built = (queued.kind, queued.control_id, queued.payload)
+            raise _Discard
+    except _Discard:
+        pass
+    return built
+
+
+def _requeue_items(
+    message: OutboundMessage, *, actor: User
+) -> tuple[tuple[str, str, str] | None, OutboundMessage | None]:
+    """What requeuing an item's message sends: for a message carrying one item, that item's
+    message built from the current record (kind, MSH-10, payload), to go in the same row; for
+    a packed historic message, the message is cancelled and each item queued again on its own
+    (returned as the second value). (None, None) when it carries no item still known.
+    Refuses when an item is now held or deleted."""
+    from pkb_bridge.models import Publication
+    from pkb_bridge.services.publication import item_ref, send_item
+
+    carried = list(
+        Publication.objects.filter(message=message).select_related(
+            "enrolment", "enrolment__team", "enrolment__patient"
+        )
+    )
+    if not carried:
+        # A later message of the item has taken its place on the publication: the item is
+        # the one the source reference names ("result:12:v2").
+        field, _, rest = message.source_ref.partition(":")
+        item_id = rest.partition(":")[0]
+        if field in ("result", "document", "appointment") and item_id.isdigit():
+            carried = list(
+                Publication.objects.filter(
+                    enrolment_id=message.enrolment_id, **{f"{field}_id": int(item_id)}
+                ).select_related("enrolment", "enrolment__team", "enrolment__patient")
+            )
+            carried = [p for p in carried if message.source_ref.startswith(item_ref(p))]
+    if not carried:
+        return None, None
+    not_released = [p for p in carried if p.state != Publication.State.RELEASED]
+    if not_released:
+        raise ValidationError(
+            "This message carries an item that is now "
+            f"{not_released[0].get_state_display().lower()}: release the item from the "
+            "patient's page instead of requeuing the message."
+        )
+    if len(carried) == 1:
+        rebuilt = _item_message(carried[0], f"requeued:{message.pk}:{uuid.uuid4().hex[:8]}")
+        if rebuilt is None:
+            raise ValidationError("The item has nothing to send to PKB any more.")
+        return rebuilt, None
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=Status.CANCELLED,
+        cancelled_reason=f"Requeued by {actor.get_username()}: rebuilt as a new message"[:200],
+    )
+    latest: OutboundMessage | None = None
+    for publication in carried:
+        latest = (
+            send_item(
+                publication=publication, reason=f"requeued:{message.pk}:{uuid.uuid4().hex[:8]}"
+            )
+            or latest
+        )
+    from pkb_bridge.services.outbox import kick_dispatcher_on_commit
+
+    kick_dispatcher_on_commit()
+    return None, latest
 
 
 @transaction.atomic
@@ -493,6 +839,10 @@ def message_cancel(*, message: OutboundMessage, actor: User, reason: str) -> Out
         message.status = Status.CANCELLED
         message.cancelled_reason = f"{actor.get_username()}: {reason}"[:200]
         message.save()
+        if message.stalled_at is not None and not _stalled().exists():
+            from pkb_bridge import signals
+
+            signals.stalls_cleared.send(sender=OutboundMessage)
     return message
 
 

@@ -311,17 +311,23 @@ def _team_for(patient: Patient, actor: User, team: Team | None) -> Team:
     return chosen
 
 
-def _registration(enrolment: Enrolment, *, trigger: str, source_ref: str) -> OutboundMessage | None:
+def adt_builder(enrolment: Enrolment, *, trigger: str) -> Builder:
+    """The ADT^A28 or A31 of the patient's current record: demographics and every diagnosis,
+    without an email PKB refused."""
     patient = enrolment.patient
-    patient_data = compose.patient_data(patient)
+    patient_data = compose.patient_data(patient, without_email=enrolment.email_is_refused())
     diagnoses = compose.diagnoses_data(list(selectors.diagnosis_list(patient=patient)))
+    return lambda ctx: hl7.build_adt(
+        ctx, patient_data, diagnoses, trigger=cast("hl7.build.AdtTrigger", trigger)
+    )
+
+
+def _registration(enrolment: Enrolment, *, trigger: str, source_ref: str) -> OutboundMessage | None:
     return message_enqueue(
         enrolment=enrolment,
         kind=Kind.REGISTRATION if trigger == "A28" else Kind.UPDATE,
         source_ref=source_ref,
-        build=lambda ctx: hl7.build_adt(
-            ctx, patient_data, diagnoses, trigger=cast("hl7.build.AdtTrigger", trigger)
-        ),
+        build=adt_builder(enrolment, trigger=trigger),
     )
 
 
@@ -587,6 +593,8 @@ def on_patient_changed(*, patient: Patient, changed_fields: Iterable[str]) -> No
     changed = set(changed_fields)
     if enrolment is None or not (changed & PKB_FIELDS):
         return
+    if "nhs_number_status" in changed:
+        _nhs_number_status_changed(enrolment)
     if "nhs_number" in changed or opt_in_refusal(patient):
         # PKB matches on the NHS number and cannot merge: sending a new or unverified number
         # could split the record. Nothing is sent until a person has looked.
@@ -597,3 +605,22 @@ def on_patient_changed(*, patient: Patient, changed_fields: Iterable[str]) -> No
         )
         return
     _registration(enrolment, trigger="A31", source_ref=f"a31:{compose.new_control_id()}")
+
+
+def _nhs_number_status_changed(enrolment: Enrolment) -> None:
+    """The NHS number's status moved away from verified (01), or back to it. While it is not
+    verified nothing is sent for the patient (the dispatcher holds every message: PKB routes
+    an unverified number to manual review) and the team has a work item; once it is verified
+    again the item closes and the held messages go, in order, carrying the verified status."""
+    from pkb_bridge import signals
+    from pkb_bridge.services.outbox import kick_dispatcher_on_commit
+
+    if enrolment.patient.nhs_number_status == NhsNumberStatus.VERIFIED:
+        signals.nhs_number_verified.send(sender=Enrolment, enrolment=enrolment)
+        kick_dispatcher_on_commit()
+    else:
+        logger.warning(
+            "Enrolment %s: the NHS number is no longer verified; PKB messages are held",
+            enrolment.public_id,
+        )
+        signals.nhs_number_unverified.send(sender=Enrolment, enrolment=enrolment)

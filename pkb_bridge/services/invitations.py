@@ -52,7 +52,12 @@ def on_registration_accepted(*, enrolment_id: int) -> None:
     if enrolment.invitation != Invitation.WAITING:
         return
     # Each branch writes the registration time with its own change: one UPDATE, one audit entry.
-    if enrolment.patient.email:
+    if enrolment.patient.email and enrolment.email_is_refused():
+        # PKB refused the email (another PKB record holds it): no invitation goes to it; the
+        # team already has a work item saying so.
+        enrolment.invitation = Invitation.NO_EMAIL
+        enrolment.save(update_fields=["registered_at", "invitation"])
+    elif enrolment.patient.email:
         _queue(enrolment)
     else:
         enrolment.invitation = Invitation.NO_EMAIL
@@ -66,7 +71,7 @@ def invitation_resend(*, enrolment: Enrolment, actor: User) -> Enrolment:
     enrolment = Enrolment.objects.select_for_update().select_related("patient").get(pk=enrolment.pk)
     if enrolment.status != Enrolment.Status.ACTIVE or enrolment.registered_at is None:
         return enrolment
-    if not enrolment.patient.email:
+    if not enrolment.patient.email or enrolment.email_is_refused():
         enrolment.invitation = Invitation.NO_EMAIL
         enrolment.save(update_fields=["invitation"])
         return enrolment

@@ -3,7 +3,10 @@
 Per team and category a policy says: release at once; release after N days (PKB shows that
 the item exists and hides its content until then, counted from the clinical time); or hold
 for clinician review, optionally released automatically after N days. A held item is not
-sent at all until released. Every decision is a ``PublicationDecision`` row: who, when, why.
+sent at all until released. Radiology is held for review where a team has set no policy. An
+automatic release is announced to the team (a review work item) PKB_AUTO_RELEASE_NOTICE_HOURS
+before it, and never happens sooner than that after the announcement. Every decision is a
+``PublicationDecision`` row: who, when, why.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import cast
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
@@ -35,6 +39,9 @@ State = Publication.State
 Kind = OutboundMessage.Kind
 
 DEFAULT_MODE = ReleasePolicy.Mode.IMMEDIATE
+# What a team that has set no policy for a category gets. Radiology reports are held for a
+# clinician's review (a report can carry news the patient should hear from a person first).
+DEFAULT_MODES: dict[str, str] = {Category.RADIOLOGY: ReleasePolicy.Mode.HOLD}
 
 
 # What a publication can be about: a result, a document or an appointment (or, for the
@@ -61,9 +68,12 @@ def clinical_time(item: Item) -> dt.datetime:
 
 
 def policy_for(enrolment: Enrolment, category: str) -> ReleasePolicy:
-    """The team's policy for a category; a team that has set none releases at once."""
+    """The team's policy for a category; a team that has set none releases at once, but
+    radiology, which is held until a clinician releases it (``DEFAULT_MODES``)."""
     policy = ReleasePolicy.objects.filter(team=enrolment.team, category=category).first()
-    return policy or ReleasePolicy(team=enrolment.team, category=category, mode=DEFAULT_MODE)
+    return policy or ReleasePolicy(
+        team=enrolment.team, category=category, mode=DEFAULT_MODES.get(category, DEFAULT_MODE)
+    )
 
 
 def _item_field(item: Item) -> str:
@@ -324,7 +334,17 @@ def publication_release(*, publication: Publication, actor: User, reason: str = 
     _decide(publication, State.RELEASED, actor, reason or "Released by a clinician")
     if publication.enrolment.status == Enrolment.Status.ACTIVE:
         send_item(publication=publication, reason=f"released:{publication.decisions.count()}")
+    _settle_auto_release(publication)
     return publication
+
+
+def _settle_auto_release(publication: Publication) -> None:
+    """The announced automatic release of this item is no longer to come (released, or kept
+    held): the review item is done."""
+    if publication.auto_release_notified_at is not None:
+        from pkb_bridge import signals
+
+        signals.auto_release_settled.send(sender=Publication, publication=publication)
 
 
 def item_ref(publication: Publication) -> str:
@@ -341,9 +361,22 @@ def publication_hold(*, publication: Publication, actor: User, reason: str = "")
     """Hold an item back from the patient. Possible until PKB has any version of it: a
     message still waiting in the outbox is cancelled (a packed historic message is cancelled
     and its other items queued again on their own); one delivered, or being delivered,
-    cannot be recalled. Safe to repeat."""
+    cannot be recalled. Holding an item already held that the team's policy would release
+    automatically ("Keep held") cancels that release: it then waits for a clinician. Safe to
+    repeat."""
     publication = Publication.objects.select_for_update().get(pk=publication.pk)
     if publication.state == State.HELD:
+        if publication.auto_release_at is None:
+            return publication
+        # Held, with an automatic release to come: holding it means no automatic release.
+        publication.auto_release_at = None
+        _decide(
+            publication,
+            State.HELD,
+            actor,
+            reason or "Kept held by a clinician: no automatic release",
+        )
+        _settle_auto_release(publication)
         return publication
     carrying = OutboundMessage.objects.filter(enrolment=publication.enrolment).filter(
         Q(source_ref__startswith=item_ref(publication)) | Q(pk=publication.message_id)
@@ -367,14 +400,57 @@ def publication_hold(*, publication: Publication, actor: User, reason: str = "")
     return publication
 
 
+def _notice() -> dt.timedelta:
+    return dt.timedelta(hours=settings.PKB_AUTO_RELEASE_NOTICE_HOURS)
+
+
+@transaction.atomic
+def publications_auto_release_notify(*, now: dt.datetime | None = None) -> int:
+    """Announce every automatic release due within ``PKB_AUTO_RELEASE_NOTICE_HOURS`` (the
+    sweeper's job): a review work item for the team, and the release moved, if need be, so
+    that it happens no sooner than that notice after the item was raised. Returns how many
+    were announced. Safe to repeat."""
+    moment = now or timezone.now()
+    notice = _notice()
+    due: Sequence[Publication] = list(
+        # Only the publications are locked, not the patients or teams read with them.
+        Publication.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(
+            state=State.HELD,
+            auto_release_at__lte=moment + notice,
+            auto_release_notified_at__isnull=True,
+            enrolment__status=Enrolment.Status.ACTIVE,
+        )
+        .select_related("enrolment", "enrolment__team", "patient")
+    )
+    from pkb_bridge import signals
+
+    for publication in due:
+        publication.auto_release_notified_at = moment
+        if (
+            publication.auto_release_at is not None
+            and publication.auto_release_at < moment + notice
+        ):
+            publication.auto_release_at = moment + notice
+        publication.save(update_fields=["auto_release_notified_at", "auto_release_at"])
+        signals.auto_release_due.send(sender=Publication, publication=publication)
+    return len(due)
+
+
 @transaction.atomic
 def publications_auto_release(*, now: dt.datetime | None = None) -> int:
-    """Release every held item whose automatic release time has come (the sweeper's job).
-    Recorded as the system's decision. Safe to repeat."""
+    """Release every held item whose automatic release time has come and was announced to
+    the team (``publications_auto_release_notify``; the sweeper's job). Recorded as the
+    system's decision. Safe to repeat."""
     moment = now or timezone.now()
     due: Sequence[Publication] = list(
         Publication.objects.select_for_update(skip_locked=True)
-        .filter(state=State.HELD, auto_release_at__lte=moment)
+        .filter(
+            state=State.HELD,
+            auto_release_at__lte=moment,
+            auto_release_notified_at__isnull=False,
+            auto_release_notified_at__lte=moment - _notice(),
+        )
         .select_related("enrolment")
     )
     actor = system_user()

@@ -68,6 +68,7 @@ class OpsSnapshot:
     attempts: dict[str, int] = field(default_factory=dict)  # by outcome
     acks: dict[str, int] = field(default_factory=dict)  # by ACK code
     invitations_failed: int = 0
+    stalled: int = 0  # messages still to go that failed past PKB_STALL_AFTER_*
     # inbound feeds
     inbound: dict[str, int] = field(default_factory=dict)  # by status
     oldest_unmatched_at: dt.datetime | None = None
@@ -98,8 +99,12 @@ def _read_pkb(snapshot: OpsSnapshot) -> None:
     totals = message._default_manager.aggregate(
         **_counts_by_status(statuses),
         oldest_pending=Min("created_at", filter=Q(status="pending")),
+        stalled=Count(
+            "id", filter=Q(status__in=["pending", "in_flight"], stalled_at__isnull=False)
+        ),
     )
     snapshot.oldest_pending_at = totals["oldest_pending"]
+    snapshot.stalled = totals["stalled"]
     snapshot.outbox = {status: totals[f"n_{status}"] for status in statuses}
 
     row = connection._default_manager.filter(name="pkb").values(
@@ -180,6 +185,12 @@ def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
             "rms_pkb_outbox_oldest_pending_age_seconds",
             "Age of the oldest message waiting to be sent to PKB (0 when none waits)",
             value=snapshot.age_s(snapshot.oldest_pending_at),
+        )
+        yield GaugeMetricFamily(
+            "rms_pkb_outbox_stalled_messages",
+            "Messages to PKB that keep failing past PKB_STALL_AFTER_ATTEMPTS or "
+            "PKB_STALL_AFTER_HOURS (still retried; an administrator has a work item)",
+            value=snapshot.stalled,
         )
         yield GaugeMetricFamily(
             "rms_pkb_connection_paused",

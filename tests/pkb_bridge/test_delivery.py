@@ -12,7 +12,13 @@ from django.core import mail
 from django.utils import timezone
 
 from pkb_bridge import services
-from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
+from pkb_bridge.models import (
+    Connection,
+    DeliveryAttempt,
+    Enrolment,
+    OutboundMessage,
+    ReleasePolicy,
+)
 from pkb_bridge.transport import PkbTransport
 from rms import services as rms_services
 from rms.services import ObservationInput, ResultInput
@@ -21,11 +27,19 @@ from tests.factories import (
     DiagnosisFactory,
     DocumentFactory,
     ObservationFactory,
+    PatientFactory,
     ResultFactory,
 )
 
 pytestmark = pytest.mark.django_db
 Status = OutboundMessage.Status
+
+
+@pytest.fixture(autouse=True)
+def radiology_released_at_once(team) -> None:  # type: ignore[no-untyped-def]
+    """These tests are about delivery: the team releases radiology at once (by default it is
+    held for a clinician's review)."""
+    ReleasePolicy.objects.create(team=team, category="radiology", mode="immediate")
 
 
 def with_history(patient, *, labs: int = 4) -> None:
@@ -302,6 +316,51 @@ def test_a_message_stuck_in_flight_is_given_back_and_sent_with_the_same_control_
     claimed.refresh_from_db()
     assert claimed.status == Status.DELIVERED and claimed.attempts == 2
     assert [e["control_id"] for e in received(sandbox)] == [claimed.control_id]
+
+
+def test_a_claim_of_a_process_that_is_gone_is_given_back_at_once_and_no_other(
+    patient, other_patient, clinician, other_team_clinician, sandbox, transport
+) -> None:
+    """Reliability reference §5.1 O10 and O11 (a worker killed mid-send: reclaimed and resent
+    with the same MSH-10, nothing lost) and PKB interface §3.3 (one message at a time, so a
+    dead claim halts every patient until it is given back). A claim naming a process of this
+    host that has exited (a real process, started and finished) is given back without waiting
+    for the lease; the claims of a live process and of another host are left alone."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    third = PatientFactory(teams=[patient.caseload_entries.get().team])
+    for someone, actor in ((patient, clinician), (other_patient, other_team_clinician)):
+        services.enrolment_opt_in(
+            patient=someone, actor=actor, attestation="Consented in clinic, paper form filed"
+        )
+    services.enrolment_opt_in(
+        patient=third, actor=clinician, attestation="Consented in clinic, paper form filed"
+    )
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    dead, alive, elsewhere = OutboundMessage.objects.filter(seq=1).order_by("id")
+    claims = {
+        dead.pk: f"{host}:{gone.pid}:1",
+        alive.pk: f"{host}:{os.getpid()}:1",
+        elsewhere.pk: f"another-host:{gone.pid}:1",
+    }
+    for pk, claimed_by in claims.items():
+        OutboundMessage.objects.filter(pk=pk).update(
+            status=Status.IN_FLIGHT, in_flight_since=timezone.now(), claimed_by=claimed_by
+        )
+
+    assert services.messages_release_orphaned() == 1
+    statuses = dict(OutboundMessage.objects.filter(pk__in=claims).values_list("pk", "status"))
+    assert statuses == {
+        dead.pk: Status.PENDING,
+        alive.pk: Status.IN_FLIGHT,
+        elsewhere.pk: Status.IN_FLIGHT,
+    }
+    assert services.messages_release_orphaned() == 0, "safe to repeat"
 
 
 def test_bodies_are_pruned_after_the_retention_period(

@@ -54,8 +54,9 @@ def outbox(patient) -> list[OutboundMessage]:
 
 
 def test_opt_in_queues_the_registration_first_then_the_history_in_clinical_order(
-    patient, clinician
+    patient, team, clinician
 ) -> None:
+    ReleasePolicy.objects.create(team=team, category="radiology", mode="immediate")
     DiagnosisFactory(patient=patient)
     history(patient)
     enrolment = services.enrolment_opt_in(
@@ -306,16 +307,18 @@ def test_holding_a_waiting_item_cancels_its_message_but_a_delivered_one_cannot_b
         services.publication_hold(publication=publication, actor=clinician)
 
 
-def test_auto_release_happens_when_its_time_comes(patient, team, clinician) -> None:
+def test_auto_release_happens_when_its_time_comes_once_announced(patient, team, clinician) -> None:
     ReleasePolicy.objects.create(team=team, category="lab", mode="hold", auto_release_days=3)
     services.enrolment_opt_in(
         attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
     )
     new_result(patient, clinician)
     assert services.publications_auto_release() == 0
-    released = services.publications_auto_release(
-        now=timezone.now() + dt.timedelta(days=3, minutes=1)
-    )
+    later = timezone.now() + dt.timedelta(days=3, minutes=1)
+    assert services.publications_auto_release(now=later) == 0, "not announced to the team yet"
+    assert services.publications_auto_release_notify(now=timezone.now()) == 0
+    assert services.publications_auto_release_notify(now=later - dt.timedelta(days=1)) == 1
+    released = services.publications_auto_release(now=later)
     assert released == 1
     assert Publication.objects.get(result__filler_order_number="LIVE1").state == "released"
 

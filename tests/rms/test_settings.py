@@ -122,3 +122,13 @@ def test_mllp_senders_entries_name_a_sender_and_where_it_may_send_from() -> None
         "WINPATH", "RXX01", username="winpath-feed"
     )
     assert parse_sender("PAS^RXX01", with_origin=False) == Sender("PAS", "RXX01")
+
+
+def test_a_pkb_lease_no_longer_than_the_send_deadline_stops_start_up() -> None:
+    """Reliability reference §5.1 O16/O17: never two sends of one message at once. A lease
+    that ends before the send deadline would give a message still being sent to another
+    worker, so such a configuration is refused, naming the variable."""
+    result = run_manage("check", PKB_TIMEOUT_S="30", PKB_IN_FLIGHT_LEASE_S="30")
+    assert result.returncode != 0
+    assert "PKB_IN_FLIGHT_LEASE_S must be longer than PKB_TIMEOUT_S" in result.stderr
+    assert run_manage("check", PKB_TIMEOUT_S="30", PKB_IN_FLIGHT_LEASE_S="31").returncode == 0

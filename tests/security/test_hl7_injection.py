@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from pkb_bridge import services
-from pkb_bridge.models import OutboundMessage
+from pkb_bridge.models import OutboundMessage, ReleasePolicy
 from rms.models import Observation, Patient, Result, Role
 from tests.factories import (
     AppointmentFactory,
@@ -92,6 +92,11 @@ def _shared(patient: Patient) -> list[OutboundMessage]:
     user = UserFactory(username=f"cns{patient.pk}")
     team = patient.caseload_entries.get().team
     MembershipFactory(user=user, team=team, role=Role.CLINICIAN)
+    # Radiology is held for a clinician by default: this team releases it at once, so that
+    # every kind of message is built.
+    ReleasePolicy.objects.get_or_create(
+        team=team, category="radiology", defaults={"mode": "immediate"}
+    )
     services.enrolment_opt_in(
         attestation="Consented in clinic, paper form filed", patient=patient, actor=user
     )

@@ -10,7 +10,7 @@ from django.core import mail
 
 from pkb_bridge import services as pkb_services
 from pkb_bridge import signals as pkb_signals
-from pkb_bridge.models import Enrolment, OutboundMessage
+from pkb_bridge.models import Enrolment, OutboundMessage, ReleasePolicy
 from rms.inbound import inbound_reprocess, receive
 from rms.models import InboundMessage, Result
 from rms.services import system_user
@@ -115,8 +115,10 @@ def test_a_second_rejection_after_a_requeue_raises_a_new_item_and_closes_the_fir
 
 
 def test_a_result_pkb_rejects_through_the_dispatcher_raises_an_item_with_pkbs_text(
-    patient, clinician, sandbox, transport
+    patient, team, clinician, sandbox, transport
 ) -> None:
+    # Radiology is held for a clinician by default: this team releases it at once.
+    ReleasePolicy.objects.create(team=team, category="radiology", mode="immediate")
     ResultFactory(patient=patient, category="radiology", service_code="MRPR", report_text="OK")
     pkb_services.enrolment_opt_in(
         attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician

@@ -146,6 +146,7 @@ class Command(BaseCommand):
             while not stop.is_set():
                 try:
                     services.messages_requeue_stuck()
+                    services.publications_auto_release_notify()
                     services.publications_auto_release()
                     for enrolment_id in services.invitations_due():
                         services.invitation_send(enrolment_id=enrolment_id)
