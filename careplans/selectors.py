@@ -118,12 +118,11 @@ def counting_observations(
 def latest_result_at(
     *, patient: Patient, test_code: str, since: dt.date | None = None
 ) -> dt.datetime | None:
-    """When the newest counting value of the test was taken (see ``counting_observations``).
-
-    A value that could not be read as a number ("see comment") still means the test was done:
-    it raises a review item (monitoring), and the schedule does not call the test missing."""
+    """When the newest counting numeric value of the test was taken (see
+    ``counting_observations``); the schedule asks ``latest_done_at``, which counts a value that
+    could not be read as a number too."""
     return (
-        counting_observations(patient=patient, test_code=test_code, since=since, numeric=False)
+        counting_observations(patient=patient, test_code=test_code, since=since)
         .order_by("-observed_at", "-id")
         .values_list("observed_at", flat=True)
         .first()
