@@ -257,3 +257,56 @@ def test_a_database_connection_cut_between_busy_messages_costs_a_resend_not_a_me
     assert InboundMessage.objects.filter(control_id="CUT1").count() == 1
     assert Result.objects.filter(filler_order_number="F-CUT1").count() == 1
     assert Result.objects.count() == 4
+
+
+def test_psas_sent_as_text_over_mllp_raise_recurrence_and_a_correction_closes_it(
+    listener, tester
+) -> None:
+    """AUA 2007 (Cookson et al., J Urol 2007;177:540-545): PSA >= 0.2 ng/mL confirmed by a
+    second >= 0.2 after prostatectomy. The lab sends both as text with a flag ("0.21 H",
+    "0.24 (H)"): over a real socket they are filed as numbers, the first awaits confirmation
+    (a "repeat" item), the second raises the recurrence and closes the repeat; the lab's
+    correction of the second to "0.15" removes the evidence and closes the alert."""
+    from careplans import services as plan_services
+    from careplans.models import Pathway
+    from tests.factories import MembershipFactory
+    from worklists.models import WorkItem
+
+    actor = MembershipFactory(team=tester.caseload_entries.get().team, role="clinician").user
+    plan_services.plan_start(
+        patient=tester,
+        pathway=Pathway.objects.get(code="prostate-post-prostatectomy"),
+        anchor_date=dt.date(2026, 1, 15),
+        actor=actor,
+    )
+
+    def oru(control: str, filler: str, taken: str, value: str, status: str = "F") -> bytes:
+        return (
+            "\r".join(
+                [
+                    f"MSH|^~\\&|WINPATH|RXX01|RMS|RXX|{taken}||ORU^R01^ORU_R01|{control}|P|2.4",
+                    "PID|1||9990000018^^^NHS^NH~RXX1234567^^^RXX^MR||TESTER^Alan^James^^Mr"
+                    "||19580214|M",
+                    f"OBR|1||{filler}|PSA^Prostate specific antigen^WINPATH|||{taken}"
+                    f"||||||||||||||{taken}||CH|{status}",
+                    f"OBX|1|ST|PSA^PSA^WINPATH||{value}|ug/L||||||{status}|||{taken}",
+                ]
+            )
+            + "\r"
+        ).encode()
+
+    with MllpClient("127.0.0.1", listener.port, timeout_s=10.0) as client:
+        assert msa(client.send(oru("T1", "F1", "202608020900", "0.21 H")))[0] == "AA"
+        [waiting] = WorkItem.objects.filter(patient=tester, dedupe_key__startswith="awaiting:")
+        assert waiting.status == WorkItem.Status.OPEN
+        assert waiting.title == "Repeat PSA by 13 Sep 2026: awaiting confirmation"
+        assert msa(client.send(oru("T2", "F2", "202609100900", "0.24 (H)")))[0] == "AA"
+        [alert] = WorkItem.objects.filter(patient=tester, kind=WorkItem.Kind.THRESHOLD_BREACH)
+        assert alert.status == WorkItem.Status.OPEN
+        assert "confirmed by 0.21" in alert.explanation
+        waiting.refresh_from_db()
+        assert (waiting.status, waiting.outcome) == (WorkItem.Status.DONE, "Confirmed")
+        assert msa(client.send(oru("T3", "F2", "202609100900", "0.15", status="C")))[0] == "AA"
+    alert.refresh_from_db()
+    assert alert.status == WorkItem.Status.DONE
+    assert alert.outcome == "Breach removed by a correction"
