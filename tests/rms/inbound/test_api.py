@@ -360,3 +360,37 @@ def test_the_same_test_twice_in_one_result_is_a_400(feed, tester) -> None:
     assert response.status_code == 400
     assert "observations" in response.data
     assert not Result.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("value_type", "value", "number", "comparator", "flag"),
+    [
+        ("TX", "< 0.01", Decimal("0.01"), "<", ""),
+        ("TX", "0.2 (H)", Decimal("0.2"), "", "H"),
+        ("NM", "0.20*", Decimal("0.20"), "", "A"),
+        ("TX", ">100", Decimal("100"), ">", ""),
+    ],
+)
+def test_a_value_posted_as_text_or_with_a_flag_is_filed_as_a_number(
+    feed, tester, value_type, value, number, comparator, flag
+) -> None:
+    """As at HL7 filing: a result sent as text is still a result, kept as sent for display."""
+    body = psa_json()
+    body["observations"][0] |= {"value_type": value_type, "value": value}
+    response = feed.post(RESULTS_URL, body, format="json")
+    assert response.status_code == 201, response.data
+    stored = Observation.objects.get()
+    assert (stored.value_numeric, stored.comparator, stored.abnormal_flag, stored.value_text) == (
+        number,
+        comparator,
+        flag,
+        value,
+    )
+
+
+def test_a_text_value_that_is_not_a_number_is_kept_as_text(feed, tester) -> None:
+    body = psa_json()
+    body["observations"][0] |= {"value_type": "TX", "value": "see comment"}
+    assert feed.post(RESULTS_URL, body, format="json").status_code == 201
+    stored = Observation.objects.get()
+    assert (stored.value_numeric, stored.value_text) == (None, "see comment")
