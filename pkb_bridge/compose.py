@@ -6,7 +6,9 @@ ER7 text (a few microseconds a message; hl7apy is kept off this path).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import html
 import math
 import uuid
 from collections.abc import Sequence
@@ -32,9 +34,13 @@ OBSERVATION_STATUS_CODES: dict[str, str] = {
     Observation.Status.PRELIMINARY: "P",
     Observation.Status.FINAL: "F",
     Observation.Status.CORRECTED: "C",
-    Observation.Status.CANCELLED: "D",
+    Observation.Status.CANCELLED: "X",
     Observation.Status.DELETED: "D",
 }
+# Observations the lab withdrew (OBX-11 W, D or X as filed): never published to the patient.
+WITHDRAWN_OBSERVATION_STATUSES = frozenset(
+    {Observation.Status.CANCELLED, Observation.Status.DELETED}
+)
 
 
 def delay_field() -> hl7.build.DelayField:
@@ -56,6 +62,7 @@ def context_for(team: Team, control_id: str) -> hl7.MessageContext:
         processing_id=settings.PKB_PROCESSING_ID,
         service_code=team.pv1_service_code,
         radiology_application=settings.PKB_RADIOLOGY_APPLICATION,
+        email_component=settings.PKB_EMAIL_COMPONENT,
     )
 
 
@@ -181,7 +188,7 @@ def lab_report(result: Result, *, delay_days: int | None) -> hl7.LabReport:
             o.notes,
         )
         for o in result.observations.all()
-        if o.superseded_at is None
+        if o.superseded_at is None and o.status not in WITHDRAWN_OBSERVATION_STATUSES
     )
     return _lab_report(
         result.filler_order_number,
@@ -240,9 +247,14 @@ def lab_items(patient: Patient) -> list[LabItem]:
     first, each with its current observations: two queries, no model instances. The
     reports are those ``lab_report`` makes of the same rows."""
     observations: dict[int, list[hl7.LabObservation]] = {}
+    status_at = _OBSERVATION_FIELDS.index("status")
+    with_withdrawn: set[int] = set()
     for result_id, *values in selectors.current_observation_values(
         patient=patient, category=Result.Category.LAB, fields=_OBSERVATION_FIELDS
     ):
+        if values[status_at] in WITHDRAWN_OBSERVATION_STATUSES:
+            with_withdrawn.add(result_id)  # withdrawn by the lab: never published
+            continue
         observations.setdefault(result_id, []).append(_lab_observation(*values))
     rows = selectors.result_values(
         patient=patient, category=Result.Category.LAB, fields=("pk", *_RESULT_FIELDS)
@@ -256,6 +268,8 @@ def lab_items(patient: Patient) -> list[LabItem]:
             ),
         )
         for pk, *values in rows
+        # A report whose every observation the lab withdrew has nothing to show.
+        if pk in observations or pk not in with_withdrawn
     ]
 
 
@@ -305,6 +319,39 @@ def care_plan_data(document: Document, *, delay_days: int | None) -> hl7.CarePla
     )
 
 
+def lab_report_has_withdrawn(result: Result) -> bool:
+    """Whether any current observation of ``result`` is one the lab has withdrawn (and so is
+    left out of what is sent)."""
+    return any(
+        o.superseded_at is None and o.status in WITHDRAWN_OBSERVATION_STATUSES
+        for o in result.observations.all()
+    )
+
+
+def lab_report_deletion(result: Result) -> hl7.LabReport:
+    """The report of ``result`` with result status R and no observation: PKB marks every
+    result it holds for the filler order number deleted (pkb-hl7-interface.md 9.2)."""
+    return dataclasses.replace(
+        lab_report(result, delay_days=None), result_status="R", observations=()
+    )
+
+
+def care_plan_withdrawal_data(document: Document) -> hl7.CarePlan:
+    """The version of a deleted care plan that replaces it in PKB (same TXA-12): PKB cannot
+    delete a care plan, and ignores MDM^T11 for one (pkb-hl7-interface.md 2, 9.5). It says
+    only that the plan was withdrawn (``PKB_CARE_PLAN_WITHDRAWN_TEXT``), is dated now and has
+    no delay."""
+    notice = html.escape(settings.PKB_CARE_PLAN_WITHDRAWN_TEXT)
+    return hl7.CarePlan(
+        document_number=document.document_number,
+        title=f"Withdrawn: {document.title}",
+        authored_at=timezone.now(),
+        content_html=f"<p>{notice}</p>",
+        author=document.author or None,
+        filename=f"{document.document_number}.html",
+    )
+
+
 def appointment_data(appointment: Appointment) -> hl7.Appointment:
     return hl7.Appointment(
         placer_id=appointment.placer_id,
@@ -314,4 +361,5 @@ def appointment_data(appointment: Appointment) -> hl7.Appointment:
         appointment_type=appointment.appointment_type,
         location=appointment.location,
         clinician=appointment.clinician or None,
+        clinician_role=appointment.clinician_role,
     )

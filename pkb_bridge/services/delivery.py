@@ -420,6 +420,7 @@ def transport_from_settings() -> PkbTransport:
         deadline_s=settings.PKB_TIMEOUT_S,
         ca_bundle=settings.PKB_CA_BUNDLE or None,
         verify=settings.PKB_VERIFY_TLS,
+        soap_action=settings.PKB_SOAP_ACTION,
     )
 
 

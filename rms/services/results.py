@@ -304,6 +304,7 @@ class AppointmentInput:
     reason: str = ""
     location: str = ""
     clinician: str = ""
+    clinician_role: str = ""
 
 
 @transaction.atomic
@@ -329,6 +330,7 @@ def appointment_record(
         "reason": data.reason,
         "location": data.location,
         "clinician": data.clinician,
+        "clinician_role": data.clinician_role,
         "status": data.status,
     }
     if not created and all(getattr(appointment, k) == v for k, v in values.items()):

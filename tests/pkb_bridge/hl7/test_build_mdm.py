@@ -66,7 +66,7 @@ def _names(message: str) -> list[str]:
 def test_a_document_is_an_mdm_t02_with_txa_and_one_ed_obx() -> None:
     message = build_mdm(context(), patient(), _document())
     assert _names(message) == ["MSH", "EVN", "PID", "PV1", "TXA", "OBX"]
-    assert field(segment(message, "MSH"), 9) == "MDM^T02"
+    assert field(segment(message, "MSH"), 9) == "MDM^T02^MDM_T02"
     assert segment(message, "EVN") == "EVN|T02|20250701120000+0100"
     assert segment(message, "PV1") == "PV1|1|O||||||||ONC"
     assert pid3_identifiers(message) == [("9434765919", "NHS", "NH")]
@@ -185,7 +185,7 @@ def test_a_care_plan_may_be_a_pdf() -> None:
 def test_a_deletion_is_an_mdm_t11_with_the_document_number_as_in_pkbs_sample() -> None:
     message = build_mdm_delete(context(), patient(), "MYDOC00001")
     assert _names(message) == ["MSH", "EVN", "PID", "PV1", "TXA"]
-    assert field(segment(message, "MSH"), 9) == "MDM^T11"
+    assert field(segment(message, "MSH"), 9) == "MDM^T11^MDM_T01"
     theirs = sample_segment("mdm_t11.hl7", "TXA")
     assert segment(message, "TXA") == theirs.rstrip("|")
     read = extract_document(parse(message))
