@@ -160,7 +160,7 @@ def build_oru_lab(
     such escape and PKB would show it literally.
 
     A report with result status R deletes every result PKB holds for its filler order number;
-    its OBXs are sent if the caller gives them, and may be omitted.
+    it is sent without OBX (a deletion carries no value to show).
     """
     if not reports:
         raise ValueError("an ORU needs at least one report")
@@ -205,7 +205,7 @@ def _has_line_break(value: str) -> bool:
 
 
 def _lab_group(report: LabReport, number: int, delay_field: str) -> list[str]:
-    observations = published_observations(report)
+    observations = published_observations(report) if report.result_status != "R" else ()
     delay = _longest_delay(report.delay_days, *(o.delay_days for o in observations))
     if delay is not None and not observations and delay_field == "OBX-13":
         if report.result_status != "R":

@@ -151,6 +151,24 @@ def message_claim(*, worker: str) -> OutboundMessage | None:
         return candidate
 
 
+def conformance_problem(message: OutboundMessage) -> str | None:
+    """Why the payload must not be sent because it departs from PKB's conformance profile
+    (``pkb_bridge.hl7.profile``), or None."""
+    problems = hl7.profile.check(
+        message.payload, radiology_applications=[settings.PKB_RADIOLOGY_APPLICATION]
+    )
+    if not problems:
+        return None
+    return (
+        "Not sent: the message does not conform to PKB's interface ("
+        + hl7.profile.profile_name(
+            message.payload, radiology_applications=[settings.PKB_RADIOLOGY_APPLICATION]
+        )
+        + "): "
+        + "; ".join(problems)
+    )[:2000]
+
+
 def identifiers_problem(message: OutboundMessage) -> str | None:
     """Why the payload must not be sent for this row's patient, or None. Guards the "right
     payload, wrong patient" bug: PID-3 must carry exactly the patient's NHS number."""
@@ -215,7 +233,9 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
     claimant's state is changed: a row the sweeper gave away meanwhile is left to its new
     claimant, except that an acceptance is always recorded."""
     started = timezone.now()
-    problem = identifiers_problem(message)
+    # Checked before every attempt: a message that would put the wrong patient's data, or data
+    # PKB would show wrongly, in front of a patient is held with the reason, never sent.
+    problem = identifiers_problem(message) or conformance_problem(message)
     if problem:
         logger.critical(
             "Outbound message %s refused before sending: %s", message.public_id, problem

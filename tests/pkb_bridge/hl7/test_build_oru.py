@@ -154,9 +154,11 @@ def test_a_deletion_keeps_the_filler_order_number_and_may_omit_the_observations(
     assert (field(obr, 3), field(obr, 25)) == ("FON0001", "R")
 
 
-def test_a_deletion_sends_the_observations_it_is_given() -> None:
+def test_a_deletion_sends_no_observation_values() -> None:
+    """pkb-hl7-interface.md 9.2: OBR-25 R deletes every result of the filler order number; a
+    deletion has no value the patient should see, so none is sent."""
     message = build_oru_lab(context(), patient(), [lab_report(result_status="R")])
-    assert segment_counts(message)["OBX"] == 5
+    assert "OBX" not in segment_counts(message)
     assert field(segment(message, "OBR"), 25) == "R"
 
 
