@@ -64,6 +64,8 @@ class ObservationInput:
             self.abnormal_flag,
             self.observed_at,
             self.notes,
+            # A value the lab withdraws (OBX-11 W, D, X) with nothing else changed is a change.
+            self.status,
         )
 
 
@@ -112,6 +114,7 @@ def _observation_key(observation: Observation) -> tuple[object, ...]:
         observation.abnormal_flag,
         observation.observed_at,
         observation.notes,
+        observation.status,
     )
 
 
