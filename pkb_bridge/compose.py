@@ -54,13 +54,26 @@ def new_control_id() -> str:
 
 
 def context_for(team: Team, control_id: str) -> hl7.MessageContext:
-    return hl7.MessageContext(
-        sending_application=settings.PKB_SENDING_APPLICATION,
+    return context_with(
         sending_facility=team.pkb_team_alias,
+        service_code=team.pv1_service_code,
         control_id=control_id,
         sent_at=timezone.now(),
+    )
+
+
+def context_with(
+    *, sending_facility: str, service_code: str, control_id: str, sent_at: dt.datetime
+) -> hl7.MessageContext:
+    """The header values of a message from a team's PKB alias and service code (plain values)
+    and the PKB settings."""
+    return hl7.MessageContext(
+        sending_application=settings.PKB_SENDING_APPLICATION,
+        sending_facility=sending_facility,
+        control_id=control_id,
+        sent_at=sent_at,
         processing_id=settings.PKB_PROCESSING_ID,
-        service_code=team.pv1_service_code,
+        service_code=service_code,
         radiology_application=settings.PKB_RADIOLOGY_APPLICATION,
         email_component=settings.PKB_EMAIL_COMPONENT,
     )
@@ -338,17 +351,29 @@ def lab_report_deletion(result: Result) -> hl7.LabReport:
 
 def care_plan_withdrawal_data(document: Document) -> hl7.CarePlan:
     """The version of a deleted care plan that replaces it in PKB (same TXA-12): PKB cannot
-    delete a care plan, and ignores MDM^T11 for one (pkb-hl7-interface.md 2, 9.5). It says
-    only that the plan was withdrawn (``PKB_CARE_PLAN_WITHDRAWN_TEXT``), is dated now and has
-    no delay."""
+    delete a care plan, and ignores MDM^T11 for one (pkb-hl7-interface.md 2, 9.5)."""
+    return care_plan_withdrawal(
+        document_number=document.document_number,
+        title=document.title,
+        author=document.author,
+        withdrawn_at=timezone.now(),
+    )
+
+
+def care_plan_withdrawal(
+    *, document_number: str, title: str, author: str, withdrawn_at: dt.datetime
+) -> hl7.CarePlan:
+    """A withdrawn care plan's last version, from plain values: it says only that the plan was
+    withdrawn (``PKB_CARE_PLAN_WITHDRAWN_TEXT``), is dated when it was withdrawn and has no
+    delay."""
     notice = html.escape(settings.PKB_CARE_PLAN_WITHDRAWN_TEXT)
     return hl7.CarePlan(
-        document_number=document.document_number,
-        title=f"Withdrawn: {document.title}",
-        authored_at=timezone.now(),
+        document_number=document_number,
+        title=f"Withdrawn: {title}",
+        authored_at=withdrawn_at,
         content_html=f"<p>{notice}</p>",
-        author=document.author or None,
-        filename=f"{document.document_number}.html",
+        author=author or None,
+        filename=f"{document_number}.html",
     )
 
 
