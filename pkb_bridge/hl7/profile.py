@@ -349,8 +349,6 @@ def _check_lab(segments: list[_Segment], problems: list[str]) -> None:
             if obxs:
                 problems.append(f"{place}: a deletion (OBR-25 R) carries no OBX")
             continue
-        if not obxs:
-            problems.append(f"{place}: a report (OBR-25 not R) needs at least one OBX")
         _check_delays(obr, obxs, place, problems)
         textual = len(obxs) > 1 and all(obx.get(2) in TEXT_VALUE_TYPES for obx in obxs)
         codes = {(obx.component(3, 1), obx.component(3, 3)) for obx in obxs}

@@ -344,7 +344,7 @@ def _send_lab(
                 ctx, patient_data, [deletion], delay_field=delay_field
             ),
         )
-    if lab.observations or lab.result_status == "R":
+    if lab.observations or lab.result_status == "R" or not compose.lab_report_has_withdrawn(result):
         message = (
             message_enqueue(
                 enrolment=enrolment,
