@@ -490,6 +490,11 @@ PKB_DELAY_FIELD = env.choice("PKB_DELAY_FIELD", ["OBX-13", "OBR-13"], default="O
 PKB_EMAIL_COMPONENT = env.choice("PKB_EMAIL_COMPONENT", ["XTN-1", "XTN-4", "both"], default="both")
 # The SOAPAction HTTP header of each request; PKB's WSDL says which (blank: "").
 PKB_SOAP_ACTION = env.string("PKB_SOAP_ACTION", default="")
+if any(ch in PKB_SOAP_ACTION for ch in '"\\') or not PKB_SOAP_ACTION.isprintable():
+    raise ImproperlyConfigured(
+        f"PKB_SOAP_ACTION={PKB_SOAP_ACTION!r} is not valid: it must be printable, without "
+        "quotes or backslashes (it is sent quoted)."
+    )
 # A deleted care plan cannot be deleted in PKB (MDM^T11 does not apply to care plans): it is
 # replaced, under the same TXA-12, by a version that says only this.
 PKB_CARE_PLAN_WITHDRAWN_TEXT = env.string(

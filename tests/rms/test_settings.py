@@ -80,6 +80,8 @@ def test_production_passes_check_deploy_with_no_warnings() -> None:
         ("DATABASE_URL", "mysql-nonsense://"),
         ("LOG_LEVEL", "LOUD"),
         ("EMAIL_URL", "pigeon://loft"),
+        ("PKB_EMAIL_COMPONENT", "XTN-2"),
+        ("PKB_SOAP_ACTION", 'urn:"acceptMessage"'),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(name: str, value: str) -> None:
