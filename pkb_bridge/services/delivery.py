@@ -233,9 +233,9 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
     claimant's state is changed: a row the sweeper gave away meanwhile is left to its new
     claimant, except that an acceptance is always recorded."""
     started = timezone.now()
-    # Checked before every attempt: a message that would put the wrong patient's data, or data
-    # PKB would show wrongly, in front of a patient is held with the reason, never sent.
-    problem = identifiers_problem(message) or conformance_problem(message)
+    problem = identifiers_problem(message)
+    # A message PKB would show wrongly (conformance_problem) is held the same way, never sent.
+    problem = problem or conformance_problem(message)
     if problem:
         logger.critical(
             "Outbound message %s refused before sending: %s", message.public_id, problem
