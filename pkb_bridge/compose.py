@@ -6,7 +6,9 @@ ER7 text (a few microseconds a message; hl7apy is kept off this path).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import html
 import math
 import re
 import uuid
@@ -33,9 +35,13 @@ OBSERVATION_STATUS_CODES: dict[str, str] = {
     Observation.Status.PRELIMINARY: "P",
     Observation.Status.FINAL: "F",
     Observation.Status.CORRECTED: "C",
-    Observation.Status.CANCELLED: "D",
+    Observation.Status.CANCELLED: "X",
     Observation.Status.DELETED: "D",
 }
+# Observations the lab withdrew (OBX-11 W, D or X as filed): never published to the patient.
+WITHDRAWN_OBSERVATION_STATUSES = frozenset(
+    {Observation.Status.CANCELLED, Observation.Status.DELETED}
+)
 
 
 def delay_field() -> hl7.build.DelayField:
@@ -49,14 +55,28 @@ def new_control_id() -> str:
 
 
 def context_for(team: Team, control_id: str) -> hl7.MessageContext:
-    return hl7.MessageContext(
-        sending_application=settings.PKB_SENDING_APPLICATION,
+    return context_with(
         sending_facility=team.pkb_team_alias,
+        service_code=team.pv1_service_code,
         control_id=control_id,
         sent_at=timezone.now(),
+    )
+
+
+def context_with(
+    *, sending_facility: str, service_code: str, control_id: str, sent_at: dt.datetime
+) -> hl7.MessageContext:
+    """The header values of a message from a team's PKB alias and service code (plain values)
+    and the PKB settings."""
+    return hl7.MessageContext(
+        sending_application=settings.PKB_SENDING_APPLICATION,
+        sending_facility=sending_facility,
+        control_id=control_id,
+        sent_at=sent_at,
         processing_id=settings.PKB_PROCESSING_ID,
-        service_code=team.pv1_service_code,
+        service_code=service_code,
         radiology_application=settings.PKB_RADIOLOGY_APPLICATION,
+        email_component=settings.PKB_EMAIL_COMPONENT,
     )
 
 
@@ -191,7 +211,7 @@ def lab_report(result: Result, *, delay_days: int | None) -> hl7.LabReport:
             o.notes,
         )
         for o in result.observations.all()
-        if o.superseded_at is None
+        if o.superseded_at is None and o.status not in WITHDRAWN_OBSERVATION_STATUSES
     )
     return _lab_report(
         result.filler_order_number,
@@ -250,9 +270,14 @@ def lab_items(patient: Patient) -> list[LabItem]:
     first, each with its current observations: two queries, no model instances. The
     reports are those ``lab_report`` makes of the same rows."""
     observations: dict[int, list[hl7.LabObservation]] = {}
+    status_at = _OBSERVATION_FIELDS.index("status")
+    with_withdrawn: set[int] = set()
     for result_id, *values in selectors.current_observation_values(
         patient=patient, category=Result.Category.LAB, fields=_OBSERVATION_FIELDS
     ):
+        if values[status_at] in WITHDRAWN_OBSERVATION_STATUSES:
+            with_withdrawn.add(result_id)  # withdrawn by the lab: never published
+            continue
         observations.setdefault(result_id, []).append(_lab_observation(*values))
     rows = selectors.result_values(
         patient=patient, category=Result.Category.LAB, fields=("pk", *_RESULT_FIELDS)
@@ -266,6 +291,8 @@ def lab_items(patient: Patient) -> list[LabItem]:
             ),
         )
         for pk, *values in rows
+        # A report whose every observation the lab withdrew has nothing to show.
+        if pk in observations or pk not in with_withdrawn
     ]
 
 
@@ -315,6 +342,51 @@ def care_plan_data(document: Document, *, delay_days: int | None) -> hl7.CarePla
     )
 
 
+def lab_report_has_withdrawn(result: Result) -> bool:
+    """Whether any current observation of ``result`` is one the lab has withdrawn (and so is
+    left out of what is sent)."""
+    return any(
+        o.superseded_at is None and o.status in WITHDRAWN_OBSERVATION_STATUSES
+        for o in result.observations.all()
+    )
+
+
+def lab_report_deletion(result: Result) -> hl7.LabReport:
+    """The report of ``result`` with result status R and no observation: PKB marks every
+    result it holds for the filler order number deleted (pkb-hl7-interface.md 9.2)."""
+    return dataclasses.replace(
+        lab_report(result, delay_days=None), result_status="R", observations=()
+    )
+
+
+def care_plan_withdrawal_data(document: Document) -> hl7.CarePlan:
+    """The version of a deleted care plan that replaces it in PKB (same TXA-12): PKB cannot
+    delete a care plan, and ignores MDM^T11 for one (pkb-hl7-interface.md 2, 9.5)."""
+    return care_plan_withdrawal(
+        document_number=document.document_number,
+        title=document.title,
+        author=document.author,
+        withdrawn_at=timezone.now(),
+    )
+
+
+def care_plan_withdrawal(
+    *, document_number: str, title: str, author: str, withdrawn_at: dt.datetime
+) -> hl7.CarePlan:
+    """A withdrawn care plan's last version, from plain values: it says only that the plan was
+    withdrawn (``PKB_CARE_PLAN_WITHDRAWN_TEXT``), is dated when it was withdrawn and has no
+    delay."""
+    notice = html.escape(settings.PKB_CARE_PLAN_WITHDRAWN_TEXT)
+    return hl7.CarePlan(
+        document_number=document_number,
+        title=f"Withdrawn: {title}",
+        authored_at=withdrawn_at,
+        content_html=f"<p>{notice}</p>",
+        author=author or None,
+        filename=f"{document_number}.html",
+    )
+
+
 def appointment_data(appointment: Appointment) -> hl7.Appointment:
     return hl7.Appointment(
         placer_id=appointment.placer_id,
@@ -324,4 +396,5 @@ def appointment_data(appointment: Appointment) -> hl7.Appointment:
         appointment_type=appointment.appointment_type,
         location=appointment.location,
         clinician=appointment.clinician or None,
+        clinician_role=appointment.clinician_role,
     )

@@ -343,7 +343,9 @@ class DeliveryAttempt(models.Model):
         REJECTED = "rejected", "Rejected (AR/AE)"
         TRANSIENT = "transient", "Failed, will retry"
         PAUSED = "paused", "Credentials or source address refused: connection paused"
-        REFUSED = "refused", "Not sent: identifiers did not match the patient"
+        # Not sent: the pre-send check failed (the identifiers are not the patient's, or the
+        # message departs from PKB's conformance profile); the reason is on the attempt.
+        REFUSED = "refused", "Not sent: failed the check before sending"
 
     message = models.ForeignKey(
         OutboundMessage, on_delete=models.CASCADE, related_name="deliveries"

@@ -138,6 +138,7 @@ class PkbTransport:
         ca_bundle: str | None = None,
         verify: bool = True,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        soap_action: str = "",
     ) -> None:
         if connect_timeout_s <= 0 or deadline_s <= 0:
             raise ValueError("connect_timeout_s and deadline_s must be positive")
@@ -146,6 +147,8 @@ class PkbTransport:
             raise ValueError("the PKB URL must be https://host[:port]/path")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             raise ValueError("the PKB URL must use https (plain http only for a local sandbox)")
+        if any(ch in soap_action for ch in '"\\\r\n') or not soap_action.isprintable():
+            raise ValueError("the SOAPAction must be printable, without quotes or backslashes")
         self.url = url
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -156,7 +159,8 @@ class PkbTransport:
         credentials = f"{username}:{password}".encode()
         self._headers = {
             "Content-Type": CONTENT_TYPE,
-            "SOAPAction": '""',
+            # The operation's SOAPAction (PKB_SOAP_ACTION); SOAP 1.1 wants it quoted.
+            "SOAPAction": f'"{soap_action}"',
             "Authorization": "Basic " + base64.b64encode(credentials).decode("ascii"),
             "Connection": "keep-alive",
         }

@@ -499,8 +499,28 @@ PKB_RADIOLOGY_APPLICATION = env.string("PKB_RADIOLOGY_APPLICATION", default="RAD
 # The assigning authority (CX.4) PKB has been configured with for the Trust's MRNs; blank
 # sends the NHS number alone (PKB ignores local ids it does not know).
 PKB_MRN_ASSIGNING_AUTHORITY = env.string("PKB_MRN_ASSIGNING_AUTHORITY", default="")
-# Where PKB reads the patient delay (days) of a lab result: its pages disagree.
+# Where PKB reads the patient delay (days) of a lab result: its pages disagree. The delay is
+# always in OBX-13 of every OBX; OBR-13 writes it in OBR-13 as well.
 PKB_DELAY_FIELD = env.choice("PKB_DELAY_FIELD", ["OBX-13", "OBR-13"], default="OBX-13")
+# Which component of PID-13 carries the patient's email (with use code NET): PKB's newer
+# examples use XTN-1, its older ones XTN-4; which one PKB reads is unverified.
+PKB_EMAIL_COMPONENT = env.choice("PKB_EMAIL_COMPONENT", ["XTN-1", "XTN-4", "both"], default="both")
+# The SOAPAction HTTP header of each request; PKB's WSDL says which (blank: "").
+PKB_SOAP_ACTION = env.string("PKB_SOAP_ACTION", default="")
+if any(ch in PKB_SOAP_ACTION for ch in '"\\') or not PKB_SOAP_ACTION.isprintable():
+    raise ImproperlyConfigured(
+        f"PKB_SOAP_ACTION={PKB_SOAP_ACTION!r} is not valid: it must be printable, without "
+        "quotes or backslashes (it is sent quoted)."
+    )
+# A deleted care plan cannot be deleted in PKB (MDM^T11 does not apply to care plans): it is
+# replaced, under the same TXA-12, by a version that says only this.
+PKB_CARE_PLAN_WITHDRAWN_TEXT = env.string(
+    "PKB_CARE_PLAN_WITHDRAWN_TEXT",
+    default=(
+        "Your care team has withdrawn this care plan. It no longer applies to you. "
+        "Please contact your care team if you have any questions."
+    ),
+)
 # Historic lab results are packed several OBR groups to a message, within these limits.
 PKB_PACK_MAX_BYTES = env.integer("PKB_PACK_MAX_BYTES", default=64 * 1024, minimum=1024)
 PKB_PACK_MAX_REPORTS = env.integer("PKB_PACK_MAX_REPORTS", default=50, minimum=1)

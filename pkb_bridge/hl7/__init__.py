@@ -7,6 +7,7 @@ the answer (``soap.parse_envelope_response`` then ``ack.parse_ack``).
 
 from __future__ import annotations
 
+from pkb_bridge.hl7 import profile
 from pkb_bridge.hl7.ack import Ack, parse_ack
 from pkb_bridge.hl7.build import (
     LabPack,
@@ -73,5 +74,6 @@ __all__ = [
     "parse_envelope_request",
     "parse_envelope_response",
     "pid3_identifiers",
+    "profile",
     "segment_counts",
 ]

@@ -24,7 +24,17 @@ from rms.hl7.delimiters import Delimiters
 from rms.hl7.escape import unescape
 
 AckCode = Literal["AA", "AE", "AR"]
-_CODES: dict[str, AckCode] = {"AA": "AA", "AE": "AE", "AR": "AR"}
+# Enhanced-mode commit acknowledgements (HL7 table 0008) read as their original-mode
+# counterparts: CA (commit accept) is an acceptance like AA, CE (commit error) is AE and CR
+# (commit reject) is AR. The code as sent stays in ``raw``.
+_CODES: dict[str, AckCode] = {
+    "AA": "AA",
+    "AE": "AE",
+    "AR": "AR",
+    "CA": "AA",
+    "CE": "AE",
+    "CR": "AR",
+}
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # MLLP framing bytes and whitespace a relay may leave around lines.
 _JUNK = "\x0b\x1c\ufeff \t"
@@ -32,7 +42,8 @@ _JUNK = "\x0b\x1c\ufeff \t"
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """PKB's answer. ``code`` is None when the text has no readable MSA-1."""
+    """PKB's answer. ``code`` is None when the text has no readable MSA-1; an enhanced-mode
+    code (CA, CE, CR) is given as AA, AE or AR."""
 
     code: AckCode | None
     control_id: str  # MSA-2: the MSH-10 it acknowledges

@@ -17,13 +17,16 @@ Conventions every builder follows (pkb-hl7-interface.md sections 4, 5, 8-11):
   (``NSTS01``); PKB ignores it if it does not read it.
 * PV1-10 carries the team's hospital service code: with OBR-4.1 it is how PKB picks the privacy
   label of what we send.
-* MSH-9 is ``type^event`` as in PKB's examples, without the structure (``ADT_A05``): PKB ignores
-  it and picks the structure from the event.
+* MSH-9 is ``type^event^structure`` (``ADT^A28^ADT_A05``): PKB's examples leave MSH-9.3 out and
+  PKB picks the structure from the event, but a strict v2.4 receiver (and PKB's test harness)
+  needs it to tell which structure to read; the v2.4 structure of each event is in
+  ``MESSAGE_STRUCTURES``.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -37,6 +40,7 @@ from pkb_bridge.hl7.data import (
     Clinician,
     Diagnosis,
     Document,
+    LabObservation,
     LabReport,
     MessageContext,
     Patient,
@@ -59,6 +63,19 @@ AdtTrigger = Literal["A28", "A31"]
 SiuTrigger = Literal["S12", "S13", "S14", "S15", "S26"]
 DelayField = Literal["OBX-13", "OBR-13"]
 HtmlEncoding = Literal["Base64", "A"]
+# MSH-9.3 for each MSH-9.1^9.2 we send: HL7 v2.4 table 0354.
+MESSAGE_STRUCTURES: dict[str, str] = {
+    "ADT^A28": "ADT_A05",
+    "ADT^A31": "ADT_A05",
+    "ORU^R01": "ORU_R01",
+    "MDM^T02": "MDM_T02",
+    "MDM^T11": "MDM_T01",
+    "SIU^S12": "SIU_S12",
+    "SIU^S13": "SIU_S12",
+    "SIU^S14": "SIU_S12",
+    "SIU^S15": "SIU_S12",
+    "SIU^S26": "SIU_S12",
+}
 ADT_TRIGGERS: frozenset[str] = frozenset({"A28", "A31"})
 SIU_TRIGGERS: frozenset[str] = frozenset({"S12", "S13", "S14", "S15", "S26"})
 DELAY_FIELDS: frozenset[str] = frozenset({"OBX-13", "OBR-13"})
@@ -97,7 +114,12 @@ def build_adt(
     segments = [
         _msh(context, f"ADT^{trigger}", context.sending_application),
         _evn(trigger, context),
-        _pid(patient, include_local_id=include_local_id, demographics=True),
+        _pid(
+            patient,
+            include_local_id=include_local_id,
+            demographics=True,
+            email_component=context.email_component,
+        ),
     ]
     segments.extend(_dg1(number, diagnosis) for number, diagnosis in enumerate(diagnoses, 1))
     return _message(segments)
@@ -124,12 +146,21 @@ def build_oru_lab(
     MSH-3 is ``context.sending_application`` (anything but RADIOLOGY is lab to PKB). Each group
     is ORC, OBR, an NTE per report note, then each OBX with an NTE per observation note.
 
-    The patient delay goes in ``delay_field`` of the group: OBX-13 of the *first* OBX (PKB's lab
-    spec) or OBR-13 (PKB's pathology FAQ); PKB's pages disagree, so settings decide. The delay
-    written is the longest any part of the report asks for, since only one can be sent.
+    The patient delay goes in OBX-13 of *every* OBX of the group: PKB reads it from the first
+    OBX of a textual report, and from each result of a discrete one, so a later result (an
+    abnormal one included) never shows before the first. With ``delay_field`` ``OBR-13`` (PKB's
+    pathology FAQ; its pages disagree, pkb-hl7-interface.md section 8) it goes in OBR-13 as
+    well. The delay written is the longest any part of the report asks for.
+
+    Observations the lab has withdrawn (OBX-11 ``W`` wrong, ``D`` deleted, ``X`` not obtained)
+    are never sent: PKB shows values, not OBX-11 (section 9.2). A report left with none is sent
+    without OBX only as a deletion (result status R); the caller decides what else to do.
+
+    A value with line breaks goes as FT, whose ``\\.br\\`` is a line break; TX and ST have no
+    such escape and PKB would show it literally.
 
     A report with result status R deletes every result PKB holds for its filler order number;
-    its OBXs are sent if the caller gives them, and may be omitted.
+    it is sent without OBX (a deletion carries no value to show).
     """
     if not reports:
         raise ValueError("an ORU needs at least one report")
@@ -149,9 +180,34 @@ def _oru_lab_header(context: MessageContext, patient: Patient, include_local_id:
     ]
 
 
+# OBX-11 (HL7 table 0085) of an observation the lab has withdrawn: W wrong (retracted), D
+# deleted, X could not be obtained. Never published (pkb-hl7-interface.md section 9.2).
+WITHDRAWN_OBSERVATION_STATUSES: frozenset[str] = frozenset({"W", "D", "X"})
+
+
+def published_observations(report: LabReport) -> tuple[LabObservation, ...]:
+    """The observations of ``report`` that may be shown to the patient: all but withdrawn ones."""
+    return tuple(
+        o
+        for o in report.observations
+        if o.status.strip().upper() not in WITHDRAWN_OBSERVATION_STATUSES
+    )
+
+
+def _lab_value_type(observation: LabObservation) -> str:
+    if observation.value_type in ("TX", "ST") and _has_line_break(observation.value):
+        return "FT"
+    return observation.value_type
+
+
+def _has_line_break(value: str) -> bool:
+    return "\r" in value or "\n" in value
+
+
 def _lab_group(report: LabReport, number: int, delay_field: str) -> list[str]:
-    delay = _longest_delay(report.delay_days, *(o.delay_days for o in report.observations))
-    if delay is not None and not report.observations and delay_field == "OBX-13":
+    observations = published_observations(report) if report.result_status != "R" else ()
+    delay = _longest_delay(report.delay_days, *(o.delay_days for o in observations))
+    if delay is not None and not observations and delay_field == "OBX-13":
         if report.result_status != "R":
             # Nowhere to put the delay: sending without it would show the report at once.
             raise ValueError("a delayed report needs an observation to carry the delay")
@@ -175,11 +231,11 @@ def _lab_group(report: LabReport, number: int, delay_field: str) -> list[str]:
     obr[25] = _e(report.result_status)
     segments = [_segment("ORC", "RE", placer, filler), _segment(*obr)]
     segments.extend(_notes(report.notes))
-    for index, observation in enumerate(report.observations, 1):
+    for index, observation in enumerate(observations, 1):
         obx = [""] * 15
         obx[0] = "OBX"
         obx[1] = str(index)
-        obx[2] = observation.value_type
+        obx[2] = _lab_value_type(observation)
         obx[3] = _components(
             _e(observation.code), _e(observation.name), _e(observation.code_system)
         )
@@ -188,8 +244,7 @@ def _lab_group(report: LabReport, number: int, delay_field: str) -> list[str]:
         obx[7] = _e(observation.reference_range)
         obx[8] = _e(observation.abnormal_flag)
         obx[11] = _e(observation.status)
-        if index == 1 and delay_field == "OBX-13":
-            obx[13] = delay_text
+        obx[13] = delay_text
         obx[14] = _ts_or_blank(observation.observed_at)
         segments.append(_segment(*obx))
         segments.extend(_notes(observation.notes))
@@ -311,7 +366,8 @@ def build_oru_radiology(
 
     This is PKB's "single textual report" pattern (every OBX TX with the same OBX-3, at least two
     lines): PKB joins the lines in order into one HTML report, titled from OBR-4.2, and reads
-    metadata, the delay included, only from the first OBX. One OBX per line rather than one FT
+    metadata, the delay included, only from the first OBX (the delay is written on every OBX all
+    the same, so that no line can show before it). One OBX per line rather than one FT
     OBX with ``\\.br\\``: that is the shape the pattern describes, and it does not depend on the
     receiver turning ``\\.br\\`` back into a line break. A blank line is sent as an OBX with an
     empty OBX-5, so the text comes back exactly as written. A report with the same filler order
@@ -355,7 +411,7 @@ def build_oru_radiology(
                 "",
                 status,
                 "",
-                delay if index == 1 else "",
+                delay,
                 observed,
             )
         )
@@ -447,7 +503,7 @@ def build_mdm_delete(
         raise ValueError("document_number is required")
     txa = [""] * 13
     txa[0] = "TXA"
-    txa[12] = _e(document_number)
+    txa[12] = _e(fit_document_number(document_number))
     return _message(
         [
             _msh(context, "MDM^T11", context.sending_application),
@@ -457,6 +513,35 @@ def build_mdm_delete(
             _segment(*txa),
         ]
     )
+
+
+# HL7 v2.4 lengths of TXA-12 (EI, Unique Document Number) and TXA-16 (ST, Unique Document
+# File Name): 30 each.
+TXA_12_LENGTH = 30
+TXA_16_LENGTH = 30
+
+
+def fit_document_number(number: str) -> str:
+    """``number`` as TXA-12.1: itself when it fits v2.4's 30 characters, else its first 17
+    characters, ``-`` and 12 hex digits of its SHA-256: the same number always gives the same
+    TXA-12, so a replacement (T02) or a deletion (T11) still finds what was sent before."""
+    if len(number) <= TXA_12_LENGTH:
+        return number
+    digest = hashlib.sha256(number.encode("utf-8")).hexdigest()[:12]
+    return f"{number[: TXA_12_LENGTH - 13]}-{digest}"
+
+
+def fit_filename(filename: str) -> str:
+    """``filename`` as TXA-16: itself when it fits v2.4's 30 characters, else its stem made to
+    fit like ``fit_document_number`` with the extension kept."""
+    if len(filename) <= TXA_16_LENGTH:
+        return filename
+    stem, dot, extension = filename.rpartition(".")
+    if not dot or not stem or len(extension) > 5:
+        stem, extension = filename, ""
+    suffix = f".{extension}" if extension else ""
+    digest = hashlib.sha256(stem.encode("utf-8")).hexdigest()[:12]
+    return f"{stem[: TXA_16_LENGTH - len(suffix) - 13]}-{digest}{suffix}"
 
 
 def _mdm_t02(
@@ -485,8 +570,8 @@ def _mdm_t02(
     # TXA-4 only: PKB files and delays from the first of TXA-8, 7, 6 and 4 that is present.
     txa[4] = _ts(authored_at)
     txa[9] = _xcn(author)
-    txa[12] = _e(document_number)
-    txa[16] = _e(filename)
+    txa[12] = _e(fit_document_number(document_number))
+    txa[16] = _e(fit_filename(filename))
     txa[17] = "AU"  # PKB requires "authenticated"
     obx = [""] * 14
     obx[0] = "OBX"
@@ -568,7 +653,9 @@ def build_siu(
     segments.append("RGS|1")
     clinician = _xcn(appointment.clinician)
     if clinician:
-        segments.append(_segment("AIP", "1", "", clinician, "^" + _e(appointment.clinician_role)))
+        # AIP-4.2: the clinician's role as recorded; left out when unknown rather than guessed.
+        role = appointment.clinician_role.strip()
+        segments.append(_segment("AIP", "1", "", clinician, "^" + _e(role) if role else ""))
     return _message(segments)
 
 
@@ -585,7 +672,7 @@ def _msh(context: MessageContext, message_type: str, application: str) -> str:
         RECEIVING_FACILITY,
         _local(context.sent_at),
         "",
-        message_type,
+        f"{message_type}^{MESSAGE_STRUCTURES[message_type]}",
         context.control_id,
         context.processing_id,
         HL7_VERSION,
@@ -603,7 +690,19 @@ def _evn(trigger: str, context: MessageContext) -> str:
     return _segment("EVN", trigger, _ts(context.sent_at))
 
 
-def _pid(patient: Patient, *, include_local_id: bool, demographics: bool) -> str:
+def _xtn_email(email: str, component: str) -> str:
+    """An email as an XTN with use code NET: in XTN-1, XTN-4 or both (``email_component``)."""
+    address = _e(email)
+    if component == "XTN-1":
+        return address + "^NET"
+    if component == "XTN-4":
+        return "^NET^^" + address
+    return address + "^NET^^" + address
+
+
+def _pid(
+    patient: Patient, *, include_local_id: bool, demographics: bool, email_component: str = "both"
+) -> str:
     identifiers = [f"{patient.nhs_number}^^^NHS^NH{{status:{patient.nhs_number_status}}}"]
     if include_local_id and patient.mrn:
         identifiers.append(
@@ -631,7 +730,7 @@ def _pid(patient: Patient, *, include_local_id: bool, demographics: bool) -> str
         pid[11] = _address(patient)
         home: list[str] = []
         if patient.email:
-            home.append(_e(patient.email) + "^NET")
+            home.append(_xtn_email(patient.email, email_component))
         if patient.phone_home:
             home.append(_e(patient.phone_home) + "^PRN")
         if patient.phone_mobile:

@@ -23,6 +23,7 @@ _CONTROL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 _SEXES = frozenset({"M", "F", "U"})
 _PROCESSING_IDS = frozenset({"P", "T", "D"})
 LAB_VALUE_TYPES = frozenset({"NM", "TX", "FT", "ST"})
+EMAIL_COMPONENTS = frozenset({"XTN-1", "XTN-4", "both"})
 
 
 def _require_aware(value: datetime | None, name: str, *, required: bool = True) -> None:
@@ -83,6 +84,9 @@ class MessageContext:
     # MSH-18. The SOAP envelope is UTF-8, so this only states what is already true; blank it if
     # PKB ever objects to the field.
     character_set: str = "UNICODE UTF-8"
+    # Where PID-13 carries the email: XTN-1 (PKB's newer examples), XTN-4 (its older ones and
+    # the XTN definition) or both; which one PKB reads is unverified (pkb-hl7-interface.md 6).
+    email_component: str = "both"
 
     def __post_init__(self) -> None:
         if not _CONTROL_ID.fullmatch(self.control_id):
@@ -91,6 +95,8 @@ class MessageContext:
         if self.processing_id not in _PROCESSING_IDS:
             raise ValueError("processing_id must be P, T or D")
         _require_text(self.radiology_application, "radiology_application")
+        if self.email_component not in EMAIL_COMPONENTS:
+            raise ValueError("email_component must be XTN-1, XTN-4 or both")
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +302,7 @@ class Appointment:
     appointment_type: str = ""  # SCH-8
     location: str = ""  # PV1-3.9
     clinician: Clinician = None  # AIP-3
-    clinician_role: str = "Doctor"  # AIP-4.2
+    clinician_role: str = ""  # AIP-4.2 ("Doctor", "Nurse"...): blank leaves AIP-4 out
     notes: str = ""  # NTE-3
 
     def __post_init__(self) -> None:

@@ -180,6 +180,24 @@ def message_claim(*, worker: str) -> OutboundMessage | None:
         return candidate
 
 
+def conformance_problem(message: OutboundMessage) -> str | None:
+    """Why the payload must not be sent because it departs from PKB's conformance profile
+    (``pkb_bridge.hl7.profile``), or None."""
+    problems = hl7.profile.check(
+        message.payload, radiology_applications=[settings.PKB_RADIOLOGY_APPLICATION]
+    )
+    if not problems:
+        return None
+    return (
+        "Not sent: the message does not conform to PKB's interface ("
+        + hl7.profile.profile_name(
+            message.payload, radiology_applications=[settings.PKB_RADIOLOGY_APPLICATION]
+        )
+        + "): "
+        + "; ".join(problems)
+    )[:2000]
+
+
 def identifiers_problem(message: OutboundMessage) -> str | None:
     """Why the payload must not be sent for this row's patient, or None. Guards the "right
     payload, wrong patient" bug: PID-3 must carry exactly the patient's NHS number."""
@@ -282,6 +300,8 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
     started = timezone.now()
     _verified_status_carried(message)
     problem = identifiers_problem(message)
+    # A message PKB would show wrongly (conformance_problem) is held the same way, never sent.
+    problem = problem or conformance_problem(message)
     if problem:
         logger.critical(
             "Outbound message %s refused before sending: %s", message.public_id, problem
@@ -607,6 +627,7 @@ def transport_from_settings() -> PkbTransport:
         deadline_s=settings.PKB_TIMEOUT_S,
         ca_bundle=settings.PKB_CA_BUNDLE or None,
         verify=settings.PKB_VERIFY_TLS,
+        soap_action=settings.PKB_SOAP_ACTION,
     )
 
 

@@ -265,18 +265,23 @@ def send_item(
                 build=lambda ctx: hl7.build_oru_radiology(ctx, patient_data, report),
             )
         else:
-            lab = compose.lab_report(result, delay_days=delay)
-            message = message_enqueue(
-                enrolment=enrolment,
-                kind=Kind.LAB,
-                source_ref=f"result:{result.pk}:{reason}",
-                build=lambda ctx: hl7.build_oru_lab(
-                    ctx, patient_data, [lab], delay_field=compose.delay_field()
-                ),
-            )
+            message = _send_lab(publication, result, patient_data, delay, reason)
     elif publication.document is not None:
         document = publication.document
-        if document.status == Document.Status.DELETED:
+        if (
+            document.status == Document.Status.DELETED
+            and document.document_type == Document.DocumentType.CARE_PLAN
+        ):
+            # PKB cannot delete a care plan and ignores MDM^T11 for one: the plan is replaced,
+            # under its number, by a version saying it was withdrawn.
+            withdrawal = compose.care_plan_withdrawal_data(document)
+            message = message_enqueue(
+                enrolment=enrolment,
+                kind=Kind.DOCUMENT,
+                source_ref=f"document:{document.pk}:{reason}",
+                build=lambda ctx: hl7.build_care_plan(ctx, patient_data, withdrawal),
+            )
+        elif document.status == Document.Status.DELETED:
             message = message_enqueue(
                 enrolment=enrolment,
                 kind=Kind.DOCUMENT_DELETE,
@@ -317,6 +322,50 @@ def send_item(
         publication.save(update_fields=["message"])
     elif message is not None:
         publication.message = message
+    return message
+
+
+def _send_lab(
+    publication: Publication,
+    result: Result,
+    patient_data: hl7.Patient,
+    delay: int | None,
+    reason: str,
+) -> OutboundMessage | None:
+    """The ORU^R01 of a lab result. Observations the lab withdrew (OBX-11 W, D, X) are never
+    sent. PKB keeps a result that a later message leaves out (pkb-hl7-interface.md 9.2), so
+    when one is withdrawn from a report PKB may already hold, the report is first deleted
+    (OBR-25 R) and then sent again with what remains; a report with nothing left stays deleted."""
+    enrolment = publication.enrolment
+    lab = compose.lab_report(result, delay_days=delay)
+    delay_field = compose.delay_field()
+    message: OutboundMessage | None = None
+    if (
+        lab.result_status != "R"
+        and publication.message_id is not None
+        and compose.lab_report_has_withdrawn(result)
+    ):
+        deletion = compose.lab_report_deletion(result)
+        message = message_enqueue(
+            enrolment=enrolment,
+            kind=Kind.LAB,
+            source_ref=f"result:{result.pk}:{reason}:withdrawal",
+            build=lambda ctx: hl7.build_oru_lab(
+                ctx, patient_data, [deletion], delay_field=delay_field
+            ),
+        )
+    if lab.observations or lab.result_status == "R" or not compose.lab_report_has_withdrawn(result):
+        message = (
+            message_enqueue(
+                enrolment=enrolment,
+                kind=Kind.LAB,
+                source_ref=f"result:{result.pk}:{reason}",
+                build=lambda ctx: hl7.build_oru_lab(
+                    ctx, patient_data, [lab], delay_field=delay_field
+                ),
+            )
+            or message
+        )
     return message
 
 

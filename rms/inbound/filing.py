@@ -360,6 +360,7 @@ def file_appointment(
                 reason=reason,
                 location=data.location,
                 clinician=data.clinician,
+                clinician_role=data.clinician_role,
                 status=_APPOINTMENT_STATUSES[data.action],
             ),
         )

@@ -191,6 +191,9 @@ class Appointment(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     location = models.CharField(max_length=200, blank=True)
     clinician = models.CharField(max_length=200, blank=True)
+    clinician_role = models.CharField(
+        max_length=100, blank=True, help_text="AIP-4: the clinician's role (Doctor, Nurse...)"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -64,6 +64,8 @@ class ObservationInput:
             self.abnormal_flag,
             self.observed_at,
             self.notes,
+            # A value the lab withdraws (OBX-11 W, D, X) with nothing else changed is a change.
+            self.status,
         )
 
 
@@ -116,6 +118,7 @@ def _observation_key(observation: Observation) -> tuple[object, ...]:
         observation.abnormal_flag,
         observation.observed_at,
         observation.notes,
+        observation.status,
     )
 
 
@@ -342,6 +345,7 @@ class AppointmentInput:
     reason: str = ""
     location: str = ""
     clinician: str = ""
+    clinician_role: str = ""
 
 
 @transaction.atomic
@@ -367,6 +371,7 @@ def appointment_record(
         "reason": data.reason,
         "location": data.location,
         "clinician": data.clinician,
+        "clinician_role": data.clinician_role,
         "status": data.status,
     }
     if not created and all(getattr(appointment, k) == v for k, v in values.items()):

@@ -89,6 +89,8 @@ def test_production_passes_check_deploy_with_no_warnings() -> None:
         ("MLLP_ALLOW_ANY_SENDER", "perhaps"),
         ("MLLP_MAX_CONNECTIONS_PER_ADDRESS", "0"),
         ("MLLP_FRAME_TIMEOUT_S", "0"),
+        ("PKB_EMAIL_COMPONENT", "XTN-2"),
+        ("PKB_SOAP_ACTION", 'urn:"acceptMessage"'),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(name: str, value: str) -> None:

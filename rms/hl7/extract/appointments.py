@@ -57,6 +57,7 @@ class AppointmentData:
     end: Timestamp
     location: str
     clinician: str  # AIP-3 as "Title Given Family"
+    clinician_role: str  # AIP-4.2, else AIP-4.1
     notes: str  # NTE-3 lines
 
     @property
@@ -113,6 +114,7 @@ def extract_appointment(msg: ParsedMessage) -> AppointmentData:
         end=end,
         location=location,
         clinician=person_text(aip, 3) if aip else "",
+        clinician_role=(leaf(aip, 4, 2) or leaf(aip, 4, 1)) if aip else "",
         notes="\n".join(note_text(nte) for nte in msg.get_segments("NTE")),
     )
 

@@ -127,8 +127,9 @@ def lab_report(number: int = 1, count: int = 5, **overrides: Any) -> LabReport:
     return LabReport(**values)
 
 
-# The v2.4 structure a receiver picks for each event (MSH-9.3 is not sent, as in PKB's
-# examples, so hl7apy cannot find it on its own: "ADT_A28" is no v2.4 structure).
+# The v2.4 structure of each event (HL7 v2.4 table 0354), which MSH-9.3 must name: PKB's
+# examples leave it out, but a strict receiver cannot tell the structure without it
+# ("ADT_A28" is no v2.4 structure).
 STRUCTURES = {
     "ADT^A28": "ADT_A05",
     "ADT^A31": "ADT_A05",
@@ -151,7 +152,9 @@ def hl7apy_parse(message: str) -> Message:
     text = message.rstrip("\r")
     encoding_chars, _, version = get_message_info(text)
     assert version == "2.4"
-    structure = STRUCTURES[field(text.split("\r")[0], 9)]
+    message_type = field(text.split("\r")[0], 9).split("^")
+    structure = STRUCTURES["^".join(message_type[:2])]
+    assert message_type[2:] == [structure], "MSH-9.3 is the event's v2.4 structure"
     parsed = Message(
         structure,
         version="2.4",

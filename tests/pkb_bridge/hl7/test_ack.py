@@ -98,3 +98,16 @@ def test_it_never_raises_on_any_text(text: str) -> None:
     ack = parse_ack(text)
     assert ack.code in (None, "AA", "AE", "AR")
     assert ack.raw == text
+
+
+@pytest.mark.parametrize(
+    ("sent", "read", "accepted"),
+    [("CA", "AA", True), ("CE", "AE", False), ("CR", "AR", False), ("ca", "AA", True)],
+)
+def test_enhanced_mode_codes_are_read_as_their_original_mode_codes(
+    sent: str, read: str, accepted: bool
+) -> None:
+    """HL7 v2.4 table 0008: CA commit accept, CE commit error, CR commit reject; read as AA, AE
+    and AR (pkb-hl7-interface.md 3.2 gives their meaning for PKB)."""
+    ack = parse_ack(sample("ack_aa.hl7").replace("MSA|AA|", f"MSA|{sent}|"))
+    assert (ack.code, ack.control_id, ack.accepted) == (read, "messageID", accepted)

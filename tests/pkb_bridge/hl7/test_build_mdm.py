@@ -66,7 +66,7 @@ def _names(message: str) -> list[str]:
 def test_a_document_is_an_mdm_t02_with_txa_and_one_ed_obx() -> None:
     message = build_mdm(context(), patient(), _document())
     assert _names(message) == ["MSH", "EVN", "PID", "PV1", "TXA", "OBX"]
-    assert field(segment(message, "MSH"), 9) == "MDM^T02"
+    assert field(segment(message, "MSH"), 9) == "MDM^T02^MDM_T02"
     assert segment(message, "EVN") == "EVN|T02|20250701120000+0100"
     assert segment(message, "PV1") == "PV1|1|O||||||||ONC"
     assert pid3_identifiers(message) == [("9434765919", "NHS", "NH")]
@@ -185,7 +185,7 @@ def test_a_care_plan_may_be_a_pdf() -> None:
 def test_a_deletion_is_an_mdm_t11_with_the_document_number_as_in_pkbs_sample() -> None:
     message = build_mdm_delete(context(), patient(), "MYDOC00001")
     assert _names(message) == ["MSH", "EVN", "PID", "PV1", "TXA"]
-    assert field(segment(message, "MSH"), 9) == "MDM^T11"
+    assert field(segment(message, "MSH"), 9) == "MDM^T11^MDM_T01"
     theirs = sample_segment("mdm_t11.hl7", "TXA")
     assert segment(message, "TXA") == theirs.rstrip("|")
     read = extract_document(parse(message))
@@ -200,3 +200,32 @@ def test_a_deletion_escapes_the_document_number() -> None:
 def test_a_deletion_needs_a_document_number() -> None:
     with pytest.raises(ValueError, match="document_number"):
         build_mdm_delete(context(), patient(), " ")
+
+
+# --- v2.4 lengths of TXA-12 and TXA-16 -----------------------------------------------------
+
+LONG_NUMBER = "CONSENT-7bcc517d-ce86-4a34-a128-b4bb4c1aaa21"
+
+
+def test_a_document_number_that_fits_v2_4_is_sent_as_it_is() -> None:
+    """HL7 v2.4: TXA-12 (EI) and TXA-16 (ST) are at most 30 characters."""
+    txa = segment(build_mdm(context(), patient(), _document()), "TXA")
+    assert (field(txa, 12), field(txa, 16)) == ("DOC0001", "letter.html")
+
+
+def test_a_longer_document_number_is_fitted_to_30_characters_the_same_way_every_time() -> None:
+    """HL7 v2.4 TXA-12 is at most 30 characters; pkb-hl7-interface.md 9.4-9.5 and the A4 sample:
+    PKB replaces (T02) or deletes (T11) by TXA-12.1, so every message about one document must
+    carry the same TXA-12, and two documents never the same one."""
+    first = build_mdm(
+        context(), patient(), _document(document_number=LONG_NUMBER, filename=LONG_NUMBER + ".html")
+    )
+    again = build_mdm_delete(context(), patient(), LONG_NUMBER)
+    plan = build_care_plan(context(), patient(), _plan(document_number=LONG_NUMBER))
+    other = build_mdm(context(), patient(), _document(document_number=LONG_NUMBER[:-1] + "2"))
+    numbers = {field(segment(message, "TXA"), 12) for message in (first, again, plan)}
+    (number,) = numbers
+    assert len(number) == 30 and number.startswith("CONSENT-7bcc517d")
+    assert field(segment(other, "TXA"), 12) != number
+    filename = field(segment(first, "TXA"), 16)
+    assert len(filename) <= 30 and filename.endswith(".html")

@@ -41,7 +41,7 @@ def test_a_lab_message_has_pkbs_lab_structure() -> None:
     assert _names(message) == ["MSH", "PID", "PV1", "ORC", "OBR", "OBX", "OBX"]
     msh = segment(message, "MSH")
     assert field(msh, 3) == "RMS"
-    assert field(msh, 9) == "ORU^R01"
+    assert field(msh, 9) == "ORU^R01^ORU_R01"
 
 
 def test_pid_carries_only_the_nhs_number_outside_adt() -> None:
@@ -100,17 +100,21 @@ def test_timestamps_in_summer_carry_the_bst_offset() -> None:
     assert field(segment(message, "OBX"), 14) == "20250701090000+0100"
 
 
-def test_the_delay_lands_in_the_first_obx_only() -> None:
+def test_every_obx_of_a_discrete_report_carries_the_delay() -> None:
+    """pkb-hl7-interface.md 8 and 9.2: a discrete report is one result per OBX, and PKB hides a
+    result's content for OBX-13 days; a later OBX without it would show at once."""
     message = build_oru_lab(context(), patient(), [lab_report(delay_days=7)])
     delays = [field(segment(message, "OBX", n), 13) for n in range(1, 6)]
-    assert delays == ["7", "", "", "", ""]
+    assert delays == ["7", "7", "7", "7", "7"]
     assert field(segment(message, "OBR"), 13) == ""
 
 
-def test_the_delay_can_go_in_obr_13_instead() -> None:
+def test_the_delay_can_go_in_obr_13_as_well() -> None:
+    """pkb-hl7-interface.md 8: PKB's pathology FAQ names OBR-13 [UNVERIFIED]; set to OBR-13 the
+    delay is written there and still on every OBX."""
     message = build_oru_lab(context(), patient(), [lab_report(delay_days=7)], delay_field="OBR-13")
     assert field(segment(message, "OBR"), 13) == "7"
-    assert all(field(segment(message, "OBX", n), 13) == "" for n in range(1, 6))
+    assert all(field(segment(message, "OBX", n), 13) == "7" for n in range(1, 6))
 
 
 def test_an_unknown_delay_field_is_refused() -> None:
@@ -124,7 +128,7 @@ def test_the_longest_delay_asked_for_in_a_group_is_the_one_sent() -> None:
         observations=(observation(1, delay_days=1), observation(2, delay_days=10)),
     )
     message = build_oru_lab(context(), patient(), [report])
-    assert [field(segment(message, "OBX", n), 13) for n in (1, 2)] == ["10", ""]
+    assert [field(segment(message, "OBX", n), 13) for n in (1, 2)] == ["10", "10"]
 
 
 def test_a_delay_of_zero_is_sent_to_release_an_earlier_delay() -> None:
@@ -150,9 +154,11 @@ def test_a_deletion_keeps_the_filler_order_number_and_may_omit_the_observations(
     assert (field(obr, 3), field(obr, 25)) == ("FON0001", "R")
 
 
-def test_a_deletion_sends_the_observations_it_is_given() -> None:
+def test_a_deletion_sends_no_observation_values() -> None:
+    """pkb-hl7-interface.md 9.2: OBR-25 R deletes every result of the filler order number; a
+    deletion has no value the patient should see, so none is sent."""
     message = build_oru_lab(context(), patient(), [lab_report(result_status="R")])
-    assert segment_counts(message)["OBX"] == 5
+    assert "OBX" not in segment_counts(message)
     assert field(segment(message, "OBR"), 25) == "R"
 
 
@@ -288,7 +294,7 @@ def _radiology(**overrides: object) -> RadiologyReport:
 def test_a_radiology_message_is_sent_as_radiology() -> None:
     message = build_oru_radiology(context(), patient(), _radiology())
     msh = segment(message, "MSH")
-    assert (field(msh, 3), field(msh, 9)) == ("RADIOLOGY", "ORU^R01")
+    assert (field(msh, 3), field(msh, 9)) == ("RADIOLOGY", "ORU^R01^ORU_R01")
     assert (
         field(
             segment(
@@ -320,9 +326,11 @@ def test_a_radiology_report_is_one_tx_obx_a_line_under_one_code() -> None:
     ]
 
 
-def test_the_radiology_delay_lands_in_the_first_obx_only() -> None:
+def test_the_radiology_delay_is_on_every_line() -> None:
+    """pkb-hl7-interface.md 9.3 and 8: PKB reads the delay from the first OBX of a report; it is
+    written on every line too, so that no line depends on how PKB joins them."""
     message = build_oru_radiology(context(), patient(), _radiology(delay_days=5))
-    assert [field(segment(message, "OBX", n), 13) for n in range(1, 5)] == ["5", "", "", ""]
+    assert [field(segment(message, "OBX", n), 13) for n in range(1, 5)] == ["5", "5", "5", "5"]
 
 
 def test_a_radiology_deletion_needs_no_text() -> None:

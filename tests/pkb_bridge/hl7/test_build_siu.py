@@ -48,7 +48,7 @@ def test_it_sends_the_segments_in_v2_4_order() -> None:
         "RGS",
         "AIP",
     ]
-    assert field(segment(message, "MSH"), 9) == "SIU^S12"
+    assert field(segment(message, "MSH"), 9) == "SIU^S12^SIU_S12"
     assert pid3_identifiers(message) == [("9434765919", "NHS", "NH")]
 
 
@@ -63,13 +63,23 @@ def test_sch_has_the_shape_of_pkbs_sample_with_offsets() -> None:
 
 
 def test_nte_pv1_and_aip_have_the_shape_of_pkbs_sample() -> None:
-    message = build_siu(context(), patient(), _appointment())
+    message = build_siu(context(), patient(), _appointment(clinician_role="Doctor"))
     assert field(segment(message, "NTE"), 3) == field(sample_segment(SAMPLE, "NTE"), 3)
     assert field(segment(message, "PV1"), 3) == field(sample_segment(SAMPLE, "PV1"), 3)
     assert field(segment(message, "PV1"), 10) == "ONC"
     aip, theirs = segment(message, "AIP"), sample_segment(SAMPLE, "AIP")
     assert (field(aip, 3), field(aip, 4)) == (field(theirs, 3), field(theirs, 4))
     assert segment(message, "RGS") == "RGS|1"
+
+
+def test_aip_4_is_the_clinicians_role_and_is_left_out_when_unknown() -> None:
+    """pkb-hl7-interface.md Appendix A3: AIP-4.2 is the clinician's role (``^Doctor`` in PKB's
+    example). A nurse is not a doctor: an unknown role is not written as one."""
+    nurse = build_siu(context(), patient(), _appointment(clinician_role="Nurse"))
+    unknown = build_siu(context(), patient(), _appointment(clinician_role=""))
+    assert field(segment(nurse, "AIP"), 4) == "^Nurse"
+    assert field(segment(unknown, "AIP"), 3) == "^Jones^Stuart^James^^Dr"
+    assert field(segment(unknown, "AIP"), 4) == ""
 
 
 def test_a_clinician_may_be_free_text_with_another_role() -> None:
@@ -100,7 +110,7 @@ def test_optional_parts_are_left_out_when_blank() -> None:
 )
 def test_each_event_sends_the_full_appointment(trigger: str, action: AppointmentAction) -> None:
     message = build_siu(context(), patient(), _appointment(), trigger=trigger)  # type: ignore[arg-type]
-    assert field(segment(message, "MSH"), 9) == f"SIU^{trigger}"
+    assert field(segment(message, "MSH"), 9) == f"SIU^{trigger}^SIU_S12"
     read = extract_appointment(parse(message))
     assert read.action == action
     assert read.start == STARTS_AT

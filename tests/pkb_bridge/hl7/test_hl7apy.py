@@ -43,9 +43,12 @@ def test_adt_parses_as_adt_a05() -> None:
     assert parsed.pid.pid_5.xpn_5.to_er7() == "Mrs"
     assert parsed.pid.pid_11.xad_6.to_er7() == "GBR"
     emails = [xtn.to_er7() for xtn in parsed.pid.pid_13]
-    assert emails[0] == "jane.smith@example.org^NET"
+    # By default the email is in XTN-1 and XTN-4 both (pkb-hl7-interface.md 6: which one PKB
+    # reads is unverified).
+    assert emails[0] == "jane.smith@example.org^NET^^jane.smith@example.org"
+    assert parsed.pid.pid_13[0].xtn_4.to_er7() == "jane.smith@example.org"
     assert parsed.dg1[1].dg1_3.ce_3.to_er7() == "ICD-10"
-    assert parsed.msh.msh_9.to_er7() == "ADT^A28"
+    assert parsed.msh.msh_9.to_er7() == "ADT^A28^ADT_A05"
     assert parsed.msh.msh_18.to_er7() == "UNICODE UTF-8"
 
 
@@ -79,7 +82,7 @@ def test_a_packed_lab_oru_parses_as_oru_r01_with_one_order_group_per_report() ->
     assert second.obr.obr_7.to_er7() == "20250301090000+0000"
     first_obx, second_obx = (group.obx for group in second.oru_r01_observation)
     assert first_obx.obx_13.to_er7() == "4"
-    assert second_obx.obx_13.to_er7() == ""
+    assert second_obx.obx_13.to_er7() == "4"
     assert first_obx.obx_5.to_er7() == "3.1"
     assert first_obx.obx_14.to_er7() == "20250301090000+0000"
 
@@ -90,7 +93,12 @@ def test_a_radiology_oru_parses_as_oru_r01_with_one_obx_a_line() -> None:
     assert shape(order) == ("ORU_R01_ORDER_OBSERVATION", ("ORC", "OBR", *[OBSERVATION] * 4))
     assert parsed.msh.msh_3.to_er7() == "RADIOLOGY"
     assert order.obr.obr_4.ce_2.to_er7() == "CT chest abdomen pelvis"
-    assert [group.obx.obx_13.to_er7() for group in order.oru_r01_observation] == ["2", "", "", ""]
+    assert [group.obx.obx_13.to_er7() for group in order.oru_r01_observation] == [
+        "2",
+        "2",
+        "2",
+        "2",
+    ]
 
 
 def test_mdm_t02_parses_as_mdm_t02() -> None:
@@ -128,7 +136,7 @@ def test_siu_parses_as_siu_s12_with_patient_and_resource_groups() -> None:
             ("SIU_S12_RESOURCES", ("RGS", ("SIU_S12_PERSONNEL_RESOURCE", ("AIP",)))),
         ),
     )
-    assert parsed.msh.msh_9.to_er7() == "SIU^S15"
+    assert parsed.msh.msh_9.to_er7() == "SIU^S15^SIU_S12"
     assert parsed.sch.sch_11.to_er7() == "^^^20251120123100+0000^20251120123200+0000"
     assert parsed.siu_s12_patient.pv1.pv1_3.to_er7() == "^^^^^^^^health centre"
     personnel = parsed.siu_s12_resources.siu_s12_personnel_resource

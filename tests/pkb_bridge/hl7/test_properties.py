@@ -108,7 +108,8 @@ def _messages(text: str) -> dict[str, str]:
                             units=text,
                             reference_range=text,
                             abnormal_flag=text,
-                            status=text,
+                            # "F" first: a withdrawn status (W, D, X) leaves the OBX out.
+                            status="F" + text,
                             notes=(text,),
                         ),
                     ),
