@@ -225,13 +225,19 @@ class PatientAdminForm(forms.ModelForm):
         # The record's own rules too (a verified status needs a number, no birth in the
         # future, no duplicate identifier), so a refusal shows on the form, not as a server
         # error when the service refuses the save.
+        # A read-only field (the NHS number status) is not in the form: keep the stored value.
         candidate = Patient(
-            pk=self.instance.pk, **{name: cleaned.get(name) for name in services.PATIENT_FIELDS}
+            pk=self.instance.pk,
+            **{
+                name: cleaned[name] if name in self.fields else getattr(self.instance, name)
+                for name in services.PATIENT_FIELDS
+            },
         )
         try:
             validate_patient(candidate)
         except ValidationError as exc:
-            self.add_error(None, exc)
+            for field, messages in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
         return cleaned
 
 
@@ -243,7 +249,9 @@ class PatientAdmin(PatientScopedAdmin):
     list_per_page = 50
     search_fields = ("nhs_number", "mrn", "given_name", "family_name")
     search_help_text = "NHS number (spaces are fine), MRN, given name or family name."
-    readonly_fields = ("public_id", "created_at", "updated_at")
+    # The NHS number status is changed by a team admin with a reason (the patient page), or
+    # by the PAS feed; never silently here.
+    readonly_fields = ("public_id", "nhs_number_status", "created_at", "updated_at")
     fieldsets = (
         ("Identifiers", {"fields": ("nhs_number", "nhs_number_status", "mrn", "public_id")}),
         (
