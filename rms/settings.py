@@ -184,6 +184,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = False
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "rms.accounts.lockout.lockout_response"
+# And a much higher limit per client address over all usernames (rms.accounts.lockout):
+# password spraying (a few passwords over many usernames) from one address stops there.
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.integer(
+    "LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50, minimum=1
+)
+AXES_HANDLER = "rms.accounts.lockout.AddressLimitHandler"
 # The client address is REMOTE_ADDR unless this many proxies in front of the site append to
 # X-Forwarded-For (a header a client can forge when there is no proxy to overwrite it).
 LOGIN_TRUSTED_PROXY_COUNT = env.integer("LOGIN_TRUSTED_PROXY_COUNT", default=0, minimum=0)
