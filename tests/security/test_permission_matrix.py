@@ -425,10 +425,11 @@ MATRIX: dict[str, Row] = {
     "logout": Row(
         get=everyone(405, anon=405), writes={"post": everyone(SIGNED_OUT, anon=SIGNED_OUT)}
     ),
-    # The two-factor steps are every signed-in user's own (the actors here have no
-    # authenticator yet, so the code step sends them to set one up).
-    "account_two_factor": Row(get=everyone(302), writes={"post": everyone(302)}),
-    "account_two_factor_enrol": Row(get=everyone(200), writes={"post": everyone(200)}),
+    # The two-factor steps are every signed-in user's own. The actors here have no
+    # authenticator yet: the code step asks for the emailed set-up code (and refuses the
+    # matrix's code), and set-up opens only after that code, never on the password alone.
+    "account_two_factor": Row(get=everyone(200), writes={"post": everyone(200)}),
+    "account_two_factor_enrol": Row(get=everyone(302), writes={"post": everyone(302)}),
     "account_logout_everywhere": Row(get=everyone(200), writes={"post": everyone(SIGNED_OUT)}),
     "healthz": Row(get=everyone(200, anon=200)),
     # Ready or not depends on the services around the test run, not on who asks.
