@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP, hotp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -95,6 +96,23 @@ def sessions_end_all(*, user: User, actor: User) -> int:
 
 def totp_device(*, user: User, confirmed: bool = True) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=confirmed).order_by("pk").first()
+
+
+def totp_is_replay(*, user: User, token: str) -> bool:
+    """True when ``token`` is the code the user's authenticator last gave, still within its
+    time window: a second sign-in with the same 30-second code (another tab, another
+    computer). django-otp refuses it (RFC 6238, section 5.2: a code is accepted once); it is
+    no guess, so it does not count towards the lockout."""
+    if not token.isdigit():
+        return False
+    for device in TOTPDevice.objects.filter(user=user, confirmed=True, last_t__gte=0):
+        now = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+        now.time = time.time()
+        if now.t() - device.last_t > device.tolerance:
+            continue
+        if int(token) == hotp(device.bin_key, device.last_t, device.digits):
+            return True
+    return False
 
 
 def totp_enrolment_device(*, user: User) -> TOTPDevice:

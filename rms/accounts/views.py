@@ -97,6 +97,12 @@ CODE_REFUSED = (
 )
 
 
+CODE_REUSED = (
+    "That code has just been used to log in. Each code works once: wait for the next code "
+    "in your app and enter that."
+)
+
+
 def _code_page(request: HttpRequest, form: CodeForm, next_url: str) -> HttpResponse:
     # The same page whatever the password was: no user name, no navigation.
     return render(request, "rms/account/two_factor_verify.html", {"form": form, "next": next_url})
@@ -136,6 +142,11 @@ def two_factor_verify(request: HttpRequest) -> HttpResponseBase:
                 _verified(request, accepted)
                 logger.info("Two-factor code accepted for user %s", user.pk)
                 return redirect(next_url)
+        if services.totp_is_replay(user=user, token=token):
+            # Refused (each code works once) but no guess: not counted towards the lockout.
+            logger.info("Two-factor code refused as already used for user %s", user.pk)
+            form.add_error("code", CODE_REUSED)
+            return _code_page(request, form, next_url)
         # A wrong code counts towards the lockout like a wrong password.
         user_login_failed.send(sender=__name__, credentials=credentials, request=request)
         logger.info("Two-factor code refused for user %s", user.pk)

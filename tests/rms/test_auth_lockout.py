@@ -156,3 +156,37 @@ def test_the_address_limit_is_far_above_a_busy_wards_typing(
     fail_passwords(ward, "viewer", times=4)
     assert log_in(ward, "clinician").status_code == 302
     assert settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS >= 10 * settings.AXES_FAILURE_LIMIT
+
+
+def test_a_second_sign_in_with_the_same_code_is_refused_but_not_counted(
+    clinician: User,
+    settings,
+    time_machine,  # type: ignore[no-untyped-def]
+) -> None:
+    """RFC 6238 section 5.2: a verifier must not accept the second attempt of the same OTP
+    after a successful validation. The security test signed in twice inside one 30-second
+    window: the second was refused (right) and counted towards the lockout (wrong: it is no
+    guess, and five such sign-ins locked a clinician out). Now it is refused with a message
+    that says why, and not counted."""
+    from axes.models import AccessAttempt
+
+    settings.RMS_REQUIRE_2FA = True
+    device = authenticator_for(clinician)
+    first = Client()
+    log_in(first)
+    code = code_now(device)
+    assert first.post(reverse("account_two_factor"), {"code": code}).status_code == 302
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        second = Client()
+        log_in(second)
+        time_machine.shift(timedelta(seconds=2))  # past django-otp's one-second throttle
+        response = second.post(reverse("account_two_factor"), {"code": code})
+        assert response.status_code == 200
+        assert "has just been used" in response.content.decode()
+
+    assert not AccessAttempt.objects.filter(username="clinician").exists()
+    time_machine.shift(timedelta(seconds=device.step))
+    again = Client()
+    log_in(again)
+    assert again.post(reverse("account_two_factor"), {"code": code_now(device)}).status_code == 302
