@@ -58,6 +58,7 @@ from pkb_bridge import services as pkb_services
 from pkb_bridge.models import ReleasePolicy
 from rms.models import Document, Patient, Resource, Result, Role, Team
 from rms.services import library as library_services
+from tests.careplans.library_helpers import resource as library_resource
 from tests.factories import (
     DocumentFactory,
     MembershipFactory,
@@ -272,6 +273,11 @@ class World:
         )
 
     @cached_property
+    def leaflet(self) -> Resource:
+        """A leaflet (a PDF) in the team's library."""
+        return library_resource(self.team, title="After surgery", leaflet=True)
+
+    @cached_property
     def questionnaire_response(self) -> QuestionnaireResponse:
         """A PHQ-9 entered by a clinician (all "not at all": no alert)."""
         questionnaire = questionnaire_get(code="phq-9")
@@ -380,6 +386,10 @@ def _consent(world: World) -> dict[str, Any]:
 
 def _resource(world: World) -> dict[str, Any]:
     return {"resource_id": world.resource.public_id}
+
+
+def _leaflet(world: World) -> dict[str, Any]:
+    return {"resource_id": world.leaflet.public_id}
 
 
 def _questionnaire(world: World) -> dict[str, Any]:
@@ -535,6 +545,8 @@ MATRIX: dict[str, Row] = {
     "library:resource_edit": Row(
         kwargs=_resource, get=scoped_write(200), writes={"post": scoped_write(200)}
     ),
+    # A leaflet's PDF: any member of the team; another team's does not exist.
+    "library:resource_leaflet": Row(kwargs=_leaflet, get=scoped_read()),
     "library:resource_approve": Row(
         kwargs=_resource,
         get=team_admin_only(),
