@@ -440,8 +440,32 @@ class DocumentAdmin(ViewOnlyMixin, PatientScopedAdmin):
 # ---------------------------------------------------------------------------
 # Resources and the access log
 # ---------------------------------------------------------------------------
+class ResourceAdminForm(forms.ModelForm):
+    """The library's own rules on a link and a leaflet (rms.services.library), here too."""
+
+    class Meta:
+        model = Resource
+        fields = ("team", "title", "kind", "url", "file", "description")
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data.get("url") or "")
+        refusal = library.link_refusal(url) if url else None
+        if refusal:
+            raise ValidationError(refusal)
+        return url
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data.get("file")
+        if upload and "file" in self.changed_data:
+            if not library.is_whole_pdf(upload):
+                raise ValidationError("The leaflet must be a PDF file that opens.")
+            upload = library.stored_as_random_name(upload)
+        return upload
+
+
 @admin.register(Resource)
 class ResourceAdmin(TeamScopedAdmin):
+    form = ResourceAdminForm
     # Approval and retirement are made on the library pages (rms.services.library), by a
     # team admin of the resource's team; here they are read only.
     list_display = ("title", "team", "kind", "status", "review_date", "created_at")

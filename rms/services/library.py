@@ -99,7 +99,7 @@ def share_refusal(resource: Resource, *, today: dt.date | None = None) -> str | 
     return None
 
 
-def _url_host_refusal(url: str) -> str | None:
+def link_refusal(url: str) -> str | None:
     """Why a link's host is refused, or None. Only hosts written as IP addresses (in any form
     a browser reads as one: 127.1, 0x7f000001, 2130706433, [::ffff:127.0.0.1]) and local
     names are checked: no DNS lookup here (a name's address is the patient's resolver's)."""
@@ -140,7 +140,7 @@ def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     return None
 
 
-def _is_whole_pdf(upload: UploadedFile) -> bool:
+def is_whole_pdf(upload: UploadedFile) -> bool:
     """Whether the whole upload reads as a PDF (pypdf): the header, the cross-reference
     table or stream, the trailer and every page. A file that only starts with %PDF- is not."""
     upload.seek(0)
@@ -187,14 +187,14 @@ def _clean(data: ResourceInput, current: Resource | None) -> dict[str, object]:
     # public internet (not this server, a cloud's metadata service or the Trust's network).
     if url and not url.lower().startswith(("https://", "http://")):
         errors["url"] = "Give a web address starting with https:// (or http://)."
-    elif url and (refusal := _url_host_refusal(url)):
+    elif url and (refusal := link_refusal(url)):
         errors["url"] = refusal
     has_file = data.file is not None or bool(current is not None and current.file)
     if data.kind in (Kind.LINK, Kind.VIDEO) and not url:
         errors["url"] = "A web link or a video needs its web address."
     if data.kind == Kind.LEAFLET and not has_file:
         errors["file"] = "A leaflet needs its PDF file."
-    if data.file is not None and not _is_whole_pdf(data.file):
+    if data.file is not None and not is_whole_pdf(data.file):
         errors["file"] = (
             "The leaflet must be a PDF file that opens (this one does not read as a PDF)."
         )
@@ -211,13 +211,13 @@ def resource_create(*, team: Team, data: ResourceInput, actor: User) -> Resource
     values = _clean(data, None)
     resource = Resource(team=team, created_by=actor, status=Status.DRAFT, **values)
     if data.file is not None:
-        resource.file = _stored_as_random_name(data.file)
+        resource.file = stored_as_random_name(data.file)
     resource.full_clean()
     resource.save()
     return resource
 
 
-def _stored_as_random_name(upload: UploadedFile) -> UploadedFile:
+def stored_as_random_name(upload: UploadedFile) -> UploadedFile:
     """The upload under a random name: the file is served only through the library's view
     (which checks the user's teams), never by a guessable name under MEDIA_URL."""
     upload.name = f"{uuid.uuid4().hex}.pdf"
@@ -254,7 +254,7 @@ def resource_update(*, resource: Resource, data: ResourceInput, actor: User) -> 
     values = _clean(data, resource)
     changed = [name for name, value in values.items() if getattr(resource, name) != value]
     if data.file is not None:
-        resource.file = _stored_as_random_name(data.file)
+        resource.file = stored_as_random_name(data.file)
         changed.append("file")
     if not changed:
         return resource

@@ -286,3 +286,17 @@ def test_a_leaflet_is_served_only_to_its_team_and_not_by_its_name(
     page = client.get(reverse("library:resource_list")).content.decode()
     assert url in page
     assert "/media/" not in page
+
+
+def test_django_admin_applies_the_same_rules_to_links_and_leaflets(team) -> None:
+    from rms.admin.record import ResourceAdminForm
+
+    link = ResourceAdminForm(
+        data={"team": team.pk, "title": "x", "kind": Resource.Kind.LINK, "url": "http://127.1/"}
+    )
+    assert "url" in link.errors
+    leaflet = ResourceAdminForm(
+        data={"team": team.pk, "title": "x", "kind": Resource.Kind.LEAFLET},
+        files={"file": SimpleUploadedFile("x.pdf", b"%PDF-1.4 tiny")},
+    )
+    assert "file" in leaflet.errors
