@@ -31,7 +31,8 @@ def listed(event: AccessEvent) -> set[int]:
 
 @pytest.fixture
 def caseload(team: Team, patient: Patient) -> list[Patient]:
-    return [patient, *(PatientFactory(teams=[team]) for _ in range(3))]
+    others: list[Patient] = [PatientFactory(teams=[team]) for _ in range(3)]
+    return [patient, *others]
 
 
 def test_the_api_patient_list_writes_one_event_naming_every_patient_returned(
