@@ -197,15 +197,17 @@ def _grouped(secret: str) -> str:
 
 
 @never_cache
-@login_required
 @require_http_methods(["GET", "POST"])
 def two_factor_enrol(request: HttpRequest) -> HttpResponseBase:
     """Set up an authenticator app: scan the QR code (or type the key), then give the first
     code. Only for a user with no confirmed authenticator: replacing one needs an
     administrator (``Reset two-factor`` in admin), so a password alone cannot swap it."""
-    user = _user(request)
     next_url = _next_url(request)
-    # Only after the emailed set-up code: the password alone must not reveal itself here.
+    # Only after the emailed set-up code; before it, everyone (a right password, a wrong one,
+    # nobody signed in) is sent to the code step alike: this page must not tell them apart.
+    if not request.user.is_authenticated:
+        return redirect(_step_url("account_two_factor", next_url))
+    user = _user(request)
     if user_has_device(user, confirmed=True) or not services.enrolment_allowed(request):
         return redirect(_step_url("account_two_factor", next_url))
     device = services.totp_enrolment_device(user=user)

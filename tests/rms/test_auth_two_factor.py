@@ -270,12 +270,16 @@ def _answers(client: Client, username: str, password: str) -> list[object]:
     first = client.post(reverse("login"), {"username": username, "password": password})
     code_page = client.get(reverse("account_two_factor"))
     patients = client.get(reverse("rms:patient_list"))
+    set_up = client.get(reverse("account_two_factor_enrol"))
+    admin_index = client.get(reverse("admin:index"))
     api = client.get("/api/v1/patients/")
     wrong_code = client.post(reverse("account_two_factor"), {"code": "00000000"})
     return [
         (first.status_code, first.get("Location"), sorted(first.cookies.keys())),
         (code_page.status_code, csrf.sub("", code_page.content.decode())),
         (patients.status_code, patients.get("Location")),
+        (set_up.status_code, set_up.get("Location")),
+        (admin_index.status_code, admin_index.get("Location")),
         (api.status_code, api.content),
         (wrong_code.status_code, csrf.sub("", wrong_code.content.decode())),
     ]

@@ -439,7 +439,11 @@ MATRIX: dict[str, Row] = {
     # authenticator yet: the code step asks for the emailed set-up code (and refuses the
     # matrix's code), and set-up opens only after that code, never on the password alone.
     "account_two_factor": Row(get=everyone(200), writes={"post": everyone(200)}),
-    "account_two_factor_enrol": Row(get=everyone(302), writes={"post": everyone(302)}),
+    # Anonymous too is sent to the code step (which sends them on to log in): the set-up
+    # page answers a wrong password's session and nobody's alike.
+    "account_two_factor_enrol": Row(
+        get=everyone(302, anon=302), writes={"post": everyone(302, anon=302)}
+    ),
     "account_logout_everywhere": Row(get=everyone(200), writes={"post": everyone(SIGNED_OUT)}),
     "healthz": Row(get=everyone(200, anon=200)),
     # Ready or not depends on the services around the test run, not on who asks.
