@@ -59,6 +59,13 @@ class SignInView(LoginView):
 
     form_class = AuthenticationForm
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        verified = getattr(user, "is_verified", lambda: False)()
+        context["signed_in"] = user.is_authenticated and (verified or not settings.RMS_REQUIRE_2FA)
+        return context
+
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)  # Django's login(): a new session key
         user = form.get_user()

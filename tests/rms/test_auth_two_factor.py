@@ -271,6 +271,7 @@ def _answers(client: Client, username: str, password: str) -> list[object]:
     code_page = client.get(reverse("account_two_factor"))
     patients = client.get(reverse("rms:patient_list"))
     set_up = client.get(reverse("account_two_factor_enrol"))
+    login_page = client.get(f"{reverse('login')}?next=/patients/")
     admin_index = client.get(reverse("admin:index"))
     api = client.get("/api/v1/patients/")
     wrong_code = client.post(reverse("account_two_factor"), {"code": "00000000"})
@@ -279,6 +280,7 @@ def _answers(client: Client, username: str, password: str) -> list[object]:
         (code_page.status_code, csrf.sub("", code_page.content.decode())),
         (patients.status_code, patients.get("Location")),
         (set_up.status_code, set_up.get("Location")),
+        (login_page.status_code, csrf.sub("", login_page.content.decode())),
         (admin_index.status_code, admin_index.get("Location")),
         (api.status_code, api.content),
         (wrong_code.status_code, csrf.sub("", wrong_code.content.decode())),
