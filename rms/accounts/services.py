@@ -9,6 +9,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -178,9 +179,11 @@ def _setup_code_hash(code: str) -> str:
     return salted_hmac("rms.accounts.setup-code", code, algorithm="sha256").hexdigest()
 
 
-def setup_code_send(request: HttpRequest, *, user: User) -> None:
-    """Email a new one-time set-up code to a user with no authenticator who has just given
-    the right password; only its keyed hash is kept, in this session (server side). A user
+def setup_code_send(request: HttpRequest, *, user: User) -> Callable[[], None]:
+    """Make a new one-time set-up code for a user with no authenticator who has just given
+    the right password, and return the function that emails it (the caller runs it after
+    the response has gone, so the time the mail server takes does not show in the answer to
+    the password). Only the code's keyed hash is kept, in this session (server side). A user
     with no email address gets none: an administrator must add one. Each call replaces the
     previous code."""
     code = "".join(secrets.choice("0123456789") for _ in range(SETUP_CODE_DIGITS))
@@ -189,20 +192,30 @@ def setup_code_send(request: HttpRequest, *, user: User) -> None:
     session[SETUP_CODE_AT] = time.time()
     session[SETUP_CODE_TRIES] = 0
     session.pop(ENROLMENT_ALLOWED, None)
-    if not user.email:
-        logger.warning("No email address for user %s: cannot send a set-up code", user.pk)
-        return
-    send_mail(
-        subject=f"Your {settings.SITE_NAME} set-up code",
-        message=(
-            f"Your code to set up two-factor login to {settings.SITE_NAME} is {code}.\n\n"
-            "Enter it on the page that asks for your code, within 15 minutes. If you did not "
-            "just log in, tell your system administrator: someone has your password."
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[user.email],
-    )
-    logger.info("Two-factor set-up code sent to user %s", user.pk)
+    user_id, address = user.pk, user.email
+
+    def send() -> None:
+        if not address:
+            logger.warning("No email address for user %s: cannot send a set-up code", user_id)
+            return
+        try:
+            send_mail(
+                subject=f"Your {settings.SITE_NAME} set-up code",
+                message=(
+                    f"Your code to set up two-factor login to {settings.SITE_NAME} is "
+                    f"{code}.\n\nEnter it on the page that asks for your code, within 15 "
+                    "minutes. If you did not just log in, tell your system administrator: "
+                    "someone has your password."
+                ),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[address],
+            )
+        except Exception:  # the response has gone: log it, the user can log in again
+            logger.exception("Could not send the set-up code to user %s", user_id)
+            return
+        logger.info("Two-factor set-up code sent to user %s", user_id)
+
+    return send
 
 
 def setup_code_check(request: HttpRequest, *, code: str) -> bool:

@@ -72,9 +72,13 @@ class SignInView(LoginView):
         services.session_start(self.request, user_id=user.pk)
         if not settings.RMS_REQUIRE_2FA:
             return response
+        answer = redirect(_step_url("account_two_factor", self.get_success_url()))
         if not user_has_device(user, confirmed=True):
-            services.setup_code_send(self.request, user=user)
-        return redirect(_step_url("account_two_factor", self.get_success_url()))
+            # Sent when the response is closed (the WSGI server closes it after sending it;
+            # Django's own list of what to run then, as FileResponse uses it).
+            send = services.setup_code_send(self.request, user=user)
+            answer._resource_closers.append(send)  # type: ignore[attr-defined]
+        return answer
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         if not settings.RMS_REQUIRE_2FA or not _is_wrong_credentials(form):
