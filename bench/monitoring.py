@@ -48,7 +48,7 @@ def main() -> None:
 
     # One patient, 200 prior PSAs, a plan with five rules on PSA.
     patient = services.patient_create(
-        actor=clinician,
+        actor=services.system_user(),
         teams=[team],
         nhs_number=next_test_nhs_number(),
         nhs_number_status="01",

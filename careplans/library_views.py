@@ -11,6 +11,7 @@ form, never as a server error.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -18,10 +19,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -46,6 +48,8 @@ from rms.presenters import PatientPresenter
 from rms.services import library as rms_library
 from rms.web import is_htmx as _is_htmx
 from rms.web import signed_in_user as _actor
+
+logger = logging.getLogger("rms.security")
 
 LIST_TEMPLATE = "careplans/library/resource_list.html"
 FORM_TEMPLATE = "careplans/library/resource_form.html"
@@ -86,7 +90,9 @@ class ResourceRow:
             and resource.review_date < today
         )
         self.tags = [tag.pathway.name for tag in resource.pathway_tags.all()]
-        self.link = resource.url or (resource.file.url if resource.file else "")
+        self.link = resource.url or (
+            reverse("library:resource_leaflet", args=[resource.public_id]) if resource.file else ""
+        )
         open_ = resource.status != Resource.Status.RETIRED
         self.can_edit = open_ and role in WRITE_ROLES
         self.can_approve = open_ and role == Role.TEAM_ADMIN
@@ -123,6 +129,31 @@ def resource_list(request: HttpRequest) -> HttpResponse:
 
 def _write_teams(user: User) -> Any:
     return rms_selectors.team_list(user=user, roles=WRITE_ROLES).order_by("name")
+
+
+@login_required
+@never_cache
+@require_GET
+def resource_leaflet(request: HttpRequest, resource_id: uuid.UUID) -> FileResponse:
+    """A leaflet's PDF, for a member of the resource's team (any role; another team's
+    resource, or one with no file, is a 404). Served here, by the resource's id, never from
+    MEDIA_URL by a file name; as a download the browser shows inline, under a name made
+    from the title."""
+    user = _actor(request)
+    try:
+        resource = rms_library.resource_get(user=user, public_id=resource_id)
+    except Resource.DoesNotExist:
+        logger.info("Leaflet %s refused to user %s", resource_id, user.pk)
+        raise Http404("No such resource.") from None
+    if not resource.file:
+        raise Http404("This resource has no leaflet.")
+    logger.info("Leaflet %s served to user %s", resource.public_id, user.pk)
+    name = f"{slugify(resource.title) or 'leaflet'}.pdf"
+    response = FileResponse(
+        resource.file.open("rb"), content_type="application/pdf", as_attachment=False, filename=name
+    )
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 @login_required

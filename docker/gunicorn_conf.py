@@ -30,6 +30,15 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # The control socket would be created in the (absent, read-only) home directory.
 control_socket_disable = True
 accesslog = None
+# gunicorn believes X-Forwarded-Proto (and so tells Django a request came over https) from
+# the addresses in forwarded_allow_ips, loopback by default. Only a TLS proxy in front may
+# say that: with BEHIND_TLS_PROXY=false nobody is trusted, and no header makes a request
+# https; with it true, the proxy's addresses (FORWARDED_ALLOW_IPS, loopback by default).
+if env.boolean("BEHIND_TLS_PROXY", default=False):
+    forwarded_allow_ips = ",".join(env.strings("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"]))
+else:
+    forwarded_allow_ips = ""
+    secure_scheme_headers: dict[str, str] = {}
 
 logconfig_dict = {
     "version": 1,

@@ -355,6 +355,12 @@ def _staff(request: HttpRequest) -> User:
 def delivery(request: HttpRequest) -> HttpResponse:
     user = _staff(request)
     summary = selectors.delivery_summary(user=user)
+    access.patients_listed(
+        request=request,
+        patient_ids=[m.patient_id for m in [*summary.rejections, *summary.blocked]]
+        + [e.patient_id for e in summary.onboarding],
+        action="PKB delivery",
+    )
     status_counts = [
         (label, summary.counts.get(value, 0)) for value, label in OutboundMessage.Status.choices
     ]

@@ -10,6 +10,7 @@ teams is read-only.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -64,3 +65,25 @@ def patient_for_write(
     if not selectors.user_can_write(user=request.user, patient=patient):
         raise PermissionDenied(refusal)
     return patient
+
+
+def patients_listed(
+    *,
+    request: HttpRequest | Request,
+    patient_ids: Iterable[int | None],
+    action: str,
+    channel: str = "web",
+) -> None:
+    """Record that ``request.user`` was shown a list of patients (a list or search page, a
+    worklist, a caseload page, an API list, an export): one access event naming every
+    patient on it by id. Rows without a patient (``None``) are left out."""
+    user = request.user
+    if not isinstance(user, User):
+        return
+    services.access_event_record_list(
+        user=user,
+        patient_ids=[pid for pid in patient_ids if pid is not None],
+        action=action,
+        channel=channel,
+        ip_address=client_ip(request),
+    )

@@ -141,7 +141,14 @@ def change_entries(*, patient: Patient) -> QuerySet[LogEntry]:
 
 
 def access_entries(*, patient: Patient) -> QuerySet[AccessEvent]:
-    return AccessEvent.objects.filter(patient=patient).select_related("user").order_by("-at", "-id")
+    """Opening the record, and every list (search, worklist, caseload, API list, export)
+    that showed the patient among others."""
+    listed = AccessEvent.patients.through.objects.filter(patient=patient).values("accessevent_id")
+    return (
+        AccessEvent.objects.filter(Q(patient=patient) | Q(pk__in=listed))
+        .select_related("user")
+        .order_by("-at", "-id")
+    )
 
 
 def _before(cursor: Cursor | None, source: str, time_field: str) -> Q:
@@ -163,7 +170,8 @@ def _access_entry(event: AccessEvent) -> Entry:
         user=event.user.username,
         action="viewed" if event.outcome == AccessEvent.Outcome.ALLOWED else "refused",
         what=event.action,
-        detail="",
+        # A list names its patients in ``patients``; this one was among them.
+        detail="" if event.patient_id is not None else "in a list of patients",
         channel=event.channel,
         outcome=event.get_outcome_display(),
         ip_address=event.ip_address or "",

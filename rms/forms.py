@@ -38,7 +38,17 @@ class PatientDetailsForm(forms.Form):
         help_text="10 digits; spaces are fine. Leave blank if the patient has none.",
         widget=forms.TextInput(attrs={**_NO_AUTOFILL, "inputmode": "numeric"}),
     )
-    nhs_number_status = _model_field("nhs_number_status")
+    nhs_number_status = _model_field(
+        "nhs_number_status",
+        help_text="PKB relies on 01 (verified). Only a team admin changes it, with a reason.",
+    )
+    nhs_number_status_reason = forms.CharField(
+        label="Reason for changing the NHS number status",
+        required=False,
+        max_length=500,
+        help_text="Needed when the status changes, e.g. “Traced on PDS, 6 Dec 2026”.",
+        widget=forms.TextInput(attrs=_NO_AUTOFILL),
+    )
     mrn = _model_field("mrn", help_text="Local hospital number.")
     title = _model_field("title")
     given_name = _model_field("given_name")
@@ -75,6 +85,7 @@ class PatientDetailsForm(forms.Form):
                     Column("nhs_number_status", css_class="col-md-5"),
                     Column("mrn", css_class="col-md-3"),
                 ),
+                "nhs_number_status_reason",
             ),
             Fieldset(
                 "Name and birth",

@@ -324,7 +324,7 @@ def import_row(*, values: dict[str, Any], team: Team, actor: User) -> str:
             if missing:
                 raise ValidationError(missing)
             new = {"nhs_number_status": NhsNumberStatus.NOT_TRACED, **values}
-            services.patient_create(actor=actor, teams=[team], **new)
+            services.patient_create(actor=actor, teams=[team], status_source="import", **new)
             return "created"
         on_caseload = CaseloadEntry.objects.filter(
             patient=patient, team=team, ended_on__isnull=True
@@ -332,7 +332,7 @@ def import_row(*, values: dict[str, Any], team: Team, actor: User) -> str:
         if not on_caseload:
             _check_same_person(patient, values)
         before = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
-        services.patient_update(patient=patient, actor=actor, **values)
+        services.patient_update(patient=patient, actor=actor, status_source="import", **values)
         changed = any(getattr(patient, name) != before[name] for name in before)
         if not on_caseload:
             services.caseload_add(patient=patient, team=team, actor=actor)

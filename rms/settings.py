@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "rms.web.PermissionsPolicyMiddleware",
     # On in every mode (development and tests too), so a violation shows in the browser tests.
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -183,6 +184,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = False
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "rms.accounts.lockout.lockout_response"
+# And a much higher limit per client address over all usernames (rms.accounts.lockout):
+# password spraying (a few passwords over many usernames) from one address stops there.
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.integer(
+    "LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50, minimum=1
+)
+AXES_HANDLER = "rms.accounts.lockout.AddressLimitHandler"
 # The client address is REMOTE_ADDR unless this many proxies in front of the site append to
 # X-Forwarded-For (a header a client can forge when there is no proxy to overwrite it).
 LOGIN_TRUSTED_PROXY_COUNT = env.integer("LOGIN_TRUSTED_PROXY_COUNT", default=0, minimum=0)
@@ -347,6 +354,29 @@ DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", default="rms@localhost")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Permissions-Policy (rms.web.PermissionsPolicyMiddleware): every powerful browser feature
+# off for every origin, ours included; no page uses any of them.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -475,11 +505,18 @@ DOCUMENT_MAX_BYTES = env.integer("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024,
 # ---------------------------------------------------------------------------
 # The defaults point at the local sandbox (manage.py pkb_sandbox); production must name PKB.
 PKB_URL = env.string("PKB_URL", default="http://127.0.0.1:7443/services/hl7")
-PKB_USERNAME = env.string("PKB_USERNAME", default="sandbox")
-PKB_PASSWORD = env.string("PKB_PASSWORD", default="sandbox")
+# Unset, they are the local sandbox's; production has no default (the sandbox's would be
+# sent to PKB).
+PKB_USERNAME = env.string("PKB_USERNAME", default="" if PRODUCTION else "sandbox")
+PKB_PASSWORD = env.string("PKB_PASSWORD", default="" if PRODUCTION else "sandbox")
 if PRODUCTION and not PKB_URL.startswith("https://"):
     raise ImproperlyConfigured(
         "DJANGO_ENV=production refuses to start: PKB_URL must be PKB's https:// endpoint."
+    )
+if PRODUCTION and not (PKB_USERNAME and PKB_PASSWORD):
+    raise ImproperlyConfigured(
+        "DJANGO_ENV=production refuses to start: PKB_USERNAME and PKB_PASSWORD must be the "
+        "credentials PKB issued to the Trust."
     )
 # PKB asks for one message at a time (up to 4 only by agreement with PKB's devops).
 PKB_MAX_IN_FLIGHT = env.integer("PKB_MAX_IN_FLIGHT", default=1, minimum=1)

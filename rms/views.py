@@ -9,6 +9,7 @@ the back button after logging out does not show a record.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -67,6 +68,12 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         _open_caseload()
     )
     page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    on_page = list(page.object_list)
+    access.patients_listed(
+        request=request,
+        patient_ids=[p.pk for p in on_page],
+        action="patient search" if search else "patient list",
+    )
     today = timezone.localdate()
     can_register = selectors.team_list(user=request.user, roles=WRITE_ROLES).exists()
     return render(
@@ -74,11 +81,20 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         "rms/patient_list.html",
         {
             "page": page,
-            "patients": [PatientPresenter(p, today=today) for p in page.object_list],
+            "patients": [PatientPresenter(p, today=today) for p in on_page],
             "search": search,
             "can_register": can_register,
         },
     )
+
+
+def _status_refused(
+    request: HttpRequest, form: PatientDetailsForm, error: PermissionDenied, context: dict[str, Any]
+) -> HttpResponse:
+    """The form again, nothing saved, with the refusal on the NHS number status (403): only a
+    team admin changes it (``services.NHS_NUMBER_STATUS_REFUSAL``)."""
+    form.add_error("nhs_number_status", str(error))
+    return render(request, "rms/patient_form.html", {"form": form, **context}, status=403)
 
 
 @login_required
@@ -93,10 +109,15 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 patient = services.patient_create(
-                    actor=user, teams=form.cleaned_data["teams"], **form.patient_values()
+                    actor=user,
+                    teams=form.cleaned_data["teams"],
+                    status_reason=form.cleaned_data["nhs_number_status_reason"],
+                    **form.patient_values(),
                 )
             except ValidationError as exc:
                 attach_errors(form, exc)
+            except PermissionDenied as exc:
+                return _status_refused(request, form, exc, {"creating": True})
             else:
                 # No name in the message: messages travel in a (signed, not encrypted) cookie.
                 messages.success(request, "The patient has been registered.")
@@ -133,6 +154,7 @@ def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             "patient": header,
             "can_write": selectors.user_can_write(user=request.user, patient=patient),
             "can_audit": user_is_team_admin_for(user=_actor(request), patient=patient),
+            "status_changes": services.nhs_number_status_history(patient=patient)[:1],
             "diagnoses": [DiagnosisPresenter(d) for d in selectors.diagnosis_list(patient=patient)],
             "results": results,
             "appointments": appointments,
@@ -164,9 +186,25 @@ def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         form = PatientDetailsForm(request.POST)
         if form.is_valid():
             try:
-                services.patient_update(patient=patient, actor=user, **form.patient_values())
+                services.patient_update(
+                    patient=patient,
+                    actor=user,
+                    status_reason=form.cleaned_data["nhs_number_status_reason"],
+                    **form.patient_values(),
+                )
             except ValidationError as exc:
                 attach_errors(form, exc)
+            except PermissionDenied as exc:
+                return _status_refused(
+                    request,
+                    form,
+                    exc,
+                    {
+                        "creating": False,
+                        "patient": PatientPresenter(patient, today=timezone.localdate(), teams=()),
+                        "cancel_url": reverse("rms:patient_detail", args=[patient.public_id]),
+                    },
+                )
             else:
                 messages.success(request, "The patient's details have been saved.")
                 return redirect("rms:patient_detail", public_id=patient.public_id)

@@ -32,6 +32,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from rms import access
 from rms.web import is_htmx as _is_htmx
 from rms.web import signed_in_user as _user
 from worklists import reads, selectors, services
@@ -155,9 +156,11 @@ def worklist(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     outcomes = reads.outcome_list()
-    rows = _rows(
-        list(page.object_list), user=user, teams=teams, outcomes=outcomes, colleagues=colleagues
+    items = list(page.object_list)
+    access.patients_listed(
+        request=request, patient_ids=[item.patient_id for item in items], action="worklist"
     )
+    rows = _rows(items, user=user, teams=teams, outcomes=outcomes, colleagues=colleagues)
     next_url = request.get_full_path()
     can_act = teams.can_act_anywhere
     bulk_form = (
@@ -441,6 +444,11 @@ def caseload(request: HttpRequest) -> HttpResponse:
     patients = reads.caseload(user=user, search=search, sort=sort)
     page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
     on_page = list(page.object_list)
+    access.patients_listed(
+        request=request,
+        patient_ids=[p.pk for p in on_page],
+        action="caseload search" if search else "caseload",
+    )
     last = reads.last_results(user=user, patient_ids=[p.pk for p in on_page])
     today = timezone.localdate()
     rows = [CaseloadRow(p, today=today, last=last.get(p.pk)) for p in on_page]

@@ -21,7 +21,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
-from django_otp import user_has_device
 
 from rms.accounts import services
 
@@ -125,10 +124,14 @@ class TwoFactorMiddleware:
     def _held(self, request: HttpRequest) -> bool:
         user = request.user
         if not user.is_authenticated:
-            return False
-        is_verified = getattr(user, "is_verified", None)
-        if is_verified is not None and is_verified():
-            return False
+            # A wrong password is held at the code step exactly as a right one: nothing a
+            # page answers may tell the two apart before the second factor.
+            if not services.pending_sign_in(request):
+                return False
+        else:
+            is_verified = getattr(user, "is_verified", None)
+            if is_verified is not None and is_verified():
+                return False
         open_paths = {reverse(name) for name in self.OPEN_URL_NAMES}
         return request.path not in open_paths
 
@@ -138,9 +141,5 @@ class TwoFactorMiddleware:
                 {"detail": "Two-factor verification is required for this session."},
                 status=403,
             )
-        name = (
-            "account_two_factor"
-            if user_has_device(request.user, confirmed=True)
-            else "account_two_factor_enrol"
-        )
-        return _go(request, _with_next(reverse(name), request))
+        # Always the code step (enrolment opens from there, after the emailed set-up code).
+        return _go(request, _with_next(reverse("account_two_factor"), request))

@@ -232,13 +232,19 @@ class PatientAdminForm(forms.ModelForm):
         # The record's own rules too (a verified status needs a number, no birth in the
         # future, no duplicate identifier), so a refusal shows on the form, not as a server
         # error when the service refuses the save.
+        # A read-only field (the NHS number status) is not in the form: keep the stored value.
         candidate = Patient(
-            pk=self.instance.pk, **{name: cleaned.get(name) for name in services.PATIENT_FIELDS}
+            pk=self.instance.pk,
+            **{
+                name: cleaned[name] if name in self.fields else getattr(self.instance, name)
+                for name in services.PATIENT_FIELDS
+            },
         )
         try:
             validate_patient(candidate)
         except ValidationError as exc:
-            self.add_error(None, exc)
+            for field, messages in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
         return cleaned
 
 
@@ -250,7 +256,9 @@ class PatientAdmin(PatientScopedAdmin):
     list_per_page = 50
     search_fields = ("nhs_number", "mrn", "given_name", "family_name")
     search_help_text = "NHS number (spaces are fine), MRN, given name or family name."
-    readonly_fields = ("public_id", "created_at", "updated_at")
+    # The NHS number status is changed by a team admin with a reason (the patient page), or
+    # by the PAS feed; never silently here.
+    readonly_fields = ("public_id", "nhs_number_status", "created_at", "updated_at")
     fieldsets = (
         ("Identifiers", {"fields": ("nhs_number", "nhs_number_status", "mrn", "public_id")}),
         (
@@ -439,8 +447,32 @@ class DocumentAdmin(ViewOnlyMixin, PatientScopedAdmin):
 # ---------------------------------------------------------------------------
 # Resources and the access log
 # ---------------------------------------------------------------------------
+class ResourceAdminForm(forms.ModelForm):
+    """The library's own rules on a link and a leaflet (rms.services.library), here too."""
+
+    class Meta:
+        model = Resource
+        fields = ("team", "title", "kind", "url", "file", "description")
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data.get("url") or "")
+        refusal = library.link_refusal(url) if url else None
+        if refusal:
+            raise ValidationError(refusal)
+        return url
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data.get("file")
+        if upload and "file" in self.changed_data:
+            if not library.is_whole_pdf(upload):
+                raise ValidationError("The leaflet must be a PDF file that opens.")
+            upload = library.stored_as_random_name(upload)
+        return upload
+
+
 @admin.register(Resource)
 class ResourceAdmin(TeamScopedAdmin):
+    form = ResourceAdminForm
     # Approval and retirement are made on the library pages (rms.services.library), by a
     # team admin of the resource's team; here they are read only.
     list_display = ("title", "team", "kind", "status", "review_date", "created_at")

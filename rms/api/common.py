@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
@@ -48,10 +49,13 @@ def require_write(user: User, patient: Patient) -> None:
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """A service's ValidationError (messages by field) becomes a 400 with the same keys;
-    Django's PermissionDenied is a 403 already (DRF's exception handler)."""
+    """A service's ValidationError (messages by field) becomes a 400 with the same keys; its
+    PermissionDenied a 403 that keeps the service's sentence (DRF's own handler would replace
+    it with a generic one)."""
     try:
         yield
+    except DjangoPermissionDenied as exc:
+        raise PermissionDenied(str(exc) or None) from exc
     except DjangoValidationError as exc:
         if hasattr(exc, "error_dict"):
             errors = {

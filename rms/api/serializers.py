@@ -91,7 +91,19 @@ class PatientInputSerializer(serializers.Serializer[Any]):
         help_text="Ten digits; spaces and hyphens are ignored. Needed unless an MRN is given.",
     )
     nhs_number_status = serializers.ChoiceField(
-        choices=NhsNumberStatus.choices, default=NhsNumberStatus.NOT_TRACED
+        choices=NhsNumberStatus.choices,
+        default=NhsNumberStatus.NOT_TRACED,
+        help_text=(
+            "Only a team admin of the patient's team changes it (403 otherwise), with "
+            "nhs_number_status_reason."
+        ),
+    )
+    nhs_number_status_reason = serializers.CharField(
+        allow_blank=True,
+        default="",
+        write_only=True,
+        max_length=500,
+        help_text="Why the NHS number status changes (needed when it does).",
     )
     mrn = serializers.CharField(
         allow_blank=True, default="", help_text="Local hospital number (MRN)."

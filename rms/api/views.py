@@ -64,12 +64,24 @@ INVALID = OpenApiResponse(description="Invalid input; the body names each field 
 
 
 def _paginated(
-    view: APIView, request: Request, queryset: QuerySet[Any], serializer_class: type
+    view: APIView,
+    request: Request,
+    queryset: QuerySet[Any],
+    serializer_class: type,
+    *,
+    listed_as: str = "",
 ) -> Response:
+    """One page of ``queryset``. With ``listed_as`` (a list of patients), the page is written
+    to the access log as one event naming every patient on it."""
     paginator = ApiPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    if page is None:  # only when no page size is configured at all
-        return Response(serializer_class(queryset, many=True).data)
+    rows = list(queryset) if page is None else page  # None: no page size configured at all
+    if listed_as:
+        access.patients_listed(
+            request=request, patient_ids=[p.pk for p in rows], action=listed_as, channel="api"
+        )
+    if page is None:
+        return Response(serializer_class(rows, many=True).data)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
@@ -138,7 +150,14 @@ class PatientListApi(APIView):
                 to_attr=OPEN_CASELOAD_ATTR,
             )
         )
-        return _paginated(self, request, patients, self.OutputSerializer)
+        searched = any(params.get(name) for name in ("q", "nhs_number", "mrn"))
+        return _paginated(
+            self,
+            request,
+            patients,
+            self.OutputSerializer,
+            listed_as="patient search" if searched else "patient list",
+        )
 
     @extend_schema(
         operation_id="patients_create",
@@ -163,8 +182,11 @@ class PatientListApi(APIView):
         values = dict(serializer.validated_data)
         teams: list[Team] = values.pop("teams")
         _check_teams_writable(user=user, teams=teams, writable=set(writable))
+        reason = values.pop("nhs_number_status_reason", "")
         with _service_errors():
-            patient = services.patient_create(actor=user, teams=teams, **values)
+            patient = services.patient_create(
+                actor=user, teams=teams, status_reason=reason, **values
+            )
         return Response(self.OutputSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 
@@ -226,9 +248,11 @@ class PatientDetailApi(APIView):
         # "teams" is not an input field here, so a body that sends it changes nothing.
         serializer = self.InputSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        reason = values.pop("nhs_number_status_reason", "")
         with _service_errors():
             patient = services.patient_update(
-                patient=patient, actor=user, **serializer.validated_data
+                patient=patient, actor=user, status_reason=reason, **values
             )
         return Response(self.OutputSerializer(patient).data)
 

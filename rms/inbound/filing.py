@@ -193,7 +193,9 @@ def file_adt(msg: ParsedMessage, *, actor: User, forced: Patient | None = None) 
             return _held(match)
         patient = services.patient_register_from_feed(actor=actor, **values)
         return FilingOutcome(Status.PROCESSED, patient, "Patient registered from the PAS feed.")
-    patient = services.patient_update(patient=_matched(match), actor=actor, **values)
+    patient = services.patient_update(
+        patient=_matched(match), actor=actor, status_source="pas", **values
+    )
     return FilingOutcome(Status.PROCESSED, patient)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rms.models.accounts import AccountSecurity
-from rms.models.audit import AccessEvent
+from rms.models.audit import AccessEvent, NhsNumberStatusChange
 from rms.models.clinical import (
     Appointment,
     Diagnosis,
@@ -26,6 +26,7 @@ __all__ = [
     "InboundMessage",
     "Membership",
     "NhsNumberStatus",
+    "NhsNumberStatusChange",
     "Observation",
     "Patient",
     "Resource",

@@ -11,14 +11,17 @@ wrong. Import them from here: ``from rms import services; services.patient_creat
 from __future__ import annotations
 
 from rms.services.core import (
+    NHS_NUMBER_STATUS_REFUSAL,
     PATIENT_FIELDS,
     SYSTEM_USERNAME,
     access_event_record,
+    access_event_record_list,
     caseload_add,
     caseload_end,
     diagnosis_create,
     diagnosis_update,
     membership_set,
+    nhs_number_status_history,
     patient_create,
     patient_register_from_feed,
     patient_update,
@@ -40,6 +43,7 @@ from rms.services.results import (
 )
 
 __all__ = [
+    "NHS_NUMBER_STATUS_REFUSAL",
     "PATIENT_FIELDS",
     "SYSTEM_USERNAME",
     "AppointmentInput",
@@ -49,6 +53,7 @@ __all__ = [
     "ResultInput",
     "ResultOutcome",
     "access_event_record",
+    "access_event_record_list",
     "appointment_record",
     "caseload_add",
     "caseload_end",
@@ -57,6 +62,7 @@ __all__ = [
     "document_delete",
     "document_record",
     "membership_set",
+    "nhs_number_status_history",
     "patient_create",
     "patient_register_from_feed",
     "patient_update",

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -18,7 +18,9 @@ from rms.models import (
     Diagnosis,
     Membership,
     NhsNumberStatus,
+    NhsNumberStatusChange,
     Patient,
+    Role,
     Team,
 )
 
@@ -44,6 +46,15 @@ PATIENT_FIELDS = (
     "phone_work",
     "email",
 )
+
+
+# The answer to anyone else who tries to change an NHS number status, on the page and the API.
+NHS_NUMBER_STATUS_REFUSAL = (
+    "Only a team admin of the patient's team can change the NHS number status (PKB relies on "
+    "status 01, verified, to tell people apart), and only with a reason. Ask your team admin."
+)
+NHS_NUMBER_STATUS_REASON_REQUIRED = "Give the reason for changing the NHS number status."
+StatusSource = NhsNumberStatusChange.Source
 
 
 def system_user() -> User:
@@ -161,24 +172,59 @@ def _adopt(existing: Patient, values: Mapping[str, Any]) -> Patient:
 
 @transaction.atomic
 def patient_create(
-    *, actor: User, teams: Iterable[Team], started_on: dt.date | None = None, **values: Any
+    *,
+    actor: User,
+    teams: Iterable[Team],
+    started_on: dt.date | None = None,
+    status_reason: str = "",
+    status_source: str = StatusSource.PERSON,
+    **values: Any,
 ) -> Patient:
     """Register a patient and put them on ``teams``' caseloads. Sends ``patient_changed``.
     A patient the PAS feed registered that no team follows yet is taken on, not duplicated;
-    otherwise a second call with the same NHS number is refused as a duplicate."""
+    otherwise a second call with the same NHS number is refused as a duplicate.
+
+    A person (``status_source`` "person") registers a number as verified (01) only as a team
+    admin of one of ``teams`` (PermissionDenied otherwise); the verification is recorded in
+    the patient's NHS number status history."""
     team_list = list(teams)
     if not team_list:
         raise ValidationError({"teams": "A patient must be on at least one team's caseload."})
     cleaned = _clean_patient_values(values)
+    status_source = _source_of(actor, status_source)
+    verified = cleaned.get("nhs_number_status") == NhsNumberStatus.VERIFIED
+    # Registering a number as verified is recording a verification: a team admin's act.
+    # Checked after the input is validated, so that bad input is named field by field first.
+    refused = (
+        verified
+        and status_source == StatusSource.PERSON
+        and not _is_team_admin(user=actor, team_ids=[t.pk for t in team_list])
+    )
     existing = _adoptable(cleaned)
     if existing is not None:
+        if refused:
+            raise PermissionDenied(NHS_NUMBER_STATUS_REFUSAL)
+        before = existing.nhs_number_status
         patient = _adopt(existing, cleaned)
         created = False
     else:
+        before = ""
         patient = Patient(**cleaned)
         patient_validate(patient)
+        if refused:
+            raise PermissionDenied(NHS_NUMBER_STATUS_REFUSAL)
         _save_patient(patient)
         created = True
+    if verified and patient.nhs_number_status != before:
+        _status_change_record(
+            patient=patient,
+            actor=actor,
+            before=before,
+            reason=status_reason.strip() or "Recorded as verified at registration.",
+            source=(
+                StatusSource.REGISTRATION if status_source == StatusSource.PERSON else status_source
+            ),
+        )
     for team in team_list:
         caseload_add(patient=patient, team=team, actor=actor, started_on=started_on)
     signals.patient_changed.send(
@@ -198,6 +244,14 @@ def patient_register_from_feed(*, actor: User, **values: Any) -> Patient:
     patient = Patient(**_clean_patient_values(values))
     patient_validate(patient)
     _save_patient(patient)
+    if patient.nhs_number_status == NhsNumberStatus.VERIFIED:
+        _status_change_record(
+            patient=patient,
+            actor=actor,
+            before="",
+            reason="Registered from the PAS feed as verified.",
+            source=StatusSource.PAS,
+        )
     signals.patient_changed.send(
         sender=Patient,
         patient=patient,
@@ -209,19 +263,59 @@ def patient_register_from_feed(*, actor: User, **values: Any) -> Patient:
 
 
 @transaction.atomic
-def patient_update(*, patient: Patient, actor: User, **values: Any) -> Patient:
+def patient_update(
+    *,
+    patient: Patient,
+    actor: User,
+    status_reason: str = "",
+    status_source: str = StatusSource.PERSON,
+    **values: Any,
+) -> Patient:
     """Change a patient's identifiers or demographics. Sends ``patient_changed`` with the
-    fields that really changed; a call that changes nothing writes nothing (safe to repeat)."""
+    fields that really changed; a call that changes nothing writes nothing (safe to repeat).
+
+    A change of the NHS number status is recorded (who, why, from and to, where from) in the
+    patient's status history. From a person (``status_source`` "person") it needs a team
+    admin of one of the patient's teams (PermissionDenied with ``NHS_NUMBER_STATUS_REFUSAL``)
+    and a ``status_reason``; the PAS feed and a patient import name themselves instead."""
     cleaned = _clean_patient_values(values)
     changed = {name for name, value in cleaned.items() if getattr(patient, name) != value}
     if not changed:
         return patient
+    status_before = patient.nhs_number_status
+    status_source = _source_of(actor, status_source)
+    if "nhs_number_status" in changed:
+        reason = status_reason.strip()
+        if status_source == StatusSource.PERSON:
+            team_ids = CaseloadEntry.objects.filter(
+                patient=patient, ended_on__isnull=True
+            ).values_list("team_id", flat=True)
+            if not _is_team_admin(user=actor, team_ids=list(team_ids)):
+                raise PermissionDenied(NHS_NUMBER_STATUS_REFUSAL)
+            if not reason:
+                raise ValidationError(
+                    {"nhs_number_status_reason": NHS_NUMBER_STATUS_REASON_REQUIRED}
+                )
+        elif not reason:
+            reason = {
+                StatusSource.PAS: "Changed by the PAS feed.",
+                StatusSource.IMPORT: "Changed by a patient import.",
+                StatusSource.SYSTEM: "Changed by the system.",
+            }.get(StatusSource(status_source), "Changed by the system.")
     # Validate a copy so a refusal leaves the caller's instance as it was.
     candidate = Patient.objects.get(pk=patient.pk)
     for name, value in cleaned.items():
         setattr(candidate, name, value)
     patient_validate(candidate)
     _save_patient(candidate)
+    if "nhs_number_status" in changed:
+        _status_change_record(
+            patient=candidate,
+            actor=actor,
+            before=status_before,
+            reason=reason,
+            source=status_source,
+        )
     for name in cleaned:
         setattr(patient, name, getattr(candidate, name))
     patient.updated_at = candidate.updated_at
@@ -346,3 +440,65 @@ def access_event_record(
         outcome=AccessEvent.Outcome.ALLOWED if allowed else AccessEvent.Outcome.DENIED,
         ip_address=ip_address,
     )
+
+
+def access_event_record_list(
+    *,
+    user: User,
+    patient_ids: Iterable[int],
+    action: str,
+    channel: str = "web",
+    ip_address: str | None = None,
+) -> AccessEvent:
+    """Append one access-log row for a list of patients (a list or search page, a worklist,
+    a caseload page, an API list, an export): who, what, when, from where, naming every
+    patient it returned by id. Written for an empty list too (the search itself is on the
+    record). Never updates an existing row."""
+    ids = list(dict.fromkeys(patient_ids))
+    with transaction.atomic():
+        event = AccessEvent.objects.create(
+            user=user,
+            patient=None,
+            action=action[:60],
+            channel=channel,
+            outcome=AccessEvent.Outcome.ALLOWED,
+            ip_address=ip_address,
+        )
+        if ids:
+            through = AccessEvent.patients.through
+            through.objects.bulk_create(
+                [through(accessevent_id=event.pk, patient_id=pid) for pid in ids]
+            )
+    return event
+
+
+def _source_of(actor: User, source: str) -> str:
+    """The system's own named user (background jobs, the demo) is never a person."""
+    if source == StatusSource.PERSON and actor.username == SYSTEM_USERNAME:
+        return StatusSource.SYSTEM
+    return source
+
+
+def _is_team_admin(*, user: User, team_ids: Iterable[int]) -> bool:
+    return Membership.objects.filter(
+        user=user, role=Role.TEAM_ADMIN, team_id__in=list(team_ids)
+    ).exists()
+
+
+def _status_change_record(
+    *, patient: Patient, actor: User, before: str, reason: str, source: str
+) -> NhsNumberStatusChange:
+    """Append one row to the patient's NHS number status history. Never updates a row."""
+    return NhsNumberStatusChange.objects.create(
+        patient=patient,
+        from_status=before,
+        to_status=patient.nhs_number_status,
+        changed_by=actor,
+        reason=reason,
+        source=source,
+    )
+
+
+def nhs_number_status_history(*, patient: Patient) -> list[NhsNumberStatusChange]:
+    """The patient's NHS number status changes, newest first (one query)."""
+    return list(NhsNumberStatusChange.objects.filter(patient=patient).select_related("changed_by"))

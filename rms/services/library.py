@@ -15,8 +15,11 @@ field name; repeating a transition already made changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import socket
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,6 +27,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from pypdf import PdfReader
 
 from rms import signals
 from rms.models import Membership, Resource, Role, Team
@@ -95,6 +99,67 @@ def share_refusal(resource: Resource, *, today: dt.date | None = None) -> str | 
     return None
 
 
+def link_refusal(url: str) -> str | None:
+    """Why a link's host is refused, or None. Only hosts written as IP addresses (in any form
+    a browser reads as one: 127.1, 0x7f000001, 2130706433, [::ffff:127.0.0.1]) and local
+    names are checked: no DNS lookup here (a name's address is the patient's resolver's)."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return "Give a whole web address, e.g. https://www.nhs.uk/..."
+    if not host:
+        return "Give a whole web address, e.g. https://www.nhs.uk/..."
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return "Give a public web address: this one names a computer on a local network."
+    address = _ip_literal(host)
+    if address is None:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not address.is_global or address.is_multicast:
+        return (
+            "Give a public web address: this one is a private, loopback or link-local address "
+            f"({address}), which a patient cannot open and which could reach our own network."
+        )
+    return None
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address if it is written as one, else None."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    # The forms browsers also read as IPv4 (RFC 3986 does not, WHATWG URL does): fewer than
+    # four parts, hexadecimal or octal parts, one 32-bit number. inet_aton reads the same.
+    if all(part and part[0].isdigit() for part in host.split(".")):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def is_whole_pdf(upload: UploadedFile) -> bool:
+    """Whether the whole upload reads as a PDF (pypdf): the header, the cross-reference
+    table or stream, the trailer and every page. A file that only starts with %PDF- is not."""
+    upload.seek(0)
+    head = upload.read(len(PDF_MAGIC))
+    upload.seek(0)
+    if head != PDF_MAGIC:
+        return False
+    try:
+        reader = PdfReader(upload, strict=True)
+        pages = len(reader.pages)
+        for page in reader.pages:
+            page.get_contents()
+    except Exception:
+        return False
+    finally:
+        upload.seek(0)
+    return pages > 0
+
+
 @dataclass(frozen=True)
 class ResourceInput:
     title: str
@@ -118,19 +183,21 @@ def _clean(data: ResourceInput, current: Resource | None) -> dict[str, object]:
         errors["description"] = f"Keep the description to {DESCRIPTION_MAX} characters."
     if data.kind not in Kind.values:
         errors["kind"] = f"Unknown kind {data.kind!r}."
-    # Only web addresses a patient's browser opens safely (no javascript:, no file:).
+    # Only web addresses a patient's browser opens safely (no javascript:, no file:), on the
+    # public internet (not this server, a cloud's metadata service or the Trust's network).
     if url and not url.lower().startswith(("https://", "http://")):
         errors["url"] = "Give a web address starting with https:// (or http://)."
+    elif url and (refusal := link_refusal(url)):
+        errors["url"] = refusal
     has_file = data.file is not None or bool(current is not None and current.file)
     if data.kind in (Kind.LINK, Kind.VIDEO) and not url:
         errors["url"] = "A web link or a video needs its web address."
     if data.kind == Kind.LEAFLET and not has_file:
         errors["file"] = "A leaflet needs its PDF file."
-    if data.file is not None:
-        head = data.file.read(len(PDF_MAGIC))
-        data.file.seek(0)
-        if head != PDF_MAGIC:
-            errors["file"] = "The leaflet must be a PDF file."
+    if data.file is not None and not is_whole_pdf(data.file):
+        errors["file"] = (
+            "The leaflet must be a PDF file that opens (this one does not read as a PDF)."
+        )
     if errors:
         raise ValidationError(errors)
     return {"title": title, "kind": data.kind, "url": url, "description": description}
@@ -144,10 +211,17 @@ def resource_create(*, team: Team, data: ResourceInput, actor: User) -> Resource
     values = _clean(data, None)
     resource = Resource(team=team, created_by=actor, status=Status.DRAFT, **values)
     if data.file is not None:
-        resource.file = data.file
+        resource.file = stored_as_random_name(data.file)
     resource.full_clean()
     resource.save()
     return resource
+
+
+def stored_as_random_name(upload: UploadedFile) -> UploadedFile:
+    """The upload under a random name: the file is served only through the library's view
+    (which checks the user's teams), never by a guessable name under MEDIA_URL."""
+    upload.name = f"{uuid.uuid4().hex}.pdf"
+    return upload
 
 
 def _lock(resource: Resource) -> Resource:
@@ -180,7 +254,7 @@ def resource_update(*, resource: Resource, data: ResourceInput, actor: User) -> 
     values = _clean(data, resource)
     changed = [name for name, value in values.items() if getattr(resource, name) != value]
     if data.file is not None:
-        resource.file = data.file
+        resource.file = stored_as_random_name(data.file)
         changed.append("file")
     if not changed:
         return resource

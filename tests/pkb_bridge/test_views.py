@@ -604,6 +604,9 @@ def test_the_delivery_view_shows_counts_age_rejections_blocked_and_onboarding(
     assertContains(response, other_patient.family_name.upper())
     assertContains(response, "No email recorded")
     assertContains(response, "All patients.")
+    # The patients named on the page are on the access log (docs/security.md, "Audit").
+    event = AccessEvent.objects.get(user=superuser, action="PKB delivery")
+    assert set(event.patients.values_list("pk", flat=True)) == {patient.pk, other_patient.pk}
 
 
 def test_staff_see_only_their_teams_patients_in_the_delivery_view(

@@ -193,12 +193,26 @@ def test_a_patient_change_in_admin_goes_through_the_service(client, staff, patie
 def test_a_change_the_service_would_refuse_is_a_form_error(client, staff, patient) -> None:
     client.force_login(staff)
     data = admin_form_data(client.get(change_url(patient)))
-    data.update(nhs_number="", nhs_number_status="01")
+    # The patient's status is 01 (verified); a verified status needs an NHS number.
+    data.update(nhs_number="")
     response = client.post(change_url(patient), data)
     assert response.status_code == 200
-    assert "nhs_number_status" in response.context["adminform"].form.errors
+    form = response.context["adminform"].form
+    assert "Status 01 (verified) needs an NHS number." in form.non_field_errors()
     patient.refresh_from_db()
     assert patient.nhs_number
+
+
+def test_admin_cannot_change_the_nhs_number_status(client, staff, patient) -> None:
+    """Issue 19, defect 5: the status is a team admin's change with a reason (the patient
+    page and the API), or the PAS feed's; admin shows it read-only."""
+    client.force_login(staff)
+    data = admin_form_data(client.get(change_url(patient)))
+    data.update(nhs_number_status="04")
+    response = client.post(change_url(patient), data)
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.nhs_number_status == "01"
 
 
 def test_a_staff_member_cannot_add_or_delete_patients_even_with_the_permission(

@@ -172,7 +172,10 @@ def test_the_lists_team_codes_do_not_cost_a_query_per_patient(api_clinician, tea
 
 def test_a_clinician_registers_a_patient_on_their_team(api_clinician, clinician, team) -> None:
     response = api_clinician.post(
-        LIST_URL, {**NEW_PATIENT, "nhs_number": "943 476 5919"}, format="json"
+        # Not "01": recording a number as verified is a team admin's act.
+        LIST_URL,
+        {**NEW_PATIENT, "nhs_number": "943 476 5919", "nhs_number_status": "02"},
+        format="json",
     )
     assert response.status_code == 201, response.data
     patient = Patient.objects.get(public_id=response.data["public_id"])

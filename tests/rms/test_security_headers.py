@@ -52,6 +52,23 @@ def test_production_like_responses_carry_the_security_headers(client: Client, cl
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
+def test_every_response_denies_the_powerful_browser_features(client: Client, clinician) -> None:
+    """Issue 19, defect 6: no Permissions-Policy header. W3C Permissions Policy: a feature
+    listed with an empty allowlist ``()`` is disabled in the page and every frame."""
+    client.force_login(clinician)
+    for response in (
+        client.get(reverse("rms:patient_list")),
+        client.get(reverse("login")),
+        client.get("/api/v1/patients/"),
+    ):
+        policy = {
+            part.strip().split("=")[0]: part.strip().split("=")[1]
+            for part in response["Permissions-Policy"].split(",")
+        }
+        for feature in ("camera", "microphone", "geolocation", "payment", "usb"):
+            assert policy[feature] == "()"
+
+
 @override_settings(**PRODUCTION_LIKE)
 def test_cookies_are_secure_httponly_and_samesite(client: Client, clinician) -> None:
     response = client.post(
@@ -145,6 +162,8 @@ def test_production_refuses_to_start_with_pkb_tls_verification_off_unless_insist
         "SECRET_KEY": STRONG_KEY,
         "ALLOWED_HOSTS": "rms.example.nhs.uk",
         "PKB_URL": "https://sandbox.patientsknowbest.com:7443/services/hl7",
+        "PKB_USERNAME": "rms-trust",
+        "PKB_PASSWORD": "issued-by-pkb",
         "PKB_VERIFY_TLS": "false",
     }
     refused = run_manage("check", **env)

@@ -47,6 +47,27 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
             {"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "rms.example.nhs.uk"},
             "PKB_URL must be PKB's https:// endpoint",
         ),
+        # Issue 19: blank PKB credentials were the sandbox's ("sandbox"/"sandbox") in
+        # production too, sent to PKB; like a missing SECRET_KEY, they stop start-up.
+        (
+            {
+                "SECRET_KEY": STRONG_KEY,
+                "ALLOWED_HOSTS": "rms.example.nhs.uk",
+                "PKB_URL": "https://pkb.example.invalid/services/hl7",
+                "PKB_USERNAME": "",
+                "PKB_PASSWORD": "",
+            },
+            "PKB_USERNAME and PKB_PASSWORD must be the credentials PKB issued",
+        ),
+        (
+            {
+                "SECRET_KEY": STRONG_KEY,
+                "ALLOWED_HOSTS": "rms.example.nhs.uk",
+                "PKB_URL": "https://pkb.example.invalid/services/hl7",
+                "PKB_USERNAME": "rms-trust",
+            },
+            "PKB_USERNAME and PKB_PASSWORD must be the credentials PKB issued",
+        ),
     ],
 )
 def test_production_refuses_to_start_unsafe(env: dict[str, str], message: str) -> None:
@@ -66,6 +87,8 @@ def test_production_passes_check_deploy_with_no_warnings() -> None:
         ALLOWED_HOSTS="rms.example.nhs.uk",
         EMAIL_URL="smtp+tls://rms:secret@smtp.example.nhs.uk:587",
         PKB_URL="https://sandbox.patientsknowbest.com:7443/services/hl7",
+        PKB_USERNAME="rms-trust",
+        PKB_PASSWORD="issued-by-pkb",
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout

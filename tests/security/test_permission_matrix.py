@@ -58,6 +58,7 @@ from pkb_bridge import services as pkb_services
 from pkb_bridge.models import ReleasePolicy
 from rms.models import Document, Patient, Resource, Result, Role, Team
 from rms.services import library as library_services
+from tests.careplans.library_helpers import resource as library_resource
 from tests.factories import (
     DocumentFactory,
     MembershipFactory,
@@ -276,6 +277,11 @@ class World:
         )
 
     @cached_property
+    def leaflet(self) -> Resource:
+        """A leaflet (a PDF) in the team's library."""
+        return library_resource(self.team, title="After surgery", leaflet=True)
+
+    @cached_property
     def questionnaire_response(self) -> QuestionnaireResponse:
         """A PHQ-9 entered by a clinician (all "not at all": no alert)."""
         questionnaire = questionnaire_get(code="phq-9")
@@ -390,6 +396,10 @@ def _resource(world: World) -> dict[str, Any]:
     return {"resource_id": world.resource.public_id}
 
 
+def _leaflet(world: World) -> dict[str, Any]:
+    return {"resource_id": world.leaflet.public_id}
+
+
 def _questionnaire(world: World) -> dict[str, Any]:
     return {"public_id": world.patient.public_id, "code": "phq-9"}
 
@@ -433,10 +443,15 @@ MATRIX: dict[str, Row] = {
     "logout": Row(
         get=everyone(405, anon=405), writes={"post": everyone(SIGNED_OUT, anon=SIGNED_OUT)}
     ),
-    # The two-factor steps are every signed-in user's own (the actors here have no
-    # authenticator yet, so the code step sends them to set one up).
-    "account_two_factor": Row(get=everyone(302), writes={"post": everyone(302)}),
-    "account_two_factor_enrol": Row(get=everyone(200), writes={"post": everyone(200)}),
+    # The two-factor steps are every signed-in user's own. The actors here have no
+    # authenticator yet: the code step asks for the emailed set-up code (and refuses the
+    # matrix's code), and set-up opens only after that code, never on the password alone.
+    "account_two_factor": Row(get=everyone(200), writes={"post": everyone(200)}),
+    # Anonymous too is sent to the code step (which sends them on to log in): the set-up
+    # page answers a wrong password's session and nobody's alike.
+    "account_two_factor_enrol": Row(
+        get=everyone(302, anon=302), writes={"post": everyone(302, anon=302)}
+    ),
     "account_logout_everywhere": Row(get=everyone(200), writes={"post": everyone(SIGNED_OUT)}),
     "healthz": Row(get=everyone(200, anon=200)),
     # Ready or not depends on the services around the test run, not on who asks.
@@ -551,6 +566,8 @@ MATRIX: dict[str, Row] = {
     "library:resource_edit": Row(
         kwargs=_resource, get=scoped_write(200), writes={"post": scoped_write(200)}
     ),
+    # A leaflet's PDF: any member of the team; another team's does not exist.
+    "library:resource_leaflet": Row(kwargs=_leaflet, get=scoped_read()),
     "library:resource_approve": Row(
         kwargs=_resource,
         get=team_admin_only(),

@@ -67,8 +67,15 @@ class WorkItemListApi(APIView):
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(items, request, view=self)
-        if page is None:  # only when no page size is configured at all
-            return Response(self.OutputSerializer(items, many=True).data)
+        rows = list(items) if page is None else page  # None: no page size configured at all
+        access.patients_listed(
+            request=request,
+            patient_ids=[item.patient_id for item in rows],
+            action="worklist",
+            channel="api",
+        )
+        if page is None:
+            return Response(self.OutputSerializer(rows, many=True).data)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 

@@ -164,6 +164,8 @@ def test_production_writes_json_lines_to_standard_error() -> None:
         SECRET_KEY=STRONG_KEY,
         ALLOWED_HOSTS="rms.example.nhs.uk",
         PKB_URL="https://sandbox.patientsknowbest.com:7443/services/hl7",
+        PKB_USERNAME="rms-trust",
+        PKB_PASSWORD="issued-by-pkb",
     )
     script = (
         "import logging; logging.getLogger('rms.inbound').warning("
