@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rms', '0007_result_filler_order_number_length'),
+        ('rms', '0010_appointment_clinician_role'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
