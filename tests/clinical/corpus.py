@@ -395,7 +395,8 @@ causes raised over the whole series (an alert stays raised once raised; order do
 `awaiting` the causes still waiting for a confirming sample after the last result, with
 `repeat_by`; `review` (when given) the set of review causes; `next_due` the next due date of
 each test named; `overdue` (when given) exactly the tests overdue on `today` (default: the day
-after the last result). The semantics are those of the clinical vocabulary (pathways, causes,
+after the last result). The semantics are those of the clinical vocabulary
+([vocabulary.md](vocabulary.md): pathways, causes,
 episodes, censored values, same-sample duplicates, the schedule grid). Where the vocabulary
 made a choice the source leaves open, the case's reasoning says so.
 """
