@@ -71,7 +71,7 @@ def drain(transport) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_messages_after_the_nhs_number_stops_being_verified_wait_and_then_go_in_order(
-    client, patient, team, clinician, sandbox, transport
+    client, patient, team, clinician, team_admin, sandbox, transport
 ) -> None:
     """PKB interface §5.3 ("With NHS number status checking on, a status of 02 or 03 sends
     the message to the Organisation Admin queue for manual review. Send 01") and §11.2 (the
@@ -85,7 +85,9 @@ def test_messages_after_the_nhs_number_stops_being_verified_wait_and_then_go_in_
     drain(transport)
     assert len(sandbox.state.messages()) == 1
 
-    rms_services.patient_update(patient=patient, actor=clinician, nhs_number_status="02")
+    rms_services.patient_update(
+        patient=patient, actor=team_admin, nhs_number_status="02", status_reason="PDS query"
+    )
     item = WorkItem.objects.get(kind=WorkItem.Kind.DELIVERY_FAILURE)
     assert (item.patient, item.team) == (patient, team)
     assert "no longer verified" in item.title
@@ -105,7 +107,9 @@ def test_messages_after_the_nhs_number_stops_being_verified_wait_and_then_go_in_
     page = client.get(reverse("pkb:delivery")).content.decode()
     assert "Held: NHS number no longer verified" in page and "#2" in page
 
-    rms_services.patient_update(patient=patient, actor=clinician, nhs_number_status="01")
+    rms_services.patient_update(
+        patient=patient, actor=team_admin, nhs_number_status="01", status_reason="PDS traced"
+    )
     item.refresh_from_db()
     assert (item.status, item.outcome) == (WorkItem.Status.DONE, "NHS number verified")
     drain(transport)
@@ -125,7 +129,7 @@ def test_messages_after_the_nhs_number_stops_being_verified_wait_and_then_go_in_
 
 
 def test_a_patient_whose_number_is_verified_is_not_held_by_another_patients(
-    patient, other_patient, clinician, other_team_clinician, sandbox, transport
+    patient, other_patient, clinician, team_admin, other_team_clinician, sandbox, transport
 ) -> None:
     """Reliability reference §5.1 O23 (a problem with patient A does not stop B...Z): only the
     unverified patient's messages wait."""
@@ -137,7 +141,9 @@ def test_a_patient_whose_number_is_verified_is_not_held_by_another_patients(
         actor=other_team_clinician,
         attestation="Consented in clinic, paper form filed",
     )
-    rms_services.patient_update(patient=patient, actor=clinician, nhs_number_status="03")
+    rms_services.patient_update(
+        patient=patient, actor=team_admin, nhs_number_status="03", status_reason="PDS query"
+    )
     lab(patient, clinician, "FON-HELD")
     lab(other_patient, other_team_clinician, "FON-GOES")
     drain(transport)
