@@ -268,14 +268,35 @@ def test_psas_sent_as_text_over_mllp_raise_recurrence_and_a_correction_closes_it
     (a "repeat" item), the second raises the recurrence and closes the repeat; the lab's
     correction of the second to "0.15" removes the evidence and closes the alert."""
     from careplans import services as plan_services
-    from careplans.models import Pathway
+    from careplans.models import Pathway, Rule, ScheduleStep
     from tests.factories import MembershipFactory
     from worklists.models import WorkItem
+
+    # A transactional test starts from an emptied database: the pathway is made here, with
+    # the AUA rule as the seed migration gives it.
+    pathway = Pathway.objects.create(
+        code="prostate-post-prostatectomy",
+        name="Prostate cancer after radical prostatectomy",
+        tumour_site="prostate",
+        treatment="Radical prostatectomy",
+        description="AUA 2007",
+    )
+    ScheduleStep.objects.create(
+        pathway=pathway, test_code="PSA", test_name="PSA", from_month=0, every_months=3
+    )
+    Rule.objects.create(
+        pathway=pathway,
+        code="bcr_post_rp",
+        name="PSA at or above 0.2 ug/L, confirmed (biochemical recurrence)",
+        test_code="PSA",
+        rule_type="absolute_limit",
+        params={"threshold": "0.2", "confirmations": 2, "repeat_after_days": 42, "units": "ug/L"},
+    )
 
     actor = MembershipFactory(team=tester.caseload_entries.get().team, role="clinician").user
     plan_services.plan_start(
         patient=tester,
-        pathway=Pathway.objects.get(code="prostate-post-prostatectomy"),
+        pathway=pathway,
         anchor_date=dt.date(2026, 1, 15),
         actor=actor,
     )
