@@ -35,7 +35,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# MSH-9.1^9.2 and the v2.4 structure (table 0354) MSH-9.3 must name.
+# MSH-9.1^9.2 and the v2.4 structure (table 0354) MSH-9.3 must name. Written out again from the
+# standard rather than imported from the builder (build.MESSAGE_STRUCTURES) on purpose: the
+# profile is a second reading of the interface, so a wrong entry in the builder is caught here.
 STRUCTURES: dict[str, str] = {
     "ADT^A28": "ADT_A05",
     "ADT^A31": "ADT_A05",

@@ -7,7 +7,6 @@ not own)."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 import time_machine
@@ -17,7 +16,8 @@ from django.utils import timezone
 from pkb_bridge import services, tasks
 from pkb_bridge.models import OutboundMessage, Publication, ReleasePolicy
 from rms import services as rms_services
-from rms.services import ObservationInput, ResultInput
+from rms.services import ResultInput
+from tests.pkb_bridge.records import lab
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db
@@ -32,33 +32,6 @@ def pkb_is_the_sandbox(settings, sandbox) -> None:  # type: ignore[no-untyped-de
     settings.PKB_PASSWORD = "pw"
     settings.PKB_TIMEOUT_S = 3.0
     settings.PKB_CONNECT_TIMEOUT_S = 2.0
-
-
-def lab(patient, actor, *, fon: str = "LIVE1"):  # type: ignore[no-untyped-def]
-    taken = timezone.now() - dt.timedelta(hours=3)
-    return rms_services.result_record(
-        patient=patient,
-        actor=actor,
-        data=ResultInput(
-            category="lab",
-            source_system="WINPATH",
-            filler_order_number=fon,
-            observed_at=taken,
-            service_code="PSA",
-            service_name="Prostate specific antigen",
-            observations=[
-                ObservationInput(
-                    code="PSA",
-                    name="PSA",
-                    value_type="NM",
-                    value_text="0.30",
-                    value_numeric=Decimal("0.30"),
-                    units="ug/L",
-                    observed_at=taken,
-                )
-            ],
-        ),
-    ).result
 
 
 def radiology(patient, actor, *, fon: str = "RAD1"):  # type: ignore[no-untyped-def]

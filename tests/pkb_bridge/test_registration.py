@@ -15,8 +15,8 @@ from django.utils import timezone
 from pkb_bridge import services
 from pkb_bridge.models import DeliveryAttempt, Enrolment, OutboundMessage, Publication
 from rms import services as rms_services
-from rms.services import ObservationInput, ResultInput
 from tests.factories import ObservationFactory, ResultFactory
+from tests.pkb_bridge.records import lab
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db
@@ -142,33 +142,6 @@ def test_a_requeued_registration_is_rebuilt_from_the_corrected_record_with_a_new
     assert log[1]["ack_code"] == "AA"
     seen = sandbox.state.patient(patient.nhs_number)
     assert seen["family_name"].upper() == "FEATHERSTONEHAUGH"
-
-
-def lab(patient, actor, fon: str, value: str):  # type: ignore[no-untyped-def]
-    taken = timezone.now() - dt.timedelta(hours=3)
-    return rms_services.result_record(
-        patient=patient,
-        actor=actor,
-        data=ResultInput(
-            category="lab",
-            source_system="WINPATH",
-            filler_order_number=fon,
-            observed_at=taken,
-            service_code="PSA",
-            service_name="Prostate specific antigen",
-            observations=[
-                ObservationInput(
-                    code="PSA",
-                    name="PSA",
-                    value_type="NM",
-                    value_text=value,
-                    value_numeric=Decimal(value),
-                    units="ug/L",
-                    observed_at=taken,
-                )
-            ],
-        ),
-    ).result
 
 
 def test_a_requeued_result_is_rebuilt_with_a_new_msh10_and_a_held_one_is_refused(

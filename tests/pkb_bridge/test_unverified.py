@@ -6,20 +6,17 @@ checking NHS number status as PKB does when an organisation turns the check on."
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from pkb_bridge import services
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.sandbox import SandboxServer, SandboxState
 from rms import services as rms_services
-from rms.services import ObservationInput, ResultInput
 from tests.factories import UserFactory
+from tests.pkb_bridge.records import lab
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db
@@ -35,33 +32,6 @@ def sandbox() -> Iterator[SandboxServer]:
     server.start()
     yield server
     server.stop()
-
-
-def lab(patient, actor, fon: str):  # type: ignore[no-untyped-def]
-    taken = timezone.now() - dt.timedelta(hours=3)
-    return rms_services.result_record(
-        patient=patient,
-        actor=actor,
-        data=ResultInput(
-            category="lab",
-            source_system="WINPATH",
-            filler_order_number=fon,
-            observed_at=taken,
-            service_code="PSA",
-            service_name="Prostate specific antigen",
-            observations=[
-                ObservationInput(
-                    code="PSA",
-                    name="PSA",
-                    value_type="NM",
-                    value_text="0.30",
-                    value_numeric=Decimal("0.30"),
-                    units="ug/L",
-                    observed_at=taken,
-                )
-            ],
-        ),
-    ).result
 
 
 def drain(transport) -> None:  # type: ignore[no-untyped-def]
