@@ -12,11 +12,13 @@ as a server error.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -384,56 +386,82 @@ def _attach_rule_errors(form: RuleParamsForm, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, item.messages)
 
 
+def _plan_form_post(
+    request: HttpRequest,
+    public_id: uuid.UUID,
+    plan_id: uuid.UUID,
+    *,
+    action: str,
+    form_class: type[forms.Form],
+    prefix: str,
+    bound: str,
+    save: Callable[[FollowUpPlan, User, dict[str, Any]], str],
+) -> HttpResponse:
+    """A form on the plan page posted: checked, saved by ``save`` (which returns the message to
+    show), back to the plan; or the page again with the form's errors."""
+    user = _actor(request)
+    patient = _open_for_write(request, public_id, action)
+    plan = _plan_of(patient, plan_id)
+    form = form_class(  # type: ignore[call-arg]
+        request.POST, action=_plan_url(patient, plan, action), auto_id=f"{prefix}-%s"
+    )
+    if form.is_valid():
+        try:
+            message = save(plan, user, form.cleaned_data)
+        except ValidationError as exc:
+            attach_errors(form, exc)
+        else:
+            messages.success(request, message)
+            return redirect(_detail_url(patient, plan))
+    return _render_detail(request, patient, plan, {bound: form})
+
+
 @login_required
 @never_cache
 @require_POST
 def plan_add_test(request: HttpRequest, public_id: uuid.UUID, plan_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
-    patient = _open_for_write(request, public_id, "plan_add_test")
-    plan = _plan_of(patient, plan_id)
-    form = AddTestForm(
-        request.POST, action=_plan_url(patient, plan, "plan_add_test"), auto_id="add-test-%s"
+    def save(plan: FollowUpPlan, user: User, data: dict[str, Any]) -> str:
+        plan_test = services.plan_add_test(
+            plan=plan,
+            test_code=data["test_code"],
+            test_name=data["test_name"],
+            every_months=data["every_months"],
+            actor=user,
+            reason=data["reason"],
+        )
+        return f"{plan_test.test_name} added to the plan."
+
+    return _plan_form_post(
+        request,
+        public_id,
+        plan_id,
+        action="plan_add_test",
+        form_class=AddTestForm,
+        prefix="add-test",
+        bound="add_test",
+        save=save,
     )
-    if form.is_valid():
-        try:
-            plan_test = services.plan_add_test(
-                plan=plan,
-                test_code=form.cleaned_data["test_code"],
-                test_name=form.cleaned_data["test_name"],
-                every_months=form.cleaned_data["every_months"],
-                actor=user,
-                reason=form.cleaned_data["reason"],
-            )
-        except ValidationError as exc:
-            attach_errors(form, exc)
-        else:
-            messages.success(request, f"{plan_test.test_name} added to the plan.")
-            return redirect(_detail_url(patient, plan))
-    return _render_detail(request, patient, plan, {"add_test": form})
 
 
 @login_required
 @never_cache
 @require_POST
 def plan_event(request: HttpRequest, public_id: uuid.UUID, plan_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
-    patient = _open_for_write(request, public_id, "plan_event")
-    plan = _plan_of(patient, plan_id)
-    form = TreatmentEventForm(
-        request.POST, action=_plan_url(patient, plan, "plan_event"), auto_id="event-%s"
+    """Record a treatment given after the anchor: a new episode for the plan's rules."""
+
+    def save(plan: FollowUpPlan, user: User, data: dict[str, Any]) -> str:
+        event = services.plan_record_event(
+            plan=plan, kind=data["kind"], on=data["on"], actor=user, reason=data["reason"]
+        )
+        return f"{event.get_kind_display()} recorded: a new episode."
+
+    return _plan_form_post(
+        request,
+        public_id,
+        plan_id,
+        action="plan_event",
+        form_class=TreatmentEventForm,
+        prefix="event",
+        bound="event",
+        save=save,
     )
-    if form.is_valid():
-        try:
-            event = services.plan_record_event(
-                plan=plan,
-                kind=form.cleaned_data["kind"],
-                on=form.cleaned_data["on"],
-                actor=user,
-                reason=form.cleaned_data["reason"],
-            )
-        except ValidationError as exc:
-            attach_errors(form, exc)
-        else:
-            messages.success(request, f"{event.get_kind_display()} recorded: a new episode.")
-            return redirect(_detail_url(patient, plan))
-    return _render_detail(request, patient, plan, {"event": form})
