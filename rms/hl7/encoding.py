@@ -47,6 +47,9 @@ def declared_charset(raw: bytes) -> str:
 
     Raises ``Hl7DecodeError`` if MSH-18 itself is not ASCII.
     """
+    # Skipped as decode_message skips them: a byte order mark and blank lines before MSH. A
+    # message that starts with a CR still declares its character set, and is answered in it.
+    raw = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     end = len(raw)
     for terminator in (b"\r", b"\n"):
         position = raw.find(terminator)

@@ -100,3 +100,8 @@ def test_a_lone_lf_inside_a_cr_terminated_message_stays_in_its_field() -> None:
 def test_it_drops_blank_segments_and_trailing_whitespace() -> None:
     text = normalise_segments("\r\nMSH|^~\\&|A\r\r  \r" + PID + "\r\r\n \t\n")
     assert text == "MSH|^~\\&|A\r" + PID
+
+
+def test_it_reads_msh18_after_blank_lines_and_a_byte_order_mark() -> None:
+    raw = b"\xef\xbb\xbf\r\nMSH|^~\\&|A|B|C|D|20260101||ADT^A28|1|P|2.4||||||8859/1\r"
+    assert declared_charset(raw) == "8859/1"

@@ -399,3 +399,18 @@ def test_a_message_with_an_empty_msh_2_is_refused_not_a_crash() -> None:
     )
     assert code == "AR"
     assert InboundMessage.objects.get().status == Status.ERROR
+
+
+def test_a_latin_1_message_that_starts_with_a_cr_is_answered_in_latin_1(team) -> None:
+    """HL7 v2 MSH-18 (table 0211): the acknowledgement is written in the character set the
+    message declares. Blank lines before MSH are skipped when the message is read, so they must
+    not hide MSH-18 from the answer either: the control id "L1é" comes back as latin-1 bytes."""
+    raw = b"\r" + message(
+        "MSH|^~\\&|PAS|RXX01|RMS|RXX|20261102093000||ADT^A28^ADT_A05|L1\xe9|P|2.4|||||GBR|8859/1",
+        "PID|1||9434765919^^^NHS^NH{status:01}||Brontë^Zoë||19600101|F",
+    ).encode("latin-1")
+
+    ack = receive(raw=raw, channel="mllp")
+
+    assert b"|L1\xe9" in ack
+    assert b"L1\xc3\xa9" not in ack
