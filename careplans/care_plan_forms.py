@@ -152,7 +152,13 @@ class ConsentForm(forms.Form):
         self, *args: Any, action: str, resources: QuerySet[Resource], **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        cast(forms.ModelChoiceField, self.fields["resource"]).queryset = resources
+        field = cast(forms.ModelChoiceField, self.fields["resource"])
+        field.queryset = resources
+        # A retired leaflet is not offered; a consent recorded with one before it was retired
+        # keeps it (the queryset still accepts it).
+        field.choices = [("", "None")] + [
+            (str(r.pk), str(r)) for r in resources.exclude(status=Resource.Status.RETIRED)
+        ]
         self.helper = _helper(
             self,
             action,
