@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from django.core.exceptions import ValidationError
+
 _POSTCODE = re.compile(
     r"(?P<outward>[A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-HJKMNPR-Y]?)\s*(?P<inward>[0-9][ABD-HJLNP-UW-Z]{2})"
 )
@@ -81,3 +83,25 @@ def phone_invalid_reason(value: str, *, mobile: bool = False) -> str | None:
         "A UK telephone number starts 0 and has 11 digits, like 0113 496 0000 "
         "(10 for some 01 and 0800 numbers)."
     )
+
+
+def validate_uk_phone(value: str) -> None:
+    """A model field validator: a UK telephone number (or one abroad in international form)."""
+    reason = phone_invalid_reason(value)
+    if reason:
+        raise ValidationError(reason)
+
+
+def contains_number(text: str, number: str) -> bool:
+    """Whether ``text`` gives ``number`` somewhere, however it is spaced or prefixed."""
+    wanted = _national(number)
+    if not wanted.isdigit():
+        return False
+    gap = r"[\s\-().]*"
+    if wanted.startswith("0"):
+        prefix = r"(?:0|\+44\s*(?:\(0\))?\s*|0044\s*)"
+        digits = wanted[1:]
+    else:
+        prefix, digits = "", wanted
+    pattern = r"(?<![\d+])" + prefix + gap.join(digits) + r"(?!\d)"
+    return re.search(pattern, text or "") is not None

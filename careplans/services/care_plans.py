@@ -42,6 +42,7 @@ from careplans.models import (
 )
 from careplans.presenters import step_in_words
 from rms import selectors as rms_selectors
+from rms import uk_formats
 from rms.models import Document, Patient, Resource, Team
 from rms.models.teams import WRITE_ROLES
 from rms.services.results import DocumentInput, document_record
@@ -103,15 +104,45 @@ def _clean_note(note: str, limit: int = NOTE_MAX) -> str:
 # --- filling a template ----------------------------------------------------------------------
 
 
-def team_contact_text() -> str:
-    """How patients reach the team, from the team contact setting."""
+def team_contact_text(team: Team | None = None) -> str:
+    """How patients reach the team: the team's own telephone number (its settings) where it
+    has one, else the site-wide team contact setting."""
+    if team is not None and team.contact_phone:
+        return f"the team on {team.contact_phone}"
     return str(settings.PKB_TEAM_CONTACT)
 
 
 def fill_contacts(body: str, *, team: Team) -> str:
     """A "who to contact" body with ``{team_name}`` and ``{team_contact}`` filled in. Plain
     replacement, not ``str.format``: a brace a clinician types stays as it is."""
-    return body.replace("{team_name}", team.name).replace("{team_contact}", team_contact_text())
+    return body.replace("{team_name}", team.name).replace("{team_contact}", team_contact_text(team))
+
+
+# Sections a care plan must keep with words in them: a new version cannot empty them.
+REQUIRED_KINDS = frozenset({SectionKind.SCHEDULE, SectionKind.SYMPTOMS, SectionKind.CONTACTS})
+
+
+def _check_required(kind: str, heading: str, body: str, *, team: Team) -> None:
+    """Refuse a version that would empty a required section, or a "who to contact" that no
+    longer gives the team's number (when the team's settings have one)."""
+    if kind in REQUIRED_KINDS and not body:
+        raise ValidationError(
+            {
+                "body": f'The care plan must keep its "{heading}" section: write what the '
+                "patient needs to know here rather than leaving it empty."
+            }
+        )
+    if (
+        kind == SectionKind.CONTACTS
+        and team.contact_phone
+        and not uk_formats.contains_number(body, team.contact_phone)
+    ):
+        raise ValidationError(
+            {
+                "body": f'"{heading}" must give the team\'s number, {team.contact_phone} '
+                "(from the team's settings), so the patient can reach the team."
+            }
+        )
 
 
 def schedule_text(plan: FollowUpPlan | None) -> str:
@@ -314,6 +345,10 @@ def care_plan_revise(
     changed = False
     for position, section in sorted(current.items()):
         heading, body = wanted.get(position, (section.heading, section.body))
+        if position in wanted and (heading, body) != (section.heading, section.body):
+            # Only a section being changed is checked: a plan written before the team had a
+            # number (or a rule) is not refused for what this change does not touch.
+            _check_required(section.kind, heading, body, team=care_plan.team)
         changed = changed or (heading, body) != (section.heading, section.body)
         rows.append((position, section.kind, heading, body))
     if not changed:

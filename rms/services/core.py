@@ -316,15 +316,23 @@ def diagnosis_update(*, diagnosis: Diagnosis, actor: User, **values: Any) -> Dia
 
 @transaction.atomic
 def team_create(
-    *, code: str, name: str, tumour_site: str, pkb_team_alias: str = "", pv1_service_code: str = ""
+    *,
+    code: str,
+    name: str,
+    tumour_site: str,
+    pkb_team_alias: str = "",
+    pv1_service_code: str = "",
+    contact_phone: str = "",
 ) -> Team:
-    """Create a team. Raises ValidationError on a duplicate code."""
+    """Create a team. Raises ValidationError on a duplicate code or a number that is not a
+    telephone number."""
     team = Team(
         code=code.strip().upper(),
         name=name.strip(),
         tumour_site=tumour_site,
         pkb_team_alias=pkb_team_alias,
         pv1_service_code=pv1_service_code,
+        contact_phone=contact_phone.strip(),
     )
     team.full_clean()
     team.save()
