@@ -398,13 +398,17 @@ def _consent_document(record: ConsentRecord, actor: User) -> Document:
     )
 
 
-def _check_given_at(given_at: object) -> dt.datetime:
+def _check_given_at(given_at: object, *, born: dt.date) -> dt.datetime:
     if not isinstance(given_at, dt.datetime):
         raise ValidationError({"given_at": "Give the date and time consent was given."})
     if timezone.is_naive(given_at):
         given_at = timezone.make_aware(given_at)
     if given_at > timezone.now() + dt.timedelta(minutes=5):
         raise ValidationError({"given_at": "The time consent was given cannot be in the future."})
+    if timezone.localdate(given_at) < born:
+        raise ValidationError(
+            {"given_at": "The time consent was given is before the patient's date of birth."}
+        )
     return given_at
 
 
@@ -443,7 +447,13 @@ def consent_record(
         and not rms_selectors.team_list(user=actor).filter(pk=resource.team_id).exists()
     ):
         errors["resource"] = "Choose a resource of one of your teams."
-    if errors:
+    # Every error at once: a wrong date does not wait for the other fields to be put right.
+    at: dt.datetime | None = None
+    try:
+        at = _check_given_at(given_at, born=patient.date_of_birth)
+    except ValidationError as exc:
+        errors.update({field: messages[0] for field, messages in exc.message_dict.items()})
+    if errors or at is None:
         raise ValidationError(errors)
     record = ConsentRecord.objects.create(
         patient=patient,
@@ -453,7 +463,7 @@ def consent_record(
         resource=resource,
         method=method,
         status=status,
-        given_at=_check_given_at(given_at),
+        given_at=at,
         note=_clean_note(note, CONSENT_NOTE_MAX),
         recorded_by=actor,
     )
@@ -483,7 +493,7 @@ def consent_withdraw(
         raise ValidationError({"status": "Only consent that was given can be withdrawn."})
     if method not in ConsentMethod.values:
         raise ValidationError({"method": "Choose verbal, written or digital."})
-    at = _check_given_at(withdrawn_at or timezone.now())
+    at = _check_given_at(withdrawn_at or timezone.now(), born=consent.patient.date_of_birth)
     if at < consent.given_at:
         raise ValidationError({"given_at": "Consent cannot be withdrawn before it was given."})
     record = ConsentRecord.objects.create(
