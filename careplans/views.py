@@ -139,7 +139,9 @@ def plan_start(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     user = _actor(request)
     patient = _open_for_write(request, public_id, "plan_start")
     form = PlanStartForm(
-        request.POST, action=reverse("careplans:plan_start", args=[patient.public_id])
+        request.POST,
+        action=reverse("careplans:plan_start", args=[patient.public_id]),
+        born=patient.date_of_birth,
     )
     if form.is_valid():
         pathway = form.cleaned_data["pathway"]

@@ -51,6 +51,22 @@ def permission_denied(request: HttpRequest, exception: BaseException) -> HttpRes
     return HttpResponseForbidden(body)
 
 
+# A form posted after its page's token went stale (signed out, signed in again elsewhere, the
+# page left open across a log-out): Django's own page for this is a bare "403 Forbidden".
+CSRF_REASON = (
+    "This form could not be accepted because the page was out of date (you may have signed "
+    "out, or signed in again in another tab). Nothing was saved: go back, reload the page and "
+    "submit it again."
+)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: the 403 page with what to do; Django's technical reason is not
+    shown (it is logged by Django as a warning)."""
+    body = loader.render_to_string("403.html", {"reason": CSRF_REASON}, request=request)
+    return HttpResponseForbidden(body)
+
+
 def page_not_found(request: HttpRequest, exception: BaseException) -> HttpResponse:
     body = loader.render_to_string(
         "404.html", {"reason": reason_for_people(exception)}, request=request

@@ -359,6 +359,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # htmx reads the CSRF token from the page (base.html), never from the cookie.
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+# A refused form says what to do next, inside the site's page (rms.errors).
+CSRF_FAILURE_VIEW = "rms.errors.csrf_failure"
 # The Content Security Policy (django-csp), in every mode: nothing inline, nothing from
 # elsewhere. The API docs page too: its assets are served from here (rms.api.docs).
 CONTENT_SECURITY_POLICY = {

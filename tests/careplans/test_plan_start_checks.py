@@ -135,3 +135,15 @@ def test_a_viewer_cannot_start_a_plan_even_with_a_valid_date(client, viewer, pat
 
     assert response.status_code == 403
     assert not FollowUpPlan.objects.exists()
+
+
+def test_a_missing_pathway_does_not_hide_a_date_before_birth(client, clinician, patient) -> None:
+    born_2010(patient)
+    client.force_login(clinician)
+
+    response = start(client, patient, "", "2010-04-30", headers=HTMX)
+
+    errors = response.context["start_form"].errors
+    assert "pathway" in errors
+    assert "date of birth" in errors["anchor_date"][0]
+    assert not FollowUpPlan.objects.exists()

@@ -168,3 +168,19 @@ def test_the_demo_keeps_debug_when_the_environment_sets_it(settings) -> None:
     apply_demo_settings({"DEBUG": "true"})
 
     assert settings.DEBUG is True
+
+
+@pytest.mark.django_db
+def test_a_form_posted_with_a_stale_token_gets_the_403_page_with_what_to_do(clinician) -> None:
+    """Django's CSRF protection refuses the post; the page keeps the navigation and says
+    nothing was saved and how to go on, without Django's technical reason."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(clinician)
+    response = client.post(reverse("rms:patient_create"), {"given_name": "Arthur"})
+    html = response.content.decode()
+
+    assert response.status_code == 403
+    assert "reload the page and submit it again" in html
+    assert 'aria-label="Main"' in html
+    assert "CSRF token" not in html and "CSRF cookie" not in html  # Django's reasons
+    _assert_nothing_leaked(html)
