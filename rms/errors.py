@@ -46,7 +46,9 @@ def reason_for_people(exception: BaseException | None) -> str:
 
 def permission_denied(request: HttpRequest, exception: BaseException) -> HttpResponse:
     body = loader.render_to_string(
-        "403.html", {"reason": reason_for_people(exception)}, request=request
+        "403.html",
+        {"reason": reason_for_people(exception), "role_advice": True},
+        request=request,
     )
     return HttpResponseForbidden(body)
 

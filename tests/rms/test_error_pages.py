@@ -37,6 +37,7 @@ def test_403_shows_the_reason_the_view_gave_with_the_navigation(client: Client, 
 
     assert response.status_code == 403
     assert "The alert yield is for team admins." in html
+    assert "ask a team admin of your team to change your role" in html
     assert 'aria-label="Main"' in html  # the site's navigation bar
     for link in NAV_LINKS:
         assert link in html
@@ -181,6 +182,7 @@ def test_a_form_posted_with_a_stale_token_gets_the_403_page_with_what_to_do(clin
 
     assert response.status_code == 403
     assert "reload the page and submit it again" in html
+    assert "change your role" not in html  # not a question of role
     assert 'aria-label="Main"' in html
     assert "CSRF token" not in html and "CSRF cookie" not in html  # Django's reasons
     _assert_nothing_leaked(html)
