@@ -3,6 +3,7 @@ call the services, which do the checking that matters (the forms say what shape 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 from crispy_forms.bootstrap import StrictButton
@@ -10,6 +11,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Layout
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from careplans import care_plan_selectors as selectors
 from careplans.models import PKB_SHARING_TOPIC, ConsentMethod, ConsentStatus
@@ -149,10 +151,22 @@ class ConsentForm(forms.Form):
     )
 
     def __init__(
-        self, *args: Any, action: str, resources: QuerySet[Resource], **kwargs: Any
+        self,
+        *args: Any,
+        action: str,
+        resources: QuerySet[Resource],
+        born: dt.date | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        cast(forms.ModelChoiceField, self.fields["resource"]).queryset = resources
+        self.born = born
+        field = cast(forms.ModelChoiceField, self.fields["resource"])
+        field.queryset = resources
+        # A retired leaflet is not offered; a consent recorded with one before it was retired
+        # keeps it (the queryset still accepts it).
+        field.choices = [("", "None")] + [
+            (str(r.pk), str(r)) for r in resources.exclude(status=Resource.Status.RETIRED)
+        ]
         self.helper = _helper(
             self,
             action,
@@ -166,6 +180,19 @@ class ConsentForm(forms.Form):
             button="Record consent",
             css="btn-primary",
         )
+
+    def clean_given_at(self) -> dt.datetime | None:
+        """The service's date checks, here too, so they show with the form's own errors."""
+        given_at: dt.datetime | None = self.cleaned_data.get("given_at")
+        if given_at is None:
+            return given_at
+        if self.born is not None and timezone.localdate(given_at) < self.born:
+            raise forms.ValidationError(
+                "The time consent was given is before the patient's date of birth."
+            )
+        if given_at > timezone.now() + dt.timedelta(minutes=5):
+            raise forms.ValidationError("The time consent was given cannot be in the future.")
+        return given_at
 
 
 class ConsentWithdrawForm(forms.Form):

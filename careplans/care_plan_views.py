@@ -369,7 +369,9 @@ def consent_create(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = _open_for_write(request, public_id, "consent_record")
     action = reverse("care_plans:consent_create", args=[patient.public_id])
     if request.method == "POST":
-        form = ConsentForm(request.POST, action=action, resources=_resources(user))
+        form = ConsentForm(
+            request.POST, action=action, resources=_resources(user), born=patient.date_of_birth
+        )
         if form.is_valid():
             data = form.cleaned_data
             try:

@@ -4,6 +4,7 @@ what shape the input has)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any, cast
@@ -13,6 +14,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from careplans import selectors
 from careplans.models import Pathway, Rule, ScheduleStep, TreatmentEvent
@@ -92,10 +94,11 @@ class PlanStartForm(forms.Form):
         "radiotherapy, start of surveillance).",
     )
 
-    def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, action: str, born: dt.date | None = None, **kwargs: Any) -> None:
         # Its own ids: the panel shares the patient page with other apps' forms.
         kwargs.setdefault("auto_id", "plan-start-%s")
         super().__init__(*args, **kwargs)
+        self.born = born
         cast(forms.ModelChoiceField, self.fields["pathway"]).queryset = selectors.pathway_list()
         self.helper = _helper(
             self, action, "pathway", "anchor_date", button="Start plan", css="btn-primary"
@@ -105,6 +108,20 @@ class PlanStartForm(forms.Form):
             "hx-target": f"#{PANEL_ID}",
             "hx-swap": "outerHTML",
         }
+
+    def clean_anchor_date(self) -> dt.date | None:
+        """The service's date checks on the patient, here too, so they show with the form's
+        own errors (a missing pathway does not hide a date before the patient's birth)."""
+        anchor: dt.date | None = self.cleaned_data.get("anchor_date")
+        if anchor is None:
+            return anchor
+        if self.born is not None and anchor < self.born:
+            raise forms.ValidationError(
+                "The anchor (treatment) date is before the patient's date of birth."
+            )
+        if anchor > timezone.localdate():
+            raise forms.ValidationError("The anchor (treatment) date cannot be in the future.")
+        return anchor
 
 
 class PlanStatusForm(forms.Form):

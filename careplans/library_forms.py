@@ -10,6 +10,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Layout
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from careplans import selectors
 from careplans.models import InformationPack, Milestone, Pathway
@@ -155,7 +156,25 @@ class SharePackForm(forms.Form):
     ) -> None:
         kwargs.setdefault("auto_id", "share-pack-%s")
         super().__init__(*args, **kwargs)
-        cast(forms.ModelChoiceField, self.fields["pack"]).queryset = packs
+        # Offered: the packs with something that can be shared today; a retired leaflet or
+        # one past its review date is left out of a pack, and a pack with nothing left is not
+        # offered. Any active pack is accepted, so one posted anyway is refused with its reason.
+        field = cast(forms.ModelChoiceField, self.fields["pack"])
+        field.queryset = packs
+        today = timezone.localdate()
+        choices: list[tuple[str, str]] = [("", "Choose an information pack")]
+        for pack in packs.prefetch_related("resources"):
+            items = list(pack.resources.all())
+            current = [r for r in items if rms_library.share_refusal(r, today=today) is None]
+            if not current:
+                continue
+            count = (
+                f"{len(current)} item{'s' if len(current) != 1 else ''}"
+                if len(current) == len(items)
+                else f"{len(current)} of {len(items)} items current"
+            )
+            choices.append((str(pack.public_id), f"{pack.name} ({count})"))
+        field.choices = choices
         self.helper = _helper(self, action, "pack", button="Share pack", css="btn-outline-primary")
         _htmx(self.helper, action)
 

@@ -141,7 +141,9 @@ def plan_start(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     user = _actor(request)
     patient = _open_for_write(request, public_id, "plan_start")
     form = PlanStartForm(
-        request.POST, action=reverse("careplans:plan_start", args=[patient.public_id])
+        request.POST,
+        action=reverse("careplans:plan_start", args=[patient.public_id]),
+        born=patient.date_of_birth,
     )
     if form.is_valid():
         pathway = form.cleaned_data["pathway"]
@@ -160,6 +162,10 @@ def plan_start(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
                 messages.info(request, f"The patient already follows {pathway.name}.")
             else:
                 messages.success(request, f"Follow-up plan started: {pathway.name}.")
+                # A warning, not a refusal: the clinician may know better than the record.
+                mismatch = services.pathway_mismatch(patient=patient, pathway=pathway)
+                if mismatch:
+                    messages.warning(request, mismatch)
             if _is_htmx(request):
                 return _render_panel(request, patient)
             return redirect(_panel_url(patient))

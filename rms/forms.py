@@ -3,6 +3,7 @@ it is acceptable, and their errors are attached back to the fields (``attach_err
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 from crispy_forms.helper import FormHelper
@@ -10,7 +11,9 @@ from crispy_forms.layout import Column, Fieldset, Layout, Row, Submit
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from rms import uk_formats
 from rms.models import Patient, Team
 from rms.services import PATIENT_FIELDS
 
@@ -70,6 +73,9 @@ class PatientDetailsForm(forms.Form):
 
     submit_label = "Save changes"
 
+    # Older than anyone living (the oldest person on record lived to 122): a mistyped year.
+    OLDEST_AGE_YEARS = 122
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.helper = FormHelper(self)
@@ -120,6 +126,51 @@ class PatientDetailsForm(forms.Form):
             ),
         ]
 
+    # The UK formats are checked on what is typed here; a value kept as it was (from the
+    # hospital's records, say) is not re-checked, so it never blocks saving another change.
+    def _typed(self, name: str) -> bool:
+        return name in self.changed_data
+
+    def clean_date_of_birth(self) -> dt.date | None:
+        born: dt.date | None = self.cleaned_data.get("date_of_birth")
+        if born is None or not self._typed("date_of_birth"):
+            return born
+        today = timezone.localdate()
+        if born > today:
+            raise ValidationError("The date of birth is in the future.")
+        if today.year - born.year > self.OLDEST_AGE_YEARS:
+            raise ValidationError(
+                f"This date of birth makes the patient over {self.OLDEST_AGE_YEARS}: "
+                "check the year."
+            )
+        return born
+
+    def clean_postcode(self) -> str:
+        value: str = self.cleaned_data.get("postcode", "")
+        if not self._typed("postcode"):
+            return value
+        reason = uk_formats.postcode_invalid_reason(value)
+        if reason:
+            raise ValidationError(reason)
+        return uk_formats.postcode_normalise(value)
+
+    def _clean_phone(self, name: str, *, mobile: bool = False) -> str:
+        value: str = self.cleaned_data.get(name, "").strip()
+        if self._typed(name):
+            reason = uk_formats.phone_invalid_reason(value, mobile=mobile)
+            if reason:
+                raise ValidationError(reason)
+        return value
+
+    def clean_phone_mobile(self) -> str:
+        return self._clean_phone("phone_mobile", mobile=True)
+
+    def clean_phone_home(self) -> str:
+        return self._clean_phone("phone_home")
+
+    def clean_phone_work(self) -> str:
+        return self._clean_phone("phone_work")
+
     @classmethod
     def initial_for(cls, patient: Patient) -> dict[str, Any]:
         initial = {name: getattr(patient, name) for name in PATIENT_FIELDS}
@@ -152,9 +203,10 @@ class PatientCreateForm(PatientDetailsForm):
         return [*super().layout_parts(), Fieldset("Caseload", "teams")]
 
 
-def attach_errors(form: forms.Form, error: ValidationError) -> None:
+def attach_errors(form: forms.Form, error: ValidationError, *, only_new: bool = False) -> None:
     """Put a service's ValidationError on the form: each message on the field it names, and
-    anything the form has no field for at the top of the form."""
+    anything the form has no field for at the top of the form. ``only_new``: leave a field
+    the form has already refused as it is (one clear reason per field)."""
     if not hasattr(error, "error_dict"):
         form.add_error(None, error)
         return
@@ -162,4 +214,6 @@ def attach_errors(form: forms.Form, error: ValidationError) -> None:
         target = field if field in form.fields else None
         if field == NON_FIELD_ERRORS:
             target = None
+        if only_new and target is not None and target in form.errors:
+            continue
         form.add_error(target, errors)

@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    # Swagger UI's and Redoc's files, pinned and served from here: the API docs work offline.
+    "drf_spectacular_sidecar",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_htmx",
@@ -293,6 +295,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The docs page's assets come from drf-spectacular-sidecar (static files), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a "status" with its own choices; name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "DiagnosisStatusEnum": "rms.models.Diagnosis.Status",
@@ -383,8 +389,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # htmx reads the CSRF token from the page (base.html), never from the cookie.
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+# A refused form says what to do next, inside the site's page (rms.errors).
+CSRF_FAILURE_VIEW = "rms.errors.csrf_failure"
 # The Content Security Policy (django-csp), in every mode: nothing inline, nothing from
-# elsewhere. The API docs page alone loosens it (rms.api.docs).
+# elsewhere. The API docs page too: its assets are served from here (rms.api.docs).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

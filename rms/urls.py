@@ -34,3 +34,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
 ]
+
+# Friendly error pages with the navigation and the reason (rms.errors).
+handler403 = "rms.errors.permission_denied"
+handler404 = "rms.errors.page_not_found"
+handler500 = "rms.errors.server_error"

@@ -26,7 +26,7 @@ from django.views.decorators.cache import never_cache
 from rms import access, selectors, services
 from rms.audit_trail import user_is_team_admin_for
 from rms.forms import PatientCreateForm, PatientDetailsForm, attach_errors
-from rms.models import CaseloadEntry, Document, Result
+from rms.models import CaseloadEntry, Document, Patient, Result
 from rms.models.teams import WRITE_ROLES
 from rms.presenters import (
     OPEN_CASELOAD_ATTR,
@@ -38,6 +38,7 @@ from rms.presenters import (
     ResultPresenter,
     timeline,
 )
+from rms.services import PATIENT_FIELDS
 from rms.web import signed_in_user as _actor
 
 PATIENTS_PER_PAGE = 50
@@ -53,6 +54,16 @@ def _open_caseload() -> Prefetch:
         .order_by("team__name"),
         to_attr=OPEN_CASELOAD_ATTR,
     )
+
+
+def _all_errors_at_once(form: PatientDetailsForm, patient: Patient | None = None) -> None:
+    """The form refused some fields: check the ones it read as the services would, so every
+    error shows at once (an invalid date does not hide an NHS number error)."""
+    values = {name: form.cleaned_data[name] for name in PATIENT_FIELDS if name in form.cleaned_data}
+    try:
+        services.patient_check(patient=patient, **values)
+    except ValidationError as exc:
+        attach_errors(form, exc, only_new=True)
 
 
 @login_required
@@ -122,6 +133,8 @@ def patient_create(request: HttpRequest) -> HttpResponse:
                 # No name in the message: messages travel in a (signed, not encrypted) cookie.
                 messages.success(request, "The patient has been registered.")
                 return redirect("rms:patient_detail", public_id=patient.public_id)
+        else:
+            _all_errors_at_once(form)
     else:
         initial = {"teams": list(teams)} if len(teams) == 1 else {}
         form = PatientCreateForm(teams=teams, initial=initial)
@@ -183,7 +196,8 @@ def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         refusal="Viewers cannot change a patient's details.",
     )
     if request.method == "POST":
-        form = PatientDetailsForm(request.POST)
+        # With the stored values as initial, the form checks only what was changed.
+        form = PatientDetailsForm(request.POST, initial=PatientDetailsForm.initial_for(patient))
         if form.is_valid():
             try:
                 services.patient_update(
@@ -208,6 +222,8 @@ def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             else:
                 messages.success(request, "The patient's details have been saved.")
                 return redirect("rms:patient_detail", public_id=patient.public_id)
+        else:
+            _all_errors_at_once(form, patient)
     else:
         form = PatientDetailsForm(initial=PatientDetailsForm.initial_for(patient))
     return render(

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from careplans.services.plans import (
+    pathway_mismatch,
     plan_add_test,
     plan_end,
     plan_pause,
@@ -20,6 +21,7 @@ from careplans.services.plans import (
 )
 
 __all__ = [
+    "pathway_mismatch",
     "plan_add_test",
     "plan_end",
     "plan_pause",

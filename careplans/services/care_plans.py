@@ -42,6 +42,7 @@ from careplans.models import (
 )
 from careplans.presenters import step_in_words
 from rms import selectors as rms_selectors
+from rms import uk_formats
 from rms.models import Document, Patient, Resource, Team
 from rms.models.teams import WRITE_ROLES
 from rms.services.results import DocumentInput, document_record
@@ -103,15 +104,45 @@ def _clean_note(note: str, limit: int = NOTE_MAX) -> str:
 # --- filling a template ----------------------------------------------------------------------
 
 
-def team_contact_text() -> str:
-    """How patients reach the team, from the team contact setting."""
+def team_contact_text(team: Team | None = None) -> str:
+    """How patients reach the team: the team's own telephone number (its settings) where it
+    has one, else the site-wide team contact setting."""
+    if team is not None and team.contact_phone:
+        return f"the team on {team.contact_phone}"
     return str(settings.PKB_TEAM_CONTACT)
 
 
 def fill_contacts(body: str, *, team: Team) -> str:
     """A "who to contact" body with ``{team_name}`` and ``{team_contact}`` filled in. Plain
     replacement, not ``str.format``: a brace a clinician types stays as it is."""
-    return body.replace("{team_name}", team.name).replace("{team_contact}", team_contact_text())
+    return body.replace("{team_name}", team.name).replace("{team_contact}", team_contact_text(team))
+
+
+# Sections a care plan must keep with words in them: a new version cannot empty them.
+REQUIRED_KINDS = frozenset({SectionKind.SCHEDULE, SectionKind.SYMPTOMS, SectionKind.CONTACTS})
+
+
+def _check_required(kind: str, heading: str, body: str, *, team: Team) -> None:
+    """Refuse a version that would empty a required section, or a "who to contact" that no
+    longer gives the team's number (when the team's settings have one)."""
+    if kind in REQUIRED_KINDS and not body:
+        raise ValidationError(
+            {
+                "body": f'The care plan must keep its "{heading}" section: write what the '
+                "patient needs to know here rather than leaving it empty."
+            }
+        )
+    if (
+        kind == SectionKind.CONTACTS
+        and team.contact_phone
+        and not uk_formats.contains_number(body, team.contact_phone)
+    ):
+        raise ValidationError(
+            {
+                "body": f'"{heading}" must give the team\'s number, {team.contact_phone} '
+                "(from the team's settings), so the patient can reach the team."
+            }
+        )
 
 
 def schedule_text(plan: FollowUpPlan | None) -> str:
@@ -314,6 +345,10 @@ def care_plan_revise(
     changed = False
     for position, section in sorted(current.items()):
         heading, body = wanted.get(position, (section.heading, section.body))
+        if position in wanted and (heading, body) != (section.heading, section.body):
+            # Only a section being changed is checked: a plan written before the team had a
+            # number (or a rule) is not refused for what this change does not touch.
+            _check_required(section.kind, heading, body, team=care_plan.team)
         changed = changed or (heading, body) != (section.heading, section.body)
         rows.append((position, section.kind, heading, body))
     if not changed:
@@ -363,13 +398,17 @@ def _consent_document(record: ConsentRecord, actor: User) -> Document:
     )
 
 
-def _check_given_at(given_at: object) -> dt.datetime:
+def _check_given_at(given_at: object, *, born: dt.date) -> dt.datetime:
     if not isinstance(given_at, dt.datetime):
         raise ValidationError({"given_at": "Give the date and time consent was given."})
     if timezone.is_naive(given_at):
         given_at = timezone.make_aware(given_at)
     if given_at > timezone.now() + dt.timedelta(minutes=5):
         raise ValidationError({"given_at": "The time consent was given cannot be in the future."})
+    if timezone.localdate(given_at) < born:
+        raise ValidationError(
+            {"given_at": "The time consent was given is before the patient's date of birth."}
+        )
     return given_at
 
 
@@ -408,7 +447,13 @@ def consent_record(
         and not rms_selectors.team_list(user=actor).filter(pk=resource.team_id).exists()
     ):
         errors["resource"] = "Choose a resource of one of your teams."
-    if errors:
+    # Every error at once: a wrong date does not wait for the other fields to be put right.
+    at: dt.datetime | None = None
+    try:
+        at = _check_given_at(given_at, born=patient.date_of_birth)
+    except ValidationError as exc:
+        errors.update({field: messages[0] for field, messages in exc.message_dict.items()})
+    if errors or at is None:
         raise ValidationError(errors)
     record = ConsentRecord.objects.create(
         patient=patient,
@@ -418,7 +463,7 @@ def consent_record(
         resource=resource,
         method=method,
         status=status,
-        given_at=_check_given_at(given_at),
+        given_at=at,
         note=_clean_note(note, CONSENT_NOTE_MAX),
         recorded_by=actor,
     )
@@ -448,7 +493,7 @@ def consent_withdraw(
         raise ValidationError({"status": "Only consent that was given can be withdrawn."})
     if method not in ConsentMethod.values:
         raise ValidationError({"method": "Choose verbal, written or digital."})
-    at = _check_given_at(withdrawn_at or timezone.now())
+    at = _check_given_at(withdrawn_at or timezone.now(), born=consent.patient.date_of_birth)
     if at < consent.given_at:
         raise ValidationError({"given_at": "Consent cannot be withdrawn before it was given."})
     record = ConsentRecord.objects.create(

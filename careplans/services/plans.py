@@ -33,8 +33,8 @@ from careplans.models import (
 from careplans.rules import RuleConfigError, validate
 from careplans.services import library
 from rms import selectors as rms_selectors
-from rms.models import Patient, Team
-from rms.models.teams import WRITE_ROLES
+from rms.models import Diagnosis, Patient, Team
+from rms.models.teams import WRITE_ROLES, TumourSite
 
 # An anchor further back than this is almost certainly a typing error (1994 for 2024).
 MAX_ANCHOR_YEARS = 30
@@ -88,9 +88,13 @@ def _team_for(patient: Patient, actor: User, team: Team | None) -> Team:
     return chosen
 
 
-def _check_anchor(anchor_date: Any) -> dt.date:
+def _check_anchor(anchor_date: Any, *, born: dt.date | None = None) -> dt.date:
     if isinstance(anchor_date, dt.datetime) or not isinstance(anchor_date, dt.date):
         raise ValidationError({"anchor_date": "Give the anchor (treatment) date as a date."})
+    if born is not None and anchor_date < born:
+        raise ValidationError(
+            {"anchor_date": "The anchor (treatment) date is before the patient's date of birth."}
+        )
     today = timezone.localdate()
     if anchor_date > today:
         raise ValidationError(
@@ -276,6 +280,25 @@ def plan_test_confirm_by(
 
 
 @transaction.atomic
+def pathway_mismatch(*, patient: Patient, pathway: Pathway) -> str | None:
+    """A warning, not a refusal: the pathway is for a tumour site none of the patient's
+    recorded diagnoses has (a diagnosis entered in error does not count). None when a
+    diagnosis matches, or when no diagnosis records a tumour site (nothing to compare)."""
+    sites = set(
+        patient.diagnoses.exclude(status=Diagnosis.Status.ENTERED_IN_ERROR)
+        .exclude(tumour_site="")
+        .values_list("tumour_site", flat=True)
+    )
+    if not sites or pathway.tumour_site in sites:
+        return None
+    choices = dict(TumourSite.choices)
+    recorded = ", ".join(sorted(str(choices.get(site, site)) for site in sites))
+    return (
+        f"{pathway.name} is a {choices.get(pathway.tumour_site, pathway.tumour_site)} pathway; "
+        f"the patient's recorded diagnosis is {recorded}. Check that this is the right pathway."
+    )
+
+
 def plan_start(
     *,
     patient: Patient,
@@ -289,7 +312,7 @@ def plan_start(
     the start recorded. Safe to repeat: a patient's open plan on the pathway is returned as is."""
     _require_writer(actor, patient)
     chosen_team = _team_for(patient, actor, team)
-    anchor = _check_anchor(anchor_date)
+    anchor = _check_anchor(anchor_date, born=patient.date_of_birth)
     if not pathway.active:
         raise ValidationError({"pathway": "This pathway is no longer offered."})
     # Serialise starts for one patient: two clinicians starting the same pathway make one plan.

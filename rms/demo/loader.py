@@ -77,8 +77,13 @@ def _teams(summary: DemoSummary) -> dict[str, Team]:
                 tumour_site=spec.tumour_site,
                 pkb_team_alias=spec.pkb_team_alias,
                 pv1_service_code=spec.pv1_service_code,
+                contact_phone=spec.contact_phone,
             )
             summary.created["teams"] += 1
+        elif spec.contact_phone and not teams[spec.code].contact_phone:
+            # A demo database made before teams had a number gets the demo's.
+            teams[spec.code].contact_phone = spec.contact_phone
+            teams[spec.code].save(update_fields=["contact_phone"])
     return teams
 
 

@@ -29,6 +29,8 @@ class TeamSpec:
     tumour_site: str
     pkb_team_alias: str
     pv1_service_code: str
+    # Ofcom's drama range (0113 496 0000-0999): a number in the demo never rings anyone.
+    contact_phone: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,17 @@ class UserSpec:
 
 
 TEAMS = (
-    TeamSpec("URO", "Urology cancer CNS team", TumourSite.PROSTATE, "RXX-URO", "UROL"),
-    TeamSpec("CRC", "Colorectal cancer CNS team", TumourSite.COLORECTAL, "RXX-CRC", "COLO"),
+    TeamSpec(
+        "URO", "Urology cancer CNS team", TumourSite.PROSTATE, "RXX-URO", "UROL", "0113 496 0123"
+    ),
+    TeamSpec(
+        "CRC",
+        "Colorectal cancer CNS team",
+        TumourSite.COLORECTAL,
+        "RXX-CRC",
+        "COLO",
+        "0113 496 0456",
+    ),
 )
 
 USERS = (

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from rms.uk_formats import validate_uk_phone
+
 
 class TumourSite(models.TextChoices):
     PROSTATE = "prostate", "Prostate"
@@ -38,6 +40,17 @@ class Team(models.Model):
     # and its default privacy label; PV1-10 is the hospital service code PKB maps to a label.
     pkb_team_alias = models.CharField("PKB team alias (MSH-4)", max_length=60, blank=True)
     pv1_service_code = models.CharField("Hospital service code (PV1-10)", max_length=20, blank=True)
+    # The number a patient calls: filled into care plans' "who to contact" sections.
+    contact_phone = models.CharField(
+        "Contact telephone",
+        max_length=30,
+        blank=True,
+        validators=[validate_uk_phone],
+        help_text=(
+            "The number patients call to reach the team (e.g. 0113 496 0000); care plans' "
+            "'Who to contact' sections give it"
+        ),
+    )
     review_radiology_reports = models.BooleanField(
         default=True,
         help_text=(

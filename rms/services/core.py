@@ -117,6 +117,25 @@ def patient_validate(patient: Patient) -> None:
         raise ValidationError(errors)
 
 
+def patient_check(*, patient: Patient | None = None, **values: Any) -> None:
+    """Check ``values`` as ``patient_create`` (``patient`` None) or ``patient_update`` would,
+    writing nothing: raises their ValidationError, every field at once. A form whose own
+    checks failed calls this with the fields it could read, so an invalid date does not hide
+    an NHS number error."""
+    cleaned = _clean_patient_values(values)
+    if patient is not None:
+        candidate = Patient.objects.get(pk=patient.pk)
+    else:
+        candidate = Patient()
+        existing = _adoptable(cleaned)
+        if existing is not None:
+            # Registration takes this patient on rather than duplicating them.
+            candidate.pk = existing.pk
+    for name, value in cleaned.items():
+        setattr(candidate, name, value)
+    patient_validate(candidate)
+
+
 def _save_patient(patient: Patient) -> None:
     # The checks above run before the write; the database constraints catch a race between
     # two writers, and the loser gets the same field error rather than a server error.
@@ -391,15 +410,23 @@ def diagnosis_update(*, diagnosis: Diagnosis, actor: User, **values: Any) -> Dia
 
 @transaction.atomic
 def team_create(
-    *, code: str, name: str, tumour_site: str, pkb_team_alias: str = "", pv1_service_code: str = ""
+    *,
+    code: str,
+    name: str,
+    tumour_site: str,
+    pkb_team_alias: str = "",
+    pv1_service_code: str = "",
+    contact_phone: str = "",
 ) -> Team:
-    """Create a team. Raises ValidationError on a duplicate code."""
+    """Create a team. Raises ValidationError on a duplicate code or a number that is not a
+    telephone number."""
     team = Team(
         code=code.strip().upper(),
         name=name.strip(),
         tumour_site=tumour_site,
         pkb_team_alias=pkb_team_alias,
         pv1_service_code=pv1_service_code,
+        contact_phone=contact_phone.strip(),
     )
     team.full_clean()
     team.save()

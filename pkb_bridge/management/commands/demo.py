@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -35,6 +36,17 @@ DEMO_OPT_INS = 3
 DEMO_ATTESTATION = "Demonstration data: a fictional patient, consent stated for the demo"
 
 
+def apply_demo_settings(environ: Mapping[str, str]) -> None:
+    """What the demo changes in the settings, unless the environment says otherwise."""
+    if "RMS_REQUIRE_2FA" not in environ:
+        # The demo logins are public: the password alone, unless RMS_REQUIRE_2FA says so.
+        settings.RMS_REQUIRE_2FA = False
+    if "DEBUG" not in environ:
+        # A clinician trying the demo sees the pages production shows (403, 404, 500 with the
+        # navigation), never Django's debug page. WhiteNoise serves the static files.
+        settings.DEBUG = False
+
+
 class Command(BaseCommand):
     help = "Run the demo: the PKB sandbox, a delivery loop and the web application."
 
@@ -46,9 +58,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("The demo does not run with DJANGO_ENV=production.")
-        if "RMS_REQUIRE_2FA" not in os.environ:
-            # The demo logins are public: the password alone, unless RMS_REQUIRE_2FA says so.
-            settings.RMS_REQUIRE_2FA = False
+        apply_demo_settings(os.environ)
         sandbox = self._start_sandbox()
         self._prepare_demo()
         stop = threading.Event()
