@@ -447,6 +447,10 @@ def forward(apps, schema_editor):
             Rule.objects.create(pathway=pathway, **rule)
 
 
+# The name the browser tests' re-seeding calls (tests/browser/conftest.py).
+seed = forward
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("careplans", "0007_monitoring_episodes_and_breaches"),

@@ -119,6 +119,7 @@ def seeded_data(transactional_db: None) -> None:
         "careplans.migrations.0002_seed_pathways",
         "careplans.migrations.0003_care_plans",
         "careplans.migrations.0005_questionnaires",
+        "careplans.migrations.0008_monitoring_definitions",
         "worklists.migrations.0003_seed_outcomes",
     ):
         importlib.import_module(module).seed(django_apps, None)
