@@ -279,7 +279,6 @@ def plan_test_confirm_by(
     return _refresh(plan_test, plan)
 
 
-@transaction.atomic
 def pathway_mismatch(*, patient: Patient, pathway: Pathway) -> str | None:
     """A warning, not a refusal: the pathway is for a tumour site none of the patient's
     recorded diagnoses has (a diagnosis entered in error does not count). None when a
@@ -299,6 +298,7 @@ def pathway_mismatch(*, patient: Patient, pathway: Pathway) -> str | None:
     )
 
 
+@transaction.atomic
 def plan_start(
     *,
     patient: Patient,

@@ -267,31 +267,20 @@ def test_psas_sent_as_text_over_mllp_raise_recurrence_and_a_correction_closes_it
     "0.24 (H)"): over a real socket they are filed as numbers, the first awaits confirmation
     (a "repeat" item), the second raises the recurrence and closes the repeat; the lab's
     correction of the second to "0.15" removes the evidence and closes the alert."""
+    # A transactional test may start from an emptied database: the pathways are seeded again
+    # by the migrations' own functions, which keep rows already there.
+    import importlib
+
+    from django.apps import apps as django_apps
+
     from careplans import services as plan_services
-    from careplans.models import Pathway, Rule, ScheduleStep
+    from careplans.models import Pathway
     from tests.factories import MembershipFactory
     from worklists.models import WorkItem
 
-    # A transactional test starts from an emptied database: the pathway is made here, with
-    # the AUA rule as the seed migration gives it.
-    pathway = Pathway.objects.create(
-        code="prostate-post-prostatectomy",
-        name="Prostate cancer after radical prostatectomy",
-        tumour_site="prostate",
-        treatment="Radical prostatectomy",
-        description="AUA 2007",
-    )
-    ScheduleStep.objects.create(
-        pathway=pathway, test_code="PSA", test_name="PSA", from_month=0, every_months=3
-    )
-    Rule.objects.create(
-        pathway=pathway,
-        code="bcr_post_rp",
-        name="PSA at or above 0.2 ug/L, confirmed (biochemical recurrence)",
-        test_code="PSA",
-        rule_type="absolute_limit",
-        params={"threshold": "0.2", "confirmations": 2, "repeat_after_days": 42, "units": "ug/L"},
-    )
+    for module in ("0002_seed_pathways", "0008_monitoring_definitions"):
+        importlib.import_module(f"careplans.migrations.{module}").seed(django_apps, None)
+    pathway = Pathway.objects.get(code="prostate-post-prostatectomy")
 
     actor = MembershipFactory(team=tester.caseload_entries.get().team, role="clinician").user
     plan_services.plan_start(
