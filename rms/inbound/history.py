@@ -1,0 +1,667 @@
+"""Importing a cohort's history of results (``manage.py import_history``).
+
+A Trust going live has years of results for its cancer cohort. They come as a lab or radiology
+extract: an HL7 v2 batch file (FHS/BHS wrapped, or ORU^R01 messages one after another; CR, LF
+or CRLF line ends; MLLP framing bytes tolerated) or a CSV file (``CSV_COLUMNS``).
+
+Each report goes through what the live feed applies (``rms.hl7`` decoding, parsing and
+extraction; ``rms.inbound.filing``'s content checks; ``rms.services.results``' validation and
+sender and wrong-patient checks; ``rms.inbound.matching`` for the patient) but is written in
+bulk: the new results of a batch in a few multi-row inserts, one transaction a batch, without
+the per-result signals. What the signals would have done is done once at the end:
+
+- monitoring evaluates each patient of the file once (``careplans.services.monitoring.
+  evaluate_tests`` with ``history=True``), raising only the breaches that are current;
+- the results of patients already shared with PKB are packed and queued under the team's
+  publication policy, as an opt-in sends a record's history
+  (``pkb_bridge.services.enrolment.history_imported``).
+
+A report already filed, recognised by its sending system and filler order number (OBR-3) and
+the same content, is counted as already present: the import is safe to run again, and to
+resume after it was killed (each batch is committed whole or not at all, and the end steps run
+for every patient of the file, so a rerun completes what a killed run did not). A report that
+differs from the one filed is applied as the live feed applies a correction, through
+``result_record`` (its signals run as for a live result).
+
+Refused reports (the live feed's refusals) and held ones (the live feed's holds: patient not
+found, possible wrong patient, another sender's result) are listed with their line in the file
+in a report file next to the input. Held HL7 messages are also stored as held inbound messages,
+so an administrator matches them by hand and reprocesses them as live ones. Nothing in the
+report names a patient: line numbers, control ids and the checks' reasons only.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from rms import services, signals
+from rms.hl7 import Hl7Error, extract_patient, extract_results
+from rms.hl7.extract import read_value
+from rms.inbound import filing
+from rms.inbound.matching import Identity, Match, MatchStatus, match_patient
+from rms.inbound.receive import _parse_and_check, _reason, read_header
+from rms.models import InboundMessage, Observation, Patient, Result
+from rms.services import results as result_services
+
+# The CSV's header, in this order or any other; one row per value (a panel is several rows
+# under one filler order number, which become one report, as the OBXs of one OBR).
+CSV_COLUMNS = (
+    "nhs_number",
+    "mrn",
+    "family_name",
+    "date_of_birth",
+    "source_system",
+    "filler_order_number",
+    "test_code",
+    "test_name",
+    "value",
+    "units",
+    "reference_range",
+    "flag",
+    "collected_at",
+    "status",
+)
+
+BATCH = 1000  # reports a transaction
+_BATCH_SEGMENTS = (b"FHS", b"BHS", b"BTS", b"FTS")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class HistoryFileError(Exception):
+    """The file as a whole cannot be read (not found, wrong header); nothing was filed."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report (an OBR group, or the CSV rows of one filler order number) to file."""
+
+    line: int
+    identity: Identity
+    data: services.ResultInput
+    ref: str = ""  # the message's control id, for the report file
+    raw: bytes = b""  # the HL7 message, stored when held
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    ref: str
+    reason: str
+
+
+@dataclass
+class Summary:
+    filed: int = 0
+    present: int = 0
+    corrected: int = 0
+    nothing: int = 0
+    refused: list[Problem] = field(default_factory=list)
+    held: list[Problem] = field(default_factory=list)
+    patients: int = 0
+    breaches_raised: int = 0
+    breaches_historic: int = 0
+    pkb_messages: int = 0
+    dry_run: bool = False
+
+    @property
+    def reports(self) -> int:
+        return (
+            self.filed
+            + self.present
+            + self.corrected
+            + self.nothing
+            + len(self.refused)
+            + len(self.held)
+        )
+
+    def lines(self) -> list[str]:
+        verb = "would be" if self.dry_run else "were"
+        return [
+            f"Reports read: {self.reports}",
+            f"Filed: {self.filed}",
+            f"Already present: {self.present}",
+            f"Corrections applied: {self.corrected}",
+            f"Nothing to file (not yet resulted, or a deletion of a result never filed): "
+            f"{self.nothing}",
+            f"Refused: {len(self.refused)}",
+            f"Held for review: {len(self.held)}",
+            f"Patients evaluated by monitoring: {self.patients}",
+            f"Breaches raised as current work: {self.breaches_raised}",
+            f"Breaches found in the history and recorded as resolved: {self.breaches_historic}",
+            f"PKB messages queued: {self.pkb_messages}",
+            *([f"(dry run: nothing {verb} written)"] if self.dry_run else []),
+        ]
+
+
+# --- reading an HL7 batch file ------------------------------------------------------------------
+
+
+def hl7_messages(data: bytes) -> Iterator[tuple[int, bytes | None, str]]:
+    """The messages of an HL7 v2 file: ``(line, message bytes, "")`` for each, or
+    ``(line, None, reason)`` for text that is not in any message. Batch segments (FHS, BHS,
+    BTS, FTS) are dropped, MLLP framing bytes (0x0B, 0x1C) ignored, and CR, LF and CRLF all end
+    a segment; a message is its segments joined with CR, as the live feed receives it."""
+    data = data.removeprefix(b"\xef\xbb\xbf").replace(b"\x0b", b"").replace(b"\x1c", b"")
+    current: list[bytes] = []
+    start = 0
+    stray: int | None = None
+    for number, line in enumerate(re.split(rb"\r\n|\r|\n", data), start=1):
+        if not line.strip():
+            continue
+        tag = line[:3]
+        if tag in _BATCH_SEGMENTS or tag == b"MSH":
+            if current:
+                yield start, b"\r".join(current) + b"\r", ""
+                current = []
+            if tag == b"MSH":
+                start = number
+                current.append(line)
+            continue
+        if current:
+            current.append(line)
+        elif stray is None:
+            stray = number
+            yield number, None, "Text outside any message (no MSH segment before it)."
+    if current:
+        yield start, b"\r".join(current) + b"\r", ""
+
+
+def _hl7_reports(data: bytes) -> Iterator[Report | Problem]:
+    for line, raw, problem in hl7_messages(data):
+        if raw is None:
+            yield Problem(line, "", problem)
+            continue
+        header = read_header(raw)
+        ref = header.control_id
+        try:
+            msg, ignored = _parse_and_check(raw)
+            if msg.message_type != "ORU" or ignored:
+                yield Problem(line, ref, "Only results (ORU^R01) are imported from a history.")
+                continue
+            # The checks the live feed makes of the content before it files anything.
+            filing.check_content(msg)
+            identity = filing._identity(extract_patient(msg))
+            inputs = [
+                found
+                for group in extract_results(msg)
+                if (found := filing._result_input(msg, group)) is not None
+            ]
+        except Hl7Error as exc:
+            yield Problem(line, ref, f"{exc.field + ': ' if exc.field else ''}{exc.reason}")
+            continue
+        if not inputs:
+            yield Problem(line, ref, "")  # nothing to file: no result yet
+            continue
+        for found in inputs:
+            yield Report(line=line, identity=identity, data=found, ref=ref, raw=raw)
+
+
+# --- reading a CSV file -------------------------------------------------------------------------
+
+
+def _csv_time(text: str) -> dt.datetime:
+    """ISO 8601 (``2024-03-01T08:30``, ``2024-03-01 08:30:00``, ``...Z`` or with an offset),
+    or a date alone (midnight). Without an offset the time is local (``TIME_ZONE``)."""
+    value = text.strip()
+    if not value:
+        raise ValueError("collected_at is required")
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("collected_at is not an ISO 8601 date and time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+    return moment
+
+
+def _csv_row(row: dict[str, str], sending_facility: str) -> tuple[Identity, dict[str, object]]:
+    """One row as the patient's identity and the values of its report and observation;
+    raises ValueError naming the column."""
+    born = row["date_of_birth"].strip()
+    if born and not _ISO_DATE.match(born):
+        raise ValueError("date_of_birth must be YYYY-MM-DD")
+    try:
+        date_of_birth = dt.date.fromisoformat(born) if born else None
+    except ValueError:
+        raise ValueError("date_of_birth is not a date") from None
+    identity = Identity(
+        nhs_number=row["nhs_number"].strip(),
+        mrn=row["mrn"].strip(),
+        family_name=row["family_name"].strip(),
+        date_of_birth=date_of_birth,
+    )
+    if not identity.nhs_number and not identity.mrn:
+        raise ValueError("nhs_number or mrn is required")
+    for column in ("source_system", "filler_order_number", "test_code"):
+        if not row[column].strip():
+            raise ValueError(f"{column} is required")
+    status = row["status"].strip().upper()
+    if status not in filing.RESULT_STATUSES and status not in filing.NO_RESULT_YET:
+        raise ValueError("status is not an HL7 result status (F, C, P, X, D, R, ...)")
+    collected = _csv_time(row["collected_at"])
+    value = row["value"].strip()
+    read = read_value(value) if "\n" not in value else None
+    numeric = read is not None and filing.storable_number(read.number)
+    flag = row["flag"].strip() or (read.flag if read is not None else "")
+    source = row["source_system"].strip()
+    return identity, {
+        "source": source,
+        "filler": row["filler_order_number"].strip(),
+        "status": status,
+        "sender": f"{source}^{sending_facility}",
+        "observation": services.ObservationInput(
+            code=row["test_code"].strip(),
+            name=row["test_name"].strip() or row["test_code"].strip(),
+            value_type="NM" if numeric else "TX",
+            value_text=value,
+            value_numeric=read.number if read is not None and numeric else None,
+            comparator=read.comparator if read is not None and numeric else "",
+            units=row["units"].strip(),
+            reference_range=row["reference_range"].strip(),
+            abnormal_flag=flag,
+            observed_at=collected,
+            status=filing.OBSERVATION_STATUSES.get(status, Observation.Status.FINAL),
+        ),
+    }
+
+
+def _csv_reports(data: bytes, sending_facility: str) -> Iterator[Report | Problem]:
+    """The CSV's rows grouped by (source system, filler order number), in order of first row:
+    each group one report, filed or refused whole, as an OBR group is."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise HistoryFileError("The file is not UTF-8 text.") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in reader.fieldnames or []]
+    missing = [name for name in CSV_COLUMNS if name not in header]
+    if missing:
+        raise HistoryFileError("The header lacks the column(s): " + ", ".join(missing))
+    reader.fieldnames = header
+    groups: dict[tuple[str, str], list[tuple[int, Identity, dict[str, object]]]] = {}
+    refused_groups: dict[tuple[str, str], Problem] = {}
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(value is None for value in row.values()):
+            yield Problem(line, "", "The row has a different number of fields from the header.")
+            continue
+        key = (row["source_system"].strip(), row["filler_order_number"].strip())
+        try:
+            identity, values = _csv_row(row, sending_facility)
+        except ValueError as exc:
+            yield Problem(line, key[1], str(exc))
+            if all(key):
+                # The report is refused whole: its other rows must not file a part of it.
+                refused_groups[key] = Problem(
+                    line, key[1], f"Another row of the report (line {line}) was refused: {exc}"
+                )
+            continue
+        groups.setdefault(key, []).append((line, identity, values))
+    for key, rows in groups.items():
+        first_line, identity, first = rows[0]
+        if key in refused_groups:
+            for line, _, _ in rows:
+                yield dataclasses.replace(refused_groups[key], line=line)
+            continue
+        if any(other != identity for _, other, _ in rows):
+            yield Problem(first_line, key[1], "The rows of one report name different patients.")
+            continue
+        status = str(first["status"])
+        if status in filing.NO_RESULT_YET:
+            yield Problem(first_line, key[1], "")
+            continue
+        observations = [values["observation"] for _, _, values in rows]
+        observed = min(o.observed_at for o in observations)  # type: ignore[attr-defined]
+        radiology = key[0].upper() in {
+            name.upper() for name in settings.INBOUND_RADIOLOGY_APPLICATIONS
+        }
+        result = services.ResultInput(
+            category=Result.Category.RADIOLOGY if radiology else Result.Category.LAB,
+            source_system=key[0],
+            filler_order_number=key[1],
+            service_code=observations[0].code if len(observations) == 1 else "",  # type: ignore[attr-defined]
+            service_name=(
+                observations[0].name if len(observations) == 1 else ""  # type: ignore[attr-defined]
+            ),
+            observed_at=observed,
+            status=filing.RESULT_STATUSES[status],
+            report_text=(
+                "\n".join(o.value_text for o in observations)  # type: ignore[attr-defined]
+                if radiology
+                else ""
+            ),
+            observations=() if radiology else observations,  # type: ignore[arg-type]
+            sender=str(first["sender"]),
+        )
+        yield Report(line=first_line, identity=identity, data=result, ref=key[1])
+
+
+# --- filing -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    actor: User
+    summary: Summary
+    source: str
+    matches: dict[Identity, Match] = field(default_factory=dict)
+    # Patients of the file and the results of theirs it names (filed now or before).
+    touched: dict[int, set[int]] = field(default_factory=dict)
+    codes: dict[int, set[str]] = field(default_factory=dict)
+    stored_held: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def match(self, identity: Identity) -> Match:
+        if identity not in self.matches:
+            self.matches[identity] = match_patient(identity)
+        return self.matches[identity]
+
+    def touch(self, patient_id: int, result_id: int, data: services.ResultInput) -> None:
+        self.touched.setdefault(patient_id, set()).add(result_id)
+        codes = self.codes.setdefault(patient_id, set())
+        codes.update(o.code.upper() for o in data.observations)
+        if data.service_code:
+            codes.add(data.service_code.upper())
+
+
+def _hold(run: _Run, report: Report, status: str, reason: str, sender_check: str = "") -> None:
+    """Held as the live feed holds: listed, and an HL7 message stored as a held inbound message
+    (once, however often the file is imported) for an administrator to match and reprocess."""
+    run.summary.held.append(Problem(report.line, report.ref, reason))
+    if not report.raw:
+        return
+    header = read_header(report.raw)
+    key = (header.sending_application, header.sending_facility, header.control_id)
+    if key in run.stored_held:
+        return
+    run.stored_held.add(key)
+    if (
+        header.control_id
+        and InboundMessage.objects.filter(
+            sending_application=key[0], sending_facility=key[1], control_id=key[2]
+        ).exists()
+    ):
+        return
+    message = InboundMessage.objects.create(
+        channel=InboundMessage.Channel.ADMIN,
+        peer=f"file:{run.source}"[:100],
+        raw=report.raw,
+        sending_application=header.sending_application,
+        sending_facility=header.sending_facility,
+        control_id=header.control_id,
+        message_type=header.message_type,
+        status=status,
+        error=reason,
+        sender_check=sender_check,
+        attempts=1,
+    )
+    signals.inbound_held.send(sender=InboundMessage, message=message, actor=run.actor)
+
+
+def _current_keys(results: Iterable[Result]) -> dict[int, list[tuple[object, ...]]]:
+    keys: dict[int, list[tuple[object, ...]]] = {r.pk: [] for r in results}
+    for observation in Observation.objects.filter(
+        result_id__in=list(keys), superseded_at__isnull=True
+    ).order_by("result_id", "sequence"):
+        keys[observation.result_id].append(result_services._observation_key(observation))
+    return keys
+
+
+def _same(existing: Result, keys: list[tuple[object, ...]], data: services.ResultInput) -> bool:
+    """The test ``result_record`` makes of a resend that changes nothing."""
+    return (
+        keys == [o.content_key() for o in data.observations]
+        and existing.status == data.status
+        and existing.observed_at == data.observed_at
+        and existing.report_text == data.report_text
+        and existing.service_code == data.service_code
+        and existing.service_name == data.service_name
+    )
+
+
+@transaction.atomic
+def _file_batch(run: _Run, batch: list[Report]) -> None:
+    """File ``batch`` in one transaction: new results in two multi-row inserts, the rest
+    recognised as present, applied as corrections, refused or held."""
+    summary = run.summary
+    fillers = {report.data.filler_order_number for report in batch}
+    on_file = list(Result.objects.filter(filler_order_number__in=fillers))
+    by_key = {(r.source_system, r.filler_order_number): r for r in on_file}
+    senders: dict[tuple[int, str], set[str]] = {}
+    for result in on_file:
+        senders.setdefault((result.patient_id, result.filler_order_number), set()).add(
+            result.sender
+        )
+    content = _current_keys(on_file)
+    new: list[tuple[Report, Patient, Result]] = []
+    for report in batch:
+        data = report.data
+        match = run.match(report.identity)
+        if match.status is not MatchStatus.MATCHED or match.patient is None:
+            status = (
+                InboundMessage.Status.REVIEW
+                if match.status is MatchStatus.REVIEW
+                else InboundMessage.Status.UNMATCHED
+            )
+            _hold(run, report, status, match.reason)
+            continue
+        patient = match.patient
+        try:
+            result_services._validate_result(data)
+        except ValidationError as exc:
+            summary.refused.append(Problem(report.line, report.ref, _reason(exc)))
+            continue
+        others = senders.get((patient.pk, data.filler_order_number), set()) - {data.sender}
+        if data.sender and others:
+            _hold(
+                run,
+                report,
+                InboundMessage.Status.REVIEW,
+                result_services.result_sender_conflict(data, patient),
+                InboundMessage.SenderCheck.OTHER_SENDER,
+            )
+            continue
+        existing = by_key.get((data.source_system, data.filler_order_number))
+        if existing is not None and existing.patient_id != patient.pk:
+            _hold(
+                run,
+                report,
+                InboundMessage.Status.REVIEW,
+                "Possible wrong patient: this filler order number is already filed for a "
+                "different patient.",
+            )
+            continue
+        if existing is None:
+            if data.status in Result.WITHDRAWN:
+                summary.nothing += 1
+                continue
+            result = Result(
+                patient=patient,
+                source_system=data.source_system,
+                filler_order_number=data.filler_order_number,
+                sender=data.sender,
+            )
+            result_services._apply_header(result, data)
+            new.append((report, patient, result))
+            continue
+        if _same(existing, content.get(existing.pk, []), data):
+            summary.present += 1
+            run.touch(patient.pk, existing.pk, data)
+            continue
+        # A correction, deletion or late report of one already filed: the live feed's rules.
+        outcome = result_services.result_record_in_transaction(
+            patient=patient, data=data, actor=run.actor, allow_other_sender=True
+        )
+        if outcome.outcome is result_services.Outcome.UNCHANGED:
+            summary.present += 1
+        elif outcome.outcome is result_services.Outcome.IGNORED:
+            summary.nothing += 1
+        else:
+            summary.corrected += 1
+        if outcome.result is not None:
+            run.touch(patient.pk, outcome.result.pk, data)
+    if not new:
+        return
+    Result.objects.bulk_create([result for _, _, result in new], batch_size=BATCH)
+    Observation.objects.bulk_create(
+        [
+            Observation(
+                result=result,
+                sequence=sequence,
+                code=o.code,
+                code_system=o.code_system,
+                name=o.name or o.code,
+                value_type=o.value_type,
+                value_text=o.value_text,
+                value_numeric=o.value_numeric,
+                comparator=o.comparator,
+                units=o.units,
+                reference_range=o.reference_range,
+                abnormal_flag=o.abnormal_flag,
+                observed_at=o.observed_at,
+                status=o.status,
+                notes=o.notes,
+                result_version=1,
+            )
+            for report, _, result in new
+            for sequence, o in enumerate(report.data.observations, start=1)
+        ],
+        batch_size=BATCH * 4,
+    )
+    for report, patient, result in new:
+        summary.filed += 1
+        run.touch(patient.pk, result.pk, report.data)
+
+
+def _after_filing(run: _Run) -> None:
+    """What the live feed's signals do for each result, once a patient: monitoring, then PKB."""
+    from careplans.services import monitoring
+    from pkb_bridge.services import enrolment
+
+    patients = Patient.objects.in_bulk(list(run.touched))
+    for patient_id, result_ids in run.touched.items():
+        patient = patients[patient_id]
+        with transaction.atomic():
+            outcome = monitoring.evaluate_history(
+                patient=patient, test_codes=run.codes.get(patient_id, set()), actor=run.actor
+            )
+            run.summary.breaches_raised += outcome.raised
+            run.summary.breaches_historic += outcome.historic
+            run.summary.pkb_messages += enrolment.history_imported(
+                patient=patient, result_ids=result_ids, actor=run.actor
+            )
+    run.summary.patients = len(run.touched)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def import_history(
+    *,
+    path: Path,
+    file_format: str,
+    actor: User,
+    dry_run: bool = False,
+    sending_facility: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Import ``path`` (``file_format`` "hl7" or "csv") by the rules in the module docstring.
+    ``progress(done_bytes, total_bytes)`` is called as batches are filed. A dry run checks and
+    files everything, then rolls all of it back."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise HistoryFileError(f"The file cannot be read ({exc.strerror}).") from None
+    summary = Summary(dry_run=dry_run)
+    run = _Run(actor=actor, summary=summary, source=path.name)
+    if file_format == "hl7":
+        reports: Iterator[Report | Problem] = _hl7_reports(data)
+    elif file_format == "csv":
+        reports = _csv_reports(data, sending_facility)
+    else:
+        raise HistoryFileError(f"Unknown format {file_format!r}: use hl7 or csv.")
+
+    def work() -> None:
+        batch: list[Report] = []
+        keys: set[tuple[str, str]] = set()
+        filed_lines = 0
+
+        def flush() -> None:
+            if batch:
+                _file_batch(run, batch)
+            batch.clear()
+            keys.clear()
+            if progress is not None:
+                progress(filed_lines, total_lines)
+
+        for item in reports:
+            if isinstance(item, Problem):
+                if item.reason:
+                    summary.refused.append(item)
+                else:
+                    summary.nothing += 1
+                continue
+            key = (item.data.source_system, item.data.filler_order_number)
+            if key in keys or len(batch) >= BATCH:
+                # A second report of one filler order number is filed after the first.
+                flush()
+            batch.append(item)
+            keys.add(key)
+            filed_lines = item.line
+        filed_lines = total_lines
+        flush()
+        _after_filing(run)
+
+    total_lines = data.count(b"\n") or data.count(b"\r") or 1
+    if not dry_run:
+        work()
+        return summary
+    try:
+        with transaction.atomic():
+            work()
+            raise _Rollback
+    except _Rollback:
+        pass
+    return summary
+
+
+def report_path(path: Path) -> Path:
+    """Where the refusals and holds of importing ``path`` are written: next to it."""
+    return path.with_name(path.name + ".report.csv")
+
+
+def write_report(path: Path, summary: Summary) -> Path:
+    """The refused and held reports of ``summary`` as CSV next to ``path``: line in the file,
+    control id or filler order number, what happened, why."""
+    target = report_path(path)
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "reference", "outcome", "reason"])
+        rows = [(p, "refused") for p in summary.refused] + [(p, "held") for p in summary.held]
+        for problem, outcome in sorted(rows, key=lambda r: r[0].line):
+            writer.writerow([problem.line, problem.ref, outcome, problem.reason])
+    return target
+
+
+__all__ = [
+    "CSV_COLUMNS",
+    "HistoryFileError",
+    "Summary",
+    "hl7_messages",
+    "import_history",
+    "report_path",
+    "write_report",
+]
