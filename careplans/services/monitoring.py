@@ -624,6 +624,16 @@ def on_result(*, result: Result) -> None:
         plan_test_refresh(plan_test=plan_test)
 
 
+def patients_on_plans(patient_ids: Iterable[int]) -> set[int]:
+    """Which of these patients have an active or paused plan: those monitoring evaluates."""
+    return set(
+        FollowUpPlan.objects.filter(
+            patient_id__in=list(patient_ids),
+            status__in=[FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED],
+        ).values_list("patient_id", flat=True)
+    )
+
+
 def evaluate_history(
     *, patient: Patient, test_codes: Iterable[str], actor: User | None = None
 ) -> HistoryOutcome:

@@ -446,6 +446,15 @@ def _upload_history(
     return queued
 
 
+def shared_patients(patient_ids: Iterable[int]) -> set[int]:
+    """Which of these patients are shared with PKB (an active enrolment)."""
+    return set(
+        Enrolment.objects.filter(
+            patient_id__in=list(patient_ids), status=Enrolment.Status.ACTIVE
+        ).values_list("patient_id", flat=True)
+    )
+
+
 def history_imported(*, patient: Patient, result_ids: Iterable[int], actor: User) -> int:
     """Results of a Trust's history imported for a patient already shared with PKB
     (``rms.inbound.history``, which files without the result signals): those PKB has no

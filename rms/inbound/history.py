@@ -39,13 +39,16 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import DecimalField, JSONField
 
 from rms import services, signals
 from rms.hl7 import Hl7Error, extract_patient, extract_results
@@ -138,7 +141,7 @@ class Summary:
             f"{self.nothing}",
             f"Refused: {len(self.refused)}",
             f"Held for review: {len(self.held)}",
-            f"Patients evaluated by monitoring: {self.patients}",
+            f"Patients evaluated by monitoring (on a plan): {self.patients}",
             f"Breaches raised as current work: {self.breaches_raised}",
             f"Breaches found in the history and recorded as resolved: {self.breaches_historic}",
             f"PKB messages queued: {self.pkb_messages}",
@@ -191,8 +194,8 @@ def _hl7_reports(data: bytes) -> Iterator[Report | Problem]:
             if msg.message_type != "ORU" or ignored:
                 yield Problem(line, ref, "Only results (ORU^R01) are imported from a history.")
                 continue
-            # The checks the live feed makes of the content before it files anything.
-            filing.check_content(msg)
+            # What filing.check_content checks of an ORU, the live feed's checks of the
+            # content before it files anything, made once here as the inputs are built.
             identity = filing._identity(extract_patient(msg))
             inputs = [
                 found
@@ -419,10 +422,22 @@ def _current_keys(results: Iterable[Result]) -> dict[int, list[tuple[object, ...
     return keys
 
 
+def _as_stored(observation: services.ObservationInput) -> tuple[object, ...]:
+    """``content_key`` of the value as the column keeps it: a number with more places than
+    ``value_numeric`` has is rounded as it is written, and must compare equal to itself read
+    back, or a rerun would file it again as a correction."""
+    number = observation.value_numeric
+    if number is None:
+        return observation.content_key()
+    places = Observation._meta.get_field("value_numeric").decimal_places or 0
+    stored = number.quantize(Decimal(1).scaleb(-places))
+    return dataclasses.replace(observation, value_numeric=stored).content_key()
+
+
 def _same(existing: Result, keys: list[tuple[object, ...]], data: services.ResultInput) -> bool:
     """The test ``result_record`` makes of a resend that changes nothing."""
     return (
-        keys == [o.content_key() for o in data.observations]
+        keys == [_as_stored(o) for o in data.observations]
         and existing.status == data.status
         and existing.observed_at == data.observed_at
         and existing.report_text == data.report_text
@@ -514,8 +529,9 @@ def _file_batch(run: _Run, batch: list[Report]) -> None:
             run.touch(patient.pk, outcome.result.pk, data)
     if not new:
         return
-    Result.objects.bulk_create([result for _, _, result in new], batch_size=BATCH)
-    Observation.objects.bulk_create(
+    _insert(Result, [result for _, _, result in new])
+    _insert(
+        Observation,
         [
             Observation(
                 result=result,
@@ -538,11 +554,50 @@ def _file_batch(run: _Run, batch: list[Report]) -> None:
             for report, _, result in new
             for sequence, o in enumerate(report.data.observations, start=1)
         ],
-        batch_size=BATCH * 4,
     )
     for report, patient, result in new:
         summary.filed += 1
         run.touch(patient.pk, result.pk, report.data)
+
+
+def _insert(model: type[Result] | type[Observation], rows: list[Any]) -> None:
+    """Insert ``rows`` (new instances of ``model``, their primary keys set here): COPY on
+    PostgreSQL, a few multi-row inserts elsewhere. COPY takes each value as Django would save
+    it (``pre_save``: the times ``auto_now`` sets, the defaults already on the instance)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(rows, batch_size=BATCH)
+        return
+    from psycopg.types.json import Jsonb
+
+    table = model._meta.db_table
+    pk = model._meta.pk
+    if pk is None:  # every model has one; narrows the type
+        raise RuntimeError(f"{table} has no primary key")
+    fields = [f for f in model._meta.concrete_fields if f is not pk]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, pk.column, len(rows)],
+        )
+        for row, (key,) in zip(rows, cursor.fetchall(), strict=True):
+            row.pk = key
+        quote = connection.ops.quote_name
+        names = ", ".join(quote(str(f.column)) for f in [pk, *fields])
+        with cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                values: list[Any] = [row.pk]
+                for f in fields:
+                    value = f.pre_save(row, True)
+                    if isinstance(f, JSONField):
+                        value = Jsonb(value)
+                    elif isinstance(f, DecimalField):
+                        value = f.get_db_prep_save(value, connection)  # rounded as Django does
+                    values.append(value)
+                copy.write_row(values)
+    for row in rows:
+        row._state.adding = False
 
 
 def _after_filing(run: _Run) -> None:
@@ -550,8 +605,15 @@ def _after_filing(run: _Run) -> None:
     from careplans.services import monitoring
     from pkb_bridge.services import enrolment
 
-    patients = Patient.objects.in_bulk(list(run.touched))
+    ids = list(run.touched)
+    # Most patients of a lab's extract are on no plan and not shared with PKB: two queries
+    # settle that for all of them before anything is done for one.
+    planned = monitoring.patients_on_plans(ids)
+    shared = enrolment.shared_patients(ids)
+    patients = Patient.objects.in_bulk([i for i in ids if i in planned or i in shared])
     for patient_id, result_ids in run.touched.items():
+        if patient_id not in patients:
+            continue
         patient = patients[patient_id]
         with transaction.atomic():
             outcome = monitoring.evaluate_history(
@@ -562,7 +624,7 @@ def _after_filing(run: _Run) -> None:
             run.summary.pkb_messages += enrolment.history_imported(
                 patient=patient, result_ids=result_ids, actor=run.actor
             )
-    run.summary.patients = len(run.touched)
+    run.summary.patients = len(planned)
 
 
 class _Rollback(Exception):
@@ -596,7 +658,7 @@ def import_history(
 
     def work() -> None:
         batch: list[Report] = []
-        keys: set[tuple[str, str]] = set()
+        keys: set[str] = set()
         filed_lines = 0
 
         def flush() -> None:
@@ -614,9 +676,10 @@ def import_history(
                 else:
                     summary.nothing += 1
                 continue
-            key = (item.data.source_system, item.data.filler_order_number)
+            key = item.data.filler_order_number
             if key in keys or len(batch) >= BATCH:
-                # A second report of one filler order number is filed after the first.
+                # A second report of one filler order number (from any system) is filed
+                # after the first, and checked against it as the live feed would.
                 flush()
             batch.append(item)
             keys.add(key)

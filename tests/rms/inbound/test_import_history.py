@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -322,7 +323,7 @@ def test_monitoring_raises_only_the_breach_that_is_current(team, clinician, tmp_
     )
     out = run(write(tmp_path, "psa.hl7", text))
     assert counted(out, "Filed") == 13
-    assert counted(out, "Patients evaluated by monitoring") == 3
+    assert counted(out, "Patients evaluated by monitoring (on a plan)") == 3
     # C's rising PSA also breaks the doubling-time rule: two breaches, listed in one item.
     assert counted(out, "Breaches raised as current work") == 3
     assert counted(out, "Breaches found in the history and recorded as resolved") == 1
@@ -422,3 +423,52 @@ def test_a_csv_without_the_documented_header_is_refused_whole(tmp_path: Path) ->
     path = write(tmp_path, "bad.csv", "nhs_number,value\n9990000018,1\n")
     with pytest.raises(CommandError, match="collected_at"):
         run(path)
+
+
+@pytest.mark.skipif(
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
+    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
+)
+def test_on_postgresql_the_rows_are_copied_whole_and_live_filing_continues(
+    tester: Patient, tmp_path: Path
+) -> None:
+    """On PostgreSQL new results and observations are written with COPY: every column as the
+    ORM writes it (times, ids, numbers rounded to the column's 6 places), and the live feed
+    files after it without an id taken twice."""
+    panel = (
+        "MSH|^~\\&|WINPATH|RXX01|RMS|RXX|20250110083000||ORU^R01^ORU_R01|PG1|P|2.4\r"
+        "PID|1||9990000018^^^NHS^NH~RXX1234567^^^RXX^MR||TESTER^Alan||19580214|M\r"
+        "OBR|1|ORDU1|U1|UE^Urea and electrolytes^WINPATH|||20250110083000|||||||||||||||"
+        "20250110090000||CH|F\r"
+        "OBX|1|NM|NA^Sodium^WINPATH||139|mmol/L|133-146|N|||F|||20250110083000\r"
+        "OBX|2|NM|K^Potassium^WINPATH||5.6|mmol/L|3.5-5.3|H|||F|||20250110083000\r"
+        "NTE|1||Slightly haemolysed sample.\r"
+        "OBX|3|NM|CREA^Creatinine^WINPATH||88.1234567|umol/L|59-104|N|||F|||20250110083000\r"
+    )
+    out = run(write(tmp_path, "pg.hl7", panel + oru("PG2", "P1", "<0.01")))
+    assert counted(out, "Filed") == 2
+    result = Result.objects.get(filler_order_number="U1")
+    assert (result.service_code, result.service_name, result.status) == (
+        "UE",
+        "Urea and electrolytes",
+        Result.Status.FINAL,
+    )
+    assert result.created_at is not None and result.public_id is not None
+    assert result.reported_at == dt.datetime(2025, 1, 10, 9, tzinfo=dt.UTC)
+    rows = list(
+        result.observations.order_by("sequence").values_list(
+            "code", "value_numeric", "abnormal_flag", "notes", "result_version"
+        )
+    )
+    assert [(c, str(v), f, n, rv) for c, v, f, n, rv in rows] == [
+        ("NA", "139.000000", "N", "", 1),
+        ("K", "5.600000", "H", "Slightly haemolysed sample.", 1),
+        ("CREA", "88.123457", "N", "", 1),
+    ]
+    assert counted(run(tmp_path / "pg.hl7"), "Already present") == 2
+    receive(
+        raw=oru("PG3", "LIVE1", "0.02").encode(),
+        channel=InboundMessage.Channel.MLLP,
+        peer="127.0.0.1",
+    )
+    assert Result.objects.filter(patient=tester).count() == 3
