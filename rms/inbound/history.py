@@ -422,24 +422,31 @@ def _current_keys(results: Iterable[Result]) -> dict[int, list[tuple[object, ...
     return keys
 
 
+def _utc(values: tuple[object, ...]) -> tuple[object, ...]:
+    """Times as UTC: Python never finds two times of different zones equal when one is in a
+    clock change's gap or overlap (PEP 495), as 01:30 on the last Sunday of March is in
+    London, though they are the same instant once stored."""
+    return tuple(v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for v in values)
+
+
 def _as_stored(observation: services.ObservationInput) -> tuple[object, ...]:
     """``content_key`` of the value as the column keeps it: a number with more places than
     ``value_numeric`` has is rounded as it is written, and must compare equal to itself read
     back, or a rerun would file it again as a correction."""
     number = observation.value_numeric
-    if number is None:
-        return observation.content_key()
-    places = Observation._meta.get_field("value_numeric").decimal_places or 0
-    stored = number.quantize(Decimal(1).scaleb(-places))
-    return dataclasses.replace(observation, value_numeric=stored).content_key()
+    if number is not None:
+        places = Observation._meta.get_field("value_numeric").decimal_places or 0
+        stored = number.quantize(Decimal(1).scaleb(-places))
+        observation = dataclasses.replace(observation, value_numeric=stored)
+    return _utc(observation.content_key())
 
 
 def _same(existing: Result, keys: list[tuple[object, ...]], data: services.ResultInput) -> bool:
     """The test ``result_record`` makes of a resend that changes nothing."""
     return (
-        keys == [_as_stored(o) for o in data.observations]
+        [_utc(key) for key in keys] == [_as_stored(o) for o in data.observations]
         and existing.status == data.status
-        and existing.observed_at == data.observed_at
+        and _utc((existing.observed_at,)) == _utc((data.observed_at,))
         and existing.report_text == data.report_text
         and existing.service_code == data.service_code
         and existing.service_name == data.service_name
@@ -713,10 +720,15 @@ def write_report(path: Path, summary: Summary) -> Path:
     with target.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["line", "reference", "outcome", "reason"])
-        rows = [(p, "refused") for p in summary.refused] + [(p, "held") for p in summary.held]
-        for problem, outcome in sorted(rows, key=lambda r: r[0].line):
+        for problem, outcome in problem_rows(summary):
             writer.writerow([problem.line, problem.ref, outcome, problem.reason])
     return target
+
+
+def problem_rows(summary: Summary) -> list[tuple[Problem, str]]:
+    """The refused and held reports in the order of the file, each with what happened."""
+    rows = [(p, "refused") for p in summary.refused] + [(p, "held") for p in summary.held]
+    return sorted(rows, key=lambda row: row[0].line)
 
 
 __all__ = [
@@ -725,6 +737,7 @@ __all__ = [
     "Summary",
     "hl7_messages",
     "import_history",
+    "problem_rows",
     "report_path",
     "write_report",
 ]

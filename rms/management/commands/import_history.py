@@ -95,5 +95,12 @@ class Command(BaseCommand):
             for problem in sorted([*summary.refused, *summary.held], key=lambda p: p.line):
                 self.stdout.write(f"line {problem.line} {problem.ref}: {problem.reason}")
         elif problems:
-            target = history.write_report(path, summary)
-            self.stdout.write(f"Refused and held reports, with their reasons: {target}")
+            try:
+                target = history.write_report(path, summary)
+            except OSError:
+                # Next to /dev/stdin, or in a read-only folder: the list goes to the terminal.
+                self.stdout.write("line,reference,outcome,reason")
+                for problem, outcome in history.problem_rows(summary):
+                    self.stdout.write(f"{problem.line},{problem.ref},{outcome},{problem.reason}")
+            else:
+                self.stdout.write(f"Refused and held reports, with their reasons: {target}")

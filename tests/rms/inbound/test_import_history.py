@@ -70,9 +70,9 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def run(path: Path, *args: str) -> str:
+def run(path: Path, *args: str, verbosity: int = 0) -> str:
     out = io.StringIO()
-    call_command("import_history", str(path), *args, stdout=out, verbosity=0)
+    call_command("import_history", str(path), *args, stdout=out, verbosity=verbosity)
     return out.getvalue()
 
 
@@ -193,12 +193,31 @@ def test_running_the_same_file_again_files_nothing_twice(tester: Patient, tmp_pa
     """Results are recognised by sending system and filler order number (OBR-3) with the same
     content: a second run finds every one present."""
     path = write(tmp_path, "h.hl7", oru("A1", "F1", "0.1") + oru("A2", "F2", "0.2"))
-    assert counted(run(path), "Filed") == 2
+    assert counted(run(path, verbosity=1), "Filed") == 2  # with the progress bar shown
     again = run(path)
     assert counted(again, "Filed") == 0
     assert counted(again, "Already present") == 2
     assert Result.objects.count() == 2
     assert Observation.objects.count() == 2
+
+
+def test_results_taken_in_the_hour_the_clocks_change_are_recognised_on_a_rerun(
+    tester: Patient, tmp_path: Path
+) -> None:
+    """HL7 times without an offset are local (UK): 01:30 on 29 March 2015 is in the spring
+    gap, 01:30 on 25 October 2015 in the autumn overlap. Filed once, they are the same
+    results the second time, not corrections."""
+    path = write(
+        tmp_path,
+        "dst.hl7",
+        oru("T1", "FT1", "0.1", when="20150329013000")
+        + oru("T2", "FT2", "0.1", when="20151025013000"),
+    )
+    run(path)
+    again = run(path)
+    assert counted(again, "Already present") == 2
+    assert counted(again, "Corrections applied") == 0
+    assert set(Result.objects.values_list("version", flat=True)) == {1}
 
 
 def test_a_changed_report_in_a_later_extract_is_applied_as_a_correction(
