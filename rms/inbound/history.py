@@ -54,7 +54,13 @@ from rms import services, signals
 from rms.hl7 import Hl7Error, extract_patient, extract_results
 from rms.hl7.extract import read_value
 from rms.inbound import filing
-from rms.inbound.matching import Identity, Match, MatchStatus, match_patient
+from rms.inbound.matching import (
+    Identity,
+    Match,
+    MatchStatus,
+    candidates_filter,
+    match_patient,
+)
 from rms.inbound.receive import _parse_and_check, _reason, read_header
 from rms.models import InboundMessage, Observation, Patient, Result
 from rms.services import results as result_services
@@ -467,6 +473,13 @@ def _file_batch(run: _Run, batch: list[Report]) -> None:
             result.sender
         )
     content = _current_keys(on_file)
+    # The patients of the batch's new identities in one query, matched each as the live feed
+    # matches a message's.
+    unknown = {report.identity for report in batch} - set(run.matches)
+    if unknown:
+        candidates = list(Patient.objects.filter(candidates_filter(unknown)))
+        for identity in unknown:
+            run.matches[identity] = match_patient(identity, candidates=candidates)
     new: list[tuple[Report, Patient, Result]] = []
     for report in batch:
         data = report.data
