@@ -6,7 +6,8 @@ COPY of the CSV's rows into a scratch table of text columns in the same database
 no import can beat. Reports results per second of each.
 
 The database is BENCH_DATABASE_URL (default the local server's rms_bench), dropped, created
-and migrated first and dropped at the end. Not part of ``make bench``'s default run.
+and migrated first and dropped at the end. ``make bench`` runs it (bench/run_all.py); CI
+does not.
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME \\
         .venv/bin/python bench/import_history.py [--results 20000] [--patients 1000]
@@ -185,16 +186,18 @@ def main() -> None:
     figures = {
         "benchmark": "import_history",
         "machine": machine(),
-        "results": n,
+        "n_results": n,
         "patients": args.patients,
         "hl7_results_per_s": round(n / hl7_s),
         "hl7_rerun_results_per_s": round(n / again_s),
         "csv_results_per_s": round(n / csv_s),
         "copy_rows_per_s": round(n / copy_s),
         "target_results_per_s": 2000,
-        "hl7": hl7_counts,
-        "hl7_rerun": again_counts,
-        "csv": csv_counts,
+        "met": min(n / hl7_s, n / csv_s) >= 2000,
+        # Every result filed the first time and present the second: the run counted right.
+        "hl7_filed": hl7_counts["filed"],
+        "hl7_rerun_present": again_counts["present"],
+        "csv_filed": csv_counts["filed"],
         "cpus": os.cpu_count(),
     }
     print(
