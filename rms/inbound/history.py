@@ -459,6 +459,65 @@ def _same(existing: Result, keys: list[tuple[object, ...]], data: services.Resul
     )
 
 
+@dataclass(frozen=True)
+class _Decision:
+    kind: str  # refuse, hold, nothing, present, new, apply
+    reason: str = ""
+    status: str = ""  # of a held message
+    sender_check: str = ""
+    patient: Patient | None = None
+    existing: Result | None = None
+
+
+def _decide(
+    run: _Run,
+    report: Report,
+    by_key: dict[tuple[str, str], Result],
+    senders: dict[tuple[int, str], set[str]],
+    content: dict[int, list[tuple[object, ...]]],
+) -> _Decision:
+    """What the live feed does with ``report``: the patient matched (or held), the report
+    validated (or refused), its sender and patient checked against what is on file (or held),
+    then new, already present, or to apply to the result on file."""
+    data = report.data
+    match = run.match(report.identity)
+    if match.status is not MatchStatus.MATCHED or match.patient is None:
+        status = (
+            InboundMessage.Status.REVIEW
+            if match.status is MatchStatus.REVIEW
+            else InboundMessage.Status.UNMATCHED
+        )
+        return _Decision("hold", match.reason, status)
+    patient = match.patient
+    try:
+        result_services._validate_result(data)
+    except ValidationError as exc:
+        return _Decision("refuse", _reason(exc))
+    others = senders.get((patient.pk, data.filler_order_number), set()) - {data.sender}
+    if data.sender and others:
+        return _Decision(
+            "hold",
+            result_services.result_sender_conflict(data, patient),
+            InboundMessage.Status.REVIEW,
+            InboundMessage.SenderCheck.OTHER_SENDER,
+        )
+    existing = by_key.get((data.source_system, data.filler_order_number))
+    if existing is not None and existing.patient_id != patient.pk:
+        return _Decision(
+            "hold",
+            "Possible wrong patient: this filler order number is already filed for a "
+            "different patient.",
+            InboundMessage.Status.REVIEW,
+        )
+    if existing is None:
+        if data.status in Result.WITHDRAWN:
+            return _Decision("nothing")
+        return _Decision("new", patient=patient)
+    if _same(existing, content.get(existing.pk, []), data):
+        return _Decision("present", patient=patient, existing=existing)
+    return _Decision("apply", patient=patient, existing=existing)
+
+
 @transaction.atomic
 def _file_batch(run: _Run, batch: list[Report]) -> None:
     """File ``batch`` in one transaction: new results in two multi-row inserts, the rest
@@ -480,73 +539,49 @@ def _file_batch(run: _Run, batch: list[Report]) -> None:
         candidates = list(Patient.objects.filter(candidates_filter(unknown)))
         for identity in unknown:
             run.matches[identity] = match_patient(identity, candidates=candidates)
+    # First what the live feed would do with each report, then (a message being filed whole
+    # or not at all) the first refusal or hold of a message's reports applies to all of them.
+    decided = [_decide(run, report, by_key, senders, content) for report in batch]
+    stopped: dict[int, _Decision] = {}
+    for report, decision in zip(batch, decided, strict=True):
+        if decision.kind in ("refuse", "hold"):
+            stopped.setdefault(report.line, decision)
     new: list[tuple[Report, Patient, Result]] = []
-    for report in batch:
+    for report, decision in zip(batch, decided, strict=True):
+        decision = stopped.get(report.line, decision)
         data = report.data
-        match = run.match(report.identity)
-        if match.status is not MatchStatus.MATCHED or match.patient is None:
-            status = (
-                InboundMessage.Status.REVIEW
-                if match.status is MatchStatus.REVIEW
-                else InboundMessage.Status.UNMATCHED
-            )
-            _hold(run, report, status, match.reason)
-            continue
-        patient = match.patient
-        try:
-            result_services._validate_result(data)
-        except ValidationError as exc:
-            summary.refused.append(Problem(report.line, report.ref, _reason(exc)))
-            continue
-        others = senders.get((patient.pk, data.filler_order_number), set()) - {data.sender}
-        if data.sender and others:
-            _hold(
-                run,
-                report,
-                InboundMessage.Status.REVIEW,
-                result_services.result_sender_conflict(data, patient),
-                InboundMessage.SenderCheck.OTHER_SENDER,
-            )
-            continue
-        existing = by_key.get((data.source_system, data.filler_order_number))
-        if existing is not None and existing.patient_id != patient.pk:
-            _hold(
-                run,
-                report,
-                InboundMessage.Status.REVIEW,
-                "Possible wrong patient: this filler order number is already filed for a "
-                "different patient.",
-            )
-            continue
-        if existing is None:
-            if data.status in Result.WITHDRAWN:
-                summary.nothing += 1
-                continue
+        if decision.kind == "refuse":
+            summary.refused.append(Problem(report.line, report.ref, decision.reason))
+        elif decision.kind == "hold":
+            _hold(run, report, decision.status, decision.reason, decision.sender_check)
+        elif decision.kind == "nothing":
+            summary.nothing += 1
+        elif decision.kind == "present" and decision.existing is not None:
+            summary.present += 1
+            run.touch(decision.existing.patient_id, decision.existing.pk, data)
+        elif decision.kind == "new" and decision.patient is not None:
             result = Result(
-                patient=patient,
+                patient=decision.patient,
                 source_system=data.source_system,
                 filler_order_number=data.filler_order_number,
                 sender=data.sender,
             )
             result_services._apply_header(result, data)
-            new.append((report, patient, result))
-            continue
-        if _same(existing, content.get(existing.pk, []), data):
-            summary.present += 1
-            run.touch(patient.pk, existing.pk, data)
-            continue
-        # A correction, deletion or late report of one already filed: the live feed's rules.
-        outcome = result_services.result_record_in_transaction(
-            patient=patient, data=data, actor=run.actor, allow_other_sender=True
-        )
-        if outcome.outcome is result_services.Outcome.UNCHANGED:
-            summary.present += 1
-        elif outcome.outcome is result_services.Outcome.IGNORED:
-            summary.nothing += 1
-        else:
-            summary.corrected += 1
-        if outcome.result is not None:
-            run.touch(patient.pk, outcome.result.pk, data)
+            new.append((report, decision.patient, result))
+        elif decision.kind == "apply" and decision.patient is not None:
+            # A correction, deletion or late report of one already filed: the live feed's
+            # rules, through its service.
+            outcome = result_services.result_record_in_transaction(
+                patient=decision.patient, data=data, actor=run.actor, allow_other_sender=True
+            )
+            if outcome.outcome is result_services.Outcome.UNCHANGED:
+                summary.present += 1
+            elif outcome.outcome is result_services.Outcome.IGNORED:
+                summary.nothing += 1
+            else:
+                summary.corrected += 1
+            if outcome.result is not None:
+                run.touch(decision.patient.pk, outcome.result.pk, data)
     if not new:
         return
     _insert(Result, [result for _, _, result in new])
@@ -697,7 +732,9 @@ def import_history(
                     summary.nothing += 1
                 continue
             key = item.data.filler_order_number
-            if key in keys or len(batch) >= BATCH:
+            # A message's reports are filed in one batch (whole or not at all).
+            full = len(batch) >= BATCH and item.line != batch[-1].line
+            if key in keys or full:
                 # A second report of one filler order number (from any system) is filed
                 # after the first, and checked against it as the live feed would.
                 flush()

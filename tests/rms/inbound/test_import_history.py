@@ -176,6 +176,32 @@ def test_refusals_and_holds_are_the_live_feeds_and_listed_by_line(
     assert Result.objects.get(filler_order_number="TAKEN").patient == other
 
 
+def test_a_message_is_filed_whole_or_held_whole(tester: Patient, tmp_path: Path) -> None:
+    """docs/security.md, "Trust boundaries": a report under a filler order number another
+    sending system filed for the patient is held, and every report of its message with it
+    (the live feed checks all of a message's reports before it writes any)."""
+    Result.objects.create(
+        patient=tester,
+        source_system="ICE",
+        filler_order_number="SHARED",
+        category="lab",
+        observed_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        sender="ICE^RXX01",
+    )
+    two_reports = oru("W1", "FIRST", "0.1") + (
+        "OBR|2|ORDSHARED|SHARED|CEA^CEA^WINPATH|||20250110083000|||||||||||||||20250110083000"
+        "||CH|F\rOBX|1|NM|CEA^CEA^WINPATH||2.0|ug/L|0-5||||F|||20250110083000\r"
+    )
+    out = run(write(tmp_path, "w.hl7", two_reports + oru("W2", "OTHER", "0.1")))
+    assert counted(out, "Filed") == 1
+    assert counted(out, "Held for review") == 2
+    assert not Result.objects.filter(filler_order_number="FIRST").exists()
+    assert Result.objects.filter(filler_order_number="OTHER").exists()
+    held = InboundMessage.objects.get(control_id="W1")
+    assert held.sender_check == InboundMessage.SenderCheck.OTHER_SENDER
+    assert "ICE^RXX01" in held.error
+
+
 def test_the_live_feed_gives_the_same_refusal_for_the_same_message(
     tester: Patient, tmp_path: Path
 ) -> None:
