@@ -18,12 +18,16 @@ import os
 from pathlib import Path
 
 import pytest
+from auditlog.diff import model_instance_diff
+from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 
 from careplans import services as plan_services
 from careplans.models import Pathway
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
+from rms.audit_trail import change_entries
 from rms.inbound import history, receive
 from rms.models import InboundMessage, Observation, Patient, Result
 from rms.services import system_user
@@ -115,6 +119,16 @@ def test_a_batch_file_with_fhs_bhs_and_plain_messages_files_every_result(
         ("0.010000", "<"),
     ]
     assert not (tmp_path / "history.hl7.report.csv").exists()
+    # Each result's creation is in the patient's change history, as a live result's is.
+    created = change_entries(patient=tester).filter(
+        content_type=ContentType.objects.get_for_model(Result), action=LogEntry.Action.CREATE
+    )
+    assert sorted(created.values_list("object_id", flat=True)) == sorted(r.pk for r in results)
+    entry = created.get(object_id=results[0].pk)
+    assert entry.changes["filler_order_number"][1] == "L1"
+    # The entry django-auditlog itself makes of a new result.
+    expected = model_instance_diff(None, results[0])
+    assert entry.changes == {name: list(pair) for name, pair in expected.items()}
 
 
 def test_refusals_and_holds_are_the_live_feeds_and_listed_by_line(
@@ -510,6 +524,11 @@ def test_on_postgresql_the_rows_are_copied_whole_and_live_filing_continues(
         ("K", "5.600000", "H", "Slightly haemolysed sample.", 1),
         ("CREA", "88.123457", "N", "", 1),
     ]
+    entry = LogEntry.objects.get(
+        content_type=ContentType.objects.get_for_model(Result), object_id=result.pk
+    )
+    assert entry.changes["filler_order_number"][1] == "U1"
+    assert entry.serialized_data is None
     assert counted(run(tmp_path / "pg.hl7"), "Already present") == 2
     receive(
         raw=oru("PG3", "LIVE1", "0.02").encode(),
