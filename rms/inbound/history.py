@@ -193,10 +193,10 @@ def _hl7_reports(data: bytes) -> Iterator[Report | Problem]:
         if raw is None:
             yield Problem(line, "", problem)
             continue
-        header = read_header(raw)
-        ref = header.control_id
+        ref = ""
         try:
             msg, ignored = _parse_and_check(raw)
+            ref = msg.control_id[:200]
             if msg.message_type != "ORU" or ignored:
                 yield Problem(line, ref, "Only results (ORU^R01) are imported from a history.")
                 continue
@@ -209,6 +209,8 @@ def _hl7_reports(data: bytes) -> Iterator[Report | Problem]:
                 if (found := filing._result_input(msg, group)) is not None
             ]
         except Hl7Error as exc:
+            # A message that did not parse is named by its MSH-10 as read from the raw bytes.
+            ref = ref or read_header(raw).control_id
             yield Problem(line, ref, f"{exc.field + ': ' if exc.field else ''}{exc.reason}")
             continue
         if not inputs:
@@ -689,6 +691,8 @@ def _insert(model: type[Model], rows: list[Any]) -> None:
     """Insert ``rows`` (new instances of ``model``, their primary keys set here): COPY on
     PostgreSQL, a few multi-row inserts elsewhere. COPY takes each value as Django would save
     it (``pre_save``: the times ``auto_now`` sets, the defaults already on the instance)."""
+    from django.utils import timezone as dj_timezone
+
     if not rows:
         return
     if connection.vendor != "postgresql":
@@ -710,15 +714,34 @@ def _insert(model: type[Model], rows: list[Any]) -> None:
             row.pk = key
         quote = connection.ops.quote_name
         names = ", ".join(quote(str(f.column)) for f in [pk, *fields])
+        # Each field's value as pre_save gives it, worked out once for all the rows: the time
+        # auto_now and auto_now_add set (one moment for the batch, as one statement would),
+        # JSON adapted, numbers rounded to the column as Django rounds them (half even), and
+        # the attribute as it is for the rest.
+        now = dj_timezone.now()
+        stamped = [
+            f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        ]
+        for row in rows:
+            for f in stamped:
+                setattr(row, f.attname, now)
+        places = {
+            f.attname: Decimal(1).scaleb(-(f.decimal_places or 0))
+            for f in fields
+            if isinstance(f, DecimalField)
+        }
+        jsons = {f.attname for f in fields if isinstance(f, JSONField)}
+        attnames = [f.attname for f in fields]
         with cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
             for row in rows:
                 values: list[Any] = [row.pk]
-                for f in fields:
-                    value = f.pre_save(row, True)
-                    if isinstance(f, JSONField) and value is not None:
-                        value = Jsonb(value)
-                    elif isinstance(f, DecimalField):
-                        value = f.get_db_prep_save(value, connection)  # rounded as Django does
+                for name in attnames:
+                    value = getattr(row, name)
+                    if value is not None:
+                        if name in places:
+                            value = value.quantize(places[name])
+                        elif name in jsons:
+                            value = Jsonb(value)
                     values.append(value)
                 copy.write_row(values)
     for row in rows:
