@@ -28,8 +28,8 @@ class Command(BaseCommand):
         + ". Results are checked and matched as the live feed does, filed in bulk, then each "
         "patient is evaluated once by monitoring (only current breaches are raised) and what "
         "is shared with PKB is sent packed. Safe to run again and to resume after a kill. "
-        "Refused and held reports are listed in FILE.report.csv. See docs/operations.md, "
-        '"Going live".'
+        "Refused and held reports are listed in FILE.report.csv; the command exits non-zero "
+        'when any was refused. See docs/operations.md, "Going live".'
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -104,3 +104,10 @@ class Command(BaseCommand):
                     self.stdout.write(f"{problem.line},{problem.ref},{outcome},{problem.reason}")
             else:
                 self.stdout.write(f"Refused and held reports, with their reasons: {target}")
+        if summary.refused:
+            # As import_patients: a script sees that something was not imported. Held reports
+            # are the live feed's normal outcome and wait for a person; they do not fail it.
+            raise CommandError(
+                f"{len(summary.refused)} report(s) "
+                + ("would be refused." if options["dry_run"] else "were refused.")
+            )

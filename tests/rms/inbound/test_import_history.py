@@ -22,6 +22,7 @@ from auditlog.diff import model_instance_diff
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from careplans import services as plan_services
 from careplans.models import Pathway
@@ -75,8 +76,13 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
 
 
 def run(path: Path, *args: str, verbosity: int = 0) -> str:
+    """The command's output; when it refused reports, it exits non-zero saying how many."""
     out = io.StringIO()
-    call_command("import_history", str(path), *args, stdout=out, verbosity=verbosity)
+    try:
+        call_command("import_history", str(path), *args, stdout=out, verbosity=verbosity)
+    except CommandError as exc:
+        refused = counted(out.getvalue(), "Refused")
+        assert refused and str(exc).startswith(f"{refused} report(s)"), str(exc)
     return out.getvalue()
 
 
@@ -188,6 +194,11 @@ def test_refusals_and_holds_are_the_live_feeds_and_listed_by_line(
     ]
     assert not Result.objects.filter(filler_order_number__in=["NOBODY", "WRONGDOB"]).exists()
     assert Result.objects.get(filler_order_number="TAKEN").patient == other
+    # Run again: the refusals again, and the command exits non-zero for them (a script sees
+    # that something was not imported); the held messages are not stored twice.
+    with pytest.raises(CommandError, match="^2 report"):
+        call_command("import_history", str(path), stdout=io.StringIO(), verbosity=0)
+    assert InboundMessage.objects.count() == 3
 
 
 def test_a_message_is_filed_whole_or_held_whole(tester: Patient, tmp_path: Path) -> None:
@@ -477,11 +488,9 @@ def test_csv_rows_are_filed_and_a_bad_row_is_reported_with_its_line(
 
 
 def test_a_csv_without_the_documented_header_is_refused_whole(tmp_path: Path) -> None:
-    from django.core.management.base import CommandError
-
     path = write(tmp_path, "bad.csv", "nhs_number,value\n9990000018,1\n")
     with pytest.raises(CommandError, match="collected_at"):
-        run(path)
+        call_command("import_history", str(path), stdout=io.StringIO(), verbosity=0)
 
 
 @pytest.mark.skipif(
