@@ -196,7 +196,7 @@ def test_refusals_and_holds_are_the_live_feeds_and_listed_by_line(
     assert Result.objects.get(filler_order_number="TAKEN").patient == other
     # Run again: the refusals again, and the command exits non-zero for them (a script sees
     # that something was not imported); the held messages are not stored twice.
-    with pytest.raises(CommandError, match="^2 report"):
+    with pytest.raises(CommandError, match=r"^2 report"):
         call_command("import_history", str(path), stdout=io.StringIO(), verbosity=0)
     assert InboundMessage.objects.count() == 3
 
