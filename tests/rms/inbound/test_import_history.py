@@ -27,7 +27,7 @@ from django.core.management.base import CommandError
 from careplans import services as plan_services
 from careplans.models import Pathway
 from pkb_bridge import services as pkb_services
-from pkb_bridge.models import OutboundMessage
+from pkb_bridge.models import OutboundMessage, Publication
 from rms.audit_trail import change_entries
 from rms.inbound import history, receive
 from rms.models import InboundMessage, Observation, Patient, Result
@@ -447,6 +447,41 @@ def test_a_patient_already_shared_with_pkb_gets_the_history_packed(
     # Again: nothing more is sent.
     run(tmp_path / "p.hl7")
     assert OutboundMessage.objects.filter(enrolment=enrolment).count() - before == queued
+
+
+def test_a_shared_patients_current_breach_evidence_is_held_from_pkb(
+    tester: Patient, clinician, tmp_path: Path
+) -> None:
+    """docs/clinical-safety/hazard-log.md H15: the results that are the evidence of an open
+    breach are held from PKB until a clinician has seen them. A shared patient's imported
+    history ending in a Phoenix failure (nadir 0.5, then 3.0): the breach is raised, its
+    evidence (the nadir and the failing value) is held, and the rest goes to PKB."""
+    plan_services.plan_start(
+        patient=tester,
+        pathway=Pathway.objects.get(code="prostate-post-radiotherapy"),
+        anchor_date=dt.date(2020, 1, 15),
+        actor=clinician,
+    )
+    enrolment = pkb_services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=tester, actor=clinician
+    )
+    text = (
+        oru("E1", "FE1", "1.0", when="20200601090000")
+        + oru("E2", "FE2", "0.5", when="20210101090000")
+        + oru("E3", "FE3", "3.0", when="20240601090000")
+    )
+    out = run(write(tmp_path, "e.hl7", text))
+    assert counted(out, "Breaches raised as current work") >= 1
+    states = dict(
+        Publication.objects.filter(enrolment=enrolment).values_list(
+            "result__filler_order_number", "state"
+        )
+    )
+    assert states == {
+        "FE1": Publication.State.RELEASED,
+        "FE2": Publication.State.HELD,
+        "FE3": Publication.State.HELD,
+    }
 
 
 CSV_HEADER = ",".join(history.CSV_COLUMNS) + "\n"
