@@ -7,11 +7,13 @@ or CRLF line ends; MLLP framing bytes tolerated) or a CSV file (``CSV_COLUMNS``)
 Each report goes through what the live feed applies (``rms.hl7`` decoding, parsing and
 extraction; ``rms.inbound.filing``'s content checks; ``rms.services.results``' validation and
 sender and wrong-patient checks; ``rms.inbound.matching`` for the patient) but is written in
-bulk: the new results of a batch in a few multi-row inserts, one transaction a batch, without
-the per-result signals. What the signals would have done is done once at the end:
+bulk: the new results of a batch with COPY on PostgreSQL (multi-row inserts elsewhere), with
+the change log's entry of each, one transaction a batch, without the per-result signals. A
+message is filed whole or held (or refused) whole, as on the live feed. What the signals would
+have done is done once at the end:
 
 - monitoring evaluates each patient of the file once (``careplans.services.monitoring.
-  evaluate_tests`` with ``history=True``), raising only the breaches that are current;
+  evaluate_history``), raising only the breaches that are current;
 - the results of patients already shared with PKB are packed and queued under the team's
   publication policy, as an opt-in sends a record's history
   (``pkb_bridge.services.enrolment.history_imported``).
