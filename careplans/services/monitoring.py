@@ -415,7 +415,6 @@ def evaluate_test(
     test_code: str,
     actor: User | None = None,
     plans: list[FollowUpPlan] | None = None,
-    imported: HistoryOutcome | None = None,
 ) -> int:
     """Run every active rule on ``test_code`` of the patient's active plans (see
     ``evaluate_tests``). Returns how many rules ran."""

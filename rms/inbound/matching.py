@@ -84,6 +84,7 @@ def _possible_wrong_patient(identifier: str, problems: list[str]) -> str:
 def candidates_filter(identities: Iterable[Identity]) -> Q:
     """One query's filter for the patients ``match_patient`` would look at for any of
     ``identities`` (to match many messages' patients at once: ``rms.inbound.history``)."""
+    identities = list(identities)
     numbers = {nhs_number.normalise(i.nhs_number) for i in identities if i.nhs_number}
     mrns = {i.mrn for i in identities if i.mrn}
     return Q(nhs_number__in=numbers - {""}) | Q(mrn__in=mrns)
