@@ -285,6 +285,28 @@ def test_a_changed_report_in_a_later_extract_is_applied_as_a_correction(
     assert str(current.value_numeric) == "0.150000"
 
 
+def test_an_original_and_its_correction_in_one_file_are_filed_in_order(
+    tester: Patient, tmp_path: Path
+) -> None:
+    """HL7 v2 OBR-25 C after F under one filler order number: the correction replaces the
+    values, the original's kept as superseded (rms.services.results), as if sent live."""
+    out = run(
+        write(
+            tmp_path,
+            "fc.hl7",
+            oru("O1", "FC1", "0.1") + oru("O2", "FC1", "0.3", status="C"),
+        )
+    )
+    assert counted(out, "Filed") == 1
+    assert counted(out, "Corrections applied") == 1
+    result = Result.objects.get(filler_order_number="FC1")
+    assert (result.version, result.status) == (2, Result.Status.CORRECTED)
+    values = result.observations.order_by("result_version").values_list(
+        "value_text", "superseded_at"
+    )
+    assert [(v, s is not None) for v, s in values] == [("0.1", True), ("0.3", False)]
+
+
 def test_resuming_after_a_killed_import_files_the_rest_once(
     tester: Patient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
