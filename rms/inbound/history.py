@@ -788,11 +788,11 @@ def import_history(
     actor: User,
     dry_run: bool = False,
     sending_facility: str = "",
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> Summary:
     """Import ``path`` (``file_format`` "hl7" or "csv") by the rules in the module docstring.
-    ``progress(done_bytes, total_bytes)`` is called as batches are filed. A dry run checks and
-    files everything, then rolls all of it back."""
+    ``progress(lines_done, lines_in_file, reports_done)`` is called as batches are filed. A
+    dry run checks and files everything, then rolls all of it back."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -817,7 +817,7 @@ def import_history(
             batch.clear()
             keys.clear()
             if progress is not None:
-                progress(filed_lines, total_lines)
+                progress(filed_lines, total_lines, summary.reports)
 
         for item in reports:
             if isinstance(item, Problem):

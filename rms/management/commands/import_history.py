@@ -8,16 +8,28 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from rms.inbound import history
 from rms.services import system_user
+
+
+class ReportRate(ProgressColumn):
+    """Reports done and reports a second so far."""
+
+    def render(self, task: Task) -> Text:
+        reports = int(task.fields.get("reports", 0))
+        elapsed = task.elapsed or 0.0
+        rate = f"{reports / elapsed:,.0f}/s" if elapsed > 0 else "-/s"
+        return Text(f"{reports:,} reports {rate}")
 
 
 class Command(BaseCommand):
@@ -61,17 +73,17 @@ class Command(BaseCommand):
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
             TaskProgressColumn(),
-            MofNCompleteColumn(),
-            TextColumn("lines"),
+            ReportRate(),
             TimeElapsedColumn(),
             TextColumn("left"),
             TimeRemainingColumn(),
         )
         with Progress(*columns, transient=False, disable=options["verbosity"] < 1) as bar:
-            task = bar.add_task("Importing", total=None)
+            task = bar.add_task("Importing", total=None, reports=0)
 
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+            def progress(done: int, total: int, reports: int) -> None:
+                # The bar is the share of the file's lines read; the rate counts reports.
+                bar.update(task, completed=done, total=total, reports=reports)
 
             try:
                 summary = history.import_history(

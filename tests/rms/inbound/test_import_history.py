@@ -316,7 +316,7 @@ def test_resuming_after_a_killed_import_files_the_rest_once(
     path = write(tmp_path, "k.hl7", text)
     calls = []
 
-    def killed(done: int, total: int) -> None:
+    def killed(done: int, total: int, reports: int) -> None:
         calls.append(done)
         if len(calls) == 2:
             raise KeyboardInterrupt
