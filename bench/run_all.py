@@ -35,6 +35,12 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ),
     ("monitoring", [], ["--plans", "2000"]),
     ("pages", ["--patients", "50000"], ["--patients", "2000"]),
+    # Importing a cohort's history (docs/operations.md, "Going live"): about 30 s.
+    (
+        "import_history",
+        ["--results", "20000", "--patients", "1000"],
+        ["--results", "2000", "--patients", "100"],
+    ),
 ]
 
 

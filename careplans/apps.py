@@ -17,3 +17,9 @@ class CareplansConfig(AppConfig):
             ("deleted", signals.result_deleted),
         ):
             signal.connect(receivers.result_changed, dispatch_uid=f"careplans.result_{name}")
+        signals.history_patients.connect(
+            receivers.history_patients, dispatch_uid="careplans.history_patients"
+        )
+        signals.history_imported.connect(
+            receivers.history_imported, dispatch_uid="careplans.history_imported"
+        )

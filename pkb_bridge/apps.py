@@ -28,5 +28,7 @@ class PkbBridgeConfig(AppConfig):
             receivers.diagnoses_changed, dispatch_uid=f"{uid}.diagnoses"
         )
         signals.patient_changed.connect(receivers.patient_changed, dispatch_uid=f"{uid}.patient")
+        signals.history_patients.connect(receivers.history_patients, dispatch_uid=f"{uid}.hp")
+        signals.history_publish.connect(receivers.history_publish, dispatch_uid=f"{uid}.hi")
         # worklists has no signal of its own for a raised item: a breach is one row, saved once.
         post_save.connect(receivers.work_item_saved, sender=WorkItem, dispatch_uid=f"{uid}.breach")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pkb_bridge import services
+from pkb_bridge.services import enrolment
 
 
 def result_recorded(sender: Any, *, result: Any, **kwargs: Any) -> None:
@@ -43,3 +44,14 @@ def work_item_saved(sender: Any, *, instance: Any, created: bool, **kwargs: Any)
     # A breach's evidence must not reach an enrolled patient before a clinician has looked.
     if created:
         services.on_breach_raised(item=instance)
+
+
+def history_patients(sender: Any, *, patient_ids: Any, **kwargs: Any) -> set[int]:
+    return enrolment.shared_patients(patient_ids)
+
+
+def history_publish(
+    sender: Any, *, patient: Any, result_ids: Any, actor: Any, **kwargs: Any
+) -> dict[str, int]:
+    queued = enrolment.history_imported(patient=patient, result_ids=result_ids, actor=actor)
+    return {"pkb_messages": queued}

@@ -34,3 +34,13 @@ inbound_held = Signal()
 inbound_filed = Signal()
 # resource=Resource (approved again with a new review date, or retired: its review is done)
 resource_reviewed = Signal()
+# patient_ids=list[int] (patients whose history an import filed, without the result signals):
+# each receiver answers with the set of those it acts on, so the import counts and skips the rest
+history_patients = Signal()
+# patient=Patient, test_codes=set[str], result_ids=list[int], actor=User (a patient's imported
+# history, sent once at the end of the import in a transaction of its own): each receiver
+# answers with a dict of counts for the import's summary. Monitoring receives it.
+history_imported = Signal()
+# The same arguments, sent after history_imported (so monitoring has raised and held what it
+# must first): the PKB bridge packs the history for a patient already shared.
+history_publish = Signal()

@@ -150,9 +150,10 @@ def _evidence(finding: Finding) -> list[dict[str, str]]:
     ]
 
 
-def _raise_breaches(breaches: list[_Breach], actor: User) -> None:
+def _raise_breaches(breaches: list[_Breach], actor: User) -> list[WorkItem]:
     """One work item for the breaches one evaluation found on one plan, listing each rule and
-    its evidence; each breach remembered so it is never raised again."""
+    its evidence; each breach remembered so it is never raised again. Returns the items."""
+    items: list[WorkItem] = []
     by_plan: dict[int, list[_Breach]] = {}
     for breach in breaches:
         by_plan.setdefault(breach.plan.pk, []).append(breach)
@@ -210,6 +211,42 @@ def _raise_breaches(breaches: list[_Breach], actor: User) -> None:
             ],
             ignore_conflicts=True,
         )
+        items.append(item)
+    return items
+
+
+@dataclass
+class HistoryOutcome:
+    """What evaluating a patient after importing their history raised, and what it found in
+    the history and recorded as resolved."""
+
+    raised: int = 0
+    historic: int = 0
+
+
+def _is_historic(breach: _Breach, points: list[Point]) -> bool:
+    """A breach found on an imported history that is not today's work: values of its test came
+    after all of its evidence, and every one of them is back on the safe side of the value
+    that made the breach (lower than it for a rule on rising values, higher for one on falling
+    values: ``direction`` "below" or "down") and reported normal by the lab (OBX-8 blank or N).
+    A breach that stands on the newest value, or is followed by a value as bad or worse, or one
+    the lab flagged, is current (docs/operations.md, "Going live")."""
+    if not breach.finding.evidence or not points:
+        return False
+    worst = max(breach.finding.evidence, key=lambda p: p.at)
+    later = [p for p in points if p.at > worst.at]
+    if not later:
+        return False
+    falling = (breach.rule.params or {}).get("direction") in ("below", "down")
+    for point in later:
+        recovered = point.value > worst.value if falling else point.value < worst.value
+        if not recovered or point.comparator in ((">", ">=") if not falling else ("<", "<=")):
+            return False
+    refs = [int(p.ref) for p in later if p.ref.isdigit()]
+    if len(refs) != len(later):
+        return False
+    flags = Observation.objects.filter(pk__in=refs).values_list("abnormal_flag", flat=True)
+    return all(flag.strip().upper() in ("", "N") for flag in flags)
 
 
 def _close_vanished_breaches(
@@ -390,12 +427,16 @@ def evaluate_tests(
     test_codes: Iterable[str],
     actor: User | None = None,
     plans: list[FollowUpPlan] | None = None,
+    imported: HistoryOutcome | None = None,
 ) -> int:
     """Run every active rule of the patient's active plans that reads one of ``test_codes``
     (its own test, or another it reads, as castration resistance reads testosterone); raise one
     work item for the new breaches of each plan, a "repeat by" item for each value awaiting
     confirmation, a review item for each result set aside; close what a correction removed.
-    Returns how many rules ran. Safe to repeat: nothing already raised is raised again."""
+    Returns how many rules ran. Safe to repeat: nothing already raised is raised again.
+    With ``imported`` (after importing a history, ``rms.inbound.history``) a breach that is not
+    current (``_is_historic``) is recorded as resolved, its item closed, rather than raised,
+    and ``imported`` counts both."""
     who = actor or system_user()
     codes = {code.upper() for code in test_codes}
     if plans is None:
@@ -499,6 +540,21 @@ def evaluate_tests(
                 except RuleConfigError:
                     continue
             _close_vanished_breaches(rule, raised, history, who)
+    if new and imported is not None:
+        old = [b for b in new if _is_historic(b, points[b.rule.test_code.upper()])]
+        new = [b for b in new if b not in old]
+        for item in _raise_breaches(old, who):
+            work_item_close_by_system(
+                item=item,
+                actor=who,
+                outcome="Resolved in the imported history",
+                note=(
+                    "Found when the patient's history was imported: later values of the test "
+                    "were reported normal, so this breach is not current."
+                ),
+            )
+        imported.historic += len(old)
+        imported.raised += len(new)
     if new:
         _raise_breaches(new, who)
     for plan in plans:
@@ -565,6 +621,46 @@ def on_result(*, result: Result) -> None:
         test_code__in=_case_variants(scheduled),
     ).select_related("plan"):
         plan_test_refresh(plan_test=plan_test)
+
+
+def patients_on_plans(patient_ids: Iterable[int]) -> set[int]:
+    """Which of these patients have an active or paused plan: those monitoring evaluates."""
+    return set(
+        FollowUpPlan.objects.filter(
+            patient_id__in=list(patient_ids),
+            status__in=[FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED],
+        ).values_list("patient_id", flat=True)
+    )
+
+
+def evaluate_history(
+    *, patient: Patient, test_codes: Iterable[str], actor: User | None = None
+) -> HistoryOutcome:
+    """After a patient's history was imported (``rms.inbound.history``, which files without
+    the result signals): what ``on_result`` does for each result, once for the patient and the
+    tests (and report service codes) of the file, raising only what is current
+    (``evaluate_tests`` with ``imported``). A radiology report of the history raises no
+    "result to review" item: it was reviewed when it was made. Safe to repeat."""
+    outcome = HistoryOutcome()
+    open_plans = FollowUpPlan.objects.filter(
+        patient=patient, status__in=[FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED]
+    )
+    codes = {code.upper() for code in test_codes if code}
+    if not codes or not open_plans.exists():
+        return outcome
+    who = actor or system_user()
+    evaluate_tests(
+        patient=patient, test_codes=codes, actor=who, plans=_active_plans(patient), imported=outcome
+    )
+    from careplans.services.plans import plan_test_refresh
+
+    for plan_test in PlanTest.objects.filter(
+        plan__patient=patient,
+        plan__status__in=[FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED],
+        test_code__in=_case_variants(codes),
+    ).select_related("plan"):
+        plan_test_refresh(plan_test=plan_test)
+    return outcome
 
 
 def _case_variants(codes: Iterable[str]) -> list[str]:

@@ -361,15 +361,23 @@ def _lab_pack_builder(patient_data: hl7.Patient, pack: hl7.LabPack) -> Builder:
     return build
 
 
-def _upload_history(enrolment: Enrolment, actor: User, held_results: set[int]) -> None:
+def _upload_history(
+    enrolment: Enrolment,
+    actor: User,
+    held_results: set[int],
+    items: list[Item] | None = None,
+) -> int:
     """Publications for the whole record, and the messages of the released ones, in clinical
     order. Runs of consecutive lab results are packed into as few ORU^R01 as the limits allow
     (PKB takes one message at a time, so fewer messages is a faster upload). Written in bulk:
     a go-live cohort opts in thousands of patients with hundreds of items each. The results
-    in ``held_results`` are held, as ``actor``'s decision, whatever the team's policy."""
+    in ``held_results`` are held, as ``actor``'s decision, whatever the team's policy.
+    ``items``: these of the record only (else all of it). Returns how many messages it queued."""
     patient = enrolment.patient
     patient_data = compose.patient_data(patient)
-    items = _historic_items(patient)
+    if items is None:
+        items = _historic_items(patient)
+    queued = 0
     publications = publications_plan(enrolment=enrolment, items=items)
     for item, publication in zip(items, publications, strict=True):
         if isinstance(item, Result | compose.LabItem) and item.pk in held_results:
@@ -415,6 +423,8 @@ def _upload_history(enrolment: Enrolment, actor: User, held_results: set[int]) -
                 )
             )
         messages = messages_enqueue(enrolment=enrolment, planned=planned)
+        nonlocal queued
+        queued += sum(1 for message in messages if message is not None)
         for members, message in zip(members_of, messages, strict=True):
             for publication, _ in members:
                 # By id: setting the object costs several times more, for thousands of rows.
@@ -430,8 +440,52 @@ def _upload_history(enrolment: Enrolment, actor: User, held_results: set[int]) -
         flush_labs()
         publication_attach(publication, enrolment=enrolment, item=item)
         send_item(publication=publication, reason="history", save=False)
+        queued += 1
     flush_labs()
     publications_save(planned=publications)
+    return queued
+
+
+def shared_patients(patient_ids: Iterable[int]) -> set[int]:
+    """Which of these patients are shared with PKB (an active enrolment)."""
+    return set(
+        Enrolment.objects.filter(
+            patient_id__in=list(patient_ids), status=Enrolment.Status.ACTIVE
+        ).values_list("patient_id", flat=True)
+    )
+
+
+def history_imported(*, patient: Patient, result_ids: Iterable[int], actor: User) -> int:
+    """Results of a Trust's history imported for a patient already shared with PKB
+    (``rms.inbound.history``, which files without the result signals): those PKB has no
+    publication of yet are sent as an opt-in sends a record's history, in clinical order, lab
+    results packed, under the team's publication policy; the evidence of the patient's open
+    threshold breaches held when the enrolment holds it. Returns how many messages were
+    queued. Safe to repeat: a result already published is not sent again."""
+    enrolment = active_enrolment(patient)
+    if enrolment is None:
+        return 0
+    ids = set(result_ids)
+    wanted = ids - set(
+        Publication.objects.filter(enrolment=enrolment, result_id__in=ids).values_list(
+            "result_id", flat=True
+        )
+    )
+    if not wanted:
+        return 0
+    items: list[Item] = [
+        item
+        for item in _historic_items(patient)
+        if isinstance(item, Result | compose.LabItem) and item.pk in wanted
+    ]
+    if not items:
+        return 0
+    held = (
+        breach_evidence_result_ids(patient, open_breaches(patient))
+        if enrolment.held_breach_evidence
+        else set()
+    )
+    return _upload_history(enrolment, actor, held, items)
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Q
@@ -80,8 +81,19 @@ def _possible_wrong_patient(identifier: str, problems: list[str]) -> str:
     )
 
 
-def match_patient(identity: Identity) -> Match:
-    """Find the patient a message is about, by the rules in the module docstring."""
+def candidates_filter(identities: Iterable[Identity]) -> Q:
+    """One query's filter for the patients ``match_patient`` would look at for any of
+    ``identities`` (to match many messages' patients at once: ``rms.inbound.history``)."""
+    identities = list(identities)
+    numbers = {nhs_number.normalise(i.nhs_number) for i in identities if i.nhs_number}
+    mrns = {i.mrn for i in identities if i.mrn}
+    return Q(nhs_number__in=numbers - {""}) | Q(mrn__in=mrns)
+
+
+def match_patient(identity: Identity, *, candidates: Iterable[Patient] | None = None) -> Match:
+    """Find the patient a message is about, by the rules in the module docstring.
+    ``candidates``: patients already read with ``candidates_filter`` (among them those with the
+    identity's NHS number or MRN), instead of a query of its own."""
     number = nhs_number.normalise(identity.nhs_number)
     if number and not nhs_number.is_valid(number):
         return Match(
@@ -94,7 +106,14 @@ def match_patient(identity: Identity) -> Match:
         query |= Q(nhs_number=number)
     if identity.mrn:
         query |= Q(mrn=identity.mrn)
-    found = list(Patient.objects.filter(query)[:2]) if number or identity.mrn else []
+    if candidates is not None:
+        found = [
+            p
+            for p in candidates
+            if (number and p.nhs_number == number) or (identity.mrn and p.mrn == identity.mrn)
+        ][:2]
+    else:
+        found = list(Patient.objects.filter(query)[:2]) if number or identity.mrn else []
     by_number = next((p for p in found if number and p.nhs_number == number), None)
     by_mrn = next((p for p in found if identity.mrn and p.mrn == identity.mrn), None)
 
