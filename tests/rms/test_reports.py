@@ -1,5 +1,5 @@
 """The conclusion of a radiology report (rms.reports.conclusion), on the shapes real reports
-take. Sources: the sample CRIS report in /work/shared/samples/inbound (inline "Conclusion:"),
+take. Sources: the sample CRIS report in the shared inbound samples (tests/fixtures/hl7) (inline "Conclusion:"),
 the demo's CRIS-style reports (rms.demo.texts), and the Royal College of Radiologists'
 "Standards for interpretation and reporting of imaging investigations" (2018), which asks a
 report to end in a conclusion/opinion (headed CONCLUSION, IMPRESSION, OPINION or SUMMARY by
@@ -16,7 +16,8 @@ from rms.demo import texts
 from rms.hl7 import extract_results, parse, report_text
 from rms.reports import CONCLUSION_MAX, conclusion
 
-SAMPLES = Path("/work/shared/samples/inbound")
+# The project's copies of the shared inbound samples.
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "hl7"
 
 
 def test_the_sample_cris_report_is_summed_up_by_its_inline_conclusion():
