@@ -5,9 +5,9 @@ Sources: the clinical vocabulary's "Causes that are not alerts" (review cause
 ``radiology_report``: every new radiology report for a patient on a plan raises a "result to
 review" item with the report's conclusion) and its colorectal-surveillance pathway (NICE NG151
 1.8: CT chest/abdomen/pelvis at 12 and 24 months and colonoscopy at one year after surgery),
-on the "Schedules (the grid)" semantics. The report is the shared inbound samples' (tests/fixtures/hl7) CRIS
-sample (MRI prostate of 12 Nov 2026, conclusion "no evidence of local recurrence \\T\\ no nodal
-disease")."""
+on the "Schedules (the grid)" semantics. The report is the shared inbound samples' CRIS
+sample (tests/fixtures/hl7): MRI prostate of 12 Nov 2026, conclusion "no evidence of local
+recurrence \\T\\ no nodal disease"."""
 
 from __future__ import annotations
 

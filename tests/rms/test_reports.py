@@ -1,5 +1,6 @@
 """The conclusion of a radiology report (rms.reports.conclusion), on the shapes real reports
-take. Sources: the sample CRIS report in the shared inbound samples (tests/fixtures/hl7) (inline "Conclusion:"),
+take. Sources: the shared inbound samples' CRIS report (tests/fixtures/hl7; inline
+"Conclusion:"),
 the demo's CRIS-style reports (rms.demo.texts), and the Royal College of Radiologists'
 "Standards for interpretation and reporting of imaging investigations" (2018), which asks a
 report to end in a conclusion/opinion (headed CONCLUSION, IMPRESSION, OPINION or SUMMARY by
