@@ -34,8 +34,8 @@ from rms.admin.record import (
     PatientScopedAdmin,
     TeamScopedAdmin,
     ViewOnlyMixin,
-    _sees_everything,
-    _user,
+    admin_user,
+    sees_everything,
 )
 from rms.models import Team
 from rms.models.teams import Role
@@ -44,7 +44,7 @@ Status = OutboundMessage.Status
 
 
 def _actor(request: HttpRequest) -> Any:
-    user = _user(request)
+    user = admin_user(request)
     if user is None:  # pragma: no cover - admin pages need a logged-in staff user
         raise PermissionDenied
     return user
@@ -156,7 +156,7 @@ class ReleasePolicyAdmin(TeamScopedAdmin):
         return selectors.team_list(user=request.user, roles=frozenset({Role.TEAM_ADMIN}))
 
     def _may_edit(self, request: HttpRequest, obj: Model | None) -> bool:
-        if _sees_everything(request):
+        if sees_everything(request):
             return True
         teams = self._admin_teams(request)
         if obj is None:
@@ -177,7 +177,7 @@ class ReleasePolicyAdmin(TeamScopedAdmin):
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> forms.ModelChoiceField | None:
         # A policy can be set only for a team the user administers.
-        if db_field.related_model is Team and not _sees_everything(request):
+        if db_field.related_model is Team and not sees_everything(request):
             kwargs["queryset"] = self._admin_teams(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -381,7 +381,7 @@ class ConnectionAdmin(ViewOnlyMixin, admin.ModelAdmin):
     actions = ["resume_sending"]
 
     def has_resume_permission(self, request: HttpRequest) -> bool:
-        return _sees_everything(request)
+        return sees_everything(request)
 
     @admin.action(description="Resume sending", permissions=["resume"])
     def resume_sending(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:

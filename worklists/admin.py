@@ -21,7 +21,7 @@ from django.http import HttpRequest
 
 from rms import access
 from rms import services as rms_services
-from rms.admin.record import TeamScopedAdmin, ViewOnlyMixin, _user
+from rms.admin.record import TeamScopedAdmin, ViewOnlyMixin, admin_user
 from worklists import services
 from worklists.models import Outcome, WorkItem, WorkItemEvent
 
@@ -114,7 +114,7 @@ class WorkItemAdmin(TeamScopedAdmin):
         self, request: HttpRequest, object_id: str, from_field: str | None = None
     ) -> Any:
         obj = super().get_object(request, object_id, from_field)
-        user = _user(request)
+        user = admin_user(request)
         # An item's explanation is clinical (a breach, a rejected result): opening it is a
         # read of the patient's record, logged as the other admin pages do.
         if obj is not None and obj.patient is not None and user is not None:
@@ -128,7 +128,7 @@ class WorkItemAdmin(TeamScopedAdmin):
         return obj
 
     def _act(self, request: HttpRequest, queryset: QuerySet[Any], act: Any, done_text: str) -> None:
-        user = _user(request)
+        user = admin_user(request)
         if user is None:  # pragma: no cover - admin pages need a logged-in staff user
             raise PermissionDenied
         done = refused = closed = 0

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from pkb_bridge.models import FhirInbound
-from rms.admin.record import ViewOnlyMixin, _sees_everything
+from rms.admin.record import ViewOnlyMixin, sees_everything
 
 
 @admin.register(FhirInbound)
@@ -23,13 +23,13 @@ class FhirInboundAdmin(ViewOnlyMixin, admin.ModelAdmin):
     actions = ["refile_selected"]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return _sees_everything(request)
+        return sees_everything(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _sees_everything(request)
+        return sees_everything(request)
 
     def has_refile_permission(self, request: HttpRequest) -> bool:
-        return _sees_everything(request)
+        return sees_everything(request)
 
     @admin.action(description="Refile (try again)", permissions=["refile"])
     def refile_selected(self, request: HttpRequest, queryset: QuerySet[FhirInbound]) -> None:

@@ -22,7 +22,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from rms import nhs_number, selectors, services
-from rms.admin.record import PatientScopedAdmin, _scoped_patients, _sees_everything, _user
+from rms.admin.record import PatientScopedAdmin, admin_user, scoped_patients, sees_everything
 from rms.hl7 import decode_message, extract_patient, parse
 from rms.hl7.encoding import codec_for_charset, declared_charset
 from rms.hl7.errors import Hl7Error
@@ -94,9 +94,9 @@ class InboundMessageAdmin(PatientScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super(PatientScopedAdmin, self).get_queryset(request).select_related("patient")
-        if _sees_everything(request):
+        if sees_everything(request):
             return queryset
-        return queryset.filter(patient__in=_scoped_patients(request))
+        return queryset.filter(patient__in=scoped_patients(request))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -129,7 +129,7 @@ class InboundMessageAdmin(PatientScopedAdmin):
 
     @admin.action(description="Process the selected messages again", permissions=["change"])
     def reprocess_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        user = _user(request)
+        user = admin_user(request)
         if user is None:
             raise PermissionDenied
         outcomes: dict[str, int] = {}
@@ -172,7 +172,7 @@ class InboundMessageAdmin(PatientScopedAdmin):
     def match_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Find the patient by NHS number or MRN, show them, and file on confirmation."""
         message = self._held_message(request, object_id)
-        user = _user(request)
+        user = admin_user(request)
         candidates = selectors.patient_list_for_admin(user=request.user)
         form = FindPatientForm(request.POST or None)
         patient: Patient | None = None
@@ -208,10 +208,10 @@ class InboundMessageAdmin(PatientScopedAdmin):
 
     def create_patient_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Register the patient the message describes (on no caseload), then file it."""
-        if not _sees_everything(request):
+        if not sees_everything(request):
             raise PermissionDenied
         message = self._held_message(request, object_id)
-        user = _user(request)
+        user = admin_user(request)
         if request.method != "POST" or user is None:
             return HttpResponseRedirect(self._change_url(message))
         try:
@@ -243,5 +243,5 @@ class InboundMessageAdmin(PatientScopedAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "can_create_patient": _sees_everything(request)}
+        extra_context = {**(extra_context or {}), "can_create_patient": sees_everything(request)}
         return super().change_view(request, object_id, form_url, extra_context)

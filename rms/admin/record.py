@@ -45,12 +45,12 @@ from rms.services import library
 from rms.services import patient_validate as validate_patient
 
 
-def _sees_everything(request: HttpRequest) -> bool:
+def sees_everything(request: HttpRequest) -> bool:
     user = request.user
     return bool(user.is_active and user.is_superuser)
 
 
-def _scoped_patients(request: HttpRequest) -> QuerySet[Patient]:
+def scoped_patients(request: HttpRequest) -> QuerySet[Patient]:
     return selectors.patient_list(user=request.user).order_by()
 
 
@@ -58,7 +58,7 @@ def _scoped_teams(request: HttpRequest) -> QuerySet[Team]:
     return selectors.team_list(user=request.user)
 
 
-def _user(request: HttpRequest) -> User | None:
+def admin_user(request: HttpRequest) -> User | None:
     user = request.user
     return user if isinstance(user, User) else None
 
@@ -70,7 +70,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
-        if _sees_everything(request):
+        if sees_everything(request):
             return queryset
         return queryset.filter(**{f"{self.team_path}__in": _scoped_teams(request)})
 
@@ -78,7 +78,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> forms.ModelChoiceField | None:
         # Without this, the team drop-down would offer (and accept) every team.
-        if db_field.related_model is Team and not _sees_everything(request):
+        if db_field.related_model is Team and not sees_everything(request):
             kwargs["queryset"] = _scoped_teams(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -94,9 +94,9 @@ class PatientScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
-        if _sees_everything(request):
+        if sees_everything(request):
             return queryset
-        return queryset.filter(**{f"{self.patient_path}__in": _scoped_patients(request)})
+        return queryset.filter(**{f"{self.patient_path}__in": scoped_patients(request)})
 
     def patient_of(self, obj: Any) -> Patient | None:
         """Whose record ``obj`` belongs to, for the access log (None: nothing to log)."""
@@ -107,7 +107,7 @@ class PatientScopedAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, from_field: str | None = None
     ) -> Any:
         obj = super().get_object(request, object_id, from_field)
-        user = _user(request)
+        user = admin_user(request)
         patient = self.patient_of(obj) if obj is not None else None
         if patient is not None and user is not None:
             services.access_event_record(
@@ -122,9 +122,9 @@ class PatientScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> forms.ModelChoiceField | None:
-        if not _sees_everything(request):
+        if not sees_everything(request):
             if db_field.related_model is Patient:
-                kwargs["queryset"] = _scoped_patients(request)
+                kwargs["queryset"] = scoped_patients(request)
             elif db_field.related_model is Team:
                 kwargs["queryset"] = _scoped_teams(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -172,10 +172,10 @@ class TeamAdmin(TeamScopedAdmin):
     # A team is created or removed by a superuser: a staff user could not see a new team of
     # theirs (they are not a member of it yet), and removing one strands its patients.
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return _sees_everything(request) and super().has_add_permission(request)
+        return sees_everything(request) and super().has_add_permission(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return _sees_everything(request) and super().has_delete_permission(request, obj)
+        return sees_everything(request) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Membership)
@@ -201,7 +201,7 @@ class CaseloadEntryInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request).select_related("team", "added_by")
-        if _sees_everything(request):
+        if sees_everything(request):
             return queryset
         # Other teams' entries are theirs to change, not this user's.
         return queryset.filter(team__in=_scoped_teams(request))
@@ -209,7 +209,7 @@ class CaseloadEntryInline(admin.TabularInline):
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
     ) -> forms.ModelChoiceField | None:
-        if db_field.related_model is Team and not _sees_everything(request):
+        if db_field.related_model is Team and not sees_everything(request):
             kwargs["queryset"] = _scoped_teams(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -308,13 +308,13 @@ class PatientAdmin(PatientScopedAdmin):
     # inline puts them on teams. Deleting is for superusers too (the access log protects
     # any patient whose record was opened).
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return _sees_everything(request) and super().has_add_permission(request)
+        return sees_everything(request) and super().has_add_permission(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return _sees_everything(request) and super().has_delete_permission(request, obj)
+        return sees_everything(request) and super().has_delete_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        user = _user(request)
+        user = admin_user(request)
         if not change or user is None:
             super().save_model(request, obj, form, change)
             return
@@ -339,7 +339,7 @@ class PatientAdmin(PatientScopedAdmin):
             return
         for entry in formset.save(commit=False):
             if entry.pk is None:
-                entry.added_by = _user(request)
+                entry.added_by = admin_user(request)
             entry.save()
 
 
@@ -361,7 +361,7 @@ class DiagnosisAdmin(PatientScopedAdmin):
         return (*readonly, "patient") if obj is not None else readonly
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        user = _user(request)
+        user = admin_user(request)
         if user is None:  # pragma: no cover - admin pages need a logged-in staff user
             return
         if change:
@@ -493,7 +493,7 @@ class ResourceAdmin(TeamScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change:
-            obj.created_by = _user(request)
+            obj.created_by = admin_user(request)
         elif set(form.changed_data) & set(library.CONTENT_FIELDS):
             # What a patient reads changed: an approved resource must be approved again.
             library.resource_content_changed(resource=obj)

@@ -202,7 +202,7 @@ def file_adt(msg: ParsedMessage, *, actor: User, forced: Patient | None = None) 
 # --- ORU^R01: results ------------------------------------------------------------------------
 
 
-def _result_input(msg: ParsedMessage, group: ResultGroup) -> services.ResultInput | None:
+def result_input(msg: ParsedMessage, group: ResultGroup) -> services.ResultInput | None:
     code = group.status.upper()
     if code in NO_RESULT_YET:
         return None
@@ -282,7 +282,7 @@ def file_results(
     if match.status is not MatchStatus.MATCHED:
         return _held(match)
     patient = _matched(match)
-    inputs = [data for group in extract_results(msg) if (data := _result_input(msg, group))]
+    inputs = [data for group in extract_results(msg) if (data := result_input(msg, group))]
     if not inputs:
         return FilingOutcome(Status.IGNORED, patient, "No results in the message yet.")
     # A message held because another sender filed its result is filed only when an
@@ -441,7 +441,7 @@ def check_content(msg: ParsedMessage) -> None:
         senders.check_demographics_sender(msg.sending_application, msg.sending_facility)
     if msg.message_type == "ORU":
         for group in extract_results(msg):
-            _result_input(msg, group)
+            result_input(msg, group)
     elif msg.message_type == "SIU":
         appointment = extract_appointment(msg)
         for moment in (appointment.start, appointment.end):

@@ -63,7 +63,7 @@ from rms.inbound.matching import (
     candidates_filter,
     match_patient,
 )
-from rms.inbound.receive import _parse_and_check, _reason, read_header
+from rms.inbound.receive import parse_and_check, read_header, refusal_reason
 from rms.models import InboundMessage, Observation, Patient, Result
 from rms.services import results as result_services
 
@@ -197,7 +197,7 @@ def _hl7_reports(data: bytes) -> Iterator[Report | Problem]:
             continue
         ref = ""
         try:
-            msg, ignored = _parse_and_check(raw)
+            msg, ignored = parse_and_check(raw)
             ref = msg.control_id[:200]
             if msg.message_type != "ORU" or ignored:
                 yield Problem(line, ref, "Only results (ORU^R01) are imported from a history.")
@@ -208,7 +208,7 @@ def _hl7_reports(data: bytes) -> Iterator[Report | Problem]:
             inputs = [
                 found
                 for group in extract_results(msg)
-                if (found := filing._result_input(msg, group)) is not None
+                if (found := filing.result_input(msg, group)) is not None
             ]
         except Hl7Error as exc:
             # A message that did not parse is named by its MSH-10 as read from the raw bytes.
@@ -494,9 +494,9 @@ def _decide(
         return _Decision("hold", match.reason, status)
     patient = match.patient
     try:
-        result_services._validate_result(data)
+        result_services.validate_result(data)
     except ValidationError as exc:
-        return _Decision("refuse", _reason(exc))
+        return _Decision("refuse", refusal_reason(exc))
     others = senders.get((patient.pk, data.filler_order_number), set()) - {data.sender}
     if data.sender and others:
         return _Decision(

@@ -107,7 +107,7 @@ def _encode_ack(ack: str, raw: bytes) -> bytes:
     return ack.encode(codec, errors="replace")
 
 
-def _parse_and_check(raw: bytes) -> tuple[ParsedMessage, str]:
+def parse_and_check(raw: bytes) -> tuple[ParsedMessage, str]:
     """Decode and parse ``raw`` and check it is a message we file. Returns the message and,
     for a trigger event we accept but do not use, the note saying so (else ""). Raises
     ``Hl7Error`` for a message we refuse."""
@@ -129,7 +129,7 @@ def _parse_and_check(raw: bytes) -> tuple[ParsedMessage, str]:
 def _process(message: InboundMessage, *, actor: User, forced: Patient | None = None) -> None:
     """Decode, parse, match and file ``message``; set its status, error and ACK.
     Raises ``Hl7Error`` for a message we refuse, which the caller records."""
-    msg, ignored = _parse_and_check(message.raw_bytes)
+    msg, ignored = parse_and_check(message.raw_bytes)
     # Checked again with MSH-3/MSH-4 as parsed (``receive`` checked them as read from the raw
     # bytes, before storing), and on reprocessing with MLLP_SENDERS as it is now: a message
     # refused for where it came from is filed once its sender is allowed from there.
@@ -241,7 +241,7 @@ def _run(
 def _refuse(message: InboundMessage, exc: Exception) -> None:
     """A service refused the content (ValidationError) or a bug: the message is kept and
     the sender told; the reason names the error type, never patient data."""
-    reason = _reason(exc)
+    reason = refusal_reason(exc)
     logger.exception("Inbound message %s could not be filed", message.public_id)
     error = Hl7Error(reason, hl7_code=ErrorCode.APPLICATION_INTERNAL_ERROR, ack_code="AE")
     message.status = Status.ERROR
@@ -251,7 +251,7 @@ def _refuse(message: InboundMessage, exc: Exception) -> None:
     message.ack = build_ack_for_unparseable(message.raw_bytes, "AE", reason, error)
 
 
-def _reason(exc: Exception) -> str:
+def refusal_reason(exc: Exception) -> str:
     from django.core.exceptions import ValidationError
 
     if isinstance(exc, ValidationError):
@@ -414,7 +414,7 @@ def _accepted_fields(raw: bytes) -> dict[str, Any]:
     is accepted and done; anything else is acknowledged and left ``received`` for the
     filer."""
     try:
-        msg, ignored = _parse_and_check(raw)
+        msg, ignored = parse_and_check(raw)
         if not ignored:
             filing.check_content(msg)
     except Hl7Error as exc:

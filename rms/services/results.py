@@ -122,7 +122,7 @@ def _observation_key(observation: Observation) -> tuple[object, ...]:
     )
 
 
-def _validate_result(data: ResultInput) -> None:
+def validate_result(data: ResultInput) -> None:
     errors: dict[str, str] = {}
     if data.category not in Result.Category.values:
         errors["category"] = f"Unknown category {data.category!r}."
@@ -244,7 +244,7 @@ def result_record_in_transaction(
     it and files it (the result keeps the sender that filed it)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("result_record_in_transaction needs the caller's transaction.")
-    _validate_result(data)
+    validate_result(data)
     conflict = "" if allow_other_sender else result_sender_conflict(data, patient)
     if conflict:
         raise ValidationError({"sender": conflict})
