@@ -85,6 +85,10 @@ class TrendChart:
     # Values left out because their units could not be converted to the chart's.
     left_out: int = 0
     linear_reason: str = field(default="")
+    # A fixed value axis (a questionnaire score's own range, PHQ-9 0-27): never auto-scaled, so
+    # a change from 9 to 11 does not look like a cliff. None: fitted to the values.
+    y_min: Decimal | None = None
+    y_max: Decimal | None = None
 
     @property
     def element_id(self) -> str:
@@ -132,6 +136,8 @@ class TrendChart:
             "scale": self.scale,
             "x_min": x_min,
             "x_max": x_max,
+            "y_min": None if self.y_min is None else float(self.y_min),
+            "y_max": None if self.y_max is None else float(self.y_max),
             "points": [
                 {
                     "x": _millis(p.at),

@@ -98,6 +98,11 @@ def score_charts(*, patient: Patient) -> list[TrendChart]:
                 log_scale=False,
                 points=tuple(points),
                 thresholds=lines,
+                # The instrument's own range, never one fitted to this patient's scores.
+                y_min=Decimal(0) if definition.get("max") is not None else None,
+                y_max=(
+                    Decimal(str(definition["max"])) if definition.get("max") is not None else None
+                ),
             )
         )
     return sorted(charts, key=lambda c: c.name)

@@ -121,6 +121,9 @@
           },
           y: {
             type: data.scale,
+            // A questionnaire score is drawn on its instrument's whole range (PHQ-9 0-27).
+            min: data.y_min === null || data.y_min === undefined ? undefined : data.y_min,
+            max: data.y_max === null || data.y_max === undefined ? undefined : data.y_max,
             title: { display: Boolean(data.units), text: data.units },
             ticks: { callback: data.scale === "logarithmic" ? logTick : number },
           },

@@ -249,3 +249,18 @@ def test_admin_refuses_invalid_questionnaire_json_with_the_reason(admin_client):
     assert response.status_code == 302, response.content.decode()[:3000]
     phq9.refresh_from_db()
     assert phq9.pkb_questionnaire_id == "PKB-PHQ9"
+
+
+def test_score_charts_are_drawn_on_the_instruments_whole_range(client, clinician, patient):
+    """PHQ-9 totals run from 0 to 27 (Kroenke, Spitzer and Williams, J Gen Intern Med
+    2001;16:606-613): two totals of 9 and 11 are drawn on that range, not on an axis fitted to
+    them that turns a two-point change into a cliff."""
+    client.force_login(clinician)
+    client.post(enter_url(patient), phq9_post([1, 1, 1, 1, 1, 1, 1, 1, 1]))
+    client.post(enter_url(patient), phq9_post([2, 2, 1, 1, 1, 1, 1, 1, 1]))
+    panel = client.get(reverse("questionnaires:patient", args=[patient.public_id]))
+
+    [chart] = [c for c in panel.context["charts"] if c.code == "phq-9-total"]
+    data = chart.as_data()
+    assert [point["y"] for point in data["points"]] == [9.0, 11.0]
+    assert (data["y_min"], data["y_max"]) == (0.0, 27.0)
