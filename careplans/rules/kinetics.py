@@ -22,6 +22,7 @@ import statistics
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from careplans.rules.common import (
     Reading,
@@ -41,6 +42,15 @@ from careplans.rules.common import (
     subject,
 )
 from careplans.rules.types import Finding, Point
+
+
+def _quiet(
+    rule: str, evidence: tuple[Point, ...], details: dict[str, object], text: str
+) -> Finding:
+    return Finding(
+        breached=False, rule=rule, explanation=text, evidence=evidence, key="", details=details
+    )
+
 
 RULE = "doubling_time"
 VELOCITY = "velocity"
@@ -113,15 +123,8 @@ def doubling_time(
     }
     evidence = tuple(item.point for item in run)
 
-    def quiet(explanation: str) -> Finding:
-        return Finding(
-            breached=False,
-            rule=RULE,
-            explanation=explanation,
-            evidence=evidence,
-            key="",
-            details=details,
-        )
+    # ``details`` is filled in further as the fit is made; a quiet finding carries it as it is.
+    quiet = partial(_quiet, RULE, evidence, details)
 
     qualifying = "qualifying " if floor is not None or from_nadir else ""
     floor_text = f" (values of at least {format_number(floor)} {units})" if floor else ""
@@ -208,15 +211,8 @@ def velocity(
     }
     evidence = tuple(item.point for item in measured)
 
-    def quiet(explanation: str) -> Finding:
-        return Finding(
-            breached=False,
-            rule=VELOCITY,
-            explanation=explanation,
-            evidence=evidence,
-            key="",
-            details=details,
-        )
+    # ``details`` is filled in further as the fit is made; a quiet finding carries it as it is.
+    quiet = partial(_quiet, VELOCITY, evidence, details)
 
     if len(measured) < min_points:
         return quiet(

@@ -592,26 +592,9 @@ def _file_batch(run: _Run, batch: list[Report]) -> None:
     _insert(
         Observation,
         [
-            Observation(
-                result=result,
-                sequence=sequence,
-                code=o.code,
-                code_system=o.code_system,
-                name=o.name or o.code,
-                value_type=o.value_type,
-                value_text=o.value_text,
-                value_numeric=o.value_numeric,
-                comparator=o.comparator,
-                units=o.units,
-                reference_range=o.reference_range,
-                abnormal_flag=o.abnormal_flag,
-                observed_at=o.observed_at,
-                status=o.status,
-                notes=o.notes,
-                result_version=1,
-            )
+            row
             for report, _, result in new
-            for sequence, o in enumerate(report.data.observations, start=1)
+            for row in result_services.observation_rows(result, report.data, 1)
         ],
     )
     _audit_created([result for _, _, result in new], run.actor, run.source)

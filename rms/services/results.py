@@ -151,8 +151,10 @@ def validate_result(data: ResultInput) -> None:
         raise ValidationError(errors)
 
 
-def _write_observations(result: Result, data: ResultInput, version: int) -> None:
-    Observation.objects.bulk_create(
+def observation_rows(result: Result, data: ResultInput, version: int) -> list[Observation]:
+    """The observations of ``data`` as unsaved rows of ``result`` (version ``version``): what
+    filing writes, here and in the bulk import of a history."""
+    return [
         Observation(
             result=result,
             sequence=sequence,
@@ -172,7 +174,11 @@ def _write_observations(result: Result, data: ResultInput, version: int) -> None
             result_version=version,
         )
         for sequence, o in enumerate(data.observations, start=1)
-    )
+    ]
+
+
+def _write_observations(result: Result, data: ResultInput, version: int) -> None:
+    Observation.objects.bulk_create(observation_rows(result, data, version))
 
 
 def _apply_header(result: Result, data: ResultInput) -> None:
