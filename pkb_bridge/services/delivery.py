@@ -68,6 +68,9 @@ def worker_name() -> str:
 
 
 def _process_gone(pid: int) -> bool:
+    """Whether the process has exited. A process that has exited but not yet been reaped (a
+    zombie) is gone too: a worker's pool children, killed with it, are handed to PID 1, and in
+    a container PID 1 may reap them late or never, while ``kill(pid, 0)`` still succeeds."""
     import os
 
     try:
@@ -76,7 +79,13 @@ def _process_gone(pid: int) -> bool:
         return True
     except PermissionError:  # alive, under another user
         return False
-    return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # "pid (comm) state ...": the state follows the last ")" (comm may hold either).
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):  # no /proc (not Linux): kill() said it exists
+        return False
+    return state in (b"Z", b"X")
 
 
 def _locked_connection() -> Connection:

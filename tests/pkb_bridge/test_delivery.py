@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -361,6 +362,41 @@ def test_a_claim_of_a_process_that_is_gone_is_given_back_at_once_and_no_other(
         elsewhere.pk: Status.IN_FLIGHT,
     }
     assert services.messages_release_orphaned() == 0, "safe to repeat"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_claim_of_a_process_that_has_exited_but_is_not_yet_reaped_is_given_back(
+    patient, clinician, sandbox, transport
+) -> None:
+    """Reliability reference §5.1 O10. A worker killed with SIGKILL leaves its pool children
+    to PID 1, which in a container may reap them late: until then each is a zombie, which
+    ``kill(pid, 0)`` still finds. A zombie has exited, so its claim is given back at once."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    services.enrolment_opt_in(
+        patient=patient, actor=clinician, attestation="Consented in clinic, paper form filed"
+    )
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie
+    try:
+        deadline = time.monotonic() + 10
+        while b") Z" not in Path(f"/proc/{exited.pid}/stat").read_bytes():
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.05)
+        message = OutboundMessage.objects.get(patient=patient, seq=1)
+        OutboundMessage.objects.filter(pk=message.pk).update(
+            status=Status.IN_FLIGHT,
+            in_flight_since=timezone.now(),
+            claimed_by=f"{socket.gethostname()}:{exited.pid}:1",
+        )
+
+        assert services.messages_release_orphaned() == 1
+        message.refresh_from_db()
+        assert message.status == Status.PENDING and message.claimed_by == ""
+    finally:
+        exited.wait()
 
 
 def test_bodies_are_pruned_after_the_retention_period(
