@@ -82,6 +82,12 @@ INSTALLED_APPS = [
     "careplans",
     "worklists",
 ]
+# Demo data, the scale loader, the PKB sandbox and the MLLP test client (devtools/): on by
+# default in development, tests and the demo; off in production, where the image does not ship
+# the package. The sandbox's own image turns it on (docker/Dockerfile, target sandbox).
+RMS_DEVTOOLS = env.boolean("RMS_DEVTOOLS", default=not PRODUCTION)
+if RMS_DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
