@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 # Runs the product on embedded defaults: SQLite under var/, tasks in-process, the local
 # PKB sandbox, console email. Open http://$(HOST):$(PORT)/ and log in as a demo user
-# (password only: the demo turns two-factor login off).
+# (password only: the demo turns two-factor login off). The demo's commands are devtools'.
+demo: export RMS_DEVTOOLS := true
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo

@@ -82,6 +82,13 @@ INSTALLED_APPS = [
     "careplans",
     "worklists",
 ]
+# Demo data, the scale loader, the PKB sandbox and the MLLP test client (devtools/): on by
+# default in development and the demo, always in the tests (they load the demo and run the
+# sandbox); off by default in production, where the image does not ship the package. The
+# sandbox's own image turns it on (docker/Dockerfile, target sandbox).
+RMS_DEVTOOLS = env.boolean("RMS_DEVTOOLS", default=not PRODUCTION) or TESTING
+if RMS_DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

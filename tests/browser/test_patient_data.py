@@ -18,8 +18,8 @@ from playwright.sync_api import Page, expect
 
 from careplans.models import Pathway, Questionnaire, QuestionnaireRequest, Rule
 from careplans.services import plans
+from devtools.sandbox import SandboxServer
 from pkb_bridge import tasks
-from pkb_bridge.sandbox import SandboxServer
 from rms.models import Result
 from tests.browser.conftest import log_in, open_patient
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
