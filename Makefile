@@ -36,6 +36,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	$(PY) scripts/check_view_reads.py
 	$(PY) manage.py makemigrations --check --dry-run
 
 format: install

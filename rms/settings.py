@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "rms",
+    "clinic",
     "pkb_bridge",
     "careplans",
     "worklists",

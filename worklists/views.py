@@ -1,5 +1,5 @@
 """The worklist pages: the worklist with its actions (one item or the ticked ones), the
-caseload, and the alert yield for team admins.
+alert yield for team admins.
 
 Items are read through ``worklists.selectors`` (and ``worklists.reads``, built on them): a
 user sees the items of their own teams, and another team's item is a 404. Every change is a
@@ -49,7 +49,6 @@ from worklists.forms import (
 )
 from worklists.models import Outcome, WorkItem
 from worklists.presenters import (
-    CaseloadRow,
     RowFeedback,
     WorkItemRow,
     YieldPresenter,
@@ -58,8 +57,6 @@ from worklists.presenters import (
 )
 
 ITEMS_PER_PAGE = 50
-PATIENTS_PER_PAGE = 50
-SEARCH_MAX_LENGTH = 100
 
 ROW_TEMPLATE = "worklists/_row.html"
 BULK_RESULT_TEMPLATE = "worklists/_bulk_result.html"
@@ -427,50 +424,6 @@ def bulk(request: HttpRequest) -> HttpResponse:
         request=request,
     )
     return HttpResponse(html)
-
-
-# --- the caseload --------------------------------------------------------------------------
-
-
-@login_required
-@never_cache
-@require_GET
-def caseload(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    search = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
-    sort = request.GET.get("sort", reads.CASELOAD_DEFAULT_SORT)
-    if sort not in reads.CASELOAD_SORTS:
-        sort = reads.CASELOAD_DEFAULT_SORT
-    patients = reads.caseload(user=user, search=search, sort=sort)
-    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
-    on_page = list(page.object_list)
-    access.patients_listed(
-        request=request,
-        patient_ids=[p.pk for p in on_page],
-        action="caseload search" if search else "caseload",
-    )
-    last = reads.last_results(user=user, patient_ids=[p.pk for p in on_page])
-    today = timezone.localdate()
-    rows = [CaseloadRow(p, today=today, last=last.get(p.pk)) for p in on_page]
-    columns = [
-        # (label, sort key) for the sortable headers; the link flips the direction.
-        ("name", "Patient"),
-        ("due", "Next test due"),
-        ("items", "Open items"),
-    ]
-    sort_links = {
-        key: {
-            "label": label,
-            "sort": f"-{key}" if sort == key else key,
-            "current": "ascending" if sort == key else ("descending" if sort == f"-{key}" else ""),
-        }
-        for key, label in columns
-    }
-    return render(
-        request,
-        "worklists/caseload.html",
-        {"rows": rows, "page": page, "search": search, "sort": sort, "sort_links": sort_links},
-    )
 
 
 # --- alert yield ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from rms.services import system_user
 from tests.browser.conftest import log_in
 from tests.factories import PatientFactory
+from tests.worklists.helpers import ExampleKey
 from worklists import services
 from worklists.models import WorkItem, WorkItemEvent
 
@@ -31,7 +32,7 @@ def raise_items(patient, *titles: str) -> list[WorkItem]:  # type: ignore[no-unt
     for n, title in enumerate(titles):
         item, _ = services.work_item_raise(
             kind=WorkItem.Kind.THRESHOLD_BREACH,
-            dedupe_key=f"browser:{patient.pk}:{n}",
+            key=ExampleKey(f"browser:{patient.pk}:{n}"),
             title=title,
             explanation=f"{title}: PSA 0.24 ug/L is above the limit of 0.2 ug/L.",
             source="rule:1",
