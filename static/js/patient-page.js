@@ -8,10 +8,6 @@
  * The panels belong to the PKB bridge and the worklists; rms reads only their visible text:
  * the <dt>/<dd> pairs of the PKB panel's first list, and the work items' priority badges.
  * Without JavaScript the summary keeps its links to the panels.
- *
- * The rest of the record is in Bootstrap tabs. A link to a section in a tab that is not shown
- * (the summary's "2 more" diagnoses, a #fragment in the address) opens that tab first.
- * Without JavaScript the panes are all shown, one after the other (rms.css, .tabs-ready).
  */
 (function () {
   "use strict";
@@ -88,44 +84,8 @@
     target.replaceChildren();
     var link = document.createElement("a");
     link.href = "#work-items-heading";
-    link.dataset.tabLink = "";
     link.textContent = words;
     target.appendChild(link);
-  }
-
-  function showTabOf(element) {
-    var pane = element && element.closest(".tab-pane");
-    if (!pane || pane.classList.contains("active") || !window.bootstrap) {
-      return false;
-    }
-    var button = document.querySelector('[data-bs-target="#' + pane.id + '"]');
-    if (!button) {
-      return false;
-    }
-    window.bootstrap.Tab.getOrCreateInstance(button).show();
-    return true;
-  }
-
-  function followHash() {
-    if (location.hash.length > 1) {
-      var target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
-      if (showTabOf(target)) {
-        target.scrollIntoView();
-      }
-    }
-  }
-
-  function onClick(event) {
-    var link = event.target.closest && event.target.closest("a[href^='#']");
-    if (!link) {
-      return;
-    }
-    var target = document.getElementById(link.getAttribute("href").slice(1));
-    if (showTabOf(target)) {
-      event.preventDefault();
-      target.scrollIntoView();
-      history.replaceState(null, "", link.getAttribute("href"));
-    }
   }
 
   function mirror() {
@@ -134,13 +94,6 @@
   }
 
   function start() {
-    var panes = document.querySelector(".record-panes");
-    if (panes) {
-      panes.classList.add("tabs-ready");
-    }
-    document.addEventListener("click", onClick);
-    window.addEventListener("hashchange", followHash);
-    followHash();
     mirror();
     if (window.htmx) {
       window.htmx.onLoad(mirror);

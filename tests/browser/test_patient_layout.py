@@ -138,10 +138,10 @@ def test_the_summary_is_on_the_first_screen_and_nothing_scrolls_sideways(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"patient-{device}.png"))
 
-    # The long sections are in tabs: the results are one click away, not 10,000 px down.
-    page.get_by_role("tab", name="Results and timeline").click()
-    expect(page.locator("#results-heading")).to_be_visible()
-    expect(page.locator("#summary-diagnosis")).to_be_visible()
+    # The long sections are one link away, not 10,000 px down; the links stay on screen.
+    page.locator(".record-nav").get_by_role("link", name="Results", exact=True).click()
+    expect(page.locator("#results-heading")).to_be_in_viewport()
+    expect(page.locator(".record-nav")).to_be_in_viewport()
     _no_sideways_scroll(page)
 
 
@@ -155,10 +155,9 @@ def test_a_score_chart_keeps_a_readable_height_and_its_labels_inside_the_picture
     page, device = screen.page, screen.device
     log_in(page, live_server, clinician.username)
     _open(page, f"{live_server.url}/patients/{record.public_id}/")
-    page.get_by_role("tab", name="Plans and care").click()
     canvas = page.locator("#questionnaires-panel canvas[data-trend-chart]").first
+    canvas.scroll_into_view_if_needed()
     expect(canvas).to_be_visible()
-    # Drawn while its tab was hidden: it is resized when shown.
     page.wait_for_function(
         "(el) => Chart.getChart(el) && Chart.getChart(el).width > 0",
         arg=canvas.element_handle(),

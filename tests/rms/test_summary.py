@@ -100,6 +100,6 @@ def test_the_record_opens_with_the_summary(client, clinician, patient):
     assertContains(response, "Adenocarcinoma of prostate</strong>, stage <strong")
     assertContains(response, "↓</span> falling from 0.2 ug/L")
     assertContains(response, 'class="sparkline"')
-    # The summary comes before the tabs, the diagnoses table after them.
-    assert html.index('id="summary-diagnosis"') < html.index('role="tablist"')
-    assert html.index('role="tablist"') < html.index('id="diagnoses-heading"')
+    # The summary comes before the links to the sections, the diagnoses table after them.
+    assert html.index('id="summary-diagnosis"') < html.index('class="record-nav')
+    assert html.index('class="record-nav') < html.index('id="diagnoses-heading"')
