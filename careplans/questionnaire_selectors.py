@@ -88,6 +88,31 @@ def severity_bands(*, questionnaire_code: str, score_code: str) -> tuple[Severit
     return tuple(SeverityBand(label, Decimal(low), Decimal(high)) for label, low, high in rows)
 
 
+def severity_of(*, questionnaire_code: str, score_code: str, value: Any) -> str:
+    """The band a score falls in ("Moderate"), "" when the instrument has no bands or the
+    score is missing."""
+    if value is None:
+        return ""
+    number = Decimal(str(value))
+    bands = severity_bands(questionnaire_code=questionnaire_code, score_code=score_code)
+    return next((band.label for band in bands if band.low <= number <= band.high), "")
+
+
+def scores_in_words(response: QuestionnaireResponse) -> list[dict[str, Any]]:
+    """A response's scores as the review lists them: label, value, and its severity band."""
+    code = response.questionnaire.code
+    return [
+        {
+            "label": score.get("label", score_code),
+            "value": score.get("value"),
+            "severity": severity_of(
+                questionnaire_code=code, score_code=score_code, value=score.get("value")
+            ),
+        }
+        for score_code, score in (response.scores or {}).items()
+    ]
+
+
 def score_charts(*, patient: Patient) -> list[TrendChart]:
     """One trend chart per score of each questionnaire answered, oldest to newest, with the
     score's alert thresholds drawn as lines (the same drawing as the test charts)."""

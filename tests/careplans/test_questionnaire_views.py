@@ -159,7 +159,8 @@ def test_the_response_page_and_the_review_fragment_show_the_scores(client, clini
     )
     assert page.status_code == 200 and "Several days" in page.content.decode()
     latest = client.get(reverse("questionnaires:latest", args=[patient.public_id]))
-    assert "PHQ-9 total <strong>9</strong>" in latest.content.decode()
+    # 9 is the top of Kroenke's "mild" (5-9).
+    assert "PHQ-9 total <strong>9</strong> (mild)" in latest.content.decode()
 
 
 # ---------------------------------------------------------------------------
@@ -305,3 +306,26 @@ def test_gad7_has_spitzers_four_bands_and_other_scores_have_none():
         ("Severe", 15, 21),
     ]
     assert selectors.severity_bands(questionnaire_code="hna", score_code="total") == ()
+
+
+def test_a_score_on_a_band_edge_falls_in_the_band_the_paper_gives_it():
+    """PHQ-9 10 is "moderate" (10-14), 9 "mild", 20 "severe" (Kroenke 2001); GAD-7 15 is
+    "severe" (15-21, Spitzer 2006)."""
+    phq9 = {
+        v: selectors.severity_of(questionnaire_code="phq-9", score_code="total", value=v)
+        for v in (0, 4, 5, 9, 10, 19, 20, 27)
+    }
+    assert phq9 == {
+        0: "Minimal",
+        4: "Minimal",
+        5: "Mild",
+        9: "Mild",
+        10: "Moderate",
+        19: "Moderately severe",
+        20: "Severe",
+        27: "Severe",
+    }
+    assert selectors.severity_of(questionnaire_code="gad-7", score_code="total", value=15) == (
+        "Severe"
+    )
+    assert selectors.severity_of(questionnaire_code="phq-9", score_code="total", value=None) == ""
