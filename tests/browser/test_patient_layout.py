@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from careplans import services
 from careplans.models import Questionnaire
@@ -155,14 +156,39 @@ def test_a_score_chart_keeps_a_readable_height_and_its_labels_inside_the_picture
     page, device = screen.page, screen.device
     log_in(page, live_server, clinician.username)
     _open(page, f"{live_server.url}/patients/{record.public_id}/")
-    canvas = page.locator("#questionnaires-panel canvas[data-trend-chart]").first
+    chart = _drawn(page, page.locator("#questionnaires-panel canvas[data-trend-chart]").first)
+    assert chart["height"] >= 200, chart["height"]
+    assert chart["yRange"] == [0, 27]
+    # At a readable height every band is tall enough to be named.
+    assert [b["label"] for b in chart["bands"]] == [
+        "Minimal",
+        "Mild",
+        "Moderate",
+        "Moderately severe",
+        "Severe",
+    ]
+    _inside(chart)
+    # The PSA trend too: as tall, with its axes and legend inside the picture.
+    psa = _drawn(page, page.locator("#charts-panel canvas[data-trend-chart]").first)
+    assert psa["height"] >= 200, psa["height"]
+    _inside(psa)
+    _no_sideways_scroll(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#questionnaires-panel canvas[data-trend-chart]").first.screenshot(
+        path=str(SCREENSHOTS / f"phq9-chart-{device}.png")
+    )
+
+
+def _drawn(page: Page, canvas: Locator) -> dict[str, Any]:
+    """The chart on ``canvas`` once drawn: its size, value range, the severity band names it
+    drew, and the boxes of its axes and legend items, in the canvas' own pixels."""
     canvas.scroll_into_view_if_needed()
     expect(canvas).to_be_visible()
     page.wait_for_function(
         "(el) => Chart.getChart(el) && Chart.getChart(el).width > 0",
         arg=canvas.element_handle(),
     )
-    chart = canvas.evaluate(
+    geometry: dict[str, Any] = canvas.evaluate(
         """(element) => {
             const chart = Chart.getChart(element);
             const y = chart.scales.y;
@@ -170,7 +196,7 @@ def test_a_score_chart_keeps_a_readable_height_and_its_labels_inside_the_picture
                 width: chart.width,
                 height: chart.height,
                 yRange: [y.min, y.max],
-                bands: chart.$severityLabels,
+                bands: chart.$severityLabels || [],
                 boxes: [
                     ...chart.boxes.map((b) => ({
                         what: b.id || b.type || "box",
@@ -185,22 +211,13 @@ def test_a_score_chart_keeps_a_readable_height_and_its_labels_inside_the_picture
             };
         }"""
     )
-    assert chart["height"] >= 200, chart["height"]
-    assert chart["yRange"] == [0, 27]
-    # At a readable height every band is tall enough to be named.
-    assert [b["label"] for b in chart["bands"]] == [
-        "Minimal",
-        "Mild",
-        "Moderate",
-        "Moderately severe",
-        "Severe",
-    ]
+    return geometry
+
+
+def _inside(chart: dict[str, Any]) -> None:
     for box in chart["bands"] + chart["boxes"]:
         assert 0 <= box["left"] <= box["right"] <= chart["width"], box
         assert 0 <= box["top"] <= box["bottom"] <= chart["height"], box
-    _no_sideways_scroll(page)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    canvas.screenshot(path=str(SCREENSHOTS / f"phq9-chart-{device}.png"))
 
 
 def test_the_worklist_and_the_patient_page_have_no_serious_violations_at_each_width(
