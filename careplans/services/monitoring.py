@@ -150,6 +150,13 @@ def _evidence(finding: Finding) -> list[dict[str, str]]:
     ]
 
 
+def _taken(group: list[_Breach]) -> dt.datetime | None:
+    """When the results behind the breaches were taken: the newest result of each breach's
+    evidence (the one that tipped it), the longest waiting of those."""
+    newest = [max(p.at for p in b.finding.evidence) for b in group if b.finding.evidence]
+    return min(newest) if newest else None
+
+
 def _raise_breaches(breaches: list[_Breach], actor: User) -> list[WorkItem]:
     """One work item for the breaches one evaluation found on one plan, listing each rule and
     its evidence; each breach remembered so it is never raised again. Returns the items."""
@@ -178,6 +185,7 @@ def _raise_breaches(breaches: list[_Breach], actor: User) -> list[WorkItem]:
             patient=plan.patient,
             team=plan.team,
             priority=min(b.rule.priority for b in group),
+            waiting_since=_taken(group),
             details={
                 "rule": first.rule.name,
                 "rule_type": first.rule.rule_type,
