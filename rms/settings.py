@@ -459,7 +459,8 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
 
 # ---------------------------------------------------------------------------
 # Worklist: when an item is due, by its priority (counted from the day it is raised).
-# Urgent items are due the same day, always (docs/clinical-safety/hazard-log.md, W1).
+# Urgent items are due the same day, always (worklists.due; hazard W1 in
+# docs/clinical-safety/hazard-log.md).
 # ---------------------------------------------------------------------------
 WORKLIST_DUE_WORKING_DAYS_HIGH = env.integer("WORKLIST_DUE_WORKING_DAYS_HIGH", default=2, minimum=0)
 WORKLIST_DUE_DAYS_NORMAL = env.integer("WORKLIST_DUE_DAYS_NORMAL", default=7, minimum=0)

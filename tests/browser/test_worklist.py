@@ -31,21 +31,7 @@ def outcomes(transactional_db) -> None:  # type: ignore[no-untyped-def]
 
 
 def raise_items(patient, *titles: str) -> list[WorkItem]:  # type: ignore[no-untyped-def]
-    items = []
-    for n, title in enumerate(titles):
-        item, _ = services.work_item_raise(
-            kind=WorkItem.Kind.THRESHOLD_BREACH,
-            dedupe_key=f"browser:{patient.pk}:{n}",
-            title=title,
-            explanation=f"{title}: PSA 0.24 ug/L is above the limit of 0.2 ug/L.",
-            source="rule:1",
-            actor=system_user(),
-            patient=patient,
-            priority=WorkItem.Priority.HIGH,
-            details={"rule": "PSA above 0.2"},
-        )
-        items.append(item)
-    return items
+    return [raise_item(patient, title, priority=WorkItem.Priority.HIGH) for title in titles]
 
 
 def open_worklist(page: Page, live_server, query: str = "?view=items") -> None:  # type: ignore[no-untyped-def]
@@ -133,6 +119,7 @@ def raise_item(patient, title: str, **values) -> WorkItem:  # type: ignore[no-un
     item, _ = services.work_item_raise(
         kind=values.pop("kind", WorkItem.Kind.THRESHOLD_BREACH),
         dedupe_key=f"browser:{patient.pk}:{title}",
+        details={"rule": "PSA above 0.2"},
         title=title,
         explanation=f"{title}: PSA 0.24 ug/L is above the limit of 0.2 ug/L.",
         source="rule:1",
