@@ -54,6 +54,7 @@ from careplans.schedule import is_blood_test
 from careplans.services.radiology import radiology_review_raise
 from rms.models import Observation, Patient, Result
 from rms.services import system_user
+from worklists.due import waiting_since as waited_from
 from worklists.models import WorkItem
 from worklists.services import (
     work_item_close_by_system,
@@ -302,6 +303,7 @@ def _review_item(
     priority: int = WorkItem.Priority.HIGH,
     due_date: dt.date | None = None,
     details: dict[str, object] | None = None,
+    waiting_since: dt.datetime | None = None,
 ) -> WorkItem:
     item, _ = work_item_raise(
         kind=WorkItem.Kind.RESULT_TO_REVIEW,
@@ -315,6 +317,7 @@ def _review_item(
         priority=priority,
         due_date=due_date,
         details=details,
+        waiting_since=waiting_since,
     )
     return item
 
@@ -352,6 +355,9 @@ def _raise_unreadable(observation: Observation, plan: FollowUpPlan, who: User) -
         plan=plan,
         source=f"result:{result.public_id}",
         actor=who,
+        waiting_since=waited_from(
+            observed_at=observation.observed_at, arrived_at=result.created_at
+        ),
         details={"observation": str(observation.pk), "value": observation.value_text[:200]},
     )
 
