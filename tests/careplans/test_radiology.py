@@ -109,9 +109,7 @@ def test_the_sample_report_raises_a_result_to_review_with_its_conclusion(patient
     assert item.details["conclusion"] == SAMPLE_CONCLUSION
 
 
-def test_a_report_waits_from_when_the_study_was_done_not_from_when_it_was_filed(
-    patient, clinician
-):
+def test_a_report_waits_from_when_the_study_was_done_not_from_when_it_was_filed(patient, clinician):
     """The scan of 12 Nov 2026 10:15 (London, GMT) reported days later has been waiting for a
     clinician since the scan, which is what the worklist shows and orders by."""
     start(patient, clinician)
