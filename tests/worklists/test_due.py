@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 
 from worklists import selectors
 from worklists.due import add_working_days, due_by_priority, waiting_since
@@ -101,3 +103,36 @@ def test_the_worklist_puts_a_self_harm_answer_first_then_priority_then_the_longe
     )
     order = list(selectors.work_item_list(user=clinician, status=selectors.ACTIVE))
     assert order == [self_harm, urgent, high_old, high_new]
+
+
+def test_items_raised_before_the_change_are_given_a_wait_a_due_date_and_the_self_harm_mark(
+    patient,
+) -> None:  # type: ignore[no-untyped-def]
+    """The data migration: an open item from before waits from its creation and is due by its
+    priority from the day it was raised; an open PHQ-9 alert on item 9 sorts first."""
+    migration = importlib.import_module("worklists.migrations.0006_fill_waiting_since_worklist_ui")
+    high = raise_item(patient, priority=Priority.HIGH)
+    alert = raise_item(
+        patient,
+        kind=WorkItem.Kind.QUESTIONNAIRE_ALERT,
+        priority=Priority.URGENT,
+        details={
+            "questionnaire": "phq-9",
+            "fired": [{"label": "Thoughts of self-harm", "item": "9"}],
+        },
+    )
+    total_only = raise_item(
+        patient,
+        kind=WorkItem.Kind.QUESTIONNAIRE_ALERT,
+        details={"questionnaire": "phq-9", "fired": [{"score": "total", "value": 17}]},
+    )
+    WorkItem.objects.update(waiting_since=None, due_date=None, risk_of_self_harm=False)
+
+    migration.fill(django_apps, None)
+
+    for item in (high, alert, total_only):
+        item.refresh_from_db()
+        assert item.waiting_since == item.created_at
+    assert high.due_date == dt.date(2026, 11, 24)
+    assert alert.due_date == FRIDAY
+    assert (alert.risk_of_self_harm, total_only.risk_of_self_harm) == (True, False)
