@@ -466,6 +466,15 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
     )
 
 # ---------------------------------------------------------------------------
+# Worklist: when an item is due, by its priority (counted from the day it is raised).
+# Urgent items are due the same day, always (worklists.due; hazard W1 in
+# docs/clinical-safety/hazard-log.md).
+# ---------------------------------------------------------------------------
+WORKLIST_DUE_WORKING_DAYS_HIGH = env.integer("WORKLIST_DUE_WORKING_DAYS_HIGH", default=2, minimum=0)
+WORKLIST_DUE_DAYS_NORMAL = env.integer("WORKLIST_DUE_DAYS_NORMAL", default=7, minimum=0)
+WORKLIST_DUE_DAYS_LOW = env.integer("WORKLIST_DUE_DAYS_LOW", default=28, minimum=0)
+
+# ---------------------------------------------------------------------------
 # Inbound HL7 v2 feeds (MLLP listener and the API)
 # ---------------------------------------------------------------------------
 MLLP_MAX_MESSAGE_BYTES = env.integer(

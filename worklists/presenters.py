@@ -126,12 +126,26 @@ class WorkItemRow:
         return first_line(self.item.explanation)
 
     @property
+    def waited_from(self) -> dt.datetime:
+        """When the cause happened (the result was taken), else when the item was raised."""
+        return self.item.waiting_since or self.item.created_at
+
+    @property
     def age(self) -> str:
-        return days_ago(self.item.created_at, self.today)
+        """How long the item has waited, from when its result was taken."""
+        return days_ago(self.waited_from, self.today)
+
+    @property
+    def waiting_since(self) -> str:
+        return format_date(timezone.localdate(self.waited_from))
 
     @property
     def raised_on(self) -> str:
         return format_date(timezone.localdate(self.item.created_at))
+
+    @property
+    def is_self_harm(self) -> bool:
+        return self.item.risk_of_self_harm
 
     @property
     def due(self) -> str:
@@ -207,11 +221,13 @@ class Tab:
 
 
 def scope_tabs(counts: Iterable[KindCount], *, scope: str, kind: str) -> list[Tab]:
-    """'Mine' and 'My teams', each with how many items it holds (of the chosen kind)."""
+    """'Mine', 'My teams' and 'Overdue', each with how many items it holds (of the chosen
+    kind)."""
     rows = [c for c in counts if not kind or c.kind == kind]
     return [
         Tab("Mine", sum(c.mine for c in rows), {"show": "mine"}, scope == "mine"),
-        Tab("My teams", sum(c.team for c in rows), {"show": "team"}, scope != "mine"),
+        Tab("My teams", sum(c.team for c in rows), {"show": "team"}, scope == "team"),
+        Tab("Overdue", sum(c.overdue for c in rows), {"show": "overdue"}, scope == "overdue"),
     ]
 
 
@@ -220,11 +236,82 @@ def kind_tabs(counts: Iterable[KindCount], *, scope: str, kind: str) -> list[Tab
     counts = list(counts)
 
     def number(c: KindCount) -> int:
-        return c.mine if scope == "mine" else c.team
+        return {"mine": c.mine, "overdue": c.overdue}.get(scope, c.team)
 
     tabs = [Tab("All kinds", sum(number(c) for c in counts), {"kind": None}, not kind)]
     tabs.extend(Tab(c.label, number(c), {"kind": c.kind}, c.kind == kind) for c in counts)
     return tabs
+
+
+class PatientGroup:
+    """One patient's row of the worklist by patient: their open items (rows, in the
+    worklist's order), summarised by the first, which decides where the patient sorts."""
+
+    def __init__(self, rows: Sequence[WorkItemRow], *, feedback: RowFeedback | None = None):
+        self.rows = list(rows)
+        self.feedback = feedback or RowFeedback()
+
+    @property
+    def first(self) -> WorkItemRow:
+        return self.rows[0]
+
+    @property
+    def active_rows(self) -> list[WorkItemRow]:
+        return [row for row in self.rows if row.is_active]
+
+    @property
+    def patient(self) -> PatientPresenter | None:
+        return self.first.patient
+
+    @property
+    def key(self) -> str:
+        """The patient's public id, or the first item's for items with no patient."""
+        patient = self.first.item.patient
+        return str(patient.public_id) if patient else f"none-{self.first.public_id}"
+
+    @property
+    def dom_id(self) -> str:
+        return f"patient-{self.key}"
+
+    @property
+    def count(self) -> int:
+        return len(self.active_rows)
+
+    @property
+    def is_self_harm(self) -> bool:
+        return any(row.is_self_harm and row.is_active for row in self.rows)
+
+    @property
+    def due(self) -> str:
+        """The earliest due date of the open items."""
+        days = [row.item.due_date for row in self.active_rows if row.item.due_date]
+        return format_date(min(days)) if days else ""
+
+    @property
+    def is_overdue(self) -> bool:
+        return any(row.is_overdue for row in self.rows)
+
+    @property
+    def assignees(self) -> str:
+        names = list(dict.fromkeys(row.assignee for row in self.active_rows))
+        return ", ".join(names)
+
+    @property
+    def can_act(self) -> bool:
+        return any(row.can_act for row in self.rows)
+
+    @property
+    def colleagues(self) -> list[Choice]:
+        """Whom the ticked items can be given to: the colleagues of the first item's team
+        (a patient's items are their team's)."""
+        for row in self.rows:
+            if row.can_act:
+                return [Choice(c.value, c.label) for c in row.colleagues]
+        return []
+
+    @property
+    def outcomes(self) -> list[Choice]:
+        return self.first.outcomes
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,16 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import (
+    Case,
     CharField,
     Count,
     F,
+    Max,
+    Min,
     Q,
     QuerySet,
+    Value,
+    When,
 )
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
@@ -35,9 +40,14 @@ from worklists.services import YIELD_GROUP
 
 AnyUser = selectors.AnyUser
 
-# The worklist's two scopes: the items given to me, and every item of my teams.
+# The worklist's scopes: the items given to me, every item of my teams, and my teams' items
+# past their due date.
 MINE = "mine"
 TEAM = "team"
+OVERDUE = "overdue"
+# The worklist's two views: one row per patient (the default), or one row per item.
+BY_PATIENT = "patients"
+BY_ITEM = "items"
 # The assignee filter's value for "nobody yet".
 UNASSIGNED = "none"
 
@@ -159,13 +169,55 @@ def _filtered(user: AnyUser, filters: WorklistFilters, *, kind: str) -> QuerySet
     return items
 
 
+def _overdue_q() -> Q:
+    return Q(due_date__lt=timezone.localdate())
+
+
 def worklist(*, user: AnyUser, filters: WorklistFilters) -> QuerySet[WorkItem]:
-    """The open and in-progress items in scope that match ``filters``, most urgent first,
-    then oldest first, with their patient, team and assignee."""
+    """The open and in-progress items in scope that match ``filters``: a self-harm answer
+    first, then the most urgent, then the longest waiting; with their patient, team and
+    assignee."""
     items = _filtered(user, filters, kind=filters.kind)
     if filters.scope == MINE:
         items = items.filter(assignee_id=user.pk) if isinstance(user, User) else items.none()
+    elif filters.scope == OVERDUE:
+        items = items.filter(_overdue_q())
     return items.filter(filters.assignee_q())
+
+
+def worklist_patients(*, user: AnyUser, filters: WorklistFilters) -> QuerySet[Any]:
+    """The patients of ``worklist`` (one row each, ``patient`` their id, None for the items
+    with no patient), in the order of each one's first item: a self-harm answer first, then
+    the most urgent, then the longest waiting. Each row also counts the patient's items
+    (``items``). One query; a page of it is fetched with ``worklist_of_patients``."""
+    harm = Max(Case(When(risk_of_self_harm=True, then=Value(1)), default=Value(0)))
+    return (
+        worklist(user=user, filters=filters)
+        .order_by()
+        .values("patient")
+        .annotate(
+            harm=harm,
+            top=Min("priority"),
+            waited_from=Min(Coalesce("waiting_since", "created_at")),
+            items=Count("pk"),
+        )
+        .order_by("-harm", "top", "waited_from", F("patient").asc(nulls_last=True))
+    )
+
+
+def worklist_of_patients(
+    *, user: AnyUser, filters: WorklistFilters, patient_ids: Iterable[int | None]
+) -> dict[int | None, list[WorkItem]]:
+    """The items of ``worklist`` of these patients, by patient id (None: no patient), each
+    list in the worklist's order. One query."""
+    ids = list(patient_ids)
+    wanted = Q(patient_id__in=[pk for pk in ids if pk is not None])
+    if None in ids:
+        wanted |= Q(patient__isnull=True)
+    found: dict[int | None, list[WorkItem]] = {pk: [] for pk in ids}
+    for item in worklist(user=user, filters=filters).filter(wanted):
+        found.setdefault(item.patient_id, []).append(item)
+    return found
 
 
 @dataclass(frozen=True)
@@ -174,6 +226,7 @@ class KindCount:
     label: str
     team: int
     mine: int
+    overdue: int = 0
 
 
 def kind_counts(*, user: AnyUser, filters: WorklistFilters) -> list[KindCount]:
@@ -186,15 +239,22 @@ def kind_counts(*, user: AnyUser, filters: WorklistFilters) -> list[KindCount]:
         _filtered(user, filters, kind="")
         .order_by()
         .values("kind")
-        .annotate(team=Count("pk", filter=in_scope), mine=Count("pk", filter=Q(assignee_id=me)))
+        .annotate(
+            team=Count("pk", filter=in_scope),
+            mine=Count("pk", filter=Q(assignee_id=me)),
+            overdue=Count("pk", filter=in_scope & _overdue_q()),
+        )
     )
-    by_kind: dict[str, tuple[int, int]] = {row["kind"]: (row["team"], row["mine"]) for row in rows}
+    by_kind: dict[str, tuple[int, int, int]] = {
+        row["kind"]: (row["team"], row["mine"], row["overdue"]) for row in rows
+    }
     return [
         KindCount(
             kind=kind.value,
             label=kind.label,
-            team=by_kind.get(kind.value, (0, 0))[0],
-            mine=by_kind.get(kind.value, (0, 0))[1],
+            team=by_kind.get(kind.value, (0, 0, 0))[0],
+            mine=by_kind.get(kind.value, (0, 0, 0))[1],
+            overdue=by_kind.get(kind.value, (0, 0, 0))[2],
         )
         for kind in WorkItem.Kind
     ]

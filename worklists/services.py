@@ -30,6 +30,7 @@ from django.utils import timezone
 from rms import selectors as rms_selectors
 from rms.models import InboundMessage, Membership, Patient, Team
 from rms.models.teams import WRITE_ROLES
+from worklists.due import due_by_priority
 from worklists.keys import CauseScope, HeldInboundKey, WorkItemKey
 from worklists.models import WorkItem, WorkItemEvent
 
@@ -151,6 +152,18 @@ def _close(
 # ---------------------------------------------------------------------------
 # The item's life
 # ---------------------------------------------------------------------------
+def _timing(
+    priority: int, due_date: dt.date | None, waiting_since: dt.datetime | None
+) -> dict[str, Any]:
+    """A new item's due date (the raiser's, else by priority) and the time it waits from
+    (never in the future: a sender's clock ahead of ours must not make an item look new)."""
+    now = timezone.now()
+    return {
+        "due_date": due_date or due_by_priority(priority, raised_on=timezone.localdate(now)),
+        "waiting_since": min(waiting_since, now) if waiting_since else now,
+    }
+
+
 @transaction.atomic
 def work_item_raise(
     *,
@@ -166,12 +179,16 @@ def work_item_raise(
     due_date: dt.date | None = None,
     details: dict[str, Any] | None = None,
     yield_group: str = "",
+    waiting_since: dt.datetime | None = None,
+    risk_of_self_harm: bool = False,
 ) -> tuple[WorkItem, bool]:
     """Raise the item for one cause (``key``), worded by the raiser (``title``,
     ``explanation``), or return the one already raised for it: ``(item, created)``. A second
     raise never makes another item and never reopens a closed one. With no ``team``, the
     patient's first open-caseload team owns the item; ``yield_group`` names what the alert
-    yield counts it under. Writes a "created" event when it creates."""
+    yield counts it under. With no ``due_date``, the item is due by its priority
+    (``worklists.due``); with no ``waiting_since`` (when the cause happened), it waits from
+    now. Writes a "created" event when it creates."""
     dedupe_key = key.render()
     if not dedupe_key.strip():
         raise ValidationError({"dedupe_key": "A work item needs the identity of its cause."})
@@ -191,9 +208,10 @@ def work_item_raise(
         patient=patient,
         team=team,
         priority=priority,
-        due_date=due_date,
         details=_details(details, yield_group),
         created_by=actor,
+        **_timing(priority, due_date, waiting_since),
+        risk_of_self_harm=risk_of_self_harm,
     )
     # Uniqueness of the key is left to the database (below): checking it here would race.
     item.full_clean(validate_unique=False)
@@ -288,9 +306,14 @@ def work_items_raise(*, items: list[dict[str, Any]], actor: User) -> int:
             patient=patient,
             team=team,
             priority=values.get("priority", Priority.NORMAL),
-            due_date=values.get("due_date"),
             details=_details(values.get("details"), values.get("yield_group", "")),
             created_by=actor,
+            **_timing(
+                values.get("priority", Priority.NORMAL),
+                values.get("due_date"),
+                values.get("waiting_since"),
+            ),
+            risk_of_self_harm=values.get("risk_of_self_harm", False),
         )
         item.full_clean(
             exclude=_DATABASE_CHECKED, validate_unique=False, validate_constraints=False

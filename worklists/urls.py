@@ -18,5 +18,7 @@ urlpatterns: list[URLPattern] = [
     path(f"{ITEM}complete/", views.item_complete, name="complete"),
     path(f"{ITEM}dismiss/", views.item_dismiss, name="dismiss"),
     path("bulk/", views.bulk, name="bulk"),
+    path("tabs/", views.tabs, name="tabs"),
+    path("patients/<uuid:public_id>/act/", views.patient_act, name="patient_act"),
     path("yield/", views.alert_yield, name="yield"),
 ]

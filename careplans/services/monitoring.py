@@ -62,6 +62,7 @@ from careplans.work_item_keys import (
 )
 from rms.models import Observation, Patient, Result
 from rms.services import system_user
+from worklists.due import waiting_since as waited_from
 from worklists.keys import WorkItemKey
 from worklists.models import WorkItem
 from worklists.services import (
@@ -159,6 +160,13 @@ def _evidence(finding: Finding) -> list[dict[str, str]]:
     ]
 
 
+def _taken(group: list[_Breach]) -> dt.datetime | None:
+    """When the results behind the breaches were taken: the newest result of each breach's
+    evidence (the one that tipped it), the longest waiting of those."""
+    newest = [max(p.at for p in b.finding.evidence) for b in group if b.finding.evidence]
+    return min(newest) if newest else None
+
+
 def _raise_breaches(breaches: list[_Breach], actor: User) -> list[WorkItem]:
     """One work item for the breaches one evaluation found on one plan, listing each rule and
     its evidence; each breach remembered so it is never raised again. Returns the items."""
@@ -188,6 +196,7 @@ def _raise_breaches(breaches: list[_Breach], actor: User) -> list[WorkItem]:
             team=plan.team,
             priority=min(b.rule.priority for b in group),
             yield_group=first.rule.name,
+            waiting_since=_taken(group),
             details={
                 "rule_type": first.rule.rule_type,
                 "plan": str(plan.public_id),
@@ -303,6 +312,7 @@ def _review_item(
     priority: int = WorkItem.Priority.HIGH,
     due_date: dt.date | None = None,
     details: dict[str, object] | None = None,
+    waiting_since: dt.datetime | None = None,
 ) -> WorkItem:
     item, _ = work_item_raise(
         kind=WorkItem.Kind.RESULT_TO_REVIEW,
@@ -316,6 +326,7 @@ def _review_item(
         priority=priority,
         due_date=due_date,
         details=details,
+        waiting_since=waiting_since,
     )
     return item
 
@@ -353,6 +364,9 @@ def _raise_unreadable(observation: Observation, plan: FollowUpPlan, who: User) -
         plan=plan,
         source=f"result:{result.public_id}",
         actor=who,
+        waiting_since=waited_from(
+            observed_at=observation.observed_at, arrived_at=result.created_at
+        ),
         details={"observation": str(observation.pk), "value": observation.value_text[:200]},
     )
 

@@ -493,6 +493,10 @@ def _raise_alert(
         patient=response.patient,
         team=response.team,
         priority=priority,
+        waiting_since=response.authored_at,
+        risk_of_self_harm=any(
+            scoring_rules.is_self_harm_answer(questionnaire.code, f) for f in fired
+        ),
         details={
             "questionnaire": questionnaire.code,
             "response": str(response.public_id),

@@ -21,6 +21,7 @@ from careplans.work_item_keys import RadiologyReviewKey
 from rms.models import Result, Team
 from rms.reports import conclusion
 from rms.services import system_user
+from worklists.due import waiting_since as waited_from
 from worklists.models import WorkItem
 from worklists.services import (
     work_item_close_by_system,
@@ -91,6 +92,9 @@ def radiology_review_raise(*, result: Result, actor: User | None = None) -> list
             patient=result.patient,
             team=team,
             priority=WorkItem.Priority.NORMAL,
+            # Waiting since the study was done (or since the report arrived, if that is
+            # earlier or the study's time is unknown).
+            waiting_since=waited_from(observed_at=result.observed_at, arrived_at=result.created_at),
             details={
                 "cause": "radiology_report",
                 "result": str(result.public_id),

@@ -87,10 +87,10 @@ def test_the_worklist_can_be_reached_and_used_from_the_keyboard(
     page: Page, live_server, clinician, record
 ) -> None:
     log_in(page, live_server, clinician.username)
-    page.goto(f"{live_server.url}/worklists/")
+    page.goto(f"{live_server.url}/worklists/?view=items")
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent.trim()")
-    assert focused == "Skip to main content"
+    assert focused == "Skip to the worklist"
     # Tab reaches the row's own "Assign to me" (past the bulk bar's), and Enter activates it.
     for _ in range(80):
         page.keyboard.press("Tab")

@@ -25,6 +25,7 @@ from tests.browser.conftest import log_in
 from tests.browser.test_accessibility import serious_violations
 from tests.browser.test_patient_page import _pathway
 from tests.factories import DiagnosisFactory, ObservationFactory, PatientFactory, ResultFactory
+from tests.worklists.helpers import ExampleKey
 from worklists.models import WorkItem
 from worklists.services import work_item_raise
 
@@ -58,7 +59,7 @@ def record(team, clinician):  # type: ignore[no-untyped-def]
         ObservationFactory(result=result, value_text=str(value), value_numeric=value)
     work_item_raise(
         kind=WorkItem.Kind.THRESHOLD_BREACH,
-        dedupe_key="layout:1",
+        key=ExampleKey("layout:1"),
         title="PSA at or above 0.2 ug/L, confirmed",
         explanation="PSA 0.205 ug/L is at or above 0.2, confirmed.",
         source="test",
