@@ -110,7 +110,7 @@ def test_items_raised_before_the_change_are_given_a_wait_a_due_date_and_the_self
 ) -> None:  # type: ignore[no-untyped-def]
     """The data migration: an open item from before waits from its creation and is due by its
     priority from the day it was raised; an open PHQ-9 alert on item 9 sorts first."""
-    migration = importlib.import_module("worklists.migrations.0006_fill_waiting_since_worklist_ui")
+    migration = importlib.import_module("worklists.migrations.0006_fill_waiting_since")
     high = raise_item(patient, priority=Priority.HIGH)
     alert = raise_item(
         patient,
