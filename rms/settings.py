@@ -353,6 +353,9 @@ elif _email["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
     _email_options = {"file_path": _email.get("EMAIL_FILE_PATH")}
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", default="rms@localhost")
+# The folder of the demo's mailbox (rms.ops.mailbox): set by `manage.py demo` when no
+# EMAIL_URL is given, which also shows the emails kept there at /demo/emails/. Empty: no page.
+DEMO_MAILBOX_DIR = ""
 
 # ---------------------------------------------------------------------------
 # Security. Production turns on everything `check --deploy` looks for.

@@ -223,7 +223,27 @@ def test_a_clinician_shares_a_patient_and_the_registration_is_queued_first(
     assert [m.kind for m in outbox] == [Kind.REGISTRATION, Kind.LAB]
     assert all(m.status == Status.PENDING for m in outbox)
     assert page_messages(response) == [
-        "Shared with Patients Know Best: 2 messages queued, registration first."
+        "Shared with Patients Know Best: queued 1 registration and 1 message of the record; "
+        "they are sent to PKB in the background, registration first."
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_share_delivered_at_commit_says_what_pkb_received_not_that_nothing_is_queued(
+    client, clinician, patient, sandbox, settings
+) -> None:
+    """With tasks in-process (the demo), the dispatcher runs at commit, before the message is
+    written: the clinician reads what was queued and delivered, never "0 messages queued"."""
+    settings.PKB_URL = sandbox.url
+    settings.PKB_USERNAME = "rms"
+    settings.PKB_PASSWORD = "pw"
+    lab_result(patient)
+    client.force_login(clinician)
+    response = client.post(opt_in_url(patient), CONSENTED)
+    assert set(OutboundMessage.objects.values_list("status", flat=True)) == {Status.DELIVERED}
+    assert page_messages(response) == [
+        "Shared with Patients Know Best: queued 1 registration and 1 message of the record; "
+        "both delivered to PKB."
     ]
 
 
@@ -235,7 +255,7 @@ def test_sharing_with_htmx_answers_with_the_new_panel_and_its_message(
     assert response.status_code == 200
     assertContains(response, 'id="pkb-panel"')
     assertContains(response, "Shared since")
-    assertContains(response, "1 message queued, registration first.")
+    assertContains(response, "queued 1 registration and 0 messages of the record;")
     assertNotContains(response, "<html")
 
 

@@ -27,6 +27,7 @@ from pkb_bridge.models import ReleasePolicy
 from pkb_bridge.sandbox import SandboxServer, SandboxState
 from pkb_bridge.sandbox.fhir import FhirSandbox
 from rms import selectors
+from rms.ops.mailbox import BACKEND as MAILBOX
 
 logger = logging.getLogger("pkb_bridge")
 
@@ -41,6 +42,12 @@ def apply_demo_settings(environ: Mapping[str, str]) -> None:
     if "RMS_REQUIRE_2FA" not in environ:
         # The demo logins are public: the password alone, unless RMS_REQUIRE_2FA says so.
         settings.RMS_REQUIRE_2FA = False
+    if "EMAIL_URL" not in environ:
+        # The demo's patients are fictional: their emails are kept, to be read at /demo/emails/.
+        settings.DEMO_MAILBOX_DIR = str(Path(settings.VAR_DIR) / "demo-mail")
+        settings.MAILERS = {
+            "default": {"BACKEND": MAILBOX, "OPTIONS": {"directory": settings.DEMO_MAILBOX_DIR}}
+        }
     if "DEBUG" not in environ:
         # A clinician trying the demo sees the pages production shows (403, 404, 500 with the
         # navigation), never Django's debug page. WhiteNoise serves the static files.
