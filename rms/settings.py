@@ -227,6 +227,9 @@ if not PRODUCTION:
     # WhiteNoise warns about a missing STATIC_ROOT; in development runserver serves the files.
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
     WHITENOISE_USE_FINDERS = True
+# Files browsers ask for at the site's root (favicon.ico), answered by WhiteNoise before any
+# view, so a browser's automatic request is neither a 404 nor a line in the access log.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "media/"
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from pkb_bridge.models import ReleasePolicy
 from pkb_bridge.sandbox import SandboxServer, SandboxState
 from pkb_bridge.sandbox.fhir import FhirSandbox
 from rms import selectors
+from rms.ops.logging import DemoteToDebug
 from rms.ops.mailbox import BACKEND as MAILBOX
 
 logger = logging.getLogger("pkb_bridge")
@@ -54,6 +57,41 @@ def apply_demo_settings(environ: Mapping[str, str]) -> None:
         settings.DEBUG = False
 
 
+# What the demo logs at DEBUG instead (see rms.ops.logging.DemoteToDebug), with the level
+# from which a record is still shown as it is: the delivery loop's polls of the sandbox every
+# two seconds and its tasks; runserver's access line (rms.request writes one per request);
+# Django's "Not Found: /x" or "Forbidden" after the access line has said 404 or 403.
+DEMO_QUIET_LOGGERS = {
+    "httpx": logging.WARNING,
+    "celery.app.trace": logging.WARNING,
+    "django.server": logging.ERROR,
+    "django.request": logging.ERROR,
+}
+
+
+def quiet_demo_logging() -> list[tuple[logging.Logger, logging.Filter]]:
+    """Routine and repeated lines at DEBUG (shown only with LOG_LEVEL=DEBUG), so the terminal
+    shows one line a request and what needs attention. Returns the filters added."""
+    added: list[tuple[logging.Logger, logging.Filter]] = []
+    for name, below in DEMO_QUIET_LOGGERS.items():
+        quiet = DemoteToDebug(below)
+        logging.getLogger(name).addFilter(quiet)
+        added.append((logging.getLogger(name), quiet))
+    return added
+
+
+def wait_until_listening(host: str, port: int, timeout_s: float = 60.0) -> bool:
+    """True once something accepts connections on ``host``:``port``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 class Command(BaseCommand):
     help = "Run the demo: the PKB sandbox, a delivery loop and the web application."
 
@@ -76,24 +114,37 @@ class Command(BaseCommand):
             daemon=True,
         )
         loop.start()
-        base = f"http://{options['host']}:{options['port']}/"
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    f"Remote Monitoring System: {base}  (log in as cns.uro / demo-password-1)",
-                    f"PKB sandbox (what patients would see in PKB): {sandbox.base_url}/",
-                    f"Delivery view for administrators: {base}pkb/delivery/ (log in as admin)",
-                    "",
-                ]
-            )
-        )
+        quiet_demo_logging()
+        # Written once the server listens, below runserver's own banner, so the address is
+        # the last thing on the screen when the demo is ready.
+        threading.Thread(
+            target=self._announce,
+            args=(options["host"], options["port"], sandbox.base_url),
+            name="demo-banner",
+            daemon=True,
+        ).start()
         try:
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
         finally:
             stop.set()
             loop.join(10)
             sandbox.stop()
+
+    def _announce(self, host: str, port: int, sandbox_url: str) -> None:
+        if not wait_until_listening(host, port):
+            return
+        base = f"http://{host}:{port}/"
+        lines = [
+            f"The demo is ready at {base}  (port {port})",
+            "Log in as cns.uro (clinician) or onc.uro (team admin), password demo-password-1",
+            f"PKB sandbox (what patients would see in PKB): {sandbox_url}/",
+            f"Emails the demo sent (log in as onc.uro): {base}demo/emails/",
+            f"Delivery view for administrators: {base}pkb/delivery/ (log in as admin)",
+            "Stop it with CONTROL-C.",
+        ]
+        width = max(len(line) for line in lines)
+        rule = "=" * width
+        self.stdout.write("\n".join(["", rule, *lines, rule, ""]))
 
     def _start_sandbox(self) -> SandboxServer:
         url = urlparse(settings.PKB_URL)
