@@ -36,8 +36,12 @@ from rms import selectors
 from rms.models import NhsNumberStatus, Patient
 
 PATHWAY = "prostate-post-prostatectomy"
-# Days ago and kg: a steady weight, and (for a plan with a weight rule) a loss of 6.4% in a month.
-STEADY = ((84, 82.4), (56, 82.1), (28, 82.6), (3, 82.3))
+# Days ago and kg: each patient's own steady weight, and (for a plan with a weight rule) a
+# loss of 6.4% in a month.
+STEADY = (
+    ((84, 82.4), (56, 82.1), (28, 82.6), (3, 82.3)),
+    ((84, 91.2), (56, 90.6), (28, 91.0), (3, 90.7)),
+)
 LOSING = ((84, 78.0), (56, 77.8), (30, 77.6), (2, 72.6))
 BLOOD_PRESSURE = (5, 138, 84)
 
@@ -130,7 +134,7 @@ class Command(BaseCommand):
             services.enrolment_opt_in(
                 patient=patient, actor=clinician, attestation=DEMO_ATTESTATION
             )
-            series = LOSING if index == 0 and has_weight_rule(patient) else STEADY
+            series = LOSING if index == 0 and has_weight_rule(patient) else STEADY[index]
             resources = [weight(patient, days_ago, kg) for days_ago, kg in series]
             if index == 0:
                 resources.append(blood_pressure(patient, *BLOOD_PRESSURE))
