@@ -3,14 +3,12 @@ admin then reads the patient's PKB invitation on the demo's emails page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.conf import settings as django_settings
 from playwright.sync_api import Page, expect
 
 from pkb_bridge.management.commands.demo import apply_demo_settings
-from pkb_bridge.sandbox import SandboxServer, SandboxState
+from pkb_bridge.sandbox import SandboxServer
 from tests.browser.conftest import log_in
 from tests.factories import PatientFactory
 
@@ -18,20 +16,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def demo(settings, tmp_path) -> Iterator[SandboxServer]:  # type: ignore[no-untyped-def]
+def demo(settings, tmp_path, sandbox) -> SandboxServer:  # type: ignore[no-untyped-def]
     """The demo's settings (its mailbox under a temporary folder) and the PKB sandbox."""
     settings.MAILERS = django_settings.MAILERS
     settings.DEMO_MAILBOX_DIR = ""
     settings.DEBUG = django_settings.DEBUG
     settings.VAR_DIR = tmp_path
     apply_demo_settings({})
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    settings.PKB_URL = server.url
-    settings.PKB_USERNAME = "rms"
-    settings.PKB_PASSWORD = "pw"
-    yield server
-    server.stop()
+    return sandbox
 
 
 def test_a_share_says_what_was_delivered_and_the_invitation_is_on_the_emails_page(

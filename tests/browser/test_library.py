@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
@@ -13,23 +12,11 @@ from playwright.sync_api import Page, expect
 
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from rms.models import Resource
 from tests.browser.conftest import log_in, open_patient
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sandbox(settings) -> Iterator[SandboxServer]:  # type: ignore[no-untyped-def]
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    settings.PKB_URL = server.url
-    settings.PKB_USERNAME = "rms"
-    settings.PKB_PASSWORD = "pw"
-    yield server
-    server.stop()
 
 
 def test_an_approved_resource_is_shared_from_the_patient_page_and_reaches_pkb(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -12,22 +11,10 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from tests.browser.conftest import log_in, open_patient
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sandbox(settings) -> Iterator[SandboxServer]:  # type: ignore[no-untyped-def]
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    settings.PKB_URL = server.url
-    settings.PKB_USERNAME = "rms"
-    settings.PKB_PASSWORD = "pw"
-    yield server
-    server.stop()
 
 
 def test_a_clinician_shares_a_patient_and_the_record_reaches_pkb(
