@@ -78,14 +78,13 @@ def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def share_words(counts: ShareCounts) -> str:
-    """What sharing a patient did, for the clinician who pressed the button: "Queued 1
-    registration and 12 messages of the record; all 13 delivered to PKB." """
-    queued = (
+def share_summary(counts: ShareCounts) -> str:
+    """What an opt-in queued and PKB has accepted so far: "queued 1 registration and 12
+    messages of the record; all 13 delivered to PKB" (the clinician's message, the command's)."""
+    parts = [
         f"queued {_counted(counts.registrations, 'registration')} and "
         f"{_counted(counts.items, 'message')} of the record"
-    )
-    parts = [queued]
+    ]
     total = counts.registrations + counts.items
     if total and counts.delivered == total:
         everything = {1: "delivered to PKB", 2: "both delivered to PKB"}
@@ -96,7 +95,12 @@ def share_words(counts: ShareCounts) -> str:
         parts.append("they are sent to PKB in the background, registration first")
     if counts.held:
         parts.append(f"{_counted(counts.held, 'item')} held for review")
-    return "Shared with Patients Know Best: " + "; ".join(parts) + "."
+    return "; ".join(parts)
+
+
+def share_words(counts: ShareCounts) -> str:
+    """The clinician's message after sharing a patient."""
+    return f"Shared with Patients Know Best: {share_summary(counts)}."
 
 
 class EnrolmentPresenter:
