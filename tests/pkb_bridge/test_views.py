@@ -7,6 +7,7 @@ Nothing is sent to PKB here: an opt-in or a release is checked at the outbox row
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 import pytest
@@ -226,6 +227,19 @@ def test_a_clinician_shares_a_patient_and_the_registration_is_queued_first(
         "Shared with Patients Know Best: queued 1 registration and 1 message of the record; "
         "they are sent to PKB in the background, registration first."
     ]
+
+
+def test_the_share_form_of_a_patient_without_breaches_renders_without_a_warning(
+    client, clinician, patient, caplog
+) -> None:
+    """Its layout names only the fields it has: crispy forms logged a traceback for the
+    breach evidence choice it had left out."""
+    client.force_login(clinician)
+    with caplog.at_level(logging.WARNING):
+        response = client.get(opt_in_url(patient))
+    assert response.status_code == 200
+    assertNotContains(response, "breach_evidence")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 @pytest.mark.django_db(transaction=True)
