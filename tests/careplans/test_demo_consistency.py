@@ -67,7 +67,7 @@ def test_a_colorectal_letter_does_not_ask_about_the_prostate_and_the_other_way_r
 
 
 @pytest.mark.django_db
-def test_no_two_demo_patients_share_a_series_and_letters_match_their_plans() -> None:
+def test_no_two_demo_patients_share_a_series_and_letters_match_their_plans(demo_settings) -> None:
     for command in ("load_demo", "demo_plans", "demo_care", "demo_patient_data"):
         call_command(command, stdout=io.StringIO())
 

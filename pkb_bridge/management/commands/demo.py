@@ -60,12 +60,15 @@ def apply_demo_settings(environ: Mapping[str, str]) -> None:
 # What the demo logs at DEBUG instead (see rms.ops.logging.DemoteToDebug), with the level
 # from which a record is still shown as it is: the delivery loop's polls of the sandbox every
 # two seconds and its tasks; runserver's access line (rms.request writes one per request);
-# Django's "Not Found: /x" or "Forbidden" after the access line has said 404 or 403.
+# Django's "Not Found: /x" or "Forbidden" after the access line has said 404 or 403; the
+# login lockout's routine lines.
 DEMO_QUIET_LOGGERS = {
     "httpx": logging.WARNING,
     "celery.app.trace": logging.WARNING,
     "django.server": logging.ERROR,
     "django.request": logging.ERROR,
+    # "Cleaned up 0 expired access attempts" at each login; failures are warnings.
+    "axes.handlers.database": logging.WARNING,
 }
 
 
@@ -92,6 +95,33 @@ def wait_until_listening(host: str, port: int, timeout_s: float = 60.0) -> bool:
     return False
 
 
+def start_sandbox() -> SandboxServer:
+    """The local PKB sandbox on PKB_URL's port, its data kept under var/ between runs."""
+    url = urlparse(settings.PKB_URL)
+    if url.hostname not in ("127.0.0.1", "localhost"):
+        raise CommandError(f"PKB_URL points at {url.hostname}; the demo uses the local sandbox.")
+    data = Path(settings.VAR_DIR) / "pkb-sandbox.json"
+    sandbox = SandboxServer(
+        username=settings.PKB_USERNAME,
+        password=settings.PKB_PASSWORD,
+        host="127.0.0.1",
+        port=url.port or 7443,
+        state=SandboxState(
+            data_path=str(data),
+            processing_id=settings.PKB_PROCESSING_ID,
+            delay_field=compose.delay_field(),
+        ),
+        fhir=FhirSandbox(
+            client_id=settings.PKB_FHIR_CLIENT_ID, client_secret=settings.PKB_FHIR_CLIENT_SECRET
+        ),
+    )
+    try:
+        sandbox.start()
+    except OSError as exc:
+        raise CommandError(f"The PKB sandbox cannot listen on port {url.port}: {exc}") from exc
+    return sandbox
+
+
 class Command(BaseCommand):
     help = "Run the demo: the PKB sandbox, a delivery loop and the web application."
 
@@ -104,7 +134,8 @@ class Command(BaseCommand):
         if settings.PRODUCTION:
             raise CommandError("The demo does not run with DJANGO_ENV=production.")
         apply_demo_settings(os.environ)
-        sandbox = self._start_sandbox()
+        quiet_demo_logging()
+        sandbox = start_sandbox()
         self._prepare_demo()
         stop = threading.Event()
         loop = threading.Thread(
@@ -114,7 +145,6 @@ class Command(BaseCommand):
             daemon=True,
         )
         loop.start()
-        quiet_demo_logging()
         # Written once the server listens, below runserver's own banner, so the address is
         # the last thing on the screen when the demo is ready.
         threading.Thread(
@@ -145,33 +175,6 @@ class Command(BaseCommand):
         width = max(len(line) for line in lines)
         rule = "=" * width
         self.stdout.write("\n".join(["", rule, *lines, rule, ""]))
-
-    def _start_sandbox(self) -> SandboxServer:
-        url = urlparse(settings.PKB_URL)
-        if url.hostname not in ("127.0.0.1", "localhost"):
-            raise CommandError(
-                f"PKB_URL points at {url.hostname}; the demo uses the local sandbox."
-            )
-        data = Path(settings.VAR_DIR) / "pkb-sandbox.json"
-        sandbox = SandboxServer(
-            username=settings.PKB_USERNAME,
-            password=settings.PKB_PASSWORD,
-            host="127.0.0.1",
-            port=url.port or 7443,
-            state=SandboxState(
-                data_path=str(data),
-                processing_id=settings.PKB_PROCESSING_ID,
-                delay_field=compose.delay_field(),
-            ),
-            fhir=FhirSandbox(
-                client_id=settings.PKB_FHIR_CLIENT_ID, client_secret=settings.PKB_FHIR_CLIENT_SECRET
-            ),
-        )
-        try:
-            sandbox.start()
-        except OSError as exc:
-            raise CommandError(f"The PKB sandbox cannot listen on port {url.port}: {exc}") from exc
-        return sandbox
 
     def _prepare_demo(self) -> None:
         """A hold policy for radiology in URO (to show publication control) and a few

@@ -13,6 +13,7 @@ keyed by its id); refuses to run in production.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +32,12 @@ from pkb_bridge.fhir.observations import (
     SYSTOLIC,
 )
 from pkb_bridge.fhir.services import OBSERVATION, inbound_receive
-from pkb_bridge.management.commands.demo import DEMO_ATTESTATION
+from pkb_bridge.management.commands.demo import (
+    DEMO_ATTESTATION,
+    apply_demo_settings,
+    quiet_demo_logging,
+    start_sandbox,
+)
 from rms import selectors
 from rms.models import NhsNumberStatus, Patient
 
@@ -129,6 +135,24 @@ class Command(BaseCommand):
         )
         # A patient who declined or withdrew consent to share is not shared.
         patients = [p for p in patients if not services.consent_refusal(p, DEMO_ATTESTATION)[1]][:2]
+        # The demo's settings, and its sandbox while the patients are shared: their records
+        # reach it at once (kept under var/ for `manage.py demo`) and their invitations go to
+        # the demo's mailbox, rather than failing against a PKB that is not running yet.
+        apply_demo_settings(os.environ)
+        quieted = quiet_demo_logging()
+        sandbox = start_sandbox()
+        try:
+            filed = self._share_and_file(patients, clinician)
+        finally:
+            sandbox.stop()
+            for logger, quiet in quieted:
+                logger.removeFilter(quiet)
+        self.stdout.write(
+            f"Demo patient-entered data: {len(patients)} patients shared with PKB, "
+            f"{filed} observations filed."
+        )
+
+    def _share_and_file(self, patients: list[Patient], clinician: User) -> int:
         filed = 0
         for index, patient in enumerate(patients):
             services.enrolment_opt_in(
@@ -141,7 +165,4 @@ class Command(BaseCommand):
             for resource in resources:
                 inbound_receive(resource_type=OBSERVATION, resource=resource)
                 filed += 1
-        self.stdout.write(
-            f"Demo patient-entered data: {len(patients)} patients shared with PKB, "
-            f"{filed} observations filed."
-        )
+        return filed
