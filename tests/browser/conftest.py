@@ -16,7 +16,7 @@ from django.apps import apps as django_apps
 from playwright.sync_api import Browser, Page, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from pkb_bridge.sandbox import SandboxServer, SandboxState
+from devtools.sandbox import SandboxServer, SandboxState
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [

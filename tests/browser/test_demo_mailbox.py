@@ -7,8 +7,8 @@ import pytest
 from django.conf import settings as django_settings
 from playwright.sync_api import Page, expect
 
-from pkb_bridge.management.commands.demo import apply_demo_settings
-from pkb_bridge.sandbox import SandboxServer
+from devtools.management.commands.demo import apply_demo_settings
+from devtools.sandbox import SandboxServer
 from tests.browser.conftest import log_in
 from tests.factories import PatientFactory
 

@@ -8,7 +8,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
-from pkb_bridge.management.commands.demo import apply_demo_settings
+from devtools.management.commands.demo import apply_demo_settings
 from rms.ops.mailbox import BACKEND, mailbox_read
 from tests.pkb_bridge.test_registration import drain
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
-from pkb_bridge.management.commands.demo import quiet_demo_logging
+from devtools.management.commands.demo import quiet_demo_logging
 from rms.ops.logging import DemoteToDebug
 
 
