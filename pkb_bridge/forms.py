@@ -31,6 +31,9 @@ class ActionForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # Fields a subclass leaves out go before the layout is built, so the layout names
+        # only fields the form has (crispy forms logs a traceback for each missing one).
+        self.drop_fields()
         self.helper = FormHelper(self)
         self.helper.form_method = "post"
         self.helper.form_action = action
@@ -46,6 +49,9 @@ class ActionForm(forms.Form):
                 label or self.label, type="submit", css_class=button_class or self.button_class
             ),
         )
+
+    def drop_fields(self) -> None:
+        """Remove the fields this instance does not ask for."""
 
     def layout_parts(self) -> list[Any]:
         return []
@@ -87,9 +93,11 @@ class OptInForm(ActionForm):
         self.attest = attest
         self.breaches = breaches
         super().__init__(*args, **kwargs)
-        if not attest:
+
+    def drop_fields(self) -> None:
+        if not self.attest:
             del self.fields["attestation"]
-        if not breaches:
+        if not self.breaches:
             del self.fields["breach_evidence"]
 
     def layout_parts(self) -> list[Any]:

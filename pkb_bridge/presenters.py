@@ -23,6 +23,7 @@ from pkb_bridge.models import (
 from rms.models import NhsNumberStatus, Patient
 
 if TYPE_CHECKING:
+    from pkb_bridge.selectors import ShareCounts
     from pkb_bridge.services import OptInPreview
 from rms.presenters import format_date, format_datetime
 
@@ -71,6 +72,35 @@ def delivery_words(message: OutboundMessage | None, *, patient: Patient | None =
     if message.status == Status.REJECTED:
         return f"Rejected: {message.ack_text or message.last_error or 'PKB gave no reason'}"
     return "Cancelled"
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def share_summary(counts: ShareCounts) -> str:
+    """What an opt-in queued and PKB has accepted so far: "queued 1 registration and 12
+    messages of the record; all 13 delivered to PKB" (the clinician's message, the command's)."""
+    parts = [
+        f"queued {_counted(counts.registrations, 'registration')} and "
+        f"{_counted(counts.items, 'message')} of the record"
+    ]
+    total = counts.registrations + counts.items
+    if total and counts.delivered == total:
+        everything = {1: "delivered to PKB", 2: "both delivered to PKB"}
+        parts.append(everything.get(total, f"all {total} delivered to PKB"))
+    elif counts.delivered:
+        parts.append(f"{counts.delivered} delivered to PKB, {counts.pending} still to send")
+    elif counts.pending:
+        parts.append("they are sent to PKB in the background, registration first")
+    if counts.held:
+        parts.append(f"{_counted(counts.held, 'item')} held for review")
+    return "; ".join(parts)
+
+
+def share_words(counts: ShareCounts) -> str:
+    """The clinician's message after sharing a patient."""
+    return f"Shared with Patients Know Best: {share_summary(counts)}."
 
 
 class EnrolmentPresenter:

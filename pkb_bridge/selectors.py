@@ -100,6 +100,36 @@ def queued_count(*, enrolment: Enrolment) -> int:
     return OutboundMessage.objects.filter(enrolment=enrolment, status=Status.PENDING).count()
 
 
+@dataclass(frozen=True)
+class ShareCounts:
+    """What an opt-in queued, and how much of it PKB has accepted so far."""
+
+    registrations: int
+    items: int
+    delivered: int
+    pending: int
+    held: int
+
+
+def share_counts(*, enrolment: Enrolment) -> ShareCounts:
+    """The enrolment's messages by kind and status, and its items held for review. Counted
+    whatever their status: with in-process tasks (the demo) they may all be delivered before
+    the clinician's page is drawn."""
+    counts = OutboundMessage.objects.filter(enrolment=enrolment).aggregate(
+        registrations=Count("pk", filter=Q(kind=OutboundMessage.Kind.REGISTRATION)),
+        total=Count("pk"),
+        delivered=Count("pk", filter=Q(status=Status.DELIVERED)),
+        pending=Count("pk", filter=Q(status__in=[Status.PENDING, Status.IN_FLIGHT])),
+    )
+    return ShareCounts(
+        registrations=counts["registrations"],
+        items=counts["total"] - counts["registrations"],
+        delivered=counts["delivered"],
+        pending=counts["pending"],
+        held=held_count(enrolment=enrolment),
+    )
+
+
 def held_count(*, enrolment: Enrolment) -> int:
     """Items of the enrolment held back from the patient until a clinician releases them."""
     return Publication.objects.filter(enrolment=enrolment, state=Publication.State.HELD).count()

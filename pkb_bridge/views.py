@@ -45,6 +45,7 @@ from pkb_bridge.presenters import (
     PublicationPresenter,
     age_in_words,
     connection_words,
+    share_words,
 )
 from rms import access
 from rms import selectors as rms_selectors
@@ -207,12 +208,7 @@ def opt_in(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             _refused(request, exc)
             return _after_action(request, patient)
         else:
-            queued = selectors.queued_count(enrolment=enrolment)
-            messages.success(
-                request,
-                "Shared with Patients Know Best: "
-                f"{queued} message{'s' if queued != 1 else ''} queued, registration first.",
-            )
+            messages.success(request, share_words(selectors.share_counts(enrolment=enrolment)))
             return _after_action(request, patient)
     return _page(
         request,

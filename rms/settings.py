@@ -235,6 +235,9 @@ if not PRODUCTION:
     # WhiteNoise warns about a missing STATIC_ROOT; in development runserver serves the files.
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
     WHITENOISE_USE_FINDERS = True
+# Files browsers ask for at the site's root (favicon.ico), answered by WhiteNoise before any
+# view, so a browser's automatic request is neither a 404 nor a line in the access log.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "media/"
 
@@ -361,6 +364,9 @@ elif _email["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
     _email_options = {"file_path": _email.get("EMAIL_FILE_PATH")}
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", default="rms@localhost")
+# The folder of the demo's mailbox (rms.ops.mailbox): set by `manage.py demo` when no
+# EMAIL_URL is given, which also shows the emails kept there at /demo/emails/. Empty: no page.
+DEMO_MAILBOX_DIR = ""
 
 # ---------------------------------------------------------------------------
 # Security. Production turns on everything `check --deploy` looks for.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,8 +27,9 @@ from django.views.decorators.cache import never_cache
 from rms import access, selectors, services, summary
 from rms.audit_trail import user_is_team_admin_for
 from rms.forms import PatientCreateForm, PatientDetailsForm, attach_errors
-from rms.models import CaseloadEntry, Document, Patient, Result
+from rms.models import CaseloadEntry, Document, Patient, Result, Role
 from rms.models.teams import WRITE_ROLES
+from rms.ops.mailbox import mailbox_read
 from rms.presenters import (
     OPEN_CASELOAD_ATTR,
     TIMELINE_LIMIT,
@@ -264,3 +266,19 @@ def document_detail(
             "document": DocumentPresenter(document),
         },
     )
+
+
+@login_required
+@never_cache
+def demo_mailbox(request: HttpRequest) -> HttpResponse:
+    """The emails the demo sent (it keeps them instead of sending them): staff and team admins
+    only. Absent (404) unless the demo's mailbox is the email backend in use."""
+    directory = settings.DEMO_MAILBOX_DIR
+    if not directory:
+        raise Http404("No such page.")
+    user = _actor(request)
+    if not (
+        user.is_staff or selectors.team_list(user=user, roles=frozenset({Role.TEAM_ADMIN})).exists()
+    ):
+        raise PermissionDenied("Only team admins and administrators read the demo's emails.")
+    return render(request, "rms/demo_mailbox.html", {"emails": mailbox_read(directory=directory)})

@@ -25,4 +25,5 @@ urlpatterns: list[URLPattern] = [
         views.document_detail,
         name="document_detail",
     ),
+    path("demo/emails/", views.demo_mailbox, name="demo_mailbox"),
 ]

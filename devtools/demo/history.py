@@ -69,6 +69,15 @@ _TREATMENTS = {
     RECTUM: "laparoscopic anterior resection",
 }
 
+# What the review asks about, by treatment: the late effects and the signs of recurrence.
+_SYMPTOMS = {
+    RP: "Continence and erectile function as expected after surgery; no bone pain",
+    RT: "No new urinary or bowel symptoms after radiotherapy, no rectal bleeding or bone pain",
+    COLON: "No change in bowel habit, rectal bleeding, abdominal pain or weight loss",
+    RECTUM: "Bowel function settling after the anterior resection; no rectal bleeding, "
+    "abdominal pain or weight loss",
+}
+
 
 @dataclass(frozen=True)
 class _Service:
@@ -332,6 +341,7 @@ def _plan_patient(index: int, number: str, anchor: dt.date) -> PatientPlan:
                         marker=service.marker,
                         latest=latest,
                         state=state,
+                        symptoms=_SYMPTOMS[path],
                     ),
                 )
             )

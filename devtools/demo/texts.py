@@ -130,8 +130,10 @@ def clinic_letter(
     marker: str,
     latest: Marker | None,
     state: str,
+    symptoms: str = "No new symptoms",
 ) -> str:
-    """A CNS clinic letter to the GP after a review. ``patient`` is the demographics dict."""
+    """A CNS clinic letter to the GP after a review. ``patient`` is the demographics dict;
+    ``symptoms`` what was asked about, for the patient's treatment."""
     pronoun = "His" if patient["sex"] == "M" else "Her"
     # format_html escapes every value; only the markup written here is kept as HTML.
     paragraphs = [
@@ -151,10 +153,11 @@ def clinic_letter(
             f"{treated_on:%B %Y}",
         ),
         format_html(
-            "I reviewed {} {} {} today. No new urinary, bowel or bone symptoms; otherwise well.",
+            "I reviewed {} {} {} today. {}; otherwise well.",
             patient["title"],
             patient["family_name"],
             "in clinic" if face_to_face else "by telephone",
+            symptoms,
         ),
     ]
     if latest is not None:

@@ -42,7 +42,7 @@ NHS_NUMBER_MASK = "[NHS number]"
 EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "user_id", "status_code")
 
 # Probes and static files are logged at DEBUG: a probe every few seconds would drown the rest.
-_QUIET_PREFIXES = ("/healthz", "/readyz", "/metrics", "/static/")
+_QUIET_PREFIXES = ("/healthz", "/readyz", "/metrics", "/static/", "/favicon.ico")
 
 access_logger = logging.getLogger("rms.request")
 
@@ -164,3 +164,20 @@ def _request_finished(**kwargs: object) -> None:
 
 
 request_finished.connect(_request_finished, dispatch_uid="rms.ops.logging.request_finished")
+
+
+class DemoteToDebug(logging.Filter):
+    """Logs a logger's records below ``below`` at DEBUG instead, and drops them unless DEBUG
+    is enabled. For lines that repeat another line or only say that a routine poll ran
+    (``manage.py demo``: the delivery loop's HTTP calls and tasks, runserver's own access
+    line beside ``rms.request``'s, Django's "Not Found" after the access line said 404)."""
+
+    def __init__(self, below: int = logging.ERROR) -> None:
+        super().__init__()
+        self.below = below
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.below:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)

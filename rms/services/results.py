@@ -234,6 +234,16 @@ def result_sender_conflict(data: ResultInput, patient: Patient) -> str:
     )
 
 
+def before_birth(patient: Patient, when: dt.datetime | None) -> bool:
+    """True when ``when`` falls on a day before the patient's date of birth (local time): a
+    mistyped year or the wrong patient, never a result or appointment of this patient."""
+    born = patient.date_of_birth
+    if not born or when is None:
+        return False
+    day = when.date() if timezone.is_naive(when) else timezone.localtime(when).date()
+    return day < born
+
+
 def result_record_in_transaction(
     *,
     patient: Patient,
@@ -251,6 +261,10 @@ def result_record_in_transaction(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("result_record_in_transaction needs the caller's transaction.")
     validate_result(data)
+    if data.status not in Result.WITHDRAWN and before_birth(patient, data.observed_at):
+        raise ValidationError(
+            {"observed_at": "The observation time is before the patient's date of birth."}
+        )
     conflict = "" if allow_other_sender else result_sender_conflict(data, patient)
     if conflict:
         raise ValidationError({"sender": conflict})
@@ -364,6 +378,10 @@ def appointment_record(
         raise ValidationError({"placer_id": "The placer appointment id (SCH-1) is required."})
     if data.status not in Appointment.Status.values:
         raise ValidationError({"status": f"Unknown appointment status {data.status!r}."})
+    if before_birth(patient, data.starts_at):
+        raise ValidationError(
+            {"starts_at": "The appointment starts before the patient's date of birth."}
+        )
     appointment = Appointment.objects.select_for_update().filter(placer_id=data.placer_id).first()
     if appointment is not None and appointment.patient_id != patient.pk:
         raise ValidationError({"placer_id": "This appointment id belongs to a different patient."})

@@ -16,6 +16,8 @@ from django.apps import apps as django_apps
 from playwright.sync_api import Browser, Page, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
+from devtools.sandbox import SandboxServer, SandboxState
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -123,6 +125,18 @@ def seeded_data(transactional_db: None) -> None:
         "worklists.migrations.0003_seed_outcomes",
     ):
         importlib.import_module(module).seed(django_apps, None)
+
+
+@pytest.fixture
+def sandbox(settings) -> Iterator[SandboxServer]:  # type: ignore[no-untyped-def]
+    """The PKB sandbox the live server delivers to (user rms, password pw)."""
+    server = SandboxServer(username="rms", password="pw", state=SandboxState())
+    server.start()
+    settings.PKB_URL = server.url
+    settings.PKB_USERNAME = "rms"
+    settings.PKB_PASSWORD = "pw"
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from devtools.sandbox import SandboxServer, SandboxState
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
 from rms.models import Resource
@@ -19,17 +17,6 @@ from tests.browser.conftest import log_in, open_patient
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sandbox(settings) -> Iterator[SandboxServer]:  # type: ignore[no-untyped-def]
-    server = SandboxServer(username="rms", password="pw", state=SandboxState())
-    server.start()
-    settings.PKB_URL = server.url
-    settings.PKB_USERNAME = "rms"
-    settings.PKB_PASSWORD = "pw"
-    yield server
-    server.stop()
 
 
 def test_an_approved_resource_is_shared_from_the_patient_page_and_reaches_pkb(

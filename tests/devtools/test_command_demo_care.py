@@ -80,7 +80,9 @@ def test_demo_care_fills_the_library_plans_consent_and_answers_once() -> None:
     assert _phq9_alerts() == 1
 
 
-def test_demo_patient_data_files_weights_and_a_blood_pressure_as_from_pkb_once() -> None:
+def test_demo_patient_data_files_weights_and_a_blood_pressure_as_from_pkb_once(
+    demo_settings,
+) -> None:
     call_command("load_demo", stdout=io.StringIO())
     call_command("demo_plans", stdout=io.StringIO())
     call_command("demo_patient_data", stdout=io.StringIO())

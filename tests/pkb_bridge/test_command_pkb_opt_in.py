@@ -34,8 +34,8 @@ def test_it_shares_the_patient_as_the_user_and_prints_what_was_queued(clinician,
         "--nhs-number", nhs_number.display(patient.nhs_number), "--user", "clinician", *ATTEST
     )
     assert out.strip() == (
-        "Shared with PKB as team URO (consent attested by the user): 2 messages queued, "
-        "0 items held for review."
+        "Shared with PKB as team URO (consent attested by the user): queued 1 registration "
+        "and 1 message of the record; they are sent to PKB in the background, registration first."
     )
     enrolment = Enrolment.objects.get(patient=patient)
     assert enrolment.opted_in_by == clinician
@@ -52,7 +52,7 @@ def test_running_it_again_queues_nothing(clinician, patient) -> None:
     run("--nhs-number", patient.nhs_number, "--user", "clinician", *ATTEST)
     out = run("--nhs-number", patient.nhs_number, "--user", "clinician")
     assert "already shared" in out
-    assert "0 messages queued" in out
+    assert "nothing queued again" in out
     assert OutboundMessage.objects.count() == 1
 
 

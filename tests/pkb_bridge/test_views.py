@@ -7,6 +7,7 @@ Nothing is sent to PKB here: an opt-in or a release is checked at the outbox row
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 import pytest
@@ -223,7 +224,40 @@ def test_a_clinician_shares_a_patient_and_the_registration_is_queued_first(
     assert [m.kind for m in outbox] == [Kind.REGISTRATION, Kind.LAB]
     assert all(m.status == Status.PENDING for m in outbox)
     assert page_messages(response) == [
-        "Shared with Patients Know Best: 2 messages queued, registration first."
+        "Shared with Patients Know Best: queued 1 registration and 1 message of the record; "
+        "they are sent to PKB in the background, registration first."
+    ]
+
+
+def test_the_share_form_of_a_patient_without_breaches_renders_without_a_warning(
+    client, clinician, patient, caplog
+) -> None:
+    """Its layout names only the fields it has: crispy forms logged a traceback for the
+    breach evidence choice it had left out."""
+    client.force_login(clinician)
+    with caplog.at_level(logging.WARNING):
+        response = client.get(opt_in_url(patient))
+    assert response.status_code == 200
+    assertNotContains(response, "breach_evidence")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_share_delivered_at_commit_says_what_pkb_received_not_that_nothing_is_queued(
+    client, clinician, patient, sandbox, settings
+) -> None:
+    """With tasks in-process (the demo), the dispatcher runs at commit, before the message is
+    written: the clinician reads what was queued and delivered, never "0 messages queued"."""
+    settings.PKB_URL = sandbox.url
+    settings.PKB_USERNAME = "rms"
+    settings.PKB_PASSWORD = "pw"
+    lab_result(patient)
+    client.force_login(clinician)
+    response = client.post(opt_in_url(patient), CONSENTED)
+    assert set(OutboundMessage.objects.values_list("status", flat=True)) == {Status.DELIVERED}
+    assert page_messages(response) == [
+        "Shared with Patients Know Best: queued 1 registration and 1 message of the record; "
+        "both delivered to PKB."
     ]
 
 
@@ -235,7 +269,7 @@ def test_sharing_with_htmx_answers_with_the_new_panel_and_its_message(
     assert response.status_code == 200
     assertContains(response, 'id="pkb-panel"')
     assertContains(response, "Shared since")
-    assertContains(response, "1 message queued, registration first.")
+    assertContains(response, "queued 1 registration and 0 messages of the record;")
     assertNotContains(response, "<html")
 
 

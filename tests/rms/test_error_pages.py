@@ -150,6 +150,8 @@ def test_the_demo_turns_debug_off_so_a_404_looks_like_productions(
     """`make demo` runs with the development default (DEBUG on); the demo command turns it
     off unless DEBUG is set in the environment, so no clinician sees Django's debug page."""
     settings.DEBUG = True
+    settings.MAILERS = settings.MAILERS  # the demo's mailbox is undone after the test
+    settings.DEMO_MAILBOX_DIR = ""
     apply_demo_settings({})
 
     assert settings.DEBUG is False

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -191,3 +192,34 @@ def test_documents_are_replaced_by_number_and_deleted(patient, clinician, settin
     settings.DOCUMENT_MAX_BYTES = 4
     with pytest.raises(ValidationError):
         services.document_record(patient=patient, data=pdf, actor=clinician)
+
+
+def test_a_result_taken_before_the_patients_birth_is_refused(patient, clinician) -> None:
+    """A mistyped year or the wrong patient: refused with the reason, nothing filed."""
+    patient.date_of_birth = dt.date(1950, 6, 1)
+    patient.save()
+    early = dataclasses.replace(
+        psa("0.05"), observed_at=dt.datetime(1950, 5, 31, 12, 0, tzinfo=dt.UTC)
+    )
+    with pytest.raises(ValidationError) as refused:
+        services.result_record(patient=patient, data=early, actor=clinician)
+    assert refused.value.message_dict["observed_at"] == [
+        "The observation time is before the patient's date of birth."
+    ]
+    assert not Result.objects.exists()
+    # The day of birth itself is possible (a newborn's bloods).
+    birthday = dataclasses.replace(early, observed_at=dt.datetime(1950, 6, 1, 12, 0, tzinfo=dt.UTC))
+    services.result_record(patient=patient, data=birthday, actor=clinician)
+    assert Result.objects.count() == 1
+
+
+def test_an_appointment_before_the_patients_birth_is_refused(patient, clinician) -> None:
+    patient.date_of_birth = dt.date(1950, 6, 1)
+    patient.save()
+    booked = AppointmentInput(
+        placer_id="APT1", starts_at=dt.datetime(1905, 6, 1, 9, 0, tzinfo=dt.UTC)
+    )
+    with pytest.raises(ValidationError) as refused:
+        services.appointment_record(patient=patient, data=booked, actor=clinician)
+    assert "starts_at" in refused.value.message_dict
+    assert not Appointment.objects.exists()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from devtools.sandbox.fhir import FhirSandbox
 from pkb_bridge import compose, services
 from pkb_bridge.models import ReleasePolicy
 from rms import selectors
+from rms.ops.logging import DemoteToDebug
+from rms.ops.mailbox import BACKEND as MAILBOX
 
 logger = logging.getLogger("pkb_bridge")
 
@@ -41,10 +45,81 @@ def apply_demo_settings(environ: Mapping[str, str]) -> None:
     if "RMS_REQUIRE_2FA" not in environ:
         # The demo logins are public: the password alone, unless RMS_REQUIRE_2FA says so.
         settings.RMS_REQUIRE_2FA = False
+    if "EMAIL_URL" not in environ:
+        # The demo's patients are fictional: their emails are kept, to be read at /demo/emails/.
+        settings.DEMO_MAILBOX_DIR = str(Path(settings.VAR_DIR) / "demo-mail")
+        settings.MAILERS = {
+            "default": {"BACKEND": MAILBOX, "OPTIONS": {"directory": settings.DEMO_MAILBOX_DIR}}
+        }
     if "DEBUG" not in environ:
         # A clinician trying the demo sees the pages production shows (403, 404, 500 with the
         # navigation), never Django's debug page. WhiteNoise serves the static files.
         settings.DEBUG = False
+
+
+# What the demo logs at DEBUG instead (see rms.ops.logging.DemoteToDebug), with the level
+# from which a record is still shown as it is: the delivery loop's polls of the sandbox every
+# two seconds and its tasks; runserver's access line (rms.request writes one per request);
+# Django's "Not Found: /x" or "Forbidden" after the access line has said 404 or 403; the
+# login lockout's routine lines.
+DEMO_QUIET_LOGGERS = {
+    "httpx": logging.WARNING,
+    "celery.app.trace": logging.WARNING,
+    "django.server": logging.ERROR,
+    "django.request": logging.ERROR,
+    # "Cleaned up 0 expired access attempts" at each login; failures are warnings.
+    "axes.handlers.database": logging.WARNING,
+}
+
+
+def quiet_demo_logging() -> list[tuple[logging.Logger, logging.Filter]]:
+    """Routine and repeated lines at DEBUG (shown only with LOG_LEVEL=DEBUG), so the terminal
+    shows one line a request and what needs attention. Returns the filters added."""
+    added: list[tuple[logging.Logger, logging.Filter]] = []
+    for name, below in DEMO_QUIET_LOGGERS.items():
+        quiet = DemoteToDebug(below)
+        logging.getLogger(name).addFilter(quiet)
+        added.append((logging.getLogger(name), quiet))
+    return added
+
+
+def wait_until_listening(host: str, port: int, timeout_s: float = 60.0) -> bool:
+    """True once something accepts connections on ``host``:``port``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def start_sandbox() -> SandboxServer:
+    """The local PKB sandbox on PKB_URL's port, its data kept under var/ between runs."""
+    url = urlparse(settings.PKB_URL)
+    if url.hostname not in ("127.0.0.1", "localhost"):
+        raise CommandError(f"PKB_URL points at {url.hostname}; the demo uses the local sandbox.")
+    data = Path(settings.VAR_DIR) / "pkb-sandbox.json"
+    sandbox = SandboxServer(
+        username=settings.PKB_USERNAME,
+        password=settings.PKB_PASSWORD,
+        host="127.0.0.1",
+        port=url.port or 7443,
+        state=SandboxState(
+            data_path=str(data),
+            processing_id=settings.PKB_PROCESSING_ID,
+            delay_field=compose.delay_field(),
+        ),
+        fhir=FhirSandbox(
+            client_id=settings.PKB_FHIR_CLIENT_ID, client_secret=settings.PKB_FHIR_CLIENT_SECRET
+        ),
+    )
+    try:
+        sandbox.start()
+    except OSError as exc:
+        raise CommandError(f"The PKB sandbox cannot listen on port {url.port}: {exc}") from exc
+    return sandbox
 
 
 class Command(BaseCommand):
@@ -59,7 +134,8 @@ class Command(BaseCommand):
         if settings.PRODUCTION:
             raise CommandError("The demo does not run with DJANGO_ENV=production.")
         apply_demo_settings(os.environ)
-        sandbox = self._start_sandbox()
+        quiet_demo_logging()
+        sandbox = start_sandbox()
         self._prepare_demo()
         stop = threading.Event()
         loop = threading.Thread(
@@ -69,18 +145,14 @@ class Command(BaseCommand):
             daemon=True,
         )
         loop.start()
-        base = f"http://{options['host']}:{options['port']}/"
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    f"Remote Monitoring System: {base}  (log in as cns.uro / demo-password-1)",
-                    f"PKB sandbox (what patients would see in PKB): {sandbox.base_url}/",
-                    f"Delivery view for administrators: {base}pkb/delivery/ (log in as admin)",
-                    "",
-                ]
-            )
-        )
+        # Written once the server listens, below runserver's own banner, so the address is
+        # the last thing on the screen when the demo is ready.
+        threading.Thread(
+            target=self._announce,
+            args=(options["host"], options["port"], sandbox.base_url),
+            name="demo-banner",
+            daemon=True,
+        ).start()
         try:
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
         finally:
@@ -88,32 +160,21 @@ class Command(BaseCommand):
             loop.join(10)
             sandbox.stop()
 
-    def _start_sandbox(self) -> SandboxServer:
-        url = urlparse(settings.PKB_URL)
-        if url.hostname not in ("127.0.0.1", "localhost"):
-            raise CommandError(
-                f"PKB_URL points at {url.hostname}; the demo uses the local sandbox."
-            )
-        data = Path(settings.VAR_DIR) / "pkb-sandbox.json"
-        sandbox = SandboxServer(
-            username=settings.PKB_USERNAME,
-            password=settings.PKB_PASSWORD,
-            host="127.0.0.1",
-            port=url.port or 7443,
-            state=SandboxState(
-                data_path=str(data),
-                processing_id=settings.PKB_PROCESSING_ID,
-                delay_field=compose.delay_field(),
-            ),
-            fhir=FhirSandbox(
-                client_id=settings.PKB_FHIR_CLIENT_ID, client_secret=settings.PKB_FHIR_CLIENT_SECRET
-            ),
-        )
-        try:
-            sandbox.start()
-        except OSError as exc:
-            raise CommandError(f"The PKB sandbox cannot listen on port {url.port}: {exc}") from exc
-        return sandbox
+    def _announce(self, host: str, port: int, sandbox_url: str) -> None:
+        if not wait_until_listening(host, port):
+            return
+        base = f"http://{host}:{port}/"
+        lines = [
+            f"The demo is ready at {base}  (port {port})",
+            "Log in as cns.uro (clinician) or onc.uro (team admin), password demo-password-1",
+            f"PKB sandbox (what patients would see in PKB): {sandbox_url}/",
+            f"Emails the demo sent (log in as onc.uro): {base}demo/emails/",
+            f"Delivery view for administrators: {base}pkb/delivery/ (log in as admin)",
+            "Stop it with CONTROL-C.",
+        ]
+        width = max(len(line) for line in lines)
+        rule = "=" * width
+        self.stdout.write("\n".join(["", rule, *lines, rule, ""]))
 
     def _prepare_demo(self) -> None:
         """A hold policy for radiology in URO (to show publication control) and a few

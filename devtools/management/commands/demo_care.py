@@ -6,7 +6,8 @@ Run after ``load_demo`` and ``demo_plans``. For the demo teams it fills the reso
 information pack for each milestone of the post-prostatectomy pathway); for the first three
 URO patients on that pathway it makes care plans from the pathway's template (one revised
 once), records consent (one withdrawn), enters EPIC-26 and holistic needs answers taken by
-phone over the last year (one PHQ-9 over its threshold, so its alert is on the worklist), and
+phone over the last year, each patient their own (one PHQ-9 over its threshold, so its alert is
+on the worklist), and
 records the first patient's discharge to remote follow-up so its information pack is shared.
 
 Every write goes through the services, as a clinician or team admin of the demo would make it.
@@ -232,21 +233,47 @@ HNA_ANSWERS = (
     ((2, 2, 1, 1, 0, 0), (1, 1, 1, 0, 0, 0)),
 )
 HNA_AREAS = ("distress", "physical", "emotional", "practical", "family", "spiritual")
-# PHQ-9 by phone for the second patient a week ago: 15, moderately severe (no thoughts of
-# self-harm), which raises a high-priority alert on the worklist.
-PHQ9_DAYS_AGO = 6
-PHQ9_ANSWERS = {
-    "1": "LA6570-1",
-    "2": "LA6570-1",
-    "3": "LA6570-1",
-    "4": "LA6570-1",
-    "5": "LA6570-1",
-    "6": "LA6570-1",
-    "7": "LA6570-1",
-    "8": "LA6569-3",
-    "9": "LA6568-5",
-    "10": "very",
-}
+# Each patient's own EPIC-26 answers beside their stage of recovery: the first has no other
+# trouble; the second, after radiotherapy to the prostate bed as well, has some bowel
+# urgency and bleeding; the third, on hormone therapy for a while, has hot flushes and low
+# energy. So no two patients' domain scores are the same series.
+EPIC_PATIENT_ANSWERS: tuple[dict[str, str], ...] = (
+    {},
+    {"6a": "small", "6b": "very-small", "6d": "small", "7": "small"},
+    {"13a": "small", "13c": "moderate", "13d": "small", "13e": "very-small"},
+)
+# PHQ-9 by phone, each patient's own series (item scores 1 to 9, days ago). The second patient
+# scores 15 a week ago, moderately severe (no thoughts of self-harm), which raises a
+# high-priority alert on the worklist; every other total is under the alert level of 15.
+PHQ9_PATIENT_SERIES: tuple[tuple[tuple[int, tuple[int, ...]], ...], ...] = (
+    (
+        (330, (1, 1, 1, 1, 0, 1, 0, 0, 0)),
+        (150, (1, 0, 1, 1, 0, 0, 0, 0, 0)),
+        (12, (0, 0, 1, 0, 0, 0, 0, 0, 0)),
+    ),
+    (
+        (330, (1, 1, 1, 1, 1, 0, 1, 0, 0)),
+        (150, (1, 1, 2, 1, 1, 1, 1, 0, 0)),
+        (6, (2, 2, 2, 2, 2, 2, 2, 1, 0)),
+    ),
+    (
+        (330, (2, 1, 1, 1, 1, 1, 1, 0, 0)),
+        (150, (1, 1, 1, 1, 0, 1, 0, 0, 0)),
+        (12, (1, 0, 1, 0, 0, 0, 0, 0, 0)),
+    ),
+)
+PHQ9_CODES = ("LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9")  # 0 to 3
+PHQ9_DIFFICULTY = ("not-difficult", "somewhat", "very", "extremely")
+
+
+def phq9_answers(items: tuple[int, ...]) -> dict[str, str]:
+    """PHQ-9 answers (LOINC answer codes) for the nine item scores; item 10, how difficult the
+    problems made life, follows the total."""
+    total = sum(items)
+    difficulty = PHQ9_DIFFICULTY[0 if total < 5 else 1 if total < 10 else 2 if total < 20 else 3]
+    answers = {str(n): PHQ9_CODES[score] for n, score in enumerate(items, start=1)}
+    answers["10"] = difficulty
+    return answers
 
 
 def _at(day: dt.date, hour: int = 10, minute: int = 30) -> dt.datetime:
@@ -291,10 +318,9 @@ class Command(BaseCommand):
             for index, patient in enumerate(patients):
                 self._care_plan(patient, clinician, revise=index == 0)
                 self._consent(patient, clinician, resources, withdraw=index == 2)
-                self._epic(patient, clinician, EPIC_PATIENT_STAGES[index])
+                self._epic(patient, clinician, EPIC_PATIENT_STAGES[index], index)
                 self._hna(patient, clinician, HNA_ANSWERS[index])
-            if len(patients) > 1:
-                self._phq9(patients[1], clinician)
+                self._phq9(patient, clinician, PHQ9_PATIENT_SERIES[index])
             if patients:
                 library_services.milestone_reach(
                     patient=patients[0],
@@ -509,9 +535,10 @@ class Command(BaseCommand):
             actor=clinician,
         )
 
-    def _epic(self, patient: Patient, clinician: User, stages: tuple[int, ...]) -> None:
+    def _epic(self, patient: Patient, clinician: User, stages: tuple[int, ...], index: int) -> None:
         for days_ago, stage in zip(EPIC_DAYS_AGO, stages, strict=True):
             answers = {link: codes[stage] for link, codes in EPIC_STAGES.items()}
+            answers.update(EPIC_PATIENT_ANSWERS[index])
             self._answer(patient, clinician, "epic-26", answers, days_ago)
 
     def _hna(self, patient: Patient, clinician: User, rounds: tuple[tuple[int, ...], ...]) -> None:
@@ -519,5 +546,11 @@ class Command(BaseCommand):
             answers = {area: str(value) for area, value in zip(HNA_AREAS, values, strict=True)}
             self._answer(patient, clinician, "hna-concerns", answers, days_ago)
 
-    def _phq9(self, patient: Patient, clinician: User) -> None:
-        self._answer(patient, clinician, "phq-9", PHQ9_ANSWERS, PHQ9_DAYS_AGO)
+    def _phq9(
+        self,
+        patient: Patient,
+        clinician: User,
+        series: tuple[tuple[int, tuple[int, ...]], ...],
+    ) -> None:
+        for days_ago, items in series:
+            self._answer(patient, clinician, "phq-9", phq9_answers(items), days_ago)

@@ -13,6 +13,7 @@ keyed by its id); refuses to run in production.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +23,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from careplans.models import FollowUpPlan, Rule
-from devtools.management.commands.demo import DEMO_ATTESTATION
+from devtools.management.commands.demo import (
+    DEMO_ATTESTATION,
+    apply_demo_settings,
+    quiet_demo_logging,
+    start_sandbox,
+)
 from pkb_bridge import services
 from pkb_bridge.fhir.observations import (
     BLOOD_PRESSURE_PANEL,
@@ -36,8 +42,12 @@ from rms import selectors
 from rms.models import NhsNumberStatus, Patient
 
 PATHWAY = "prostate-post-prostatectomy"
-# Days ago and kg: a steady weight, and (for a plan with a weight rule) a loss of 6.4% in a month.
-STEADY = ((84, 82.4), (56, 82.1), (28, 82.6), (3, 82.3))
+# Days ago and kg: each patient's own steady weight, and (for a plan with a weight rule) a
+# loss of 6.4% in a month.
+STEADY = (
+    ((84, 82.4), (56, 82.1), (28, 82.6), (3, 82.3)),
+    ((84, 91.2), (56, 90.6), (28, 91.0), (3, 90.7)),
+)
 LOSING = ((84, 78.0), (56, 77.8), (30, 77.6), (2, 72.6))
 BLOOD_PRESSURE = (5, 138, 84)
 
@@ -125,19 +135,34 @@ class Command(BaseCommand):
         )
         # A patient who declined or withdrew consent to share is not shared.
         patients = [p for p in patients if not services.consent_refusal(p, DEMO_ATTESTATION)[1]][:2]
+        # The demo's settings, and its sandbox while the patients are shared: their records
+        # reach it at once (kept under var/ for `manage.py demo`) and their invitations go to
+        # the demo's mailbox, rather than failing against a PKB that is not running yet.
+        apply_demo_settings(os.environ)
+        quieted = quiet_demo_logging()
+        sandbox = start_sandbox()
+        try:
+            filed = self._share_and_file(patients, clinician)
+        finally:
+            sandbox.stop()
+            for logger, quiet in quieted:
+                logger.removeFilter(quiet)
+        self.stdout.write(
+            f"Demo patient-entered data: {len(patients)} patients shared with PKB, "
+            f"{filed} observations filed."
+        )
+
+    def _share_and_file(self, patients: list[Patient], clinician: User) -> int:
         filed = 0
         for index, patient in enumerate(patients):
             services.enrolment_opt_in(
                 patient=patient, actor=clinician, attestation=DEMO_ATTESTATION
             )
-            series = LOSING if index == 0 and has_weight_rule(patient) else STEADY
+            series = LOSING if index == 0 and has_weight_rule(patient) else STEADY[index]
             resources = [weight(patient, days_ago, kg) for days_ago, kg in series]
             if index == 0:
                 resources.append(blood_pressure(patient, *BLOOD_PRESSURE))
             for resource in resources:
                 inbound_receive(resource_type=OBSERVATION, resource=resource)
                 filed += 1
-        self.stdout.write(
-            f"Demo patient-entered data: {len(patients)} patients shared with PKB, "
-            f"{filed} observations filed."
-        )
+        return filed

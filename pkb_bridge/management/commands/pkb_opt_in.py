@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pkb_bridge import selectors, services
+from pkb_bridge.presenters import share_summary
 from rms import nhs_number
 from rms import selectors as rms_selectors
 from rms.models import Patient, Team
@@ -87,7 +88,7 @@ class Command(BaseCommand):
         if already is not None:
             self.stdout.write(
                 f"The patient is already shared with PKB (team {already.team.code}); "
-                "0 messages queued."
+                "nothing queued again."
             )
             return
         try:
@@ -102,14 +103,13 @@ class Command(BaseCommand):
             raise CommandError(" ".join(exc.messages)) from None
         except PermissionDenied as exc:
             raise CommandError(str(exc) or "The user may not share this patient.") from None
-        queued = selectors.queued_count(enrolment=enrolment)
-        held = selectors.held_count(enrolment=enrolment)
         consent = (
             "consent record" if enrolment.consent_record_id else "consent attested by the user"
         )
+        # Counted whatever their status: with in-process tasks they may be delivered already.
+        summary = share_summary(selectors.share_counts(enrolment=enrolment))
         self.stdout.write(
-            f"Shared with PKB as team {enrolment.team.code} ({consent}): {queued} messages "
-            f"queued, {held} items held for review.",
+            f"Shared with PKB as team {enrolment.team.code} ({consent}): {summary}.",
             style_func=self.style.SUCCESS,
         )
 
