@@ -32,8 +32,9 @@ def main(base: str) -> None:
         page.goto(f"{base}/worklists/")
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(OUT / "worklist.png"), full_page=False)
-        # The patient of the first breach on the worklist.
-        page.locator("table a[href*='/patients/']").first.click()
+        # The record of the first patient on the worklist (their row may be folded).
+        record_link = page.locator("a[href*='/patients/']").first.get_attribute("href")
+        page.goto(f"{base}{record_link}")
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(1500)  # the charts draw after their panel loads
         page.set_viewport_size({"width": 1440, "height": 1200})
@@ -47,6 +48,9 @@ def main(base: str) -> None:
             storage_state=page.context.storage_state(),  # still logged in
         )
         small = phone.new_page()
+        small.goto(f"{base}/worklists/")
+        small.wait_for_load_state("networkidle")
+        small.screenshot(path=str(OUT / "worklist-phone.png"), full_page=False)
         small.goto(record)
         small.wait_for_load_state("networkidle")
         small.screenshot(path=str(OUT / "patient-phone.png"), full_page=False)
