@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from rms.events.registry import consumers
+from rms.events.registry import Consumer, consumers
 from rms.models import EventDelivery
 
 logger = logging.getLogger("rms.events")
@@ -44,70 +44,70 @@ def _earlier_pending() -> Exists:
     )
 
 
-def _due(now: dt.datetime, batch: int) -> list[int]:
+def _first_pending(after: frozenset[str]) -> Exists:
+    # A consumer registered ``after`` others takes an event once they are done with it.
+    return Exists(
+        EventDelivery.objects.filter(
+            event_id=OuterRef("event_id"), consumer__in=after, done_at__isnull=True
+        )
+    )
+
+
+def _due(now: dt.datetime, batch: int) -> list[tuple[int, str]]:
     return list(
         EventDelivery.objects.filter(done_at__isnull=True, next_attempt_at__lte=now)
         .exclude(_earlier_pending())
         .order_by("event_id", "pk")
-        .values_list("pk", flat=True)[:batch]
+        .values_list("pk", "consumer")[:batch]
     )
 
 
-def _deliver(pk: int) -> bool | None:
+class _Failed(Exception):
+    pass
+
+
+def _deliver(pk: int, consumer: Consumer | None) -> bool | None:
     """True when consumed now, False when it failed (and will be retried), None when another
-    worker has it or an earlier event of the patient's is still pending."""
-    registered = {consumer.name: consumer for consumer in consumers()}
-    with transaction.atomic():
-        delivery = (
-            EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("event")
-            .filter(pk=pk, done_at__isnull=True)
-            .first()
-        )
-        if delivery is None:
-            return None
-        if (
-            delivery.patient_id is not None
-            and EventDelivery.objects.filter(
-                consumer=delivery.consumer,
-                patient_id=delivery.patient_id,
-                done_at__isnull=True,
-                event_id__lt=delivery.event_id,
-            ).exists()
-        ):
-            return None
-        consumer = registered.get(delivery.consumer)
-        if (
-            consumer is not None
-            and consumer.after
-            and EventDelivery.objects.filter(
-                event_id=delivery.event_id, consumer__in=consumer.after, done_at__isnull=True
-            ).exists()
-        ):
-            return None
-        delivery.attempts += 1
-        try:
-            if consumer is None:
-                raise LookupError(f"no consumer {delivery.consumer!r} is registered")
-            with transaction.atomic():
+    worker has it, or it waits for an earlier event of the patient's or another consumer."""
+    # One transaction for the lock, the handler and "done" (a handler's failure rolls all of
+    # it back and is recorded in a second one): the fewest round trips a delivery.
+    try:
+        with transaction.atomic():
+            waiting = EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            waiting = waiting.filter(pk=pk, done_at__isnull=True).exclude(_earlier_pending())
+            if consumer is not None and consumer.after:
+                waiting = waiting.exclude(_first_pending(consumer.after))
+            delivery = waiting.select_related("event").first()
+            if delivery is None:
+                return None
+            try:
+                if consumer is None:
+                    raise LookupError(f"no consumer {delivery.consumer!r} is registered")
                 consumer.handler(delivery.event)
-        except Exception as exc:
-            # Only the error's type and text: never the record's values (docs/security.md).
-            delivery.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            delivery.next_attempt_at = timezone.now() + backoff(delivery.attempts)
-            delivery.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-            logger.warning(
-                "Event %s failed in consumer %s (attempt %s): %s",
-                delivery.event_id,
-                delivery.consumer,
-                delivery.attempts,
-                type(exc).__name__,
-            )
-            return False
-        delivery.done_at = timezone.now()
-        delivery.lag_s = (delivery.done_at - delivery.event.created_at).total_seconds()
-        delivery.save(update_fields=["attempts", "done_at", "lag_s"])
-        return True
+            except Exception as exc:
+                raise _Failed(delivery.attempts + 1) from exc
+            delivery.attempts += 1
+            delivery.done_at = timezone.now()
+            delivery.lag_s = (delivery.done_at - delivery.event.created_at).total_seconds()
+            delivery.save(update_fields=["attempts", "done_at", "lag_s"])
+            return True
+    except _Failed as failed:
+        exc = failed.__cause__
+        attempts = int(failed.args[0])
+        # Only the error's type and text: never the record's values (docs/security.md).
+        EventDelivery.objects.filter(pk=pk, done_at__isnull=True).update(
+            attempts=attempts,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            next_attempt_at=timezone.now() + backoff(attempts),
+        )
+        logger.warning(
+            "Event delivery %s failed in consumer %s (attempt %s): %s",
+            pk,
+            consumer.name if consumer else "?",
+            attempts,
+            type(exc).__name__,
+        )
+        return False
 
 
 def events_consume(*, batch: int = 200) -> int:
@@ -115,8 +115,9 @@ def events_consume(*, batch: int = 200) -> int:
     Safe to run in many workers at once and to repeat: a delivery is done once."""
     consumed = 0
     while True:
+        registered = {consumer.name: consumer for consumer in consumers()}
         due = _due(timezone.now(), batch)
-        outcomes = [_deliver(pk) for pk in due]
+        outcomes = [_deliver(pk, registered.get(name)) for pk, name in due]
         consumed += outcomes.count(True)
         # Look again while a pass moves something: an event held behind another (of the same
         # patient, or of a consumer that goes first) may be free now. A pass that moved

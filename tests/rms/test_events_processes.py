@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,11 +22,9 @@ from rms.inbound import receive
 from rms.models import DomainEvent, EventDelivery, Role
 from tests.factories import MembershipFactory, PatientFactory, TeamFactory, UserFactory
 from tests.processes import (
-    BROKER,
     NEEDS_POSTGRESQL_AND_REDIS,
     empty_broker,
-    shared_database_url,
-    stop_process_groups,
+    started_processes,
 )
 from tests.rms.hl7.samples import sample_bytes
 from worklists.models import WorkItem
@@ -48,30 +44,7 @@ def broker() -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def start(broker: redis.Redis) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def run(*args: str) -> subprocess.Popen[str]:
-        environment = {
-            **os.environ,
-            "DATABASE_URL": shared_database_url(),
-            "CELERY_BROKER_URL": BROKER,
-            "EVENTS_SWEEP_INTERVAL_S": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield run
-    stop_process_groups(started)
+    yield from started_processes(EVENTS_SWEEP_INTERVAL_S="1")
 
 
 def oru(
@@ -160,11 +133,13 @@ def test_events_whose_doorbells_were_lost_are_consumed_by_the_sweep_once_in_orde
             == 1
         )
         for consumer in ("careplans.monitoring", "pkb_bridge.share"):
-            done = list(
-                EventDelivery.objects.filter(consumer=consumer, patient_id=patient.pk)
-                .order_by("event_id")
-                .values_list("done_at", flat=True)
-            )
+            done = [
+                d.done_at
+                for d in EventDelivery.objects.filter(
+                    consumer=consumer, patient_id=patient.pk
+                ).order_by("event_id")
+                if d.done_at is not None
+            ]
             assert len(done) == 3 and done == sorted(done), "in the order they happened"
     kinds = DomainEvent.objects.filter(patient=patients[0]).order_by("id")
     assert [e.kind for e in kinds] == [
