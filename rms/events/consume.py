@@ -92,12 +92,12 @@ def _deliver(pk: int, consumer: Consumer | None) -> bool | None:
             delivery.save(update_fields=["attempts", "done_at", "lag_s"])
             return True
     except _Failed as failed:
-        exc = failed.__cause__
+        error = failed.__cause__
         attempts = int(failed.args[0])
         # Only the error's type and text: never the record's values (docs/security.md).
         EventDelivery.objects.filter(pk=pk, done_at__isnull=True).update(
             attempts=attempts,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            last_error=f"{type(error).__name__}: {error}"[:2000],
             next_attempt_at=timezone.now() + backoff(attempts),
         )
         logger.warning(
@@ -105,7 +105,7 @@ def _deliver(pk: int, consumer: Consumer | None) -> bool | None:
             pk,
             consumer.name if consumer else "?",
             attempts,
-            type(exc).__name__,
+            type(error).__name__,
         )
         return False
 
