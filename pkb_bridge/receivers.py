@@ -24,6 +24,7 @@ def result_event(event: DomainEvent) -> None:
     result = Result.objects.select_related("patient").filter(pk=event.subject_id).first()
     if result is not None:
         _RESULT_SERVICES[DomainEvent.Kind(event.kind)](result=result)
+        services.hold_if_breach_evidence(result=result)
 
 
 def appointment_changed(sender: Any, *, appointment: Any, **kwargs: Any) -> None:
