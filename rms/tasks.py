@@ -21,3 +21,16 @@ def events_consume() -> int:
     from rms.events import events_consume as consume
 
     return consume()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def events_purge() -> int:
+    """Daily, from beat: delete consumed events older than EVENTS_KEEP_DAYS. Safe to repeat."""
+    import datetime as dt
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from rms.events import events_purge as purge
+
+    return purge(before=timezone.now() - dt.timedelta(days=settings.EVENTS_KEEP_DAYS))

@@ -11,7 +11,7 @@ from a Celery task rung on commit (in-process without a broker) and from beat's 
 
 from __future__ import annotations
 
-from rms.events.consume import events_consume, lag_p95
+from rms.events.consume import events_consume, events_purge, lag_p95
 from rms.events.record import event_record
 from rms.events.registry import Consumer, consumers, register_consumer, unregister_consumer
 
@@ -20,6 +20,7 @@ __all__ = [
     "consumers",
     "event_record",
     "events_consume",
+    "events_purge",
     "lag_p95",
     "register_consumer",
     "unregister_consumer",

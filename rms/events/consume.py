@@ -19,7 +19,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from rms.events.registry import Consumer, consumers
-from rms.models import EventDelivery
+from rms.models import DomainEvent, EventDelivery
 
 logger = logging.getLogger("rms.events")
 
@@ -152,3 +152,23 @@ def percentile(values: list[float], pct: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[max(math.ceil(pct / 100 * len(ordered)) - 1, 0)]
+
+
+def events_purge(*, before: dt.datetime, batch: int = 5000) -> int:
+    """Delete the events written before ``before`` that every consumer has consumed, with
+    their deliveries; returns how many. A pending or failing one is kept. Safe to repeat."""
+    purged = 0
+    while True:
+        ids = list(
+            DomainEvent.objects.filter(created_at__lt=before)
+            .exclude(
+                Exists(EventDelivery.objects.filter(event=OuterRef("pk"), done_at__isnull=True))
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return purged
+        with transaction.atomic():
+            EventDelivery.objects.filter(event_id__in=ids).delete()
+            purged += DomainEvent.objects.filter(pk__in=ids).delete()[0]

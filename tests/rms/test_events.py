@@ -249,3 +249,22 @@ def test_the_pkb_bridge_takes_a_result_only_after_monitoring_has(patient, clinic
         assert events.events_consume() == 2
     pkb.refresh_from_db()
     assert pkb.done_at is not None
+
+
+def test_consumed_events_are_purged_after_the_keeping_time_and_pending_ones_kept(
+    patient, clinician, flaky, settings
+) -> None:
+    from rms.tasks import events_purge
+
+    flaky.failing = {"F2"}
+    services.result_record(patient=patient, data=psa("0.1", "F1"), actor=clinician)
+    services.result_record(patient=patient, data=psa("0.2", "F2"), actor=clinician)
+    with time_machine.travel(timezone.now() + dt.timedelta(days=settings.EVENTS_KEEP_DAYS - 1)):
+        assert events_purge() == 0, "kept for the keeping time"
+    with time_machine.travel(timezone.now() + dt.timedelta(days=settings.EVENTS_KEEP_DAYS + 1)):
+        assert events_purge() == 1
+    [kept] = DomainEvent.objects.all()
+    assert kept.payload == {"version": 1, "status": "final"}
+    assert Result.objects.get(pk=kept.subject_id).filler_order_number == "F2", "still pending"
+    assert EventDelivery.objects.filter(event=kept).count() == 3
+    assert not EventDelivery.objects.exclude(event=kept).exists()
