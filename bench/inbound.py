@@ -2,10 +2,16 @@
 listener (``manage.py mllp_listener``, a separate process) backed by PostgreSQL. Reports
 messages per second and the p50/p95 ACK latency for one connection and for ten, with the
 acknowledgement sent after filing (the default) and after storing (``INBOUND_ACK_AFTER``;
-then a Celery worker, its own process, files behind the listener, and ``all_filed_s`` is when
-the last message was filed, counted from the first sent).
+then ``all_filed_s`` is when the last message was filed, counted from the first sent). A
+Celery worker, its own process, runs behind the listener in both modes: the filer (storing
+mode) and the result events' consumers (monitoring, PKB), whose lag from each event's commit
+to its consumption is reported as ``event_lag_p95_s``.
 
-    .venv/bin/python bench/inbound.py [--messages 3000]
+In the same run it measures a floor: a bare durable store-then-ACK over MLLP in Python (one
+INSERT and commit per message, a fixed ACK, nothing else), and reports each scenario's rate
+as a share of it (``of_floor``).
+
+    .venv/bin/python bench/inbound.py [--messages 3000] [--modes filing,storing]
 """
 
 from __future__ import annotations
@@ -92,6 +98,68 @@ def run_connections(
     }
 
 
+def floor_server(url: str) -> None:
+    """The floor: read MLLP frames, INSERT each raw message and commit, answer a fixed ACK.
+    Prints ``listening :PORT`` and serves one connection at a time until killed."""
+    import socket
+
+    import psycopg
+
+    from rms.mllp.framing import FrameDecoder, frame
+
+    ack = frame(b"MSH|^~\\&|RMS|RMS|||20261110||ACK|1|P|2.4\rMSA|AA|1\r")
+    conn = psycopg.connect(url)
+    conn.execute("CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, raw bytea)")
+    conn.commit()
+    server = socket.create_server(("127.0.0.1", 0))
+    print(f"listening :{server.getsockname()[1]}", flush=True)
+    while True:
+        client, _ = server.accept()
+        decoder = FrameDecoder(max_size=1 << 20)
+        with client:
+            while data := client.recv(65536):
+                for message in decoder.feed(data):
+                    conn.execute("INSERT INTO bench_floor (raw) VALUES (%s)", [message])
+                    conn.commit()
+                    client.sendall(ack)
+
+
+def measure_floor(messages: int) -> dict[str, object]:
+    server = subprocess.Popen(  # noqa: S603 (this file, with the same interpreter)
+        [sys.executable, __file__, "--floor-server"],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_DATABASE_URL": database_url()},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        if server.stdout is None:
+            raise SystemExit("the floor server did not start")
+        port = int(re.search(r":(\d+)", server.stdout.readline()).group(1))  # type: ignore[union-attr]
+        run_connections(port, 1, 200, "floorwarm")
+        return {
+            "ack_after": "floor (INSERT + commit)",
+            **run_connections(port, 1, messages, "floor", server.pid),
+        }
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def wait_until_consumed(started_at: dt.datetime, timeout: float = 900.0) -> float:
+    """Wait until every result event is consumed; the lag p95 of those since ``started_at``."""
+    from rms import events
+    from rms.models import EventDelivery
+
+    deadline = time.monotonic() + timeout
+    while EventDelivery.objects.filter(done_at__isnull=True).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the worker did not consume the events")
+        time.sleep(0.1)
+    lags = events.lag_p95(since=started_at)
+    return round(max(lags.values(), default=0.0), 3)
+
+
 def wait_until_filed(started: float, timeout: float = 900.0) -> float:
     """Seconds from ``started`` until no stored message is left for the filer."""
     from rms.inbound.receive import QUEUED
@@ -114,15 +182,15 @@ def scenarios(url: str, mode: str, messages: int) -> list[dict[str, object]]:
         "INBOUND_ACK_AFTER": mode,
     }
     processes = []
-    if mode == "storing":
-        env["CELERY_BROKER_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "rms", "worker", "--pool=solo",
-                 "--without-gossip", "--without-mingle", "--loglevel=WARNING", "--purge"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
+    # The filer (storing mode) and the events' consumers run in a worker of their own.
+    env["CELERY_BROKER_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    processes.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "rms", "worker", "--pool=solo",
+             "--without-gossip", "--without-mingle", "--loglevel=WARNING", "--purge"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    )  # fmt: skip
     listener = subprocess.Popen(
         [sys.executable, "manage.py", "mllp_listener", "--port", "0", "--threads", "8"],
         cwd=ROOT,
@@ -140,7 +208,9 @@ def scenarios(url: str, mode: str, messages: int) -> list[dict[str, object]]:
         for connections in (1, 10):
             if mode == "storing":
                 wait_until_filed(time.perf_counter())
+            wait_until_consumed(dt.datetime.now(dt.UTC))
             started = time.perf_counter()
+            started_at = dt.datetime.now(dt.UTC)
             row = run_connections(
                 port,
                 connections,
@@ -151,6 +221,7 @@ def scenarios(url: str, mode: str, messages: int) -> list[dict[str, object]]:
             row = {"ack_after": mode, **row}
             if mode == "storing":
                 row["all_filed_s"] = round(wait_until_filed(started), 2)
+            row["event_lag_p95_s"] = wait_until_consumed(started_at)
             results.append(row)
     finally:
         for process in processes:
@@ -163,7 +234,12 @@ def scenarios(url: str, mode: str, messages: int) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=3000, help="messages per scenario")
+    parser.add_argument("--modes", default="filing,storing", help="INBOUND_ACK_AFTER modes")
+    parser.add_argument("--floor-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor_server:
+        floor_server(database_url())
+        return
 
     url = database_url()
     fresh_database(url)
@@ -186,9 +262,12 @@ def main() -> None:
     if Patient.objects.count() != 1:
         raise SystemExit("the benchmark database was not fresh")
 
-    results = []
-    for mode in ("filing", "storing"):
-        results.extend(scenarios(url, mode, args.messages))
+    results = [measure_floor(args.messages)]
+    floor = float(results[0]["messages_per_s"])  # type: ignore[arg-type]
+    for mode in args.modes.split(","):
+        for row in scenarios(url, mode, args.messages):
+            row["of_floor"] = round(float(row["messages_per_s"]) / floor, 3)  # type: ignore[arg-type]
+            results.append(row)
     print(json.dumps({"benchmark": "inbound", "results": results}))
 
 

@@ -9,14 +9,11 @@ class CareplansConfig(AppConfig):
 
     def ready(self) -> None:
         from careplans import audit, receivers  # noqa: F401  (audit registers the models)
-        from rms import signals
+        from rms import events, signals
 
-        for name, signal in (
-            ("recorded", signals.result_recorded),
-            ("corrected", signals.result_corrected),
-            ("deleted", signals.result_deleted),
-        ):
-            signal.connect(receivers.result_changed, dispatch_uid=f"careplans.result_{name}")
+        events.register_consumer(
+            "careplans.monitoring", receivers.RESULT_EVENTS, receivers.result_event
+        )
         signals.history_patients.connect(
             receivers.history_patients, dispatch_uid="careplans.history_patients"
         )

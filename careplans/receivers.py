@@ -1,17 +1,29 @@
-"""Receivers of the ``rms`` signals: each a one-line call of a care plans service, inside the
-transaction of the change (docs/adr/0002-signals-between-apps.md): results to the monitoring
-service, a reviewed library resource to its "due for review" work items."""
+"""Receivers of the ``rms`` signals and consumers of its events: each a one-line call of a care
+plans service (docs/adr/0002-signals-between-apps.md): result events (after commit) to the
+monitoring service, a reviewed library resource (inside its transaction) to its "due for
+review" work items."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from careplans.services import library, monitoring
+from rms.models import DomainEvent, Result
 from rms.services import system_user
 
+# The kinds of event monitoring consumes: every change of a result re-checks the plan's rules.
+RESULT_EVENTS = (
+    DomainEvent.Kind.RESULT_RECORDED,
+    DomainEvent.Kind.RESULT_CORRECTED,
+    DomainEvent.Kind.RESULT_DELETED,
+)
 
-def result_changed(sender: Any, *, result: Any, **kwargs: Any) -> None:
-    monitoring.on_result(result=result)
+
+def result_event(event: DomainEvent) -> None:
+    """After the result's commit: evaluate the patient's plans against it as it is now."""
+    result = Result.objects.select_related("patient").filter(pk=event.subject_id).first()
+    if result is not None:
+        monitoring.on_result(result=result)
 
 
 def history_patients(sender: Any, *, patient_ids: Any, **kwargs: Any) -> set[int]:

@@ -12,15 +12,17 @@ class PkbBridgeConfig(AppConfig):
 
         from pkb_bridge import audit, receivers  # noqa: F401  (audit registers the models)
         from pkb_bridge import signals as own
-        from rms import signals
+        from rms import events, signals
         from worklists.models import WorkItem
 
         uid = "pkb_bridge"
-        signals.result_recorded.connect(receivers.result_recorded, dispatch_uid=f"{uid}.recorded")
-        signals.result_corrected.connect(
-            receivers.result_corrected, dispatch_uid=f"{uid}.corrected"
+        # After monitoring: a breach it raises holds its evidence before the result is queued.
+        events.register_consumer(
+            "pkb_bridge.share",
+            receivers.RESULT_EVENTS,
+            receivers.result_event,
+            after=["careplans.monitoring"],
         )
-        signals.result_deleted.connect(receivers.result_deleted, dispatch_uid=f"{uid}.deleted")
         signals.appointment_changed.connect(
             receivers.appointment_changed, dispatch_uid=f"{uid}.appointment"
         )

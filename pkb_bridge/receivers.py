@@ -1,8 +1,8 @@
-"""Receivers of the ``rms`` signals and of the bridge's own (``pkb_bridge.signals``): each a
-one-line call of a PKB bridge service, inside the transaction of the change that caused it
-(docs/adr/0002-signals-between-apps.md). The bridge's own signals raise and close its work
-items (``pkb_bridge.work_items``); they come from background jobs (the dispatcher, the
-invitation sweeper), so those items are raised by the system actor."""
+"""Receivers of the ``rms`` signals (inside the transaction of the change that caused them), of
+the bridge's own (``pkb_bridge.signals``) and consumers of the core's events (after commit): each
+a one-line call of a PKB bridge service (docs/adr/0002-signals-between-apps.md). The bridge's own
+signals raise and close its work items (``pkb_bridge.work_items``); they come from background
+jobs (the dispatcher, the invitation sweeper), so those items are raised by the system actor."""
 
 from __future__ import annotations
 
@@ -10,19 +10,24 @@ from typing import Any
 
 from pkb_bridge import selectors, services, work_items
 from pkb_bridge.services import enrolment
+from rms.models import DomainEvent, Result
 from rms.services import system_user
 
+_RESULT_SERVICES = {
+    DomainEvent.Kind.RESULT_RECORDED: services.on_result_recorded,
+    DomainEvent.Kind.RESULT_CORRECTED: services.on_result_corrected,
+    DomainEvent.Kind.RESULT_DELETED: services.on_result_deleted,
+}
+RESULT_EVENTS = tuple(_RESULT_SERVICES)
 
-def result_recorded(sender: Any, *, result: Any, **kwargs: Any) -> None:
-    services.on_result_recorded(result=result)
 
-
-def result_corrected(sender: Any, *, result: Any, **kwargs: Any) -> None:
-    services.on_result_corrected(result=result)
-
-
-def result_deleted(sender: Any, *, result: Any, **kwargs: Any) -> None:
-    services.on_result_deleted(result=result)
+def result_event(event: DomainEvent) -> None:
+    """After the result's commit (and after monitoring has raised what it must, so that a
+    breach's evidence is held before it can be queued): share the result as it is now."""
+    result = Result.objects.select_related("patient").filter(pk=event.subject_id).first()
+    if result is not None:
+        _RESULT_SERVICES[DomainEvent.Kind(event.kind)](result=result)
+        services.hold_if_breach_evidence(result=result)
 
 
 def appointment_changed(sender: Any, *, appointment: Any, **kwargs: Any) -> None:

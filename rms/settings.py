@@ -526,6 +526,11 @@ INBOUND_ACK_AFTER = env.choice("INBOUND_ACK_AFTER", ["filing", "storing"], defau
 INBOUND_FILE_SWEEP_INTERVAL_S = env.number(
     "INBOUND_FILE_SWEEP_INTERVAL_S", default=60.0, minimum=5.0
 )
+# How often beat runs the domain events' consumers for events whose doorbell was lost, and
+# retries the ones that failed (rms.events).
+EVENTS_SWEEP_INTERVAL_S = env.number("EVENTS_SWEEP_INTERVAL_S", default=30.0, minimum=1.0)
+# How long a consumed event is kept (for an audit of what the consumers were told), in days.
+EVENTS_KEEP_DAYS = env.integer("EVENTS_KEEP_DAYS", default=30, minimum=1)
 # Our own names in the acknowledgements we send (MSH-3/MSH-4).
 INBOUND_ACK_APPLICATION = env.string("INBOUND_ACK_APPLICATION", default="RMS")
 INBOUND_ACK_FACILITY = env.string("INBOUND_ACK_FACILITY", default="RMS")
@@ -709,6 +714,8 @@ RESOURCE_REVIEW_REMINDER_DAYS = env.integer("RESOURCE_REVIEW_REMINDER_DAYS", def
 
 CELERY_BEAT_SCHEDULE = {
     "inbound-file": {"task": "rms.tasks.inbound_file", "schedule": INBOUND_FILE_SWEEP_INTERVAL_S},
+    "events-sweep": {"task": "rms.tasks.events_consume", "schedule": EVENTS_SWEEP_INTERVAL_S},
+    "events-purge": {"task": "rms.tasks.events_purge", "schedule": 24 * 3600.0},
     "pkb-sweep": {"task": "pkb_bridge.tasks.sweep", "schedule": PKB_SWEEP_INTERVAL_S},
     "pkb-fhir-send": {"task": "pkb_bridge.tasks.fhir_send", "schedule": PKB_SWEEP_INTERVAL_S},
     "pkb-fhir-poll": {"task": "pkb_bridge.tasks.fhir_poll", "schedule": PKB_FHIR_POLL_INTERVAL_S},

@@ -1,7 +1,8 @@
 """What the core record tells the other apps.
 
 ``rms`` imports none of ``pkb_bridge``, ``careplans`` or ``worklists``; when something happens
-that they care about, a service here sends one of these signals. Receivers run inside the
+that they care about, a service here sends one of these signals. Results are told through
+domain events instead (``rms.events``), consumed after commit. Receivers run inside the
 sender's transaction (Django signals are synchronous), so an outbox row or a work item is
 committed together with the change that caused it, or not at all. Each receiver is a one-line
 call of a service of its own app.
@@ -18,12 +19,6 @@ from django.dispatch import Signal
 patient_changed = Signal()
 # patient=Patient (the patient's full set of diagnoses changed: PKB replaces the set)
 diagnoses_changed = Signal()
-# result=Result, previous_status=str | None
-result_recorded = Signal()
-# result=Result (a correction replaced its observations; history is kept)
-result_corrected = Signal()
-# result=Result (deleted or cancelled: it no longer counts)
-result_deleted = Signal()
 # appointment=Appointment, created=bool
 appointment_changed = Signal()
 # document=Document, created=bool

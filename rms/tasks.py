@@ -12,3 +12,25 @@ def inbound_file() -> int:
     """Rung when a message acknowledged on storing commits, and by beat as a sweep: file
     the stored messages, oldest first. Safe to run in many workers at once."""
     return inbound_file_queued()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def events_consume() -> int:
+    """Rung when an event commits, and by beat as a sweep for a lost ring: run the
+    consumers of every event due. Safe to run in many workers at once and to repeat."""
+    from rms.events import events_consume as consume
+
+    return consume()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def events_purge() -> int:
+    """Daily, from beat: delete consumed events older than EVENTS_KEEP_DAYS. Safe to repeat."""
+    import datetime as dt
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from rms.events import events_purge as purge
+
+    return purge(before=timezone.now() - dt.timedelta(days=settings.EVENTS_KEEP_DAYS))

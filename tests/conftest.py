@@ -133,3 +133,37 @@ def transport(sandbox: SandboxServer) -> Iterator[PkbTransport]:
     client = PkbTransport(sandbox.url, "rms", "pw", connect_timeout_s=2.0, deadline_s=3.0)
     yield client
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def events_consumed_at_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test under ``db`` runs inside a transaction that never commits, so nothing it does
+    ever reaches ``on_commit``. Production consumes domain events after the writing
+    transaction commits (rms.events): here the events' doorbell rings when the outermost
+    transaction of the code under test ends, as it would at its commit. Only that doorbell:
+    the PKB dispatcher and the filer keep the test's never-committing behaviour."""
+    from django.db import transaction
+
+    from rms.events import record
+
+    exit_atomic = transaction.Atomic.__exit__
+
+    def exit_and_ring(self, exc_type, exc_value, traceback):  # type: ignore[no-untyped-def]
+        result = exit_atomic(self, exc_type, exc_value, traceback)
+        connection = transaction.get_connection(self.using)
+        if (
+            exc_type is None
+            and not getattr(self, "_from_testcase", False)
+            and connection.in_atomic_block
+            and not connection.needs_rollback
+            and all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+        ):
+            rings = [entry for entry in connection.run_on_commit if entry[1] is record._ring]
+            if rings:
+                connection.run_on_commit = [
+                    entry for entry in connection.run_on_commit if entry[1] is not record._ring
+                ]
+                record._ring()
+        return result
+
+    monkeypatch.setattr(transaction.Atomic, "__exit__", exit_and_ring)

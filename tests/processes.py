@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from django.db import connection
 
+ROOT = Path(__file__).resolve().parents[1]
 BROKER = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL", "")
 # Another process cannot share SQLite's in-memory test database, and a worker needs a broker.
 NEEDS_POSTGRESQL_AND_REDIS = pytest.mark.skipif(
@@ -50,3 +53,32 @@ def stop_process_groups(processes: Iterable[subprocess.Popen[str]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
+
+
+def started_processes(**environment: str) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """A fixture's body: ``run(*args)`` starts ``python *args`` (a listener, a worker, beat)
+    against the test database and the broker, with ``environment`` added, its stdout piped;
+    every process started is stopped at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def run(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, *args],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DATABASE_URL": shared_database_url(),
+                "CELERY_BROKER_URL": BROKER,
+                "LOG_LEVEL": "WARNING",
+                **environment,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield run
+    stop_process_groups(started)

@@ -615,7 +615,8 @@ def _test_codes(result: Result) -> set[str]:
 
 def on_result(*, result: Result) -> None:
     """A result was recorded, corrected or deleted: check it and keep the plans' next due
-    dates current (inside the transaction that filed it)."""
+    dates current. Called after the result's commit, by the result events' consumer (safe to
+    run again: a breach is raised once)."""
     # Most results belong to patients on no plan (a lab feed carries everyone's): one query
     # settles that before anything else is loaded.
     open_plans = FollowUpPlan.objects.filter(

@@ -7,6 +7,7 @@ the change, so the outbox row commits with the change or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -567,8 +568,9 @@ def on_result_deleted(*, result: Result) -> None:
 def on_breach_raised(*, item: WorkItem) -> None:
     """A threshold breach was raised for a patient shared with PKB whose enrolment holds the
     evidence of open breaches: the evidence PKB does not have yet is held (its waiting message
-    cancelled) until a clinician releases it. Runs in the transaction that filed the result,
-    before the dispatcher can send it. What PKB already has stays. Safe to repeat."""
+    cancelled) until a clinician releases it. Runs in the transaction that raised the breach
+    (monitoring's consumer of the result's event, which the bridge's own consumer waits for,
+    so the result is not queued before). What PKB already has stays. Safe to repeat."""
     if item.kind != WorkItem.Kind.THRESHOLD_BREACH or item.patient is None:
         return
     enrolment = active_enrolment(item.patient)
@@ -586,6 +588,25 @@ def on_breach_raised(*, item: WorkItem) -> None:
         except ValidationError:
             # PKB has it already, or is receiving it now: it cannot be recalled.
             continue
+
+
+def hold_if_breach_evidence(*, result: Result) -> None:
+    """After the bridge has queued ``result`` (its event's consumer runs after monitoring's,
+    which may have raised a breach it is evidence of): hold it like ``on_breach_raised``
+    holds the evidence it finds, cancelling its waiting message in the same transaction, so
+    nothing of it reaches PKB before a clinician has looked. Safe to repeat."""
+    enrolment = None if _from_pkb(result) else active_enrolment(result.patient)
+    if enrolment is None or not enrolment.held_breach_evidence:
+        return
+    breaches = open_breaches(result.patient)
+    if not breaches or result.pk not in breach_evidence_result_ids(result.patient, breaches):
+        return
+    publication = publication_for(enrolment, result)
+    if publication is None or publication.state != State.RELEASED:
+        return
+    # PKB has it already, or is receiving it now: it cannot be recalled.
+    with contextlib.suppress(ValidationError):
+        publication_hold(publication=publication, actor=system_user(), reason=BREACH_HOLD_REASON)
 
 
 def on_appointment_changed(*, appointment: Appointment) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from rms import doorbell as doorbell_
 from rms import services, signals
 from rms.hl7 import (
     Hl7Error,
@@ -446,49 +446,11 @@ def _send_ring() -> None:
     inbound_file.delay()
 
 
-class Doorbell:
-    """The filer's doorbell, rung at most once per ``interval`` seconds by this process: a
-    burst of messages is one ring now and one at the end of the interval, not one each
-    (publishing a task costs about as much CPU as storing the message). The filer looks
-    again after each batch, so a ring it has already passed is never needed; the trailing
-    ring covers a message stored after the filer's last look. In-process tasks (the demo,
-    the tests) ring at once: there is no worker to spare."""
+class Doorbell(doorbell_.Doorbell):
+    """The filer's doorbell (``rms.doorbell``): rung once the stored message commits."""
 
     def __init__(self, interval: float = 0.05) -> None:
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._last = float("-inf")
-        self._trailing: threading.Timer | None = None
-
-    def ring(self) -> None:
-        from rms.celery import app
-
-        if app.conf.task_always_eager:
-            _send_ring()
-            return
-        with self._lock:
-            wait = self._last + self.interval - time.monotonic()
-            if wait <= 0 and self._trailing is None:
-                self._last = time.monotonic()
-                now = True
-            else:
-                now = False
-                if self._trailing is None:
-                    self._trailing = threading.Timer(max(wait, 0.0), self._ring_trailing)
-                    self._trailing.daemon = True
-                    self._trailing.start()
-        if now:
-            _send_ring()
-
-    def _ring_trailing(self) -> None:
-        with self._lock:
-            self._trailing = None
-            self._last = time.monotonic()
-        try:
-            _send_ring()
-        except Exception:
-            # Redis down: the message is the record, and beat's sweep files it.
-            logger.warning("The inbound filer's doorbell could not be rung; the sweep will file")
+        super().__init__(lambda: _send_ring(), what="inbound filer", interval=interval)
 
 
 doorbell = Doorbell()

@@ -12,6 +12,7 @@ from rms.models.clinical import (
     Resource,
     Result,
 )
+from rms.models.events import DomainEvent, EventDelivery
 from rms.models.inbound import InboundMessage
 from rms.models.patients import CaseloadEntry, NhsNumberStatus, Patient, Sex
 from rms.models.teams import Membership, Role, Team, TumourSite
@@ -23,6 +24,8 @@ __all__ = [
     "CaseloadEntry",
     "Diagnosis",
     "Document",
+    "DomainEvent",
+    "EventDelivery",
     "InboundMessage",
     "Membership",
     "NhsNumberStatus",

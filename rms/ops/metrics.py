@@ -36,8 +36,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from rms import events
 from rms.inbound.receive import QUEUED
-from rms.models import InboundMessage
+from rms.models import EventDelivery, InboundMessage
 
 logger = logging.getLogger("rms.ops")
 
@@ -76,6 +77,11 @@ class OpsSnapshot:
     last_received_at: dict[str, dt.datetime] = field(default_factory=dict)  # by channel
     # refused or held because of who sent them (InboundMessage.SenderCheck), by reason
     inbound_sender_checks: dict[str, int] = field(default_factory=dict)
+    # domain events, by consumer: deliveries not yet done, those of them that failed, and
+    # the lag p95 (seconds from the event's commit to its consumption) over EVENTS_LAG_WINDOW
+    events_pending: dict[str, int] = field(default_factory=dict)
+    events_failing: dict[str, int] = field(default_factory=dict)
+    events_lag_p95: dict[str, float] = field(default_factory=dict)
     # worklists (None when the app is not installed): open and in-progress items
     work_items: dict[tuple[str, str], int] | None = None
 
@@ -152,6 +158,28 @@ def _read_inbound(snapshot: OpsSnapshot) -> None:
     snapshot.last_received_at = {row["channel"]: row["last"] for row in latest}
 
 
+# The window of the events' lag p95: long enough for a steady figure, short enough to show a
+# backlog as it builds.
+EVENTS_LAG_WINDOW = dt.timedelta(minutes=5)
+
+
+def _read_events(snapshot: OpsSnapshot) -> None:
+    pending = EventDelivery.objects.filter(done_at__isnull=True).order_by()
+    counts = pending.values("consumer").annotate(
+        n=Count("id"), failing=Count("id", filter=Q(attempts__gt=0))
+    )
+    names = [consumer.name for consumer in events.consumers()]
+    snapshot.events_pending = dict.fromkeys(names, 0)
+    snapshot.events_failing = dict.fromkeys(names, 0)
+    for row in counts:
+        snapshot.events_pending[row["consumer"]] = row["n"]
+        snapshot.events_failing[row["consumer"]] = row["failing"]
+    snapshot.events_lag_p95 = {
+        **dict.fromkeys(names, 0.0),
+        **events.lag_p95(since=snapshot.taken_at - EVENTS_LAG_WINDOW),
+    }
+
+
 def _read_work_items(snapshot: OpsSnapshot) -> None:
     item = _model("worklists.WorkItem")
     if item is None:
@@ -169,6 +197,7 @@ def snapshot_take(*, now: dt.datetime | None = None) -> OpsSnapshot:
     snapshot = OpsSnapshot(taken_at=now or timezone.now())
     _read_pkb(snapshot)
     _read_inbound(snapshot)
+    _read_events(snapshot)
     _read_work_items(snapshot)
     return snapshot
 
@@ -255,6 +284,7 @@ def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
     for channel, moment in snapshot.last_received_at.items():
         last.add_metric([channel], moment.timestamp())
     yield last
+    yield from _event_families(snapshot)
     if snapshot.work_items is not None:
         items = GaugeMetricFamily(
             "rms_work_items_open",
@@ -264,6 +294,31 @@ def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
         for (kind, status), count in snapshot.work_items.items():
             items.add_metric([kind, status], count)
         yield items
+
+
+def _event_families(snapshot: OpsSnapshot) -> Iterator[Metric]:
+    for name, documentation, values in (
+        (
+            "rms_event_deliveries_pending",
+            "Domain events a consumer has not yet consumed, by consumer",
+            snapshot.events_pending,
+        ),
+        (
+            "rms_event_deliveries_failing",
+            "Domain events a consumer failed on and will retry, by consumer",
+            snapshot.events_failing,
+        ),
+        (
+            "rms_event_lag_p95_seconds",
+            "95th percentile of the seconds from a domain event's commit to its consumption, "
+            "over the last five minutes, by consumer (0 when none was consumed)",
+            snapshot.events_lag_p95,
+        ),
+    ):
+        family = GaugeMetricFamily(name, documentation, labels=["consumer"])
+        for consumer, value in values.items():
+            family.add_metric([consumer], value)
+        yield family
 
 
 class RmsCollector(Collector):

@@ -28,7 +28,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from rms import selectors, signals
-from rms.models import Appointment, Document, InboundMessage, Observation, Patient, Result
+from rms.events import event_record
+from rms.models import (
+    Appointment,
+    Document,
+    DomainEvent,
+    InboundMessage,
+    Observation,
+    Patient,
+    Result,
+)
 
 FINAL_STATES = frozenset({Result.Status.FINAL, Result.Status.CORRECTED})
 
@@ -181,6 +190,15 @@ def _write_observations(result: Result, data: ResultInput, version: int) -> None
     Observation.objects.bulk_create(observation_rows(result, data, version))
 
 
+def _result_event(kind: DomainEvent.Kind, result: Result, previous_status: str = "") -> None:
+    # Consumed after commit by monitoring and the PKB bridge (rms.events); the payload is the
+    # version filed, so a consumer can tell which change it is looking at.
+    payload: dict[str, object] = {"version": result.version, "status": result.status}
+    if previous_status:
+        payload["previous_status"] = previous_status
+    event_record(kind=kind, subject_id=result.pk, patient_id=result.patient_id, payload=payload)
+
+
 def _apply_header(result: Result, data: ResultInput) -> None:
     result.category = data.category
     result.placer_order_number = data.placer_order_number
@@ -201,9 +219,9 @@ def result_record(
     actor: User,
     message: InboundMessage | None = None,
 ) -> ResultOutcome:
-    """File one report for ``patient`` by the rules in this module's docstring. Sends
-    ``result_recorded``, ``result_corrected`` or ``result_deleted`` as it applies. Safe to
-    repeat: the same report twice is ``UNCHANGED`` the second time."""
+    """File one report for ``patient`` by the rules in this module's docstring. Writes a
+    ``RESULT_RECORDED``, ``RESULT_CORRECTED`` or ``RESULT_DELETED`` event as it applies
+    (``rms.events``). Safe to repeat: the same report twice is ``UNCHANGED`` the second time."""
     return result_record_in_transaction(patient=patient, data=data, actor=actor, message=message)
 
 
@@ -297,9 +315,7 @@ def result_record_in_transaction(
         _apply_header(result, data)
         result.save()
         _write_observations(result, data, version=1)
-        signals.result_recorded.send(
-            sender=Result, result=result, previous_status=None, actor=actor
-        )
+        _result_event(DomainEvent.Kind.RESULT_RECORDED, result)
         return ResultOutcome(Outcome.CREATED, result)
 
     if withdrawn:
@@ -313,7 +329,7 @@ def result_record_in_transaction(
             if data.status == Result.Status.DELETED
             else Observation.Status.CANCELLED
         )
-        signals.result_deleted.send(sender=Result, result=existing, actor=actor)
+        _result_event(DomainEvent.Kind.RESULT_DELETED, existing)
         return ResultOutcome(Outcome.DELETED, existing)
 
     if data.status == Result.Status.PRELIMINARY and existing.status in FINAL_STATES:
@@ -347,11 +363,9 @@ def result_record_in_transaction(
     existing.last_message = message
     existing.save()
     if was_withdrawn:
-        signals.result_recorded.send(
-            sender=Result, result=existing, previous_status=previous_status, actor=actor
-        )
+        _result_event(DomainEvent.Kind.RESULT_RECORDED, existing, previous_status=previous_status)
     else:
-        signals.result_corrected.send(sender=Result, result=existing, actor=actor)
+        _result_event(DomainEvent.Kind.RESULT_CORRECTED, existing)
     return ResultOutcome(Outcome.CORRECTED, existing)
 
 

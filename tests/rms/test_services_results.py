@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from rms import services, signals
-from rms.models import Appointment, Document, Observation, Result
+from rms import events, services
+from rms.models import Appointment, Document, DomainEvent, Observation, Result
 from rms.services import (
     AppointmentInput,
     DocumentInput,
@@ -49,23 +49,16 @@ def psa(value: str, *, status: str = "final", fon: str = "FON1") -> ResultInput:
 
 @pytest.fixture
 def sent():
+    """The result events a consumer took, after commit, as (what happened, filler order number)."""
     seen: list[tuple[str, object]] = []
-    handlers = {
-        "recorded": signals.result_recorded,
-        "corrected": signals.result_corrected,
-        "deleted": signals.result_deleted,
-    }
-    receivers = {}
-    for name, signal in handlers.items():
 
-        def receiver(sender, result, _name=name, **kwargs) -> None:
-            seen.append((_name, result.filler_order_number))
+    def consume(event: DomainEvent) -> None:
+        result = Result.objects.get(pk=event.subject_id)
+        seen.append((event.kind.removeprefix("result_"), result.filler_order_number))
 
-        receivers[name] = receiver
-        signal.connect(receiver)
+    events.register_consumer("tests.sent", list(DomainEvent.Kind), consume)
     yield seen
-    for name, signal in handlers.items():
-        signal.disconnect(receivers[name])
+    events.unregister_consumer("tests.sent")
 
 
 def current_values(result: Result) -> list[str]:

@@ -7,10 +7,8 @@ in-memory test database)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,11 +21,9 @@ from rms.hl7 import parse
 from rms.models import InboundMessage, Result
 from tests.factories import PatientFactory, TeamFactory
 from tests.processes import (
-    BROKER,
     NEEDS_POSTGRESQL_AND_REDIS,
     empty_broker,
-    shared_database_url,
-    stop_process_groups,
+    started_processes,
 )
 from tests.rms.hl7.samples import sample_bytes
 
@@ -47,31 +43,7 @@ def broker() -> Iterator[redis.Redis]:
 @pytest.fixture
 def start(broker: redis.Redis) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start a process of ours against the test database and Redis, storing mode on."""
-    started: list[subprocess.Popen[str]] = []
-
-    def run(*args: str) -> subprocess.Popen[str]:
-        environment = {
-            **os.environ,
-            "DATABASE_URL": shared_database_url(),
-            "CELERY_BROKER_URL": BROKER,
-            "INBOUND_ACK_AFTER": "storing",
-            "INBOUND_FILE_SWEEP_INTERVAL_S": "5",
-            "LOG_LEVEL": "WARNING",
-        }
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield run
-    stop_process_groups(started)
+    yield from started_processes(INBOUND_ACK_AFTER="storing", INBOUND_FILE_SWEEP_INTERVAL_S="5")
 
 
 def oru(control_id: str, filler: str, value: str, status: str = "F") -> bytes:

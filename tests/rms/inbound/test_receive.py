@@ -7,11 +7,19 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db.models.signals import post_save
 
-from rms import signals
 from rms.hl7 import parse
 from rms.inbound import inbound_reprocess, receive
-from rms.models import Appointment, CaseloadEntry, Document, InboundMessage, Patient, Result
+from rms.models import (
+    Appointment,
+    CaseloadEntry,
+    Document,
+    DomainEvent,
+    InboundMessage,
+    Patient,
+    Result,
+)
 from tests.factories import PatientFactory
 from tests.rms.hl7.samples import MDM_T02, PID, message, sample_bytes
 
@@ -65,21 +73,12 @@ def test_a_result_for_a_known_patient_is_filed_and_acknowledged_aa(tester) -> No
 
 
 def test_the_same_message_again_gets_the_same_ack_and_is_not_processed_twice(tester) -> None:
-    recorded: list[object] = []
-
-    def receiver(sender, result, **kwargs) -> None:
-        recorded.append(result)
-
-    signals.result_recorded.connect(receiver)
-    try:
-        first = receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
-        second = receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
-    finally:
-        signals.result_recorded.disconnect(receiver)
+    first = receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+    second = receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
     assert first == second
     assert InboundMessage.objects.count() == 1
     assert Result.objects.count() == 1
-    assert len(recorded) == 1
+    assert DomainEvent.objects.filter(kind=DomainEvent.Kind.RESULT_RECORDED).count() == 1
 
 
 def test_the_same_control_id_from_another_sender_is_a_different_message(tester) -> None:
@@ -354,16 +353,18 @@ def test_a_result_filed_under_another_patient_is_held_not_moved(tester, team) ->
 
 def test_a_failure_inside_filing_rolls_back_what_it_wrote_but_keeps_the_message(tester) -> None:
     def explode(sender, **kwargs) -> None:
-        raise RuntimeError("a receiver failed")
+        raise RuntimeError("the database refused the row")
 
-    signals.result_recorded.connect(explode)
+    # Django's own signal, sent as the observations are written: a failure inside filing.
+    post_save.connect(explode, sender=Result)
     try:
         code, text, _ = ack_of(receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp"))
     finally:
-        signals.result_recorded.disconnect(explode)
+        post_save.disconnect(explode, sender=Result)
     assert code == "AE"
     assert "RuntimeError" in text
     assert not Result.objects.exists()
+    assert not DomainEvent.objects.exists(), "the event is rolled back with the result"
     stored = InboundMessage.objects.get()
     assert stored.status == Status.ERROR
 

@@ -5,8 +5,8 @@ is kept, and that nothing is filed twice, out of order or not at all."""
 from __future__ import annotations
 
 import pytest
+from django.db.models.signals import post_save
 
-from rms import signals
 from rms.hl7 import parse
 from rms.inbound import inbound_reprocess, receive
 from rms.inbound.receive import inbound_file_queued
@@ -109,14 +109,15 @@ def test_content_that_cannot_be_filed_after_the_aa_is_held_for_an_administrator(
     tester, django_user_model
 ) -> None:
     def explode(sender, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        raise RuntimeError("a receiver failed")
+        raise RuntimeError("the database refused the row")
 
     ack = receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
-    signals.result_recorded.connect(explode)
+    # Django's own signal, sent as the result is written: a failure inside filing.
+    post_save.connect(explode, sender=Result)
     try:
         assert inbound_file_queued() == 1
     finally:
-        signals.result_recorded.disconnect(explode)
+        post_save.disconnect(explode, sender=Result)
     stored = InboundMessage.objects.get()
     assert stored.status == Status.ERROR and "RuntimeError" in stored.error
     assert (stored.ack_code, stored.ack.encode()) == ("AA", ack), "what the sender was told"

@@ -209,3 +209,32 @@ def test_a_paused_connection_shows(staff_client, team, clinician, sandbox) -> No
     samples = scrape(staff_client)
     assert value(samples, "rms_pkb_connection_paused") == 1
     assert value(samples, "rms_pkb_delivery_attempts_total", outcome="paused") >= 1
+
+
+def test_the_events_lag_and_backlog_are_reported_by_consumer(staff_client, team, clinician) -> None:
+    from rms import events
+    from rms.models import DomainEvent
+
+    def broken(event: DomainEvent) -> None:
+        raise RuntimeError("a bug")
+
+    patient = PatientFactory(
+        nhs_number="9990000018",
+        mrn="RXX1234567",
+        family_name="Tester",
+        date_of_birth=dt.date(1958, 2, 14),
+        teams=[team],
+    )
+    events.register_consumer("tests.broken", [DomainEvent.Kind.RESULT_RECORDED], broken)
+    try:
+        receive(raw=sample_bytes("oru_r01_psa.hl7"), channel="mllp")
+        samples = scrape(staff_client)
+    finally:
+        events.unregister_consumer("tests.broken")
+    assert patient.results.count() == 1
+    assert value(samples, "rms_event_deliveries_pending", consumer="careplans.monitoring") == 0
+    assert value(samples, "rms_event_deliveries_pending", consumer="tests.broken") == 1
+    assert value(samples, "rms_event_deliveries_failing", consumer="tests.broken") == 1
+    lag = value(samples, "rms_event_lag_p95_seconds", consumer="careplans.monitoring")
+    assert 0 < lag < 2, "consumed at commit, in-process"
+    assert value(samples, "rms_event_lag_p95_seconds", consumer="tests.broken") == 0
