@@ -94,7 +94,9 @@ def _messages(text: str) -> dict[str, str]:
                     service_code="S" + text,
                     service_name=text,
                     service_system=text,
-                    result_status=text,
+                    # A coded field: "R" (the report withdrawn) sends the withdrawal without
+                    # its observations, by design (test_build_oru.py); other text is carried.
+                    result_status=text if text != "R" else "F",
                     ordering_clinician=name,
                     notes=(text, text),
                     observations=(
