@@ -50,6 +50,7 @@ from rms.hl7.parse import ParsedMessage
 from rms.inbound import filing, senders
 from rms.inbound.senders import Origin, SenderRefused
 from rms.models import InboundMessage, Patient
+from rms.transactions import run_once_on_commit
 
 logger = logging.getLogger("rms.inbound")
 Status = InboundMessage.Status
@@ -496,9 +497,7 @@ def _ring_filer() -> None:
 def _ring_filer_on_commit() -> None:
     """Ring the filer's doorbell once the stored message commits (once per transaction). A
     lost ring (Redis down, a crash) is made good by beat's sweep: the message is the record."""
-    if any(entry[1] is _ring_filer for entry in connection.run_on_commit):
-        return
-    transaction.on_commit(_ring_filer, robust=True)
+    run_once_on_commit("rms.inbound.filer", _ring_filer)
 
 
 # Stored, acknowledged and not yet filed (storing mode). A row left ``received`` without an
