@@ -104,7 +104,9 @@ class ResultOutcome:
     reason: str = ""
 
 
-def _observation_key(observation: Observation) -> tuple[object, ...]:
+def observation_key(observation: Observation) -> tuple[object, ...]:
+    """What makes two observations the same value: a resend with equal keys changes nothing
+    (filing and the history import both compare by it)."""
     return (
         observation.code,
         observation.code_system,
@@ -181,7 +183,9 @@ def _write_observations(result: Result, data: ResultInput, version: int) -> None
     Observation.objects.bulk_create(observation_rows(result, data, version))
 
 
-def _apply_header(result: Result, data: ResultInput) -> None:
+def apply_result_header(result: Result, data: ResultInput) -> None:
+    """Copy the result-level fields of ``data`` onto ``result`` (unsaved): filing and the
+    history import set them the same way."""
     result.category = data.category
     result.placer_order_number = data.placer_order_number
     result.service_code = data.service_code
@@ -280,7 +284,7 @@ def result_record_in_transaction(
             sender=data.sender,
             last_message=message,
         )
-        _apply_header(result, data)
+        apply_result_header(result, data)
         result.save()
         _write_observations(result, data, version=1)
         signals.result_recorded.send(
@@ -308,7 +312,7 @@ def result_record_in_transaction(
         )
 
     current = list(existing.observations.filter(superseded_at__isnull=True).order_by("sequence"))
-    same_values = [_observation_key(o) for o in current] == [
+    same_values = [observation_key(o) for o in current] == [
         o.content_key() for o in data.observations
     ]
     same_header = (
@@ -329,7 +333,7 @@ def result_record_in_transaction(
         )
         existing.version += 1
         _write_observations(existing, data, version=existing.version)
-    _apply_header(existing, data)
+    apply_result_header(existing, data)
     existing.last_message = message
     existing.save()
     if was_withdrawn:
