@@ -193,7 +193,6 @@ def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         request=request,
         public_id=public_id,
         action="edit",
-        refusal="Viewers cannot change a patient's details.",
     )
     if request.method == "POST":
         # With the stored values as initial, the form checks only what was changed.

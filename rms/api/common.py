@@ -16,7 +16,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from rms import access, selectors
+from rms import access, permissions
 from rms.models import Patient
 
 
@@ -42,9 +42,10 @@ def open_patient(request: Request, public_id: uuid.UUID, action: str) -> Patient
 
 
 def require_write(user: User, patient: Patient) -> None:
-    """403 unless ``user`` is a clinician or team admin of one of the patient's teams."""
-    if not selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Your role in this patient's teams is read-only.")
+    """403 unless ``user`` is a clinician or team admin of one of the patient's teams, with
+    ``rms.permissions``' one sentence."""
+    if not permissions.can_write(user=user, patient=patient):
+        raise PermissionDenied(permissions.WRITE_REFUSAL)
 
 
 @contextmanager

@@ -29,9 +29,8 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from pypdf import PdfReader
 
-from rms import signals
-from rms.models import Membership, Resource, Role, Team
-from rms.models.teams import WRITE_ROLES
+from rms import permissions, signals
+from rms.models import Resource, Team
 
 Status = Resource.Status
 Kind = Resource.Kind
@@ -48,31 +47,21 @@ NOT_A_WRITER = "Only a clinician or team admin of the resource's team can change
 NOT_AN_ADMIN = "Only a team admin of the resource's team can approve or retire a resource."
 
 
-def _role(user: User | AnonymousUser, team_id: int) -> str | None:
-    if not user.is_authenticated or not user.is_active:
-        return None
-    return (
-        Membership.objects.filter(user_id=user.pk, team_id=team_id)
-        .values_list("role", flat=True)
-        .first()
-    )
-
-
 def user_can_edit(*, user: User | AnonymousUser, team: Team) -> bool:
     """True when ``user`` is a clinician or team admin of ``team``."""
-    return _role(user, team.pk) in WRITE_ROLES
+    return permissions.can_write_in_team(user=user, team_id=team.pk)
 
 
 def user_can_approve(*, user: User | AnonymousUser, team: Team) -> bool:
     """True when ``user`` is a team admin of ``team``."""
-    return _role(user, team.pk) == Role.TEAM_ADMIN
+    return permissions.is_team_admin(user=user, team_ids=[team.pk])
 
 
 def resource_list(*, user: User | AnonymousUser) -> QuerySet[Resource]:
     """The resources of ``user``'s teams (any role), by title; others' do not exist."""
     if not user.is_authenticated:
         return Resource.objects.none()
-    teams = Membership.objects.filter(user_id=user.pk).values("team_id")
+    teams = permissions.member_teams(user=user).values("pk")
     return Resource.objects.filter(team_id__in=teams).select_related("team").order_by("title", "id")
 
 

@@ -23,11 +23,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from rms import selectors, signals
+from rms import permissions, signals
 from rms.models import Appointment, Document, InboundMessage, Observation, Patient, Result
 
 FINAL_STATES = frozenset({Result.Status.FINAL, Result.Status.CORRECTED})
@@ -479,8 +479,7 @@ def result_mark_seen(*, result: Result, actor: User) -> bool:
     returns False (and changes nothing) when it was already seen. Safe to repeat."""
     if result.category != Result.Category.PATIENT:
         raise ValidationError("Only entries the patient made are marked as seen.")
-    if not selectors.user_can_write(user=actor, patient=result.patient):
-        raise PermissionDenied("Only a clinician of the patient's team can mark entries as seen.")
+    permissions.require_write(user=actor, patient=result.patient)
     locked = Result.objects.select_for_update().get(pk=result.pk)
     if locked.seen_at is not None:
         result.seen_by_id, result.seen_at = locked.seen_by_id, locked.seen_at
