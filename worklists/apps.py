@@ -10,7 +10,10 @@ class WorklistsConfig(AppConfig):
     def ready(self) -> None:
         from pkb_bridge import signals as pkb_signals
         from rms import signals
-        from worklists import audit, receivers  # noqa: F401  (audit registers the models)
+        from rms.ops.metrics import register_collector
+        from worklists import audit, metrics, receivers  # noqa: F401  (audit registers the models)
+
+        register_collector("worklists", metrics.read, metrics.families)
 
         uid = "worklists"
         pkb_signals.message_rejected.connect(
