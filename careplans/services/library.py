@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.html import escape, format_html
@@ -433,7 +433,7 @@ def resource_tags_set(*, resource: Resource, pathways: Sequence[Pathway], actor:
     Tags say whom a resource is for; they do not change what a patient reads, so an approved
     resource stays approved. Returns True when the tags changed; safe to repeat."""
     if not rms_library.user_can_edit(user=actor, team=resource.team):
-        raise PermissionDenied(rms_library.NOT_A_WRITER)
+        raise permissions.Refused(rms_library.NOT_A_WRITER)
     wanted = {pathway.pk for pathway in pathways}
     current = set(
         PathwayResource.objects.filter(resource=resource).values_list("pathway_id", flat=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, QuerySet
@@ -196,7 +196,7 @@ def _clean(data: ResourceInput, current: Resource | None) -> dict[str, object]:
 def resource_create(*, team: Team, data: ResourceInput, actor: User) -> Resource:
     """Add a draft resource to ``team``'s library. Not idempotent: each call adds one."""
     if not user_can_edit(user=actor, team=team):
-        raise PermissionDenied(NOT_A_WRITER)
+        raise permissions.Refused(NOT_A_WRITER)
     values = _clean(data, None)
     resource = Resource(team=team, created_by=actor, status=Status.DRAFT, **values)
     if data.file is not None:
@@ -234,7 +234,7 @@ def resource_update(*, resource: Resource, data: ResourceInput, actor: User) -> 
     """Change a resource's content. An approved resource whose content changes goes back to
     draft (to be approved again); a retired one is refused. Same content again: no change."""
     if not user_can_edit(user=actor, team=resource.team):
-        raise PermissionDenied(NOT_A_WRITER)
+        raise permissions.Refused(NOT_A_WRITER)
     resource = _lock(resource)
     if resource.status == Status.RETIRED:
         raise ValidationError(
@@ -282,7 +282,7 @@ def resource_approve(*, resource: Resource, review_date: dt.date, actor: User) -
     """Approve a draft (or re-approve an approved resource after its review, with a new review
     date) as a team admin of its team. Safe to repeat: the same date again changes nothing."""
     if not user_can_approve(user=actor, team=resource.team):
-        raise PermissionDenied(NOT_AN_ADMIN)
+        raise permissions.Refused(NOT_AN_ADMIN)
     when = _clean_review_date(review_date)
     resource = _lock(resource)
     if resource.status == Status.RETIRED:
@@ -305,7 +305,7 @@ def resource_retire(*, resource: Resource, actor: User) -> Resource:
     """Retire a resource for good, as a team admin of its team: it is never shared again.
     Safe to repeat: retiring a retired resource changes nothing."""
     if not user_can_approve(user=actor, team=resource.team):
-        raise PermissionDenied(NOT_AN_ADMIN)
+        raise permissions.Refused(NOT_AN_ADMIN)
     resource = _lock(resource)
     if resource.status == Status.RETIRED:
         return resource
