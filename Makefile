@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 # Runs the product on embedded defaults: SQLite under var/, tasks in-process, the local
 # PKB sandbox, console email. Open http://$(HOST):$(PORT)/ and log in as a demo user
-# (password only: the demo turns two-factor login off).
+# (password only: the demo turns two-factor login off). The demo's commands are devtools'.
+demo: export RMS_DEVTOOLS := true
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
@@ -35,6 +36,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	$(PY) scripts/check_view_reads.py
 	$(PY) manage.py makemigrations --check --dry-run
 
 format: install

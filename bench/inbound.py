@@ -48,7 +48,7 @@ def oru(control_id: str, filler: str) -> bytes:
 def run_connections(
     port: int, connections: int, per_connection: int, tag: str, listener_pid: int = 0
 ) -> dict[str, object]:
-    from rms.mllp import MllpClient
+    from devtools.mllp_client import MllpClient
 
     latencies: list[float] = []
     lock = threading.Lock()

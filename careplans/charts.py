@@ -70,6 +70,20 @@ class ThresholdLine:
 
 
 @dataclass(frozen=True)
+class SeverityBand:
+    """A shaded band behind a score chart: the scores ``low`` to ``high`` (both included, as
+    the instrument's paper gives them) and the band's name ("Moderate")."""
+
+    label: str
+    low: Decimal
+    high: Decimal
+
+    @property
+    def words(self) -> str:
+        return f"{format_number(self.low)}-{format_number(self.high)} {self.label.lower()}"
+
+
+@dataclass(frozen=True)
 class TrendChart:
     code: str
     name: str
@@ -89,6 +103,8 @@ class TrendChart:
     # a change from 9 to 11 does not look like a cliff. None: fitted to the values.
     y_min: Decimal | None = None
     y_max: Decimal | None = None
+    # The instrument's severity bands, lowest first, shaded behind the scores.
+    bands: tuple[SeverityBand, ...] = ()
 
     @property
     def element_id(self) -> str:
@@ -118,7 +134,13 @@ class TrendChart:
         words += [line.label for line in self.thresholds]
         if self.nadir is not None:
             words.append(self.nadir_label)
+        if self.bands:
+            words.append(self.bands_in_words)
         return "; ".join(words) + "."
+
+    @property
+    def bands_in_words(self) -> str:
+        return "Severity bands: " + ", ".join(band.words for band in self.bands)
 
     def as_data(self) -> dict[str, Any]:
         """What the page's script draws: times as milliseconds since 1970 (a linear x axis, so
@@ -152,6 +174,7 @@ class TrendChart:
                 {"label": line.label, "y": float(line.value), "rule": line.rule}
                 for line in self.thresholds
             ],
+            "bands": self._band_data(),
             "nadir": (
                 {
                     "x": _millis(self.nadir.at),
@@ -162,6 +185,22 @@ class TrendChart:
                 else None
             ),
         }
+
+    def _band_data(self) -> list[dict[str, Any]]:
+        """Each band as the stretch of axis it shades: scores are whole numbers, so a band's
+        edges sit half-way between its last score and the next band's first (a 5 on PHQ-9 is
+        inside "mild", not on the line between minimal and mild); the outer edges are the
+        axis' own ends."""
+        half = Decimal("0.5")
+        rows = []
+        for band in self.bands:
+            low, high = band.low - half, band.high + half
+            if self.y_min is not None:
+                low = max(low, self.y_min)
+            if self.y_max is not None:
+                high = min(high, self.y_max)
+            rows.append({"label": band.label, "from": float(low), "to": float(high)})
+        return rows
 
 
 _FORTNIGHT_MS = 14 * 24 * 3600 * 1000

@@ -255,6 +255,25 @@ class PlanPresenter:
         return [StepPresenter(step) for step in self.plan.schedule.all()]
 
     @property
+    def treatment(self) -> str:
+        """The treatment the follow-up now counts from: the latest treatment recorded on the
+        plan (salvage radiotherapy...), else the pathway's treatment on the anchor date."""
+        events = list(self.plan.events.all())
+        if events:
+            latest = max(events, key=lambda event: (event.on, event.pk))
+            return f"{latest.get_kind_display()} on {format_date(latest.on)}"
+        return f"{self.plan.pathway.treatment} on {self.anchor_date}"
+
+    @property
+    def next_test(self) -> TestPresenter | None:
+        """The test due soonest (None when the schedule has ended for every test)."""
+        due = [test for test in self.plan.tests.all() if test.next_due_date is not None]
+        if not due:
+            return None
+        soonest = min(due, key=lambda test: (test.next_due_date, test.pk))
+        return TestPresenter(soonest, today=self.today, plan_active=self.is_active)
+
+    @property
     def rules(self) -> list[RulePresenter]:
         return [RulePresenter(rule) for rule in self.plan.rules.all()]
 

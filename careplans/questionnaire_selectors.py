@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from careplans.charts import ChartPoint, ThresholdLine, TrendChart
+from careplans.charts import ChartPoint, SeverityBand, ThresholdLine, TrendChart
 from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
 from rms.models import Patient
 
@@ -58,6 +58,61 @@ def latest_scores(*, patient: Patient) -> list[QuestionnaireResponse]:
     return sorted(newest.values(), key=lambda r: r.questionnaire.title)
 
 
+# The severity bands of the instruments' total scores, as their papers give them, keyed by
+# (questionnaire code, score code). Shaded behind the chart so a clinician reads "moderate"
+# without recalling the cut-offs.
+SEVERITY_BANDS: dict[tuple[str, str], tuple[tuple[str, int, int], ...]] = {
+    # Kroenke K, Spitzer RL, Williams JBW. The PHQ-9: validity of a brief depression severity
+    # measure. J Gen Intern Med 2001;16:606-13 (table 3: 5, 10, 15, 20).
+    ("phq-9", "total"): (
+        ("Minimal", 0, 4),
+        ("Mild", 5, 9),
+        ("Moderate", 10, 14),
+        ("Moderately severe", 15, 19),
+        ("Severe", 20, 27),
+    ),
+    # Spitzer RL, Kroenke K, Williams JBW, Löwe B. A brief measure for assessing generalized
+    # anxiety disorder: the GAD-7. Arch Intern Med 2006;166:1092-7 (cut-points 5, 10, 15).
+    ("gad-7", "total"): (
+        ("Minimal", 0, 4),
+        ("Mild", 5, 9),
+        ("Moderate", 10, 14),
+        ("Severe", 15, 21),
+    ),
+}
+
+
+def severity_bands(*, questionnaire_code: str, score_code: str) -> tuple[SeverityBand, ...]:
+    """The instrument's severity bands for a score, lowest first; () when it has none."""
+    rows = SEVERITY_BANDS.get((questionnaire_code.casefold(), score_code.casefold()), ())
+    return tuple(SeverityBand(label, Decimal(low), Decimal(high)) for label, low, high in rows)
+
+
+def severity_of(*, questionnaire_code: str, score_code: str, value: Any) -> str:
+    """The band a score falls in ("Moderate"), "" when the instrument has no bands or the
+    score is missing."""
+    if value is None:
+        return ""
+    number = Decimal(str(value))
+    bands = severity_bands(questionnaire_code=questionnaire_code, score_code=score_code)
+    return next((band.label for band in bands if band.low <= number <= band.high), "")
+
+
+def scores_in_words(response: QuestionnaireResponse) -> list[dict[str, Any]]:
+    """A response's scores as the review lists them: label, value, and its severity band."""
+    code = response.questionnaire.code
+    return [
+        {
+            "label": score.get("label", score_code),
+            "value": score.get("value"),
+            "severity": severity_of(
+                questionnaire_code=code, score_code=score_code, value=score.get("value")
+            ),
+        }
+        for score_code, score in (response.scores or {}).items()
+    ]
+
+
 def score_charts(*, patient: Patient) -> list[TrendChart]:
     """One trend chart per score of each questionnaire answered, oldest to newest, with the
     score's alert thresholds drawn as lines (the same drawing as the test charts)."""
@@ -103,6 +158,7 @@ def score_charts(*, patient: Patient) -> list[TrendChart]:
                 y_max=(
                     Decimal(str(definition["max"])) if definition.get("max") is not None else None
                 ),
+                bands=severity_bands(questionnaire_code=questionnaire.code, score_code=code),
             )
         )
     return sorted(charts, key=lambda c: c.name)

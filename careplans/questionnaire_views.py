@@ -254,6 +254,9 @@ def latest(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         LATEST_TEMPLATE,
         {
             "patient": PatientPresenter(patient, today=timezone.localdate(), teams=()),
-            "latest": selectors.latest_scores(patient=patient),
+            "latest": [
+                (response, selectors.scores_in_words(response))
+                for response in selectors.latest_scores(patient=patient)
+            ],
         },
     )

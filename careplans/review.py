@@ -35,9 +35,10 @@ from careplans import selectors, services
 from careplans.models import FollowUpPlan, PlanChange
 from careplans.rules.common import format_number
 from rms import permissions
+from rms import selectors as rms_selectors
 from rms import services as rms_services
-from rms.models import Document, Patient, Result
-from rms.presenters import format_date
+from rms.models import Appointment, Document, Patient, Result
+from rms.presenters import format_date, format_datetime
 from rms.reports import conclusion
 from worklists import services as worklist_services
 from worklists.models import Outcome, WorkItem
@@ -78,6 +79,49 @@ OUTCOME_WORDS = {
         "finished; your GP will continue your care."
     ),
 }
+
+
+def next_appointment(*, patient: Patient, after: dt.datetime) -> Appointment | None:
+    """The patient's first booked appointment after ``after`` (any team's: the letter must not
+    promise an appointment the patient already has). Reads only."""
+    return (
+        rms_selectors.appointment_list(patient=patient)
+        .filter(status=Appointment.Status.BOOKED, starts_at__gt=after)
+        .order_by("starts_at", "id")
+        .first()
+    )
+
+
+def appointment_in_words(appointment: Appointment) -> str:
+    """A booked appointment as the letter names it: what, when, where."""
+    what = appointment.appointment_type or appointment.reason or "appointment"
+    words = f"{what} on {format_datetime(appointment.starts_at)}"
+    if appointment.location:
+        words += f" at {appointment.location}"
+    return words
+
+
+def outcome_words(*, outcome: str, appointment: Appointment | None) -> str:
+    """What the letter tells the patient about the outcome. With an appointment already
+    booked, the letter names it instead of promising one ("the hospital will send you an
+    appointment" to a patient who has one reads as a second appointment coming)."""
+    words = OUTCOME_WORDS[ReviewOutcome(outcome)]
+    if appointment is None:
+        return words
+    booked = appointment_in_words(appointment)
+    if outcome == ReviewOutcome.BRING_TO_CLINIC:
+        return (
+            "We have reviewed your recent results and would like to see you in clinic. You "
+            f"already have an appointment booked: {booked}. Please keep it; we will discuss "
+            "your results with you then."
+        )
+    if outcome == ReviewOutcome.DISCHARGE:
+        return (
+            f"{words} The appointment already booked ({booked}) still stands unless the "
+            "hospital tells you otherwise."
+        )
+    return f"{words} Your next appointment is already booked: {booked}."
+
 
 # The work-item outcome codes (worklists.Outcome) a review completes an item with, in order
 # of preference; "reviewed" only when none of them is offered.
@@ -208,6 +252,7 @@ def _letter_html(
     results: Sequence[LetterResult],
     reviewer: str,
     reviewed_at: dt.datetime,
+    words: str,
 ) -> str:
     return render_to_string(
         LETTER_TEMPLATE,
@@ -220,7 +265,7 @@ def _letter_html(
             "plans": [plan.pathway.name for plan in plans],
             "teams": sorted({plan.team.name for plan in plans}),
             "outcome_label": ReviewOutcome(outcome).label,
-            "outcome_words": OUTCOME_WORDS[ReviewOutcome(outcome)],
+            "outcome_words": words,
             "results": results,
             "note": note,
             "reviewer": reviewer,
@@ -253,6 +298,7 @@ def review_record(
         )
     now = timezone.now()
     results = letter_results(patient=patient, plans=plans)
+    words = outcome_words(outcome=outcome, appointment=next_appointment(patient=patient, after=now))
     reviewer = _author(actor)
     document, _ = rms_services.document_record(
         patient=patient,
@@ -270,6 +316,7 @@ def review_record(
                 results=results,
                 reviewer=reviewer,
                 reviewed_at=now,
+                words=words,
             ),
             author=reviewer,
         ),
@@ -282,6 +329,9 @@ def review_record(
         "work_item": str(work_item.public_id) if work_item is not None else None,
         "reviewed_at": now.isoformat(),
         "results": [row.as_dict() for row in results],
+        # What the letter said about the outcome (it may name a booked appointment), so the
+        # PDF says the same whatever is booked or cancelled since.
+        "outcome_words": words,
     }
     label = ReviewOutcome(outcome).label
     for plan in plans:
@@ -417,8 +467,12 @@ def review_letter_pdf(*, change: PlanChange) -> bytes:
         para("Outcome", "Heading3"),
         para(label),
     ]
-    if outcome in ReviewOutcome.values:
-        story.append(para(OUTCOME_WORDS[ReviewOutcome(outcome)]))
+    words = str(details.get("outcome_words", ""))
+    if not words and outcome in ReviewOutcome.values:
+        # Reviews recorded before the words were kept with them.
+        words = OUTCOME_WORDS[ReviewOutcome(outcome)]
+    if words:
+        story.append(para(words))
     note = str(details.get("note", "")).strip()
     if note:
         story += [para("Clinician's note", "Heading3"), para(note)]

@@ -65,6 +65,12 @@ def _review_url(patient: Patient) -> str:
     return reverse("review:patient_review", args=[patient.public_id])
 
 
+def _booked(patient: Patient) -> str:
+    """The patient's next booked appointment in words, which the letter will name."""
+    appointment = review.next_appointment(patient=patient, after=timezone.now())
+    return review.appointment_in_words(appointment) if appointment is not None else ""
+
+
 def _render_review(
     request: HttpRequest,
     patient: Patient,
@@ -85,6 +91,7 @@ def _render_review(
         "plans": [PlanPresenter(plan, today=today) for plan in plans],
         "charts": charts,
         "radiology_reports": review.radiology_reports(patient=patient, plans=plans),
+        "next_appointment": _booked(patient),
         "work_item": work_item,
         "form": form,
         "can_write": form is not None,

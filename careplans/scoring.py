@@ -404,6 +404,20 @@ def _short(text: str, limit: int = 60) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:-") + "…"
 
 
+# The answers that say a patient has thought of harming themself: PHQ-9 item 9 ("Thoughts
+# that you would be better off dead or of hurting yourself"), any answer above "Not at all".
+# Kroenke K, Spitzer RL, Williams JB. J Gen Intern Med 2001;16:606-613 (item 9 needs a
+# clinician's assessment of suicide risk whatever the total); NICE NG225 (self-harm: assess
+# without delay). Their work items sort above everything else on the worklist.
+SELF_HARM_ITEMS = frozenset({("phq-9", "9")})
+
+
+def is_self_harm_answer(questionnaire_code: str, fired: Fired) -> bool:
+    """True when ``fired`` is an alert on a self-harm item's answer."""
+    item = fired.details.get("item")
+    return item is not None and (questionnaire_code, str(item)) in SELF_HARM_ITEMS
+
+
 def evaluate_alerts(
     scoring: dict[str, Any],
     scores: dict[str, Any],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -15,6 +16,7 @@ from django.utils import timezone
 from careplans import schedule
 from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
 from rms.models import Observation, Patient, Result
+from worklists.models import WorkItem
 
 
 def pathway_list(*, active_only: bool = True) -> QuerySet[Pathway]:
@@ -165,3 +167,43 @@ def latest_done_at(
     ]
     found = [moment for moment in times if moment is not None]
     return max(found) if found else None
+
+
+# ---------------------------------------------------------------------------
+# Breach items
+# ---------------------------------------------------------------------------
+def breach_evidence_result_ids(patient: Patient, breaches: Iterable[WorkItem]) -> set[int]:
+    """The results whose values are the evidence of these breach items: the observations of
+    the rule's test at the times the item names (``details["evidence"]``, as
+    ``careplans.services.monitoring`` writes it, and under ``details["rules"]`` when one item
+    lists the breaches of several rules). Only the care plans read what they wrote; the PKB
+    bridge asks this to hold the evidence back. A breach whose rule is gone, or that lists
+    several rules, matches any test at those times: holding one result too many is safer than
+    publishing the evidence."""
+    ids: set[int] = set()
+    for item in breaches:
+        details = item.details or {}
+        # An item may list several rules that one result broke, each with its evidence.
+        rules = [r for r in details.get("rules") or [] if isinstance(r, dict)]
+        points = list(details.get("evidence") or [])
+        for rule in rules:
+            points.extend(rule.get("evidence") or [])
+        moments = []
+        for point in points:
+            try:
+                moments.append(dt.datetime.fromisoformat(str(point.get("at"))))
+            except (TypeError, ValueError, AttributeError):
+                continue
+        if not moments:
+            continue
+        observations = Observation.objects.filter(result__patient=patient, observed_at__in=moments)
+        rule_id = item.source.removeprefix("rule:")
+        code = (
+            Rule.objects.filter(pk=int(rule_id)).values_list("test_code", flat=True).first()
+            if rule_id.isdigit() and len(rules) <= 1
+            else None
+        )
+        if code:
+            observations = observations.filter(code__iexact=code)
+        ids.update(observations.values_list("result_id", flat=True))
+    return ids

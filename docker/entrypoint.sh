@@ -12,7 +12,8 @@
 #   collectstatic  gather static files into STATIC_ROOT (done when the image is built)
 #   check        Django's deployment checks; fails on any warning
 #   status       manage.py rms_status: readiness and the state of the queues
-#   sandbox      the PKB sandbox over HTTPS with a self-signed certificate (trials only)
+#   sandbox      the PKB sandbox over HTTPS with a self-signed certificate (trials only; the
+#                image's sandbox target, which ships devtools/)
 #   healthcheck  exit 0 when the web process answers /healthz (the compose health check)
 #   manage       any manage.py command: `manage createsuperuser`
 #   anything else is run as given: `bash`, `python -c ...`
@@ -57,6 +58,13 @@ case "$command" in
     exec "$PYTHON" manage.py rms_status "$@"
     ;;
   sandbox)
+    # The sandbox lives in devtools/, which the production image does not ship.
+    if [ ! -d "$APP_DIR/devtools" ]; then
+      echo "sandbox: this image has no devtools/; build the sandbox target" \
+        "(docker build -f docker/Dockerfile --target sandbox .)" >&2
+      exit 64
+    fi
+    export RMS_DEVTOOLS=true
     # PKB_URL must be https:// in production, so the sandbox serves TLS with a certificate
     # made on first start; the worker trusts it through PKB_CA_BUNDLE (docs/operations.md).
     tls_dir="${PKB_SANDBOX_TLS_DIR:-/var/lib/rms/sandbox-tls}"

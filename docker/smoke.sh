@@ -77,6 +77,21 @@ ENTRY="$ROOT/docker/entrypoint.sh"
 log "entrypoint check (check --deploy, warnings fail)"
 "$ENTRY" check
 
+log "production leaves devtools out: not in the default image, not installed by the settings"
+"$PY" - docker/Dockerfile <<'PYEOF'
+import re, sys
+stages = re.split(r"(?m)^FROM ", open(sys.argv[1]).read())[1:]
+names = [stage.split("\n", 1)[0].split()[-1] for stage in stages]
+assert stages[-1].startswith("runtime AS production"), "the default target must be production"
+copying = [name for name, stage in zip(names, stages) if re.search(r"(?m)^COPY .*devtools", stage)]
+assert copying == ["sandbox"], f"devtools/ is copied by {copying}, not by the sandbox target only"
+PYEOF
+"$ENTRY" manage help --commands > "$WORK/commands.txt"
+grep -qx "mllp_listener" "$WORK/commands.txt" || fail "manage.py lists no commands"
+if grep -Eqx "load_demo|load_scale|pkb_sandbox|demo" "$WORK/commands.txt"; then
+  fail "production settings install devtools"
+fi
+
 log "entrypoint collectstatic"
 "$ENTRY" collectstatic --verbosity 0
 test -s "$STATIC_ROOT/staticfiles.json" || fail "collectstatic wrote no manifest"

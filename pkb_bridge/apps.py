@@ -16,6 +16,7 @@ class PkbBridgeConfig(AppConfig):
         register_collector("pkb_bridge", metrics.read, metrics.families)
 
         from pkb_bridge import audit, receivers  # noqa: F401  (audit registers the models)
+        from pkb_bridge import signals as own
         from rms import signals
         from worklists.models import WorkItem
 
@@ -37,3 +38,23 @@ class PkbBridgeConfig(AppConfig):
         signals.history_publish.connect(receivers.history_publish, dispatch_uid=f"{uid}.hi")
         # worklists has no signal of its own for a raised item: a breach is one row, saved once.
         post_save.connect(receivers.work_item_saved, sender=WorkItem, dispatch_uid=f"{uid}.breach")
+        from careplans import signals as careplans_signals
+
+        careplans_signals.portal_patients.connect(
+            receivers.portal_patients, dispatch_uid=f"{uid}.portal_patients"
+        )
+        # The bridge's own signals raise and close its work items (pkb_bridge.work_items).
+        for name in (
+            "message_rejected",
+            "message_delivered",
+            "message_stalled",
+            "stalls_cleared",
+            "auto_release_due",
+            "auto_release_settled",
+            "nhs_number_unverified",
+            "nhs_number_verified",
+            "registration_email_refused",
+            "onboarding_needed",
+            "invitation_failed",
+        ):
+            getattr(own, name).connect(getattr(receivers, name), dispatch_uid=f"{uid}.{name}")

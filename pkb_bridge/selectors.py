@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Min, Prefetch, Q, QuerySet
@@ -30,6 +31,12 @@ Status = OutboundMessage.Status
 
 # How many rows of each attention list the delivery view shows (the admin lists have the rest).
 DELIVERY_LIST_LIMIT = 25
+
+
+def shared_patient_ids() -> QuerySet[Enrolment, Any]:
+    """The ids of the patients shared with PKB now (an active enrolment), as a subquery
+    (``values("patient_id")``). Reads only."""
+    return Enrolment.objects.filter(status=Enrolment.Status.ACTIVE).values("patient_id")
 
 
 def enrolment_active(*, patient: Patient) -> Enrolment | None:

@@ -1,4 +1,5 @@
-"""What the PKB bridge tells other apps (the worklists raise work items from these).
+"""What happens in the PKB bridge that it, or an app above it, reacts to (the bridge raises
+its own work items from these: ``pkb_bridge.receivers``).
 
 Sent inside the transaction that records the event, with ``sender`` the model class.
 """

@@ -78,10 +78,18 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "rms",
+    "clinic",
     "pkb_bridge",
     "careplans",
     "worklists",
 ]
+# Demo data, the scale loader, the PKB sandbox and the MLLP test client (devtools/): on by
+# default in development and the demo, always in the tests (they load the demo and run the
+# sandbox); off by default in production, where the image does not ship the package. The
+# sandbox's own image turns it on (docker/Dockerfile, target sandbox).
+RMS_DEVTOOLS = env.boolean("RMS_DEVTOOLS", default=not PRODUCTION) or TESTING
+if RMS_DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -456,6 +464,15 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
         "Environment variable METRICS_TOKEN is not valid: expected at least 32 random "
         "characters (or unset: then only staff users can read /metrics)."
     )
+
+# ---------------------------------------------------------------------------
+# Worklist: when an item is due, by its priority (counted from the day it is raised).
+# Urgent items are due the same day, always (worklists.due; hazard W1 in
+# docs/clinical-safety/hazard-log.md).
+# ---------------------------------------------------------------------------
+WORKLIST_DUE_WORKING_DAYS_HIGH = env.integer("WORKLIST_DUE_WORKING_DAYS_HIGH", default=2, minimum=0)
+WORKLIST_DUE_DAYS_NORMAL = env.integer("WORKLIST_DUE_DAYS_NORMAL", default=7, minimum=0)
+WORKLIST_DUE_DAYS_LOW = env.integer("WORKLIST_DUE_DAYS_LOW", default=28, minimum=0)
 
 # ---------------------------------------------------------------------------
 # Inbound HL7 v2 feeds (MLLP listener and the API)

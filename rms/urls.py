@@ -14,7 +14,7 @@ urlpatterns = [
     # Included by dotted path: rms imports nothing of the other apps.
     path("pkb/", include("pkb_bridge.urls")),
     path("plans/", include("careplans.urls")),
-    path("worklists/", include("worklists.urls")),
+    path("worklists/", include("clinic.worklist_urls")),
     path("worklists/patients/", include("worklists.patient_urls")),
     path("charts/", include("careplans.chart_urls")),
     path("review/", include("careplans.review_urls")),

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 
-from rms import access, permissions, selectors, services
+from rms import access, permissions, selectors, services, summary
 from rms.audit_trail import user_is_team_admin_for
 from rms.forms import PatientCreateForm, PatientDetailsForm, attach_errors
 from rms.models import CaseloadEntry, Document, Patient, Result
@@ -160,6 +160,7 @@ def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     ]
     appointments = [AppointmentPresenter(a) for a in selectors.appointment_list(patient=patient)]
     documents = [DocumentPresenter(d) for d in selectors.document_list(patient=patient)]
+    diagnoses = list(selectors.diagnosis_list(patient=patient))
     return render(
         request,
         "rms/patient_detail.html",
@@ -168,7 +169,9 @@ def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             "can_write": selectors.user_can_write(user=request.user, patient=patient),
             "can_audit": user_is_team_admin_for(user=_actor(request), patient=patient),
             "status_changes": services.nhs_number_status_history(patient=patient)[:1],
-            "diagnoses": [DiagnosisPresenter(d) for d in selectors.diagnosis_list(patient=patient)],
+            "diagnoses": [DiagnosisPresenter(d) for d in diagnoses],
+            "diagnosis_summary": summary.diagnosis_summary(diagnoses),
+            "marker": summary.latest_marker(patient=patient),
             "results": results,
             "appointments": appointments,
             "documents": documents,

@@ -36,8 +36,20 @@ def main(base: str) -> None:
         page.locator("table a[href*='/patients/']").first.click()
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(1500)  # the charts draw after their panel loads
-        page.set_viewport_size({"width": 1440, "height": 1500})
+        page.set_viewport_size({"width": 1440, "height": 1200})
         page.screenshot(path=str(OUT / "patient.png"), full_page=False)
+        # The same record on a phone: the summary first.
+        record = page.url
+        phone = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            locale="en-GB",
+            device_scale_factor=2,
+            storage_state=page.context.storage_state(),  # still logged in
+        )
+        small = phone.new_page()
+        small.goto(record)
+        small.wait_for_load_state("networkidle")
+        small.screenshot(path=str(OUT / "patient-phone.png"), full_page=False)
         browser.close()
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
-from pkb_bridge.sandbox import SandboxServer, SandboxState
+from devtools.sandbox import SandboxServer, SandboxState
 from pkb_bridge.transport import PkbTransport
 from rms.api.tokens import token_create
 from rms.models import Patient, Role, Team

@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 
 from rms.models import Team, TumourSite
 from worklists.models import Outcome, WorkItem
-from worklists.reads import MINE, TEAM, UNASSIGNED, WorklistFilters
+from worklists.reads import BY_ITEM, BY_PATIENT, MINE, OVERDUE, TEAM, UNASSIGNED, WorklistFilters
 
 NOTE_MAX = 2000
 REASON_MAX = 500
@@ -34,6 +34,11 @@ BULK_MAX = 200
 BULK_ASSIGN_TO_ME = "assign_me"
 BULK_COMPLETE = "complete"
 BULK_DISMISS = "dismiss"
+
+# A patient's row: what to do with the patient's ticked items.
+PATIENT_REVIEW = "review"
+PATIENT_ASSIGN = "assign"
+PATIENT_COMPLETE = "complete"
 
 
 def user_label(user: User) -> str:
@@ -49,7 +54,14 @@ class WorklistFilterForm(forms.Form):
     choices (a team of someone else's, a stale user) is ignored and said so on the field."""
 
     show = forms.ChoiceField(
-        choices=[(TEAM, "My teams"), (MINE, "Mine")], required=False, widget=forms.HiddenInput
+        choices=[(TEAM, "My teams"), (MINE, "Mine"), (OVERDUE, "Overdue")],
+        required=False,
+        widget=forms.HiddenInput,
+    )
+    view = forms.ChoiceField(
+        choices=[(BY_PATIENT, "By patient"), (BY_ITEM, "By item")],
+        required=False,
+        widget=forms.HiddenInput,
     )
     kind = forms.ChoiceField(label="Kind", required=False)
     priority = forms.TypedChoiceField(
@@ -78,10 +90,11 @@ class WorklistFilterForm(forms.Form):
         ]
         self.helper = FormHelper(self)
         self.helper.form_method = "get"
-        self.helper.form_class = "worklist-filters mb-3"
+        self.helper.form_class = "worklist-filters mb-2"
         self.helper.attrs = {"role": "search", "aria-label": "Filter the worklist"}
         self.helper.layout = Layout(
             "show",
+            "view",
             Row(
                 Column("kind", css_class="col-sm-6 col-lg-2"),
                 Column("priority", css_class="col-sm-6 col-lg-2"),
@@ -94,8 +107,8 @@ class WorklistFilterForm(forms.Form):
             Div(
                 StrictButton("Filter", type="submit", css_class="btn-outline-primary"),
                 HTML(
-                    '<a class="btn btn-link" href="?show={{ filters.scope|urlencode }}">'
-                    "Clear filters</a>"
+                    '<a class="btn btn-link" href="?show={{ filters.scope|urlencode }}'
+                    '&amp;view={{ view|urlencode }}">Clear filters</a>'
                 ),
             ),
         )
@@ -112,6 +125,11 @@ class WorklistFilterForm(forms.Form):
             due_before=data.get("due_before"),
             assignee=data.get("assignee") or "",
         )
+
+    def chosen_view(self) -> str:
+        """By patient (the default) or by item."""
+        data = self.cleaned_data if self.is_bound else {}
+        return data.get("view") or BY_PATIENT
 
     def full_clean(self) -> None:
         super().full_clean()
@@ -241,6 +259,9 @@ class BulkForm(forms.Form):
             "hx-target": f"#{self.RESULT_ID}",
             "hx-swap": "innerHTML",
             "aria-label": "Act on the ticked items",
+            # Shown only while something is ticked (static/js/worklists.js); the answer goes
+            # to RESULT_ID, outside the form, so it stays when the ticks go.
+            "data-when-ticked": "",
         }
         self.helper.layout = Layout(
             "next",
@@ -286,7 +307,6 @@ class BulkForm(forms.Form):
                 ),
                 css_class="g-2",
             ),
-            HTML(f'<div id="{self.RESULT_ID}" aria-live="polite"></div>'),
         )
 
     def clean(self) -> dict[str, Any]:
@@ -297,6 +317,57 @@ class BulkForm(forms.Form):
         if action == BULK_DISMISS and not (data.get("reason") or "").strip():
             self.add_error("reason", "Say why the items need no action.")
         return data
+
+
+class PatientActionForm(forms.Form):
+    """A patient's row of the worklist: the patient's ticked items and what to do with them
+    (the button pressed): start reviewing them, give them to a colleague, or complete them
+    all with one outcome. Written out in ``templates/worklists/_patient.html``."""
+
+    items = UUIDListField(
+        required=True, error_messages={"required": "Tick at least one of the patient's items."}
+    )
+    action = forms.ChoiceField(
+        choices=[
+            (PATIENT_REVIEW, "Start review"),
+            (PATIENT_ASSIGN, "Assign"),
+            (PATIENT_COMPLETE, "Complete"),
+        ],
+        error_messages={"required": "Choose what to do with the ticked items."},
+    )
+    assignee = forms.ChoiceField(label="Assign to", required=False)
+    outcome = forms.ChoiceField(label="Outcome", required=False)
+    note = forms.CharField(label="Note", required=False, max_length=NOTE_MAX)
+    next = forms.CharField(required=False)
+
+    def __init__(
+        self, *args: Any, outcomes: Iterable[Outcome], colleagues: Iterable[User], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.people = {str(person.pk): person for person in colleagues}
+        self.fields["assignee"].choices = [  # type: ignore[attr-defined]
+            ("", "Nobody"),
+            *((pk, user_label(person)) for pk, person in self.people.items()),
+        ]
+        self.fields["assignee"].error_messages["invalid_choice"] = (
+            "Choose a clinician or team admin of the patient's team."
+        )
+        self.fields["outcome"].choices = [  # type: ignore[attr-defined]
+            ("", "Choose the outcome"),
+            *outcome_choices(outcomes),
+        ]
+        self.fields["outcome"].error_messages["invalid_choice"] = (
+            "Choose an outcome from the list; that one is not offered."
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("action") == PATIENT_COMPLETE and not data.get("outcome"):
+            self.add_error("outcome", "Choose what was done (the outcome).")
+        return data
+
+    def chosen(self) -> User | None:
+        return self.people.get(self.cleaned_data.get("assignee") or "")
 
 
 class YieldPeriodForm(forms.Form):

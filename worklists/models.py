@@ -62,6 +62,13 @@ class WorkItem(models.Model):
         related_name="assigned_work_items",
     )
     due_date = models.DateField(null=True, blank=True)
+    # When the cause happened for the patient (the result was taken): what "waiting" counts
+    # from and the worklist orders by. Null only on rows older than the field (then the
+    # item's creation stands in).
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    # A patient's answer says they have thought of harming themself (PHQ-9 item 9 above 0):
+    # the item sorts above everything else, whatever its priority or age.
+    risk_of_self_harm = models.BooleanField(default=False)
     title = models.CharField(max_length=200)
     explanation = models.TextField(help_text="What happened, in words a clinician reads")
     # What raised the item ("rule:12", "outbound:345", "inbound:678") and the cause's identity:
@@ -82,7 +89,7 @@ class WorkItem(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["priority", "created_at", "id"]
+        ordering = ["-risk_of_self_harm", "priority", "waiting_since", "created_at", "id"]
         indexes = [
             # The worklists: active items by team, ordered by priority then age.
             models.Index(

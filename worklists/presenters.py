@@ -15,12 +15,10 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from careplans.models import FollowUpPlan
-from rms.models import Observation, Patient
-from rms.presenters import ObservationPresenter, PatientPresenter, format_date
+from rms.presenters import PatientPresenter, format_date
 from worklists.forms import user_label
 from worklists.models import Outcome, WorkItem
-from worklists.reads import OPEN_PLANS_ATTR, AlertYield, KindCount, YieldRow
+from worklists.reads import AlertYield, KindCount, YieldRow
 
 Priority = WorkItem.Priority
 Status = WorkItem.Status
@@ -128,12 +126,26 @@ class WorkItemRow:
         return first_line(self.item.explanation)
 
     @property
+    def waited_from(self) -> dt.datetime:
+        """When the cause happened (the result was taken), else when the item was raised."""
+        return self.item.waiting_since or self.item.created_at
+
+    @property
     def age(self) -> str:
-        return days_ago(self.item.created_at, self.today)
+        """How long the item has waited, from when its result was taken."""
+        return days_ago(self.waited_from, self.today)
+
+    @property
+    def waiting_since(self) -> str:
+        return format_date(timezone.localdate(self.waited_from))
 
     @property
     def raised_on(self) -> str:
         return format_date(timezone.localdate(self.item.created_at))
+
+    @property
+    def is_self_harm(self) -> bool:
+        return self.item.risk_of_self_harm
 
     @property
     def due(self) -> str:
@@ -209,11 +221,13 @@ class Tab:
 
 
 def scope_tabs(counts: Iterable[KindCount], *, scope: str, kind: str) -> list[Tab]:
-    """'Mine' and 'My teams', each with how many items it holds (of the chosen kind)."""
+    """'Mine', 'My teams' and 'Overdue', each with how many items it holds (of the chosen
+    kind)."""
     rows = [c for c in counts if not kind or c.kind == kind]
     return [
         Tab("Mine", sum(c.mine for c in rows), {"show": "mine"}, scope == "mine"),
-        Tab("My teams", sum(c.team for c in rows), {"show": "team"}, scope != "mine"),
+        Tab("My teams", sum(c.team for c in rows), {"show": "team"}, scope == "team"),
+        Tab("Overdue", sum(c.overdue for c in rows), {"show": "overdue"}, scope == "overdue"),
     ]
 
 
@@ -222,59 +236,82 @@ def kind_tabs(counts: Iterable[KindCount], *, scope: str, kind: str) -> list[Tab
     counts = list(counts)
 
     def number(c: KindCount) -> int:
-        return c.mine if scope == "mine" else c.team
+        return {"mine": c.mine, "overdue": c.overdue}.get(scope, c.team)
 
     tabs = [Tab("All kinds", sum(number(c) for c in counts), {"kind": None}, not kind)]
     tabs.extend(Tab(c.label, number(c), {"kind": c.kind}, c.kind == kind) for c in counts)
     return tabs
 
 
-class CaseloadRow:
-    """One patient of the caseload: their open plans, latest followed result, next test due,
-    open items and PKB status."""
+class PatientGroup:
+    """One patient's row of the worklist by patient: their open items (rows, in the
+    worklist's order), summarised by the first, which decides where the patient sorts."""
 
-    def __init__(self, patient: Patient, *, today: dt.date, last: Observation | None) -> None:
-        self.patient = PatientPresenter(patient, today=today, teams=())
-        self.today = today
-        self._patient = patient
-        self._last = last
+    def __init__(self, rows: Sequence[WorkItemRow], *, feedback: RowFeedback | None = None):
+        self.rows = list(rows)
+        self.feedback = feedback or RowFeedback()
 
     @property
-    def plans(self) -> list[str]:
-        plans: Sequence[FollowUpPlan] = getattr(self._patient, OPEN_PLANS_ATTR, ())
-        return [
-            f"{plan.pathway.name} from {format_date(plan.anchor_date)}"
-            + ("" if plan.status == FollowUpPlan.Status.ACTIVE else " (paused)")
-            for plan in plans
-        ]
+    def first(self) -> WorkItemRow:
+        return self.rows[0]
 
     @property
-    def last_result(self) -> str:
-        if self._last is None:
-            return ""
-        value = ObservationPresenter(self._last)
-        return f"{value.name} {value.value} {value.units}".strip()
+    def active_rows(self) -> list[WorkItemRow]:
+        return [row for row in self.rows if row.is_active]
 
     @property
-    def last_result_date(self) -> str:
-        return format_date(timezone.localdate(self._last.observed_at)) if self._last else ""
+    def patient(self) -> PatientPresenter | None:
+        return self.first.patient
 
     @property
-    def next_due(self) -> str:
-        return format_date(getattr(self._patient, "next_due", None))
+    def key(self) -> str:
+        """The patient's public id, or the first item's for items with no patient."""
+        patient = self.first.item.patient
+        return str(patient.public_id) if patient else f"none-{self.first.public_id}"
+
+    @property
+    def dom_id(self) -> str:
+        return f"patient-{self.key}"
+
+    @property
+    def count(self) -> int:
+        return len(self.active_rows)
+
+    @property
+    def is_self_harm(self) -> bool:
+        return any(row.is_self_harm and row.is_active for row in self.rows)
+
+    @property
+    def due(self) -> str:
+        """The earliest due date of the open items."""
+        days = [row.item.due_date for row in self.active_rows if row.item.due_date]
+        return format_date(min(days)) if days else ""
 
     @property
     def is_overdue(self) -> bool:
-        due: dt.date | None = getattr(self._patient, "next_due", None)
-        return due is not None and due < self.today
+        return any(row.is_overdue for row in self.rows)
 
     @property
-    def open_items(self) -> int:
-        return int(getattr(self._patient, "open_items", 0))
+    def assignees(self) -> str:
+        names = list(dict.fromkeys(row.assignee for row in self.active_rows))
+        return ", ".join(names)
 
     @property
-    def pkb_status(self) -> str:
-        return "Shared" if getattr(self._patient, "pkb_shared", False) else "Not shared"
+    def can_act(self) -> bool:
+        return any(row.can_act for row in self.rows)
+
+    @property
+    def colleagues(self) -> list[Choice]:
+        """Whom the ticked items can be given to: the colleagues of the first item's team
+        (a patient's items are their team's)."""
+        for row in self.rows:
+            if row.can_act:
+                return [Choice(c.value, c.label) for c in row.colleagues]
+        return []
+
+    @property
+    def outcomes(self) -> list[Choice]:
+        return self.first.outcomes
 
 
 @dataclass(frozen=True)

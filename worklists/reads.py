@@ -17,38 +17,39 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import (
+    Case,
     CharField,
     Count,
-    Exists,
     F,
-    OuterRef,
-    Prefetch,
+    Max,
+    Min,
     Q,
     QuerySet,
-    Subquery,
     Value,
+    When,
 )
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce, Upper
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from careplans.models import FollowUpPlan, PlanTest
-from pkb_bridge.models import Enrolment
-from rms import selectors as rms_selectors
-from rms.models import Membership, Observation, Result, Role, Team
+from rms.models import Membership, Role, Team
 from rms.models.teams import WRITE_ROLES
 from worklists import selectors
 from worklists.models import Outcome, WorkItem
+from worklists.services import YIELD_GROUP
 
 AnyUser = selectors.AnyUser
 
-# The worklist's two scopes: the items given to me, and every item of my teams.
+# The worklist's scopes: the items given to me, every item of my teams, and my teams' items
+# past their due date.
 MINE = "mine"
 TEAM = "team"
+OVERDUE = "overdue"
+# The worklist's two views: one row per patient (the default), or one row per item.
+BY_PATIENT = "patients"
+BY_ITEM = "items"
 # The assignee filter's value for "nobody yet".
 UNASSIGNED = "none"
-
-OPEN_PLAN = (FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED)
 
 
 # ---------------------------------------------------------------------------
@@ -168,13 +169,55 @@ def _filtered(user: AnyUser, filters: WorklistFilters, *, kind: str) -> QuerySet
     return items
 
 
+def _overdue_q() -> Q:
+    return Q(due_date__lt=timezone.localdate())
+
+
 def worklist(*, user: AnyUser, filters: WorklistFilters) -> QuerySet[WorkItem]:
-    """The open and in-progress items in scope that match ``filters``, most urgent first,
-    then oldest first, with their patient, team and assignee."""
+    """The open and in-progress items in scope that match ``filters``: a self-harm answer
+    first, then the most urgent, then the longest waiting; with their patient, team and
+    assignee."""
     items = _filtered(user, filters, kind=filters.kind)
     if filters.scope == MINE:
         items = items.filter(assignee_id=user.pk) if isinstance(user, User) else items.none()
+    elif filters.scope == OVERDUE:
+        items = items.filter(_overdue_q())
     return items.filter(filters.assignee_q())
+
+
+def worklist_patients(*, user: AnyUser, filters: WorklistFilters) -> QuerySet[Any]:
+    """The patients of ``worklist`` (one row each, ``patient`` their id, None for the items
+    with no patient), in the order of each one's first item: a self-harm answer first, then
+    the most urgent, then the longest waiting. Each row also counts the patient's items
+    (``items``). One query; a page of it is fetched with ``worklist_of_patients``."""
+    harm = Max(Case(When(risk_of_self_harm=True, then=Value(1)), default=Value(0)))
+    return (
+        worklist(user=user, filters=filters)
+        .order_by()
+        .values("patient")
+        .annotate(
+            harm=harm,
+            top=Min("priority"),
+            waited_from=Min(Coalesce("waiting_since", "created_at")),
+            items=Count("pk"),
+        )
+        .order_by("-harm", "top", "waited_from", F("patient").asc(nulls_last=True))
+    )
+
+
+def worklist_of_patients(
+    *, user: AnyUser, filters: WorklistFilters, patient_ids: Iterable[int | None]
+) -> dict[int | None, list[WorkItem]]:
+    """The items of ``worklist`` of these patients, by patient id (None: no patient), each
+    list in the worklist's order. One query."""
+    ids = list(patient_ids)
+    wanted = Q(patient_id__in=[pk for pk in ids if pk is not None])
+    if None in ids:
+        wanted |= Q(patient__isnull=True)
+    found: dict[int | None, list[WorkItem]] = {pk: [] for pk in ids}
+    for item in worklist(user=user, filters=filters).filter(wanted):
+        found.setdefault(item.patient_id, []).append(item)
+    return found
 
 
 @dataclass(frozen=True)
@@ -183,6 +226,7 @@ class KindCount:
     label: str
     team: int
     mine: int
+    overdue: int = 0
 
 
 def kind_counts(*, user: AnyUser, filters: WorklistFilters) -> list[KindCount]:
@@ -195,121 +239,25 @@ def kind_counts(*, user: AnyUser, filters: WorklistFilters) -> list[KindCount]:
         _filtered(user, filters, kind="")
         .order_by()
         .values("kind")
-        .annotate(team=Count("pk", filter=in_scope), mine=Count("pk", filter=Q(assignee_id=me)))
+        .annotate(
+            team=Count("pk", filter=in_scope),
+            mine=Count("pk", filter=Q(assignee_id=me)),
+            overdue=Count("pk", filter=in_scope & _overdue_q()),
+        )
     )
-    by_kind: dict[str, tuple[int, int]] = {row["kind"]: (row["team"], row["mine"]) for row in rows}
+    by_kind: dict[str, tuple[int, int, int]] = {
+        row["kind"]: (row["team"], row["mine"], row["overdue"]) for row in rows
+    }
     return [
         KindCount(
             kind=kind.value,
             label=kind.label,
-            team=by_kind.get(kind.value, (0, 0))[0],
-            mine=by_kind.get(kind.value, (0, 0))[1],
+            team=by_kind.get(kind.value, (0, 0, 0))[0],
+            mine=by_kind.get(kind.value, (0, 0, 0))[1],
+            overdue=by_kind.get(kind.value, (0, 0, 0))[2],
         )
         for kind in WorkItem.Kind
     ]
-
-
-# ---------------------------------------------------------------------------
-# The caseload
-# ---------------------------------------------------------------------------
-# Sort keys of the caseload page: the column and its direction.
-CASELOAD_SORTS: Mapping[str, Any] = {
-    "name": (F("family_name").asc(), F("given_name").asc()),
-    "-name": (F("family_name").desc(), F("given_name").desc()),
-    "due": (F("next_due").asc(nulls_last=True), F("family_name").asc()),
-    "-due": (F("next_due").desc(nulls_last=True), F("family_name").asc()),
-    "items": (F("open_items").asc(), F("family_name").asc()),
-    "-items": (F("open_items").desc(), F("family_name").asc()),
-}
-CASELOAD_DEFAULT_SORT = "name"
-
-# Where the caseload rows keep their open plans (prefetched).
-OPEN_PLANS_ATTR = "open_plans"
-
-
-def caseload(*, user: AnyUser, search: str = "", sort: str = CASELOAD_DEFAULT_SORT) -> QuerySet:
-    """The patients on my teams' open caseloads who have an active or paused follow-up plan of
-    one of my teams, with their next test due (``next_due``), their open items in my teams
-    (``open_items``), whether they are shared with PKB (``pkb_shared``) and those plans (in
-    ``open_plans``, by anchor date), sorted by ``sort`` (a key of ``CASELOAD_SORTS``)."""
-    teams = rms_selectors.team_list(user=user)
-    plans = FollowUpPlan.objects.filter(status__in=OPEN_PLAN, team__in=teams)
-    next_due = (
-        PlanTest.objects.filter(
-            plan__in=plans, plan__patient=OuterRef("pk"), next_due_date__isnull=False
-        )
-        .order_by("next_due_date")
-        .values("next_due_date")[:1]
-    )
-    open_items = (
-        selectors.work_item_list(user=user, status=selectors.ACTIVE)
-        .filter(patient=OuterRef("pk"))
-        .order_by()
-        .values("patient")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    patients = (
-        rms_selectors.patient_list(user=user, search=search)
-        .filter(Exists(plans.filter(patient=OuterRef("pk"))))
-        .annotate(
-            next_due=Subquery(next_due),
-            open_items=Coalesce(Subquery(open_items), Value(0)),
-            pkb_shared=Exists(
-                Enrolment.objects.filter(patient=OuterRef("pk"), status=Enrolment.Status.ACTIVE)
-            ),
-        )
-        .prefetch_related(
-            Prefetch(
-                "follow_up_plans",
-                queryset=plans.select_related("pathway").order_by("anchor_date", "id"),
-                to_attr=OPEN_PLANS_ATTR,
-            )
-        )
-    )
-    order = CASELOAD_SORTS.get(sort) or CASELOAD_SORTS[CASELOAD_DEFAULT_SORT]
-    return patients.order_by(*order, "pk")
-
-
-def last_results(*, user: AnyUser, patient_ids: Iterable[int]) -> dict[int, Observation]:
-    """Each patient's newest value of a test their open plans (of my teams) follow: the current
-    value of a result not withdrawn, matched on the test code without regard to case. For one
-    page of the caseload: one query, whatever the page's size."""
-    ids = list(patient_ids)
-    if not ids:
-        return {}
-    teams = rms_selectors.team_list(user=user)
-    followed = (
-        PlanTest.objects.filter(
-            plan__patient=OuterRef(OuterRef("pk")),
-            plan__status__in=OPEN_PLAN,
-            plan__team__in=teams,
-        )
-        .annotate(code_upper=Upper("test_code"))
-        .values("code_upper")
-    )
-    newest = (
-        Observation.objects.annotate(code_upper=Upper("code"))
-        .filter(
-            result__patient=OuterRef("pk"),
-            superseded_at__isnull=True,
-            code_upper__in=Subquery(followed),
-        )
-        .exclude(result__status__in=Result.WITHDRAWN)
-        .exclude(status__in=[Observation.Status.CANCELLED, Observation.Status.DELETED])
-        .order_by("-observed_at", "-id")
-        .values("pk")[:1]
-    )
-    # Scoped again through the selector: a caller's list of ids never widens what is read.
-    newest_ids = (
-        rms_selectors.patient_list(user=user)
-        .filter(pk__in=ids)
-        .order_by()
-        .annotate(newest=Subquery(newest))
-        .values("newest")
-    )
-    observations = Observation.objects.filter(pk__in=newest_ids).select_related("result")
-    return {o.result.patient_id: o for o in observations}
 
 
 # ---------------------------------------------------------------------------
@@ -370,7 +318,9 @@ def alert_yield(*, teams: Iterable[Team], start: dt.date, end: dt.date) -> Alert
     breaches = (
         items.filter(kind=WorkItem.Kind.THRESHOLD_BREACH)
         # Each plan has its own copy of a pathway's rule, so a rule is known by its name.
-        .annotate(rule=Coalesce(KT("details__rule"), F("source"), output_field=CharField()))
+        .annotate(
+            rule=Coalesce(KT(f"details__{YIELD_GROUP}"), F("source"), output_field=CharField())
+        )
         .values("team__name", "rule")
         .annotate(**measures)
         .order_by("team__name", "rule")

@@ -11,12 +11,23 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from rms import selectors as rms_selectors
 from worklists.models import WorkItem, WorkItemEvent
 
 AnyUser = User | AnonymousUser
+
+# The worklist's order: a self-harm answer first, whatever else there is; then the most
+# urgent; then the longest waiting (from when the result was taken, not when the item was
+# raised). Every item raised since ``waiting_since`` exists has one.
+WORKLIST_ORDER = (
+    F("risk_of_self_harm").desc(),
+    F("priority").asc(),
+    F("waiting_since").asc(nulls_first=True),
+    F("created_at").asc(),
+    F("id").asc(),
+)
 
 # The ``status`` filter's value for "open or in progress" (what still needs someone).
 ACTIVE = "active"
@@ -63,9 +74,7 @@ def work_item_list(
         items = items.filter(assignee=assignee)
     if team_code:
         items = items.filter(team__code=team_code.strip().upper())
-    return items.select_related("patient", "team", "assignee").order_by(
-        "priority", "created_at", "id"
-    )
+    return items.select_related("patient", "team", "assignee").order_by(*WORKLIST_ORDER)
 
 
 def work_item_get(*, user: AnyUser, public_id: uuid.UUID | str) -> WorkItem:

@@ -10,15 +10,16 @@ only); an item with no team (an inbound message we could not match to a patient)
 the administrators, so only an active superuser acts on it. The system closes items whose
 cause went away without that check.
 
-The second half raises the items the other apps ask for through their signals (see
-``worklists.receivers``): PKB rejections, onboarding, failed invitations, held inbound
-messages. Their wording lives here, so a receiver stays a one-line call.
+A cause is named by a typed key (``worklists.keys``): the app that raises an item passes its
+own key and its own wording, and closes its items by cause (``work_items_close_by_cause``
+with the ``CauseScope`` its key class hands out). The worklists know no app above them; the
+causes they own themselves (held inbound messages) are at the end.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -28,12 +29,10 @@ from django.utils import timezone
 
 from rms import permissions
 from rms import selectors as rms_selectors
-from rms.models import InboundMessage, Patient, Resource, Team
+from rms.models import InboundMessage, Patient, Team
+from worklists.due import due_by_priority
+from worklists.keys import CauseScope, HeldInboundKey, WorkItemKey
 from worklists.models import WorkItem, WorkItemEvent
-
-if TYPE_CHECKING:
-    # Annotations only: the worklists read what the PKB bridge sends, and import nothing of it.
-    from pkb_bridge.models import Enrolment, OutboundMessage
 
 Status = WorkItem.Status
 Kind = WorkItem.Kind
@@ -52,6 +51,16 @@ def _max_length(name: str) -> int:
 _TITLE_MAX = _max_length("title")
 _SOURCE_MAX = _max_length("source")
 _OUTCOME_MAX = _max_length("outcome")
+
+
+# Where an item keeps the name the alert yield counts it under (a threshold breach: its
+# rule's name, as each plan has its own copy of a pathway's rule). The raiser gives the name
+# (``yield_group``); the worklists own where it is kept and read it (``worklists.reads``).
+YIELD_GROUP = "rule"
+
+
+def _details(details: dict[str, Any] | None, yield_group: str) -> dict[str, Any]:
+    return {**(details or {}), YIELD_GROUP: yield_group} if yield_group else dict(details or {})
 
 
 def _cut(text: str, limit: int) -> str:
@@ -141,11 +150,23 @@ def _close(
 # ---------------------------------------------------------------------------
 # The item's life
 # ---------------------------------------------------------------------------
+def _timing(
+    priority: int, due_date: dt.date | None, waiting_since: dt.datetime | None
+) -> dict[str, Any]:
+    """A new item's due date (the raiser's, else by priority) and the time it waits from
+    (never in the future: a sender's clock ahead of ours must not make an item look new)."""
+    now = timezone.now()
+    return {
+        "due_date": due_date or due_by_priority(priority, raised_on=timezone.localdate(now)),
+        "waiting_since": min(waiting_since, now) if waiting_since else now,
+    }
+
+
 @transaction.atomic
 def work_item_raise(
     *,
     kind: str,
-    dedupe_key: str,
+    key: WorkItemKey,
     title: str,
     explanation: str,
     source: str,
@@ -155,11 +176,18 @@ def work_item_raise(
     priority: int = Priority.NORMAL,
     due_date: dt.date | None = None,
     details: dict[str, Any] | None = None,
+    yield_group: str = "",
+    waiting_since: dt.datetime | None = None,
+    risk_of_self_harm: bool = False,
 ) -> tuple[WorkItem, bool]:
-    """Raise the item for one cause (``dedupe_key``), or return the one already raised for it:
-    ``(item, created)``. A second raise never makes another item and never reopens a closed
-    one. With no ``team``, the patient's first open-caseload team owns the item. Writes a
-    "created" event when it creates."""
+    """Raise the item for one cause (``key``), worded by the raiser (``title``,
+    ``explanation``), or return the one already raised for it: ``(item, created)``. A second
+    raise never makes another item and never reopens a closed one. With no ``team``, the
+    patient's first open-caseload team owns the item; ``yield_group`` names what the alert
+    yield counts it under. With no ``due_date``, the item is due by its priority
+    (``worklists.due``); with no ``waiting_since`` (when the cause happened), it waits from
+    now. Writes a "created" event when it creates."""
+    dedupe_key = key.render()
     if not dedupe_key.strip():
         raise ValidationError({"dedupe_key": "A work item needs the identity of its cause."})
     existing = WorkItem.objects.filter(dedupe_key=dedupe_key).first()
@@ -178,9 +206,10 @@ def work_item_raise(
         patient=patient,
         team=team,
         priority=priority,
-        due_date=due_date,
-        details=details or {},
+        details=_details(details, yield_group),
         created_by=actor,
+        **_timing(priority, due_date, waiting_since),
+        risk_of_self_harm=risk_of_self_harm,
     )
     # Uniqueness of the key is left to the database (below): checking it here would race.
     item.full_clean(validate_unique=False)
@@ -250,7 +279,7 @@ def work_items_raise(*, items: list[dict[str, Any]], actor: User) -> int:
     queries for the batch, not a dozen per item. Returns how many were created."""
     by_key: dict[str, dict[str, Any]] = {}
     for values in items:
-        key = values["dedupe_key"]
+        key = values["key"].render()
         if not key.strip():
             raise ValidationError({"dedupe_key": "A work item needs the identity of its cause."})
         by_key.setdefault(key, values)
@@ -275,9 +304,14 @@ def work_items_raise(*, items: list[dict[str, Any]], actor: User) -> int:
             patient=patient,
             team=team,
             priority=values.get("priority", Priority.NORMAL),
-            due_date=values.get("due_date"),
-            details=values.get("details") or {},
+            details=_details(values.get("details"), values.get("yield_group", "")),
             created_by=actor,
+            **_timing(
+                values.get("priority", Priority.NORMAL),
+                values.get("due_date"),
+                values.get("waiting_since"),
+            ),
+            risk_of_self_harm=values.get("risk_of_self_harm", False),
         )
         item.full_clean(
             exclude=_DATABASE_CHECKED, validate_unique=False, validate_constraints=False
@@ -435,375 +469,45 @@ def work_item_close_by_system(*, item: WorkItem, actor: User, outcome: str, note
     return True
 
 
-def work_items_active_for(*, dedupe_prefix: str) -> QuerySet[WorkItem]:
-    """The open and in-progress items whose cause key starts with ``dedupe_prefix`` (for
-    the code that raised them to find and close them). Reads only."""
-    if not dedupe_prefix:
-        # An empty prefix would match every item of every raiser.
-        raise ValueError("dedupe_prefix must not be empty")
-    return WorkItem.objects.filter(
-        dedupe_key__startswith=dedupe_prefix, status__in=WorkItem.ACTIVE
-    ).order_by("created_at", "id")
+def work_items_for(*, cause: CauseScope) -> QuerySet[WorkItem]:
+    """Every item ever raised for ``cause``, open or closed (a raiser counting its earlier
+    episodes of one cause). Reads only."""
+    return WorkItem.objects.filter(dedupe_key__startswith=cause.prefix).order_by("created_at", "id")
 
 
-def _close_superseded(*, prefix: str, keep: WorkItem, actor: User, note: str) -> None:
-    """Close the earlier items of the same cause (an earlier attempt of the same message)
-    now that ``keep`` carries the latest state of it."""
-    for older in work_items_active_for(dedupe_prefix=prefix).exclude(pk=keep.pk):
-        work_item_close_by_system(item=older, actor=actor, outcome="Superseded", note=note)
+def work_items_active_for(*, cause: CauseScope) -> QuerySet[WorkItem]:
+    """The open and in-progress items of ``cause`` (for the code that raised them to find
+    and close them). Reads only."""
+    return work_items_for(cause=cause).filter(status__in=WorkItem.ACTIVE)
+
+
+@transaction.atomic
+def work_items_close_by_cause(
+    *,
+    cause: CauseScope,
+    actor: User,
+    outcome: str,
+    note: str,
+    kind: str | None = None,
+    keep: WorkItem | None = None,
+) -> int:
+    """The cause went away: close its open items by the system (``outcome``, ``note``),
+    only those of ``kind`` when given, and all but ``keep``. Returns how many this call
+    closed; safe to repeat."""
+    items = work_items_active_for(cause=cause)
+    if kind is not None:
+        items = items.filter(kind=kind)
+    if keep is not None:
+        items = items.exclude(pk=keep.pk)
+    return sum(
+        work_item_close_by_system(item=item, actor=actor, outcome=outcome, note=note)
+        for item in items
+    )
 
 
 # ---------------------------------------------------------------------------
-# Items the other apps ask for (called by worklists.receivers)
+# Causes the worklists own: inbound messages held by the core's feed
 # ---------------------------------------------------------------------------
-# What a rejected message was, in words, by OutboundMessage.Kind value.
-_REJECTED_WHAT = {
-    "ADT^A28": "the registration",
-    "ADT^A31": "a demographics and diagnoses update",
-    "ORU^R01": "a laboratory result",
-    "ORU^R01^RAD": "a radiology report",
-    "MDM^T02": "a document",
-    "MDM^T11": "a document deletion",
-    "SIU^S12": "a new appointment",
-    "SIU^S13": "an appointment change",
-    "SIU^S15": "an appointment cancellation",
-    "SIU^S26": "a did-not-attend notice",
-}
-_REGISTRATION = "ADT^A28"
-
-
-@transaction.atomic
-def work_item_raise_for_rejected_message(
-    *, message: OutboundMessage, actor: User
-) -> tuple[WorkItem, bool]:
-    """A PKB delivery failure item for a rejected outbound message, quoting PKB's text. One
-    item per rejection (message and attempt count); a new rejection after a requeue closes
-    the earlier item of the same message as superseded. Safe to repeat."""
-    what = _REJECTED_WHAT.get(message.kind, f"a {message.kind} message")
-    registration = message.kind == _REGISTRATION
-    said = (message.ack_text or message.last_error or "no reason given").strip()
-    consequence = (
-        "Nothing more is sent to PKB for this patient until the registration is accepted. "
-        if registration
-        else "The patient's later messages are still being sent. "
-    )
-    explanation = (
-        f"PKB rejected {what}"
-        f"{f' (answer {message.ack_code})' if message.ack_code else ''}: {said}\n\n"
-        f"{consequence}Fix the cause (usually the patient's details or the team's PKB "
-        "set-up), then requeue the message on the Outbound messages page of Django admin, or "
-        "cancel it there if it should not be sent."
-    )
-    prefix = f"outbound:{message.pk}:"
-    item, created = work_item_raise(
-        kind=Kind.DELIVERY_FAILURE,
-        dedupe_key=f"{prefix}{message.attempts}",
-        title=f"PKB rejected {what}",
-        explanation=explanation,
-        source=f"outbound:{message.pk}",
-        actor=actor,
-        patient=message.patient,
-        team=message.enrolment.team,
-        priority=Priority.URGENT if registration else Priority.HIGH,
-        details={
-            "outbound_message": str(message.public_id),
-            "message_kind": message.kind,
-            "control_id": message.control_id,
-            "ack_code": message.ack_code,
-            "attempts": message.attempts,
-        },
-    )
-    if created:
-        _close_superseded(
-            prefix=prefix,
-            keep=item,
-            actor=actor,
-            note="The message was sent again and rejected again; see the newer item.",
-        )
-    return item, created
-
-
-@transaction.atomic
-def work_item_raise_for_stalled_message(
-    *, message: OutboundMessage, actor: User
-) -> tuple[WorkItem, bool]:
-    """A message to PKB keeps failing (no answer, 5xx, SOAP fault, no ACK) past the stall
-    threshold: an administrator's item (no team: the cause is usually the connection or PKB,
-    not the patient's record). One item per stall, closed by the system when the message is
-    delivered; but while ``STALLED_ITEMS_AT_MOST`` of them are open, further stalls share one
-    item saying PKB or the connection is probably down (an outage stalls every patient's
-    queue: hundreds of items would bury the cause), closed when nothing is stalled any more.
-    Safe to repeat."""
-    active_stalls = WorkItem.objects.filter(
-        kind=Kind.DELIVERY_FAILURE,
-        dedupe_key__startswith="outbound:",
-        dedupe_key__contains=":stalled:",
-        status__in=WorkItem.ACTIVE,
-    )
-    if (
-        not active_stalls.filter(dedupe_key__startswith=f"outbound:{message.pk}:").exists()
-        and active_stalls.count() >= STALLED_ITEMS_AT_MOST
-    ):
-        return _raise_for_many_stalled(actor=actor)
-    what = _REJECTED_WHAT.get(message.kind, f"a {message.kind} message")
-    since = message.failing_since or message.stalled_at or timezone.now()
-    explanation = (
-        f"Sending {what} to PKB has failed {message.failures} times in a row since "
-        f"{timezone.localtime(since):%d %b %Y %H:%M}. The last error was: "
-        f"{(message.last_error or 'none recorded').strip()}\n\n"
-        "It is still being retried, but nothing later for this patient is sent until it goes. "
-        "Check the PKB delivery page (/pkb/delivery/) and the message's attempts in Django "
-        "admin: if every message fails, PKB or the connection is down (see the PKB outage "
-        "runbook); if only this one does, PKB cannot take it: cancel it there, or have its "
-        "cause fixed. This item closes itself when PKB accepts the message."
-    )
-    return work_item_raise(
-        kind=Kind.DELIVERY_FAILURE,
-        dedupe_key=f"outbound:{message.pk}:stalled:{message.failures}",
-        title=f"Delivery to PKB stalled: {what} keeps failing",
-        explanation=explanation,
-        source=f"outbound:{message.pk}",
-        actor=actor,
-        priority=Priority.HIGH,
-        details={
-            "outbound_message": str(message.public_id),
-            "message_kind": message.kind,
-            "control_id": message.control_id,
-            "failures": message.failures,
-            "last_error": message.last_error[:500],
-        },
-    )
-
-
-# Open "stalled" items, one per message, before further stalls share one outage item.
-STALLED_ITEMS_AT_MOST = 5
-_MANY_STALLED = "pkb_stalled_many:"
-
-
-def _raise_for_many_stalled(*, actor: User) -> tuple[WorkItem, bool]:
-    active = work_items_active_for(dedupe_prefix=_MANY_STALLED).first()
-    if active is not None:
-        return active, False
-    earlier = WorkItem.objects.filter(dedupe_key__startswith=_MANY_STALLED).count()
-    return work_item_raise(
-        kind=Kind.DELIVERY_FAILURE,
-        dedupe_key=f"{_MANY_STALLED}{earlier + 1}",
-        title="Delivery to PKB stalled for many patients: PKB or the connection is down?",
-        explanation=(
-            f"More than {STALLED_ITEMS_AT_MOST} messages to PKB keep failing (no answer, an "
-            "HTTP error, a SOAP fault or no acknowledgement): PKB or the connection to it is "
-            "probably down. They are all still being retried, each patient's in order. Follow "
-            "the PKB outage runbook (docs/operations.md); the delivery page (/pkb/delivery/) "
-            "lists the stalled messages. This item closes itself when no message is stalled "
-            "any more."
-        ),
-        source="pkb:stalled",
-        actor=actor,
-        priority=Priority.URGENT,
-    )
-
-
-@transaction.atomic
-def work_items_close_for_cleared_stalls(*, actor: User) -> int:
-    """No message to PKB is stalled any more: close the shared outage item. Returns how many
-    this call closed; safe to repeat."""
-    closed = 0
-    for item in work_items_active_for(dedupe_prefix=_MANY_STALLED):
-        closed += work_item_close_by_system(
-            item=item,
-            actor=actor,
-            outcome="Delivered after a resend",
-            note="Every stalled message has since been accepted by PKB (or cancelled).",
-        )
-    return closed
-
-
-@transaction.atomic
-def work_item_raise_for_auto_release(*, publication: Any, actor: User) -> tuple[WorkItem, bool]:
-    """A held item (``pkb_bridge.models.Publication``) that the team's policy will release to
-    the patient in PKB automatically: the team reviews it before then. One item per announced
-    release; closed by the system when the item is released or kept held. Safe to repeat."""
-    when = publication.auto_release_at or timezone.now()
-    what = publication.get_category_display().lower()
-    notified = publication.auto_release_notified_at
-    announced = int(notified.timestamp()) if notified else 0
-    explanation = (
-        f"An item held back from the patient's PKB record ({what}) will be released to the "
-        f"patient automatically on {timezone.localtime(when):%d %b %Y %H:%M}, as the team's "
-        "release policy says. Review it on the patient's page (Patients Know Best panel): "
-        "release it now, or keep it held (no automatic release). Nothing is released before "
-        "that time. This item closes itself when the item is released or kept held."
-    )
-    return work_item_raise(
-        kind=Kind.RESULT_TO_REVIEW,
-        dedupe_key=f"auto_release:{publication.pk}:{announced}",
-        title=f"Held {what} is released to the patient in PKB on {timezone.localtime(when):%d %b}",
-        explanation=explanation,
-        source=f"publication:{publication.pk}",
-        actor=actor,
-        patient=publication.patient,
-        team=publication.enrolment.team,
-        priority=Priority.HIGH,
-        due_date=timezone.localdate(when),
-        details={"auto_release_at": when.isoformat(), "category": publication.category},
-    )
-
-
-@transaction.atomic
-def work_items_close_for_settled_auto_release(*, publication: Any, actor: User) -> int:
-    """The announced automatic release is no longer to come (the item was released, or kept
-    held): close its review items. Returns how many this call closed; safe to repeat."""
-    closed = 0
-    released = publication.state == "released"
-    for item in work_items_active_for(dedupe_prefix=f"auto_release:{publication.pk}:"):
-        closed += work_item_close_by_system(
-            item=item,
-            actor=actor,
-            outcome="Released" if released else "Kept held",
-            note=(
-                f"{actor.get_full_name() or actor.get_username()} "
-                f"{'released the item' if released else 'kept the item held'}."
-            ),
-        )
-    return closed
-
-
-@transaction.atomic
-def work_item_raise_for_unverified_nhs_number(
-    *, enrolment: Enrolment, actor: User
-) -> tuple[WorkItem, bool]:
-    """A patient shared with PKB whose NHS number is no longer verified: everything for PKB
-    is held until it is. While an item for this enrolment is active it is returned and no
-    other raised; a later loss of verification raises a new one. Safe to repeat."""
-    prefix = f"pkb_unverified:{enrolment.pk}:"
-    active = work_items_active_for(dedupe_prefix=prefix).first()
-    if active is not None:
-        return active, False
-    episodes = WorkItem.objects.filter(dedupe_key__startswith=prefix).count()
-    status = enrolment.patient.nhs_number_status
-    return work_item_raise(
-        kind=Kind.DELIVERY_FAILURE,
-        dedupe_key=f"{prefix}{episodes + 1}",
-        title="NHS number no longer verified: nothing is sent to PKB",
-        explanation=(
-            f"The patient's NHS number status is now {status or 'blank'}, not 01 (verified). "
-            "PKB sends messages with an unverified number to manual review, so nothing more "
-            "is sent to PKB for this patient (new results, letters and appointments are held, "
-            "in order). Trace the number on the Spine and record it as verified: the held "
-            "messages then go, in order, and this item closes itself. If the number itself "
-            "has changed, stop sharing and contact PKB (it cannot merge records)."
-        ),
-        source=f"enrolment:{enrolment.pk}",
-        actor=actor,
-        patient=enrolment.patient,
-        team=enrolment.team,
-        priority=Priority.HIGH,
-        details={"enrolment": str(enrolment.public_id), "nhs_number_status": status},
-    )
-
-
-@transaction.atomic
-def work_items_close_for_verified_nhs_number(*, enrolment: Enrolment, actor: User) -> int:
-    """The NHS number is verified again: close the enrolment's "no longer verified" items.
-    Returns how many this call closed; safe to repeat."""
-    closed = 0
-    for item in work_items_active_for(dedupe_prefix=f"pkb_unverified:{enrolment.pk}:"):
-        closed += work_item_close_by_system(
-            item=item,
-            actor=actor,
-            outcome="NHS number verified",
-            note="The NHS number is verified (01) again; the held PKB messages are being sent.",
-        )
-    return closed
-
-
-@transaction.atomic
-def work_item_raise_for_refused_email(
-    *, enrolment: Enrolment, actor: User
-) -> tuple[WorkItem, bool]:
-    """PKB refused the patient's email because another PKB record has it; the patient was
-    registered (or updated) without it and no invitation goes to it. One item per refused
-    address and enrolment; safe to repeat."""
-    email = enrolment.email_refused.strip()
-    return work_item_raise(
-        kind=Kind.ONBOARDING_NEEDED,
-        dedupe_key=f"email_refused:{enrolment.pk}:{email.casefold()}",
-        title="PKB refused the patient's email: registered without it",
-        explanation=(
-            f"PKB refused the email address {email} because another PKB record already has "
-            "it (PKB allows one record per address). The patient's details were sent to PKB "
-            "without the email, so the rest of the record is shared, but no invitation was "
-            "sent.\n\nCheck the address with the patient. If it is someone else's (a "
-            "relative's), record the patient's own address and resend the invitation from "
-            "the patient's PKB page. If the patient already has a PKB account under it, ask "
-            "PKB's support to link it (PKB cannot merge records over HL7)."
-        ),
-        source=f"enrolment:{enrolment.pk}",
-        actor=actor,
-        patient=enrolment.patient,
-        team=enrolment.team,
-        priority=Priority.NORMAL,
-        details={"enrolment": str(enrolment.public_id)},
-    )
-
-
-@transaction.atomic
-def work_item_raise_for_onboarding(*, enrolment: Enrolment, actor: User) -> tuple[WorkItem, bool]:
-    """PKB registered the patient but no email is recorded, so no invitation can be sent:
-    the team helps the patient register. One item per enrolment; safe to repeat."""
-    return work_item_raise(
-        kind=Kind.ONBOARDING_NEEDED,
-        dedupe_key=f"onboarding:{enrolment.pk}",
-        title="No email recorded: help the patient register with PKB",
-        explanation=(
-            "PKB accepted the patient's registration, but there is no email address on the "
-            "record to send the invitation to. Help the patient register with Patients Know "
-            "Best (or the NHS App), or record their email and resend the invitation from the "
-            "patient's PKB page."
-        ),
-        source=f"enrolment:{enrolment.pk}",
-        actor=actor,
-        patient=enrolment.patient,
-        team=enrolment.team,
-        priority=Priority.NORMAL,
-        details={"enrolment": str(enrolment.public_id)},
-    )
-
-
-@transaction.atomic
-def work_item_raise_for_invitation_failure(
-    *, enrolment: Enrolment, actor: User
-) -> tuple[WorkItem, bool]:
-    """The invitation email failed every attempt: the team checks the address or helps the
-    patient register. While an item for this enrolment is still active, it is returned and
-    no other is raised; a later failure (after a resend) raises a new one."""
-    prefix = f"invitation:{enrolment.pk}:"
-    active = work_items_active_for(dedupe_prefix=prefix).first()
-    if active is not None:
-        return active, False
-    # The sender holds the enrolment's row lock while it reports the failure, so counting
-    # the earlier items gives each failure its own stable key.
-    failures = WorkItem.objects.filter(dedupe_key__startswith=prefix).count()
-    error = enrolment.invitation_error.strip() or "no error was recorded"
-    return work_item_raise(
-        kind=Kind.ONBOARDING_NEEDED,
-        dedupe_key=f"{prefix}{failures + 1}",
-        title="The PKB invitation email could not be sent",
-        explanation=(
-            f"Every attempt to send the patient's invitation email failed. The last error "
-            f"was: {error}\n\nCheck the email address on the record and resend the "
-            "invitation from the patient's PKB page, or help the patient register with PKB "
-            "another way."
-        ),
-        source=f"enrolment:{enrolment.pk}",
-        actor=actor,
-        patient=enrolment.patient,
-        team=enrolment.team,
-        priority=Priority.NORMAL,
-        details={"enrolment": str(enrolment.public_id), "error": error},
-    )
-
-
 @transaction.atomic
 def work_item_raise_for_held_message(
     *, message: InboundMessage, actor: User
@@ -850,10 +554,9 @@ def work_item_raise_for_held_message(
             "patient (or register the patient) and reprocess it. This item closes itself when "
             "the message is filed."
         )
-    prefix = f"inbound:{message.pk}:"
     item, created = work_item_raise(
         kind=Kind.UNMATCHED_MESSAGE,
-        dedupe_key=f"{prefix}{message.attempts}",
+        key=HeldInboundKey(message_pk=message.pk, attempt=message.attempts),
         title=title,
         explanation=explanation,
         source=f"inbound:{message.pk}",
@@ -868,10 +571,11 @@ def work_item_raise_for_held_message(
         },
     )
     if created:
-        _close_superseded(
-            prefix=prefix,
+        work_items_close_by_cause(
+            cause=HeldInboundKey.scope(message.pk),
             keep=item,
             actor=actor,
+            outcome="Superseded",
             note="The message was processed again and held again; see the newer item.",
         )
     return item, created
@@ -881,57 +585,10 @@ def work_item_raise_for_held_message(
 def work_items_close_for_filed_message(*, message: InboundMessage, actor: User) -> int:
     """A held inbound message was filed after review: close its open unmatched-message items
     ("Filed after review"). Returns how many this call closed; safe to repeat."""
-    closed = 0
-    items = work_items_active_for(dedupe_prefix=f"inbound:{message.pk}:").filter(
-        kind=Kind.UNMATCHED_MESSAGE
+    return work_items_close_by_cause(
+        cause=HeldInboundKey.scope(message.pk),
+        kind=Kind.UNMATCHED_MESSAGE,
+        actor=actor,
+        outcome="Filed after review",
+        note=f"Reprocessed by {actor.get_username()} and filed to the patient's record.",
     )
-    for item in items:
-        closed += work_item_close_by_system(
-            item=item,
-            actor=actor,
-            outcome="Filed after review",
-            note=f"Reprocessed by {actor.get_username()} and filed to the patient's record.",
-        )
-    return closed
-
-
-@transaction.atomic
-def work_items_close_for_reviewed_resource(*, resource: Resource, actor: User) -> int:
-    """A library resource was approved again with a new review date, or retired: close its
-    open "due for review" items for any other review date ("Reviewed"). Returns how many this
-    call closed; safe to repeat."""
-    review_date = resource.review_date.isoformat() if resource.review_date else ""
-    current = f"resource_review:{resource.pk}:{review_date}"
-    closed = 0
-    items = work_items_active_for(dedupe_prefix=f"resource_review:{resource.pk}:").filter(
-        kind=Kind.RESOURCE_REVIEW
-    )
-    for item in items:
-        if resource.status != Resource.Status.RETIRED and item.dedupe_key == current:
-            continue  # due for the review date it has now: still to do
-        done = "retired" if resource.status == Resource.Status.RETIRED else "approved again"
-        closed += work_item_close_by_system(
-            item=item,
-            actor=actor,
-            outcome="Reviewed",
-            note=f"{actor.get_full_name() or actor.get_username()} {done} the resource.",
-        )
-    return closed
-
-
-@transaction.atomic
-def work_items_close_for_delivered_message(*, message: OutboundMessage, actor: User) -> int:
-    """A message PKB had rejected was requeued and is now accepted: close its open delivery
-    failure items ("Delivered after a resend"). Returns how many this call closed; safe to
-    repeat."""
-    closed = 0
-    for item in work_items_active_for(dedupe_prefix=f"outbound:{message.pk}:").filter(
-        kind=Kind.DELIVERY_FAILURE
-    ):
-        closed += work_item_close_by_system(
-            item=item,
-            actor=actor,
-            outcome="Delivered after a resend",
-            note="PKB accepted the message when it was sent again.",
-        )
-    return closed

@@ -1,5 +1,5 @@
-"""The worklist pages, included at /worklists/ by ``rms.urls``. Items are addressed by their
-public ids."""
+"""The worklist pages, under /worklists/ (``rms.urls`` mounts them through
+``clinic.worklist_urls``, which adds the caseload). Items are addressed by their public ids."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ urlpatterns: list[URLPattern] = [
     path(f"{ITEM}complete/", views.item_complete, name="complete"),
     path(f"{ITEM}dismiss/", views.item_dismiss, name="dismiss"),
     path("bulk/", views.bulk, name="bulk"),
-    path("caseload/", views.caseload, name="caseload"),
+    path("tabs/", views.tabs, name="tabs"),
+    path("patients/<uuid:public_id>/act/", views.patient_act, name="patient_act"),
     path("yield/", views.alert_yield, name="yield"),
 ]

@@ -1,5 +1,5 @@
 """The worklist pages: the worklist with its actions (one item or the ticked ones), the
-caseload, and the alert yield for team admins.
+alert yield for team admins.
 
 Items are read through ``worklists.selectors`` (and ``worklists.reads``, built on them): a
 user sees the items of their own teams, and another team's item is a 404. Every change is a
@@ -23,7 +23,8 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -40,16 +41,20 @@ from worklists.forms import (
     BULK_ASSIGN_TO_ME,
     BULK_COMPLETE,
     BULK_DISMISS,
+    PATIENT_ASSIGN,
+    PATIENT_COMPLETE,
+    PATIENT_REVIEW,
     AssignForm,
     BulkForm,
     CompleteForm,
     DismissForm,
+    PatientActionForm,
     WorklistFilterForm,
     YieldPeriodForm,
 )
 from worklists.models import Outcome, WorkItem
 from worklists.presenters import (
-    CaseloadRow,
+    PatientGroup,
     RowFeedback,
     WorkItemRow,
     YieldPresenter,
@@ -59,10 +64,13 @@ from worklists.presenters import (
 
 ITEMS_PER_PAGE = 50
 PATIENTS_PER_PAGE = 50
-SEARCH_MAX_LENGTH = 100
 
 ROW_TEMPLATE = "worklists/_row.html"
 BULK_RESULT_TEMPLATE = "worklists/_bulk_result.html"
+PATIENT_TEMPLATE = "worklists/_patient.html"
+TABS_TEMPLATE = "worklists/_tabs.html"
+# The event an action's answer raises on the page (HX-Trigger): the tabs fetch their counts.
+WORKLIST_CHANGED = "worklist-changed"
 
 
 def _list_url() -> str:
@@ -136,31 +144,89 @@ def _rows(
     ]
 
 
+def _filter_form(
+    query: QueryDict, user: User, teams: reads.MyTeams, colleagues: dict[int, list[User]]
+) -> WorklistFilterForm:
+    """The worklist's filters read from ``query`` (an invalid one is dropped and said so)."""
+    # Everyone who can hold an item in my teams: the assignee filter's choices.
+    people = list({p.pk: p for team in colleagues.values() for p in team}.values())
+    people.sort(key=lambda p: (p.last_name, p.first_name, p.username))
+    form = WorklistFilterForm(query or None, teams=teams.teams, people=people)
+    if form.is_bound:
+        form.is_valid()
+    return form
+
+
+def _tabs_context(user: User, filters: reads.WorklistFilters) -> dict[str, Any]:
+    counts = reads.kind_counts(user=user, filters=filters)
+    return {
+        "scope_tabs": scope_tabs(counts, scope=filters.scope, kind=filters.kind),
+        "kind_tabs": kind_tabs(counts, scope=filters.scope, kind=filters.kind),
+    }
+
+
+def _groups(
+    items_by_patient: dict[int | None, list[WorkItem]],
+    *,
+    user: User,
+    teams: reads.MyTeams,
+    outcomes: list[Outcome],
+    colleagues: dict[int, list[User]],
+    feedback: dict[int, RowFeedback] | None = None,
+) -> list[PatientGroup]:
+    groups = []
+    for items in items_by_patient.values():
+        if items:
+            rows = _rows(
+                items,
+                user=user,
+                teams=teams,
+                outcomes=outcomes,
+                colleagues=colleagues,
+                feedback=feedback,
+            )
+            groups.append(PatientGroup(rows))
+    return groups
+
+
 @login_required
 @never_cache
 @require_GET
 def worklist(request: HttpRequest) -> HttpResponse:
+    """The worklist: by default one row per patient (their open items behind it, the most
+    pressing first); ``?view=items`` one row per item."""
     user = _user(request)
     teams = reads.my_teams(user=user)
     # Everyone who can hold an item in my teams: the assignee filter's choices and, for the
     # teams I may act in, each row's "assign to" list. One query.
     colleagues = reads.colleagues_by_team(team_ids=[t.pk for t in teams.teams])
-    people = list({p.pk: p for team in colleagues.values() for p in team}.values())
-    people.sort(key=lambda p: (p.last_name, p.first_name, p.username))
-    form = WorklistFilterForm(request.GET or None, teams=teams.teams, people=people)
-    if form.is_bound:
-        form.is_valid()
+    form = _filter_form(request.GET, user, teams, colleagues)
     filters = form.filters()
-    counts = reads.kind_counts(user=user, filters=filters)
-    page = Paginator(reads.worklist(user=user, filters=filters), ITEMS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    view = form.chosen_view()
     outcomes = reads.outcome_list()
-    items = list(page.object_list)
-    access.patients_listed(
-        request=request, patient_ids=[item.patient_id for item in items], action="worklist"
-    )
-    rows = _rows(items, user=user, teams=teams, outcomes=outcomes, colleagues=colleagues)
+    rows: list[WorkItemRow] = []
+    groups: list[PatientGroup] = []
+    if view == reads.BY_PATIENT:
+        page = Paginator(
+            reads.worklist_patients(user=user, filters=filters), PATIENTS_PER_PAGE
+        ).get_page(request.GET.get("page"))
+        patient_ids = [row["patient"] for row in page.object_list]
+        access.patients_listed(
+            request=request, patient_ids=[pk for pk in patient_ids if pk], action="worklist"
+        )
+        by_patient = reads.worklist_of_patients(user=user, filters=filters, patient_ids=patient_ids)
+        groups = _groups(
+            by_patient, user=user, teams=teams, outcomes=outcomes, colleagues=colleagues
+        )
+    else:
+        page = Paginator(reads.worklist(user=user, filters=filters), ITEMS_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        items = list(page.object_list)
+        access.patients_listed(
+            request=request, patient_ids=[item.patient_id for item in items], action="worklist"
+        )
+        rows = _rows(items, user=user, teams=teams, outcomes=outcomes, colleagues=colleagues)
     next_url = request.get_full_path()
     can_act = teams.can_act_anywhere
     bulk_form = (
@@ -169,7 +235,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
             action_url=reverse("worklists:bulk"),
             initial={"next": next_url},
         )
-        if can_act
+        if can_act and view == reads.BY_ITEM
         else None
     )
     return render(
@@ -178,15 +244,45 @@ def worklist(request: HttpRequest) -> HttpResponse:
         {
             "filter_form": form,
             "filters": filters,
-            "scope_tabs": scope_tabs(counts, scope=filters.scope, kind=filters.kind),
-            "kind_tabs": kind_tabs(counts, scope=filters.scope, kind=filters.kind),
+            "view": view,
+            "by_patient": view == reads.BY_PATIENT,
+            "tabs_query": request.GET.urlencode(),
+            **_tabs_context(user, filters),
             "page": page,
             "rows": rows,
+            "groups": groups,
             "can_act": can_act,
             "bulk_form": bulk_form,
             "next_url": next_url,
         },
     )
+
+
+@login_required
+@never_cache
+@require_GET
+def tabs(request: HttpRequest) -> HttpResponse:
+    """The worklist's tabs and their counts for the filters in the query string: fetched
+    again by the page after each action, so the counts follow without a reload."""
+    user = _user(request)
+    teams = reads.my_teams(user=user)
+    colleagues = reads.colleagues_by_team(team_ids=[t.pk for t in teams.teams])
+    form = _filter_form(request.GET, user, teams, colleagues)
+    filters = form.filters()
+    context = {
+        "filters": filters,
+        "view": form.chosen_view(),
+        "tabs_query": request.GET.urlencode(),
+        **_tabs_context(user, filters),
+        "refresh": True,
+    }
+    return render(request, TABS_TEMPLATE, context)
+
+
+def _changed(response: HttpResponse) -> HttpResponse:
+    """Tell the page (htmx) that items changed: it fetches its tab counts again."""
+    response["HX-Trigger"] = WORKLIST_CHANGED
+    return response
 
 
 def _item_for(request: HttpRequest, public_id: uuid.UUID) -> tuple[WorkItem, reads.MyTeams]:
@@ -217,7 +313,7 @@ def _render_row(
         [item], user=_user(request), teams=teams, outcomes=outcomes, feedback=feedback_by_item
     )[0]
     context = {"row": row, "can_act": teams.can_act_anywhere, "next_url": _next_url(request)}
-    return render(request, ROW_TEMPLATE, context, status=status)
+    return _changed(render(request, ROW_TEMPLATE, context, status=status))
 
 
 def _act(
@@ -341,6 +437,34 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _each(
+    wanted: Sequence[uuid.UUID],
+    found: dict[uuid.UUID, WorkItem],
+    teams: reads.MyTeams,
+    do: Callable[[WorkItem], object],
+) -> tuple[list[WorkItem], list[tuple[WorkItem, str]]]:
+    """``do`` for each ticked item found, in the order ticked, one service call each (each
+    its own transaction and event): the items done, and those refused with the reason."""
+    done: list[WorkItem] = []
+    refused: list[tuple[WorkItem, str]] = []
+    for public_id in wanted:
+        item = found.get(public_id)
+        if item is None:
+            continue
+        if not teams.may_act(item):
+            refused.append(
+                (item, "only a clinician or team admin of the item's team can act on it.")
+            )
+            continue
+        try:
+            do(item)
+        except (ValidationError, PermissionDenied) as exc:
+            refused.append((item, _refusal_text(exc)))
+        else:
+            done.append(item)
+    return done, refused
+
+
 @login_required
 @never_cache
 @require_POST
@@ -364,33 +488,23 @@ def bulk(request: HttpRequest) -> HttpResponse:
             for item in selectors.work_item_list(user=user).filter(public_id__in=wanted)
         }
         missing = len(wanted) - len(found)
-        for public_id in wanted:
-            item = found.get(public_id)
-            if item is None:
-                continue
-            if not teams.may_act(item):
-                refused.append(
-                    (item, "only a clinician or team admin of the item's team can act on it.")
+
+        def do(item: WorkItem) -> None:
+            if action == BULK_ASSIGN_TO_ME:
+                services.work_item_assign(item=item, assignee=user, actor=user)
+            elif action == BULK_COMPLETE:
+                services.work_item_complete(
+                    item=item,
+                    actor=user,
+                    outcome=form.cleaned_data["outcome"],
+                    note=form.cleaned_data["note"],
                 )
-                continue
-            try:
-                if action == BULK_ASSIGN_TO_ME:
-                    services.work_item_assign(item=item, assignee=user, actor=user)
-                elif action == BULK_COMPLETE:
-                    services.work_item_complete(
-                        item=item,
-                        actor=user,
-                        outcome=form.cleaned_data["outcome"],
-                        note=form.cleaned_data["note"],
-                    )
-                else:
-                    services.work_item_dismiss(
-                        item=item, actor=user, reason=form.cleaned_data["reason"]
-                    )
-            except (ValidationError, PermissionDenied) as exc:
-                refused.append((item, _refusal_text(exc)))
             else:
-                done.append(item)
+                services.work_item_dismiss(
+                    item=item, actor=user, reason=form.cleaned_data["reason"]
+                )
+
+        done, refused = _each(wanted, found, teams, do)
         verb, row_message = BULK_DONE[action]
         summary = f"{_plural(len(done), 'item')} {verb}." if done else f"No items {verb}."
     else:
@@ -426,51 +540,98 @@ def bulk(request: HttpRequest) -> HttpResponse:
         },
         request=request,
     )
-    return HttpResponse(html)
+    return _changed(HttpResponse(html))
 
 
-# --- the caseload --------------------------------------------------------------------------
+# --- a patient's items ---------------------------------------------------------------------
+
+PATIENT_DONE = {
+    PATIENT_REVIEW: "review started",
+    PATIENT_ASSIGN: "assigned",
+    PATIENT_COMPLETE: "completed",
+}
 
 
 @login_required
 @never_cache
-@require_GET
-def caseload(request: HttpRequest) -> HttpResponse:
+@require_POST
+def patient_act(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """One action on the ticked items of one patient (a row of the worklist by patient): one
+    service call per item, each its own transaction and event, as in bulk. Only items of the
+    user's teams are found (another team's patient is a 404); an item the user may not act on,
+    or one the service refuses, is reported by name and the others still go ahead. htmx gets
+    the patient's row back, with the tabs told to count again."""
     user = _user(request)
-    search = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
-    sort = request.GET.get("sort", reads.CASELOAD_DEFAULT_SORT)
-    if sort not in reads.CASELOAD_SORTS:
-        sort = reads.CASELOAD_DEFAULT_SORT
-    patients = reads.caseload(user=user, search=search, sort=sort)
-    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
-    on_page = list(page.object_list)
-    access.patients_listed(
-        request=request,
-        patient_ids=[p.pk for p in on_page],
-        action="caseload search" if search else "caseload",
+    teams = reads.my_teams(user=user)
+    in_scope = selectors.work_item_list(user=user).filter(patient__public_id=public_id)
+    if not in_scope.exists():
+        raise Http404("No work items of this patient in your teams.")
+    if not teams.can_act_anywhere:
+        raise PermissionDenied("Viewers cannot act on work items.")
+    team_ids = {item.team_id for item in in_scope if item.team_id and teams.may_act(item)}
+    colleagues = reads.colleagues_by_team(team_ids=team_ids)
+    outcomes = reads.outcome_list()
+    form = PatientActionForm(
+        request.POST,
+        outcomes=outcomes,
+        colleagues={p.pk: p for people in colleagues.values() for p in people}.values(),
     )
-    last = reads.last_results(user=user, patient_ids=[p.pk for p in on_page])
-    today = timezone.localdate()
-    rows = [CaseloadRow(p, today=today, last=last.get(p.pk)) for p in on_page]
-    columns = [
-        # (label, sort key) for the sortable headers; the link flips the direction.
-        ("name", "Patient"),
-        ("due", "Next test due"),
-        ("items", "Open items"),
-    ]
-    sort_links = {
-        key: {
-            "label": label,
-            "sort": f"-{key}" if sort == key else key,
-            "current": "ascending" if sort == key else ("descending" if sort == f"-{key}" else ""),
-        }
-        for key, label in columns
-    }
-    return render(
-        request,
-        "worklists/caseload.html",
-        {"rows": rows, "page": page, "search": search, "sort": sort, "sort_links": sort_links},
+    done: list[WorkItem] = []
+    refused: list[tuple[WorkItem, str]] = []
+    if form.is_valid():
+        action = form.cleaned_data["action"]
+        wanted = form.cleaned_data["items"]
+        found = {item.public_id: item for item in in_scope.filter(public_id__in=wanted)}
+
+        def do(item: WorkItem) -> None:
+            if action == PATIENT_REVIEW:
+                services.work_item_start(item=item, actor=user)
+            elif action == PATIENT_ASSIGN:
+                services.work_item_assign(item=item, assignee=form.chosen(), actor=user)
+            else:
+                services.work_item_complete(
+                    item=item,
+                    actor=user,
+                    outcome=form.cleaned_data["outcome"],
+                    note=form.cleaned_data["note"],
+                )
+
+        done, refused = _each(wanted, found, teams, do)
+        missing = len(wanted) - len(found)
+        verb = PATIENT_DONE[action]
+        summary = f"{_plural(len(done), 'item')} {verb}." if done else f"No items {verb}."
+        problems = [f"{item.title}: {reason}" for item, reason in refused]
+        if missing:
+            problems.append(f"{_plural(missing, 'ticked item')} could not be found.")
+    else:
+        summary, problems = _form_errors(form), []
+    level = "success" if done and not problems else ("warning" if done else "danger")
+    message = " ".join([summary, *problems])
+
+    if not _is_htmx(request):
+        messages.add_message(
+            request, messages.SUCCESS if level == "success" else messages.ERROR, message
+        )
+        return redirect(_next_url(request))
+
+    # The patient's open items as they now stand, and the ones just closed (with what was
+    # done), so the row says what happened.
+    touched = [item.pk for item in done]
+    fresh = list(
+        selectors.work_item_list(user=user)
+        .filter(patient__public_id=public_id)
+        .filter(Q(status__in=WorkItem.ACTIVE) | Q(pk__in=touched))
     )
+    groups = _groups(
+        {None: fresh}, user=user, teams=teams, outcomes=outcomes, colleagues=colleagues
+    )
+    if not groups:
+        # Nothing of the patient is left in the user's scope (they left the team meanwhile).
+        return _changed(HttpResponse(""))
+    group = groups[0]
+    group.feedback = RowFeedback(message, level=level)
+    context = {"group": group, "can_act": True, "next_url": _next_url(request), "open": True}
+    return _changed(render(request, PATIENT_TEMPLATE, context))
 
 
 # --- alert yield ---------------------------------------------------------------------------

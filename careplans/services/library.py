@@ -37,13 +37,14 @@ from careplans.models import (
     ResourceShare,
 )
 from careplans.models.followup import FollowUpPlan
+from careplans.work_item_keys import ResourceReviewKey
 from rms import permissions
 from rms.models import Document, Patient, Resource, Team
 from rms.services import library as rms_library
 from rms.services import system_user
 from rms.services.results import DocumentInput, document_record
 from worklists.models import WorkItem
-from worklists.services import work_item_raise
+from worklists.services import work_item_raise, work_items_close_by_cause
 
 logger = logging.getLogger("careplans")
 
@@ -402,7 +403,7 @@ def review_reminders_raise(*, today: dt.date | None = None) -> int:
                 continue
             _, created = work_item_raise(
                 kind=WorkItem.Kind.RESOURCE_REVIEW,
-                dedupe_key=f"resource_review:{resource.pk}:{review_date.isoformat()}",
+                key=ResourceReviewKey(resource_pk=resource.pk, review_date=review_date),
                 title=f"Review '{resource.title}'",
                 explanation=(
                     f"The library resource '{resource.title}' is due for review on "
@@ -444,3 +445,23 @@ def resource_tags_set(*, resource: Resource, pathways: Sequence[Pathway], actor:
     for pathway_id in sorted(wanted - current):
         PathwayResource.objects.get_or_create(resource=resource, pathway_id=pathway_id)
     return True
+
+
+@transaction.atomic
+def resource_review_items_close(*, resource: Resource, actor: User) -> int:
+    """A library resource was approved again with a new review date, or retired: close its
+    open "due for review" items for any other review date ("Reviewed"). Returns how many this
+    call closed; safe to repeat."""
+    retired = resource.status == Resource.Status.RETIRED
+    done = "retired" if retired else "approved again"
+    current = ResourceReviewKey(resource_pk=resource.pk, review_date=resource.review_date)
+    # Still due for the review date it has now (unless retired): still to do.
+    keep = None if retired else WorkItem.objects.filter(dedupe_key=current.render()).first()
+    return work_items_close_by_cause(
+        cause=ResourceReviewKey.scope(resource.pk),
+        kind=WorkItem.Kind.RESOURCE_REVIEW,
+        keep=keep,
+        actor=actor,
+        outcome="Reviewed",
+        note=f"{actor.get_full_name() or actor.get_username()} {done} the resource.",
+    )

@@ -52,8 +52,18 @@ from careplans.rules import (
 from careplans.rules.common import DISPLAY_TIME_ZONE, format_date, format_day
 from careplans.schedule import is_blood_test
 from careplans.services.radiology import radiology_review_raise
+from careplans.work_item_keys import (
+    AwaitingKey,
+    BreachKey,
+    OverdueKey,
+    RuleConfigKey,
+    SetAsideKey,
+    UnreadableKey,
+)
 from rms.models import Observation, Patient, Result
 from rms.services import system_user
+from worklists.due import waiting_since as waited_from
+from worklists.keys import WorkItemKey
 from worklists.models import WorkItem
 from worklists.services import (
     work_item_close_by_system,
@@ -150,6 +160,13 @@ def _evidence(finding: Finding) -> list[dict[str, str]]:
     ]
 
 
+def _taken(group: list[_Breach]) -> dt.datetime | None:
+    """When the results behind the breaches were taken: the newest result of each breach's
+    evidence (the one that tipped it), the longest waiting of those."""
+    newest = [max(p.at for p in b.finding.evidence) for b in group if b.finding.evidence]
+    return min(newest) if newest else None
+
+
 def _raise_breaches(breaches: list[_Breach], actor: User) -> list[WorkItem]:
     """One work item for the breaches one evaluation found on one plan, listing each rule and
     its evidence; each breach remembered so it is never raised again. Returns the items."""
@@ -170,7 +187,7 @@ def _raise_breaches(breaches: list[_Breach], actor: User) -> list[WorkItem]:
             explanation = "\n\n".join(f"{b.rule.name}: {b.finding.explanation}" for b in group)
         item, _ = work_item_raise(
             kind=WorkItem.Kind.THRESHOLD_BREACH,
-            dedupe_key=f"breach:{plan.pk}:{digest}",
+            key=BreachKey(plan_pk=plan.pk, digest=digest),
             title=title,
             explanation=explanation,
             source=f"rule:{first.rule.pk}",
@@ -178,8 +195,9 @@ def _raise_breaches(breaches: list[_Breach], actor: User) -> list[WorkItem]:
             patient=plan.patient,
             team=plan.team,
             priority=min(b.rule.priority for b in group),
+            yield_group=first.rule.name,
+            waiting_since=_taken(group),
             details={
-                "rule": first.rule.name,
                 "rule_type": first.rule.rule_type,
                 "plan": str(plan.public_id),
                 "evaluated_until": first.until.isoformat() if first.until else None,
@@ -285,7 +303,7 @@ def _close_vanished_breaches(
 
 def _review_item(
     *,
-    key: str,
+    key: WorkItemKey,
     title: str,
     explanation: str,
     plan: FollowUpPlan,
@@ -294,10 +312,11 @@ def _review_item(
     priority: int = WorkItem.Priority.HIGH,
     due_date: dt.date | None = None,
     details: dict[str, object] | None = None,
+    waiting_since: dt.datetime | None = None,
 ) -> WorkItem:
     item, _ = work_item_raise(
         kind=WorkItem.Kind.RESULT_TO_REVIEW,
-        dedupe_key=key,
+        key=key,
         title=title,
         explanation=explanation,
         source=source,
@@ -307,6 +326,7 @@ def _review_item(
         priority=priority,
         due_date=due_date,
         details=details,
+        waiting_since=waiting_since,
     )
     return item
 
@@ -314,7 +334,7 @@ def _review_item(
 def _set_aside(rule: Rule, plan: FollowUpPlan, point: Point, error: UnitError, who: User) -> None:
     """One result whose units cannot be compared with the rule's: its own item, naming it."""
     _review_item(
-        key=f"units:{point.ref or point.at.isoformat()}",
+        key=SetAsideKey(point=point.ref or point.at.isoformat()),
         title=f"{point.label or rule.test_code} of {format_date(point.at)} could not be checked",
         explanation=(
             f"The result {point.comparator}{point.value} {point.units} of "
@@ -332,7 +352,7 @@ def _set_aside(rule: Rule, plan: FollowUpPlan, point: Point, error: UnitError, w
 def _raise_unreadable(observation: Observation, plan: FollowUpPlan, who: User) -> None:
     result = observation.result
     _review_item(
-        key=f"unreadable:{observation.pk}",
+        key=UnreadableKey(observation_pk=observation.pk),
         title=f"{observation.name or observation.code} result could not be read as a number",
         explanation=(
             f"The {observation.name or observation.code} result of "
@@ -344,12 +364,11 @@ def _raise_unreadable(observation: Observation, plan: FollowUpPlan, who: User) -
         plan=plan,
         source=f"result:{result.public_id}",
         actor=who,
+        waiting_since=waited_from(
+            observed_at=observation.observed_at, arrived_at=result.created_at
+        ),
         details={"observation": str(observation.pk), "value": observation.value_text[:200]},
     )
-
-
-def _awaiting_prefix(rule: Rule) -> str:
-    return f"awaiting:{rule.pk}:"
 
 
 def _raise_awaiting(
@@ -357,7 +376,7 @@ def _raise_awaiting(
 ) -> None:
     by = f" by {format_day(finding.repeat_by)}" if finding.repeat_by else ""
     _review_item(
-        key=f"{_awaiting_prefix(rule)}{finding.key}",
+        key=AwaitingKey(rule_pk=rule.pk, finding=finding.key),
         title=f"Repeat {test_name}{by}: awaiting confirmation",
         explanation=(
             f"{finding.explanation} Until it is repeated this is not an alert: ask for the "
@@ -380,7 +399,9 @@ def _raise_awaiting(
 
 def _close_awaiting(rule: Rule, finding: Finding, open_items: list[WorkItem], who: User) -> None:
     """Close the rule's "repeat" items the newest results have answered."""
-    current = f"{_awaiting_prefix(rule)}{finding.key}" if finding.awaiting else None
+    current = (
+        AwaitingKey(rule_pk=rule.pk, finding=finding.key).render() if finding.awaiting else None
+    )
     for item in open_items:
         if item.dedupe_key == current:
             continue
@@ -472,9 +493,8 @@ def evaluate_tests(
         raised_by_rule.setdefault(breach.rule_id, []).append(breach)
     already = set(RaisedBreach.objects.filter(rule__in=rules).values_list("rule_id", "key"))
     awaiting_open: dict[int, list[WorkItem]] = {}
-    for item in work_items_active_for(dedupe_prefix="awaiting:").filter(patient=patient):
-        rule_pk = int(item.dedupe_key.split(":", 2)[1])
-        awaiting_open.setdefault(rule_pk, []).append(item)
+    for item in work_items_active_for(cause=AwaitingKey.scope()).filter(patient=patient):
+        awaiting_open.setdefault(AwaitingKey.rule_of(item.dedupe_key), []).append(item)
 
     series_cache: dict[tuple[str, dt.date], Series] = {}
 
@@ -501,7 +521,7 @@ def evaluate_tests(
             finding = evaluate(rule.rule_type, series, params, related=related)
         except RuleConfigError as exc:
             _review_item(
-                key=f"config:{rule.pk}:{_digest(rule.params)}",
+                key=RuleConfigKey(rule_pk=rule.pk, digest=_digest(rule.params)),
                 title=f"{rule.name} could not be checked",
                 explanation=(
                     f"The rule '{rule.name}' is misconfigured ({exc}), so it cannot check this "
@@ -713,7 +733,7 @@ def _raise_overdue(batch: list[PlanTest], day: dt.date, actor: User) -> int:
         items.append(
             {
                 "kind": WorkItem.Kind.OVERDUE_TEST,
-                "dedupe_key": f"overdue:{plan_test.pk}:{due.isoformat()}",
+                "key": OverdueKey(plan_test_pk=plan_test.pk, due=due),
                 "title": f"{plan_test.test_name} overdue",
                 "explanation": (
                     f"{plan_test.test_name} was due on {due.day} {due:%b %Y} under the plan "

@@ -18,11 +18,12 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from careplans import scoring as scoring_rules
+from careplans import signals
 from careplans.models import (
     FollowUpPlan,
     PathwayQuestionnaire,
@@ -30,6 +31,7 @@ from careplans.models import (
     QuestionnaireRequest,
     QuestionnaireResponse,
 )
+from careplans.work_item_keys import QuestionnaireAlertKey
 from rms import permissions
 from rms import selectors as rms_selectors
 from rms.models import Patient, Team
@@ -40,8 +42,6 @@ from worklists.services import work_item_raise
 Status = QuestionnaireRequest.Status
 Channel = QuestionnaireRequest.Channel
 Source = QuestionnaireResponse.Source
-
-ALERT_KEY_PREFIX = "questionnaire_response:"
 
 
 # ---------------------------------------------------------------------------
@@ -128,15 +128,22 @@ def request_create(
     )
 
 
+def _on_portal(field: str) -> Q:
+    """A filter keeping the patients (``field``: the patient's id) a questionnaire can be
+    sent to through the portal: the apps above answer ``careplans.signals.portal_patients``
+    (the care plans import none of them)."""
+    shared = Q(pk__in=[])
+    for _, ids in signals.portal_patients.send(sender=QuestionnaireRequest):
+        shared |= Q(**{f"{field}__in": ids})
+    return shared
+
+
 def _check_deliverable(
     *, patient: Patient, questionnaire: Questionnaire, due_date: dt.date | None
 ) -> None:
     """Raise ValidationError (by field) when PKB could not deliver this request."""
-    # The bridge is above this app: read its enrolment without importing it at load time.
-    from pkb_bridge.selectors import enrolment_active
-
     errors: dict[str, str] = {}
-    if enrolment_active(patient=patient) is None:
+    if not Patient.objects.filter(_on_portal("pk"), pk=patient.pk).exists():
         errors["patient"] = (
             "The patient is not shared with Patients Know Best, so a questionnaire cannot be "
             "sent to them there. Share them from the PKB panel first, or enter their answers "
@@ -250,9 +257,6 @@ def schedule_due_requests(*, today: dt.date | None = None) -> int:
     request PKB could not deliver: their latest due request is made on the first run after
     they are shared. Returns how many were created. Safe to repeat: one request per plan,
     questionnaire and due date."""
-    # The bridge is above this app: read its enrolments without importing it at load time.
-    from pkb_bridge.models import Enrolment
-
     day = today or timezone.localdate()
     steps: dict[int, list[PathwayQuestionnaire]] = {}
     for step in PathwayQuestionnaire.objects.filter(questionnaire__active=True).select_related(
@@ -261,9 +265,8 @@ def schedule_due_requests(*, today: dt.date | None = None) -> int:
         steps.setdefault(step.pathway_id, []).append(step)
     if not steps:
         return 0
-    shared = Enrolment.objects.filter(status=Enrolment.Status.ACTIVE).values("patient_id")
     plans = FollowUpPlan.objects.filter(
-        status=FollowUpPlan.Status.ACTIVE, pathway_id__in=list(steps), patient_id__in=shared
+        _on_portal("patient_id"), status=FollowUpPlan.Status.ACTIVE, pathway_id__in=list(steps)
     ).select_related("patient", "team")
     wanted: list[tuple[FollowUpPlan, PathwayQuestionnaire, dt.date]] = []
     for plan in plans.iterator(chunk_size=500):
@@ -469,7 +472,7 @@ def _raise_alert(
     )
     work_item_raise(
         kind=WorkItem.Kind.QUESTIONNAIRE_ALERT,
-        dedupe_key=f"{ALERT_KEY_PREFIX}{response.public_id}",
+        key=QuestionnaireAlertKey(response_public_id=response.public_id),
         title=f"{questionnaire.title}: {labels}",
         explanation=explanation,
         source=f"questionnaire_response:{response.pk}",
@@ -477,6 +480,10 @@ def _raise_alert(
         patient=response.patient,
         team=response.team,
         priority=priority,
+        waiting_since=response.authored_at,
+        risk_of_self_harm=any(
+            scoring_rules.is_self_harm_answer(questionnaire.code, f) for f in fired
+        ),
         details={
             "questionnaire": questionnaire.code,
             "response": str(response.public_id),

@@ -17,25 +17,28 @@ import hashlib
 from django.contrib.auth.models import User
 
 from careplans.models import FollowUpPlan
+from careplans.work_item_keys import RadiologyReviewKey
 from rms.models import Result, Team
 from rms.reports import conclusion
 from rms.services import system_user
+from worklists.due import waiting_since as waited_from
 from worklists.models import WorkItem
-from worklists.services import work_item_close_by_system, work_item_raise, work_items_active_for
+from worklists.services import (
+    work_item_close_by_system,
+    work_item_raise,
+    work_items_active_for,
+    work_items_for,
+)
 
-PREFIX = "radiology:"
 
-
-def _prefix(result: Result) -> str:
-    return f"{PREFIX}{result.pk}:"
-
-
-def _key(result: Result, team: Team) -> str:
+def _key(result: Result, team: Team) -> RadiologyReviewKey:
     # A radiology report has no observations, so a correction of its text does not change the
     # result's version: the digest of the text tells the versions apart (a preliminary report
     # made final with the same text is the same report).
     digest = hashlib.sha256(result.report_text.encode()).hexdigest()[:16]
-    return f"{_prefix(result)}v{result.version}:{digest}:team:{team.pk}"
+    return RadiologyReviewKey(
+        result_pk=result.pk, version=result.version, digest=digest, team_pk=team.pk
+    )
 
 
 def _plans_by_team(result: Result) -> dict[int, FollowUpPlan]:
@@ -59,7 +62,7 @@ def radiology_review_raise(*, result: Result, actor: User | None = None) -> list
         return []
     who = actor or system_user()
     if result.status in Result.WITHDRAWN:
-        for item in work_items_active_for(dedupe_prefix=_prefix(result)):
+        for item in work_items_active_for(cause=RadiologyReviewKey.scope(result.pk)):
             work_item_close_by_system(
                 item=item,
                 actor=who,
@@ -71,9 +74,7 @@ def radiology_review_raise(*, result: Result, actor: User | None = None) -> list
     if not plans:
         return []
     earlier = set(
-        WorkItem.objects.filter(dedupe_key__startswith=_prefix(result)).values_list(
-            "team_id", flat=True
-        )
+        work_items_for(cause=RadiologyReviewKey.scope(result.pk)).values_list("team_id", flat=True)
     )
     raised = []
     for plan in plans.values():
@@ -83,7 +84,7 @@ def radiology_review_raise(*, result: Result, actor: User | None = None) -> list
         corrected = team.pk in earlier or result.status == Result.Status.CORRECTED
         item, created = work_item_raise(
             kind=WorkItem.Kind.RESULT_TO_REVIEW,
-            dedupe_key=_key(result, team),
+            key=_key(result, team),
             title=_title(result, corrected=corrected),
             explanation=_explanation(result, plan, corrected=corrected),
             source=f"result:{result.public_id}",
@@ -91,6 +92,9 @@ def radiology_review_raise(*, result: Result, actor: User | None = None) -> list
             patient=result.patient,
             team=team,
             priority=WorkItem.Priority.NORMAL,
+            # Waiting since the study was done (or since the report arrived, if that is
+            # earlier or the study's time is unknown).
+            waiting_since=waited_from(observed_at=result.observed_at, arrived_at=result.created_at),
             details={
                 "cause": "radiology_report",
                 "result": str(result.public_id),

@@ -3,9 +3,13 @@ resource from PKB that could not be filed. Raised once per cause (the work item'
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from rms.services import system_user
+from worklists.keys import CauseKey
 from worklists.models import WorkItem
 from worklists.services import work_item_raise
 
@@ -14,12 +18,39 @@ if TYPE_CHECKING:
     from pkb_bridge.models import FhirInbound
 
 
+@dataclass(frozen=True)
+class RequestFailedKey(CauseKey):
+    """A questionnaire request PKB refused, once per attempt."""
+
+    cause: ClassVar[str] = "fhir:qreq"
+    request_public_id: uuid.UUID
+    attempt: int
+
+
+@dataclass(frozen=True)
+class UnconfiguredKey(CauseKey):
+    """A questionnaire with no PKB id, once per version of its definition."""
+
+    cause: ClassVar[str] = "fhir:qconfig"
+    questionnaire_pk: int
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class HeldResourceKey(CauseKey):
+    """A resource from PKB kept but not filed."""
+
+    cause: ClassVar[str] = "fhir:held"
+    resource_type: str
+    fhir_id: str
+
+
 def request_failed(*, request: QuestionnaireRequest, error: str) -> None:
     """PKB refused a questionnaire request (or it cannot be sent): a delivery failure item."""
     title = request.questionnaire.title
     work_item_raise(
         kind=WorkItem.Kind.DELIVERY_FAILURE,
-        dedupe_key=f"fhir:qreq:{request.public_id}:{request.attempts}",
+        key=RequestFailedKey(request_public_id=request.public_id, attempt=request.attempts),
         title=f"Questionnaire not sent to PKB: {title}",
         explanation=(
             f"The request for the patient to complete '{title}' through Patients Know Best "
@@ -41,7 +72,7 @@ def questionnaire_unconfigured(*, questionnaire: Questionnaire) -> None:
     and version of its definition."""
     work_item_raise(
         kind=WorkItem.Kind.DELIVERY_FAILURE,
-        dedupe_key=(f"fhir:qconfig:{questionnaire.pk}:{questionnaire.updated_at.isoformat()}"),
+        key=UnconfiguredKey(questionnaire_pk=questionnaire.pk, updated_at=questionnaire.updated_at),
         title=f"Questionnaire has no PKB id: {questionnaire.title}",
         explanation=(
             f"'{questionnaire.title}' (code {questionnaire.code}, version "
@@ -65,7 +96,7 @@ def inbound_held(*, inbound: FhirInbound) -> None:
     what = "questionnaire response" if questionnaire else "patient-entered observation"
     work_item_raise(
         kind=WorkItem.Kind.QUESTIONNAIRE_ALERT if questionnaire else WorkItem.Kind.PATIENT_DATA,
-        dedupe_key=f"fhir:held:{inbound.resource_type}:{inbound.fhir_id}",
+        key=HeldResourceKey(resource_type=inbound.resource_type, fhir_id=inbound.fhir_id),
         title=f"A {what} from PKB could not be filed",
         explanation=(
             f"PKB sent a {what} ({inbound.resource_type}/{inbound.fhir_id}) that could not be "

@@ -8,7 +8,6 @@ the change, so the outbox row commits with the change or not at all.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import itertools
 import logging
@@ -21,7 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from careplans.models import PKB_SHARING_TOPIC, ConsentRecord, ConsentStatus, Rule
+from careplans.models import PKB_SHARING_TOPIC, ConsentRecord, ConsentStatus
+from careplans.selectors import breach_evidence_result_ids
 from pkb_bridge import compose, hl7
 from pkb_bridge.models import Enrolment, OutboundMessage, Publication, ReleasePolicy
 from pkb_bridge.services.outbox import (
@@ -49,7 +49,6 @@ from rms.models import (
     Appointment,
     Document,
     NhsNumberStatus,
-    Observation,
     Patient,
     Result,
     Team,
@@ -175,42 +174,6 @@ def open_breaches(patient: Patient) -> list[WorkItem]:
             patient=patient, kind=WorkItem.Kind.THRESHOLD_BREACH, status__in=WorkItem.ACTIVE
         ).order_by("created_at", "id")
     )
-
-
-def breach_evidence_result_ids(patient: Patient, breaches: Iterable[WorkItem]) -> set[int]:
-    """The results whose values are the evidence of these breach items: the observations of
-    the rule's test at the times the item names (``details["evidence"]``, written by
-    ``careplans.services.monitoring``, and under ``details["rules"]`` when one item lists the
-    breaches of several rules). A breach whose rule is gone, or that lists several rules,
-    matches any test at those times: holding one result too many is safer than publishing
-    the evidence."""
-    ids: set[int] = set()
-    for item in breaches:
-        details = item.details or {}
-        # An item may list several rules that one result broke, each with its evidence.
-        rules = [r for r in details.get("rules") or [] if isinstance(r, dict)]
-        points = list(details.get("evidence") or [])
-        for rule in rules:
-            points.extend(rule.get("evidence") or [])
-        moments = []
-        for point in points:
-            try:
-                moments.append(dt.datetime.fromisoformat(str(point.get("at"))))
-            except (TypeError, ValueError, AttributeError):
-                continue
-        if not moments:
-            continue
-        observations = Observation.objects.filter(result__patient=patient, observed_at__in=moments)
-        rule_id = item.source.removeprefix("rule:")
-        code = (
-            Rule.objects.filter(pk=int(rule_id)).values_list("test_code", flat=True).first()
-            if rule_id.isdigit() and len(rules) <= 1
-            else None
-        )
-        if code:
-            observations = observations.filter(code__iexact=code)
-        ids.update(observations.values_list("result_id", flat=True))
-    return ids
 
 
 # --- the preview shown before an opt-in --------------------------------------------------------

@@ -8,7 +8,13 @@
  *
  * The x axis is linear in milliseconds since 1970, with the ticks formatted here, so Chart.js
  * needs no date adapter. Thresholds are dashed lines across the whole chart; the nadir is a
- * highlighted point. PSA comes with scale "logarithmic".
+ * highlighted point. PSA comes with scale "logarithmic". A questionnaire score comes with its
+ * instrument's severity bands (PHQ-9: minimal to severe), shaded behind the values and named
+ * inside the plot area; each name drawn is kept on the chart (chart.$severityLabels) with its
+ * box, so a test can check that none is cut off.
+ *
+ * The chart's height is set by its box (.trend-chart-canvas in rms.css), not by a ratio to its
+ * width: on a phone a 2.5:1 chart would be 140 px high and unreadable.
  */
 (function () {
   "use strict";
@@ -24,6 +30,53 @@
   var RED = "#d5281b";
   var YELLOW = "#ffb81c";
   var DARK = "#212b32";
+
+  // Pale, lightest for the mildest band; dark text reads on every one of them.
+  var BAND_FILLS = ["#e8f4ec", "#fdf6d8", "#fde9cf", "#fbd9cc", "#f6c6c2"];
+  var BAND_FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif";
+
+  function severityBands(bands) {
+    return {
+      id: "severityBands",
+      beforeDatasetsDraw: function (chart) {
+        var area = chart.chartArea;
+        var y = chart.scales.y;
+        var ctx = chart.ctx;
+        var drawn = [];
+        ctx.save();
+        ctx.font = BAND_FONT;
+        ctx.textBaseline = "middle";
+        bands.forEach(function (band, index) {
+          var top = Math.max(area.top, y.getPixelForValue(band.to));
+          var bottom = Math.min(area.bottom, y.getPixelForValue(band.from));
+          if (bottom <= top) {
+            return;
+          }
+          ctx.fillStyle = BAND_FILLS[Math.min(index, BAND_FILLS.length - 1)];
+          ctx.fillRect(area.left, top, area.right - area.left, bottom - top);
+          // A name only where the band is tall and wide enough to hold it whole.
+          var width = ctx.measureText(band.label).width;
+          var height = 14;
+          var left = area.right - 4 - width;
+          var middle = (top + bottom) / 2;
+          if (bottom - top < height || left < area.left + 4) {
+            return;
+          }
+          ctx.fillStyle = DARK;
+          ctx.fillText(band.label, left, middle);
+          drawn.push({
+            label: band.label,
+            left: left,
+            right: left + width,
+            top: middle - height / 2,
+            bottom: middle + height / 2,
+          });
+        });
+        ctx.restore();
+        chart.$severityLabels = drawn;
+      },
+    };
+  }
 
   function number(value) {
     // Plain numbers on the value axis (a log scale would otherwise show 1e-2).
@@ -102,9 +155,10 @@
     new window.Chart(canvas, {
       type: "line",
       data: { datasets: datasets(data) },
+      plugins: [severityBands(data.bands || [])],
       options: {
         animation: false,
-        aspectRatio: 2.5,
+        maintainAspectRatio: false,
         parsing: true,
         interaction: { mode: "nearest", intersect: true },
         scales: {

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import log_in
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
+from tests.worklists.helpers import ExampleKey
 from worklists.models import WorkItem
 from worklists.services import work_item_raise
 
@@ -48,7 +49,7 @@ def record(team, clinician):  # type: ignore[no-untyped-def]
         )
     work_item_raise(
         kind=WorkItem.Kind.THRESHOLD_BREACH,
-        dedupe_key="a11y:1",
+        key=ExampleKey("a11y:1"),
         title="PSA at or above 0.2 ug/L, confirmed",
         explanation=(
             "PSA 0.24 ng/mL on 10 Nov 2026 is at or above 0.2, confirmed by 0.21 on 2 Aug 2026."
@@ -86,10 +87,10 @@ def test_the_worklist_can_be_reached_and_used_from_the_keyboard(
     page: Page, live_server, clinician, record
 ) -> None:
     log_in(page, live_server, clinician.username)
-    page.goto(f"{live_server.url}/worklists/")
+    page.goto(f"{live_server.url}/worklists/?view=items")
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent.trim()")
-    assert focused == "Skip to main content"
+    assert focused == "Skip to the worklist"
     # Tab reaches the row's own "Assign to me" (past the bulk bar's), and Enter activates it.
     for _ in range(80):
         page.keyboard.press("Tab")

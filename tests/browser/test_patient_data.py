@@ -18,8 +18,8 @@ from playwright.sync_api import Page, expect
 
 from careplans.models import Pathway, Questionnaire, QuestionnaireRequest, Rule
 from careplans.services import plans
+from devtools.sandbox import SandboxServer
 from pkb_bridge import tasks
-from pkb_bridge.sandbox import SandboxServer
 from rms.models import Result
 from tests.browser.conftest import log_in, open_patient
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
@@ -158,7 +158,7 @@ def test_a_weight_loss_of_more_than_5_percent_in_a_month_is_on_the_worklist(
     assert Result.objects.filter(patient=patient, category=Result.Category.PATIENT).count() == 4
 
     log_in(page, live_server, clinician.username)
-    page.goto(f"{live_server.url}/worklists/")
+    page.goto(f"{live_server.url}/worklists/?view=items")
     row = page.locator("tr.worklist-row", has_text="Weight down 5% in a month")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("DENT, Arthur")

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from devtools.sandbox import SandboxServer, SandboxState
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from tests.browser.conftest import log_in, open_patient
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
 

@@ -20,10 +20,10 @@ from pytest_django.asserts import assertContains
 from rest_framework.test import APIClient
 
 from careplans.models import Questionnaire, QuestionnaireRequest
+from devtools.sandbox import SandboxServer
 from pkb_bridge import services as pkb_services
 from pkb_bridge.fhir import client_from_settings
 from pkb_bridge.fhir import services as fhir
-from pkb_bridge.sandbox import SandboxServer
 from tests.pkb_bridge import fhir_helpers as h
 from worklists.models import WorkItem
 

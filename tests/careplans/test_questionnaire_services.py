@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from careplans import services as plan_services
 from careplans.models import (
@@ -20,6 +21,7 @@ from careplans.models import (
 from careplans.services import questionnaires as qs
 from careplans.tasks import questionnaire_schedule
 from pkb_bridge import services as pkb_services
+from tests.factories import PatientFactory
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db
@@ -358,3 +360,32 @@ def test_the_schedule_task_creates_each_due_request_once(patient, clinician, tim
         # HNA at start and every 12 months: month 12.
         ("hna-concerns", dt.date(2026, 1, 10), "pkb", "pending", None),
     }
+
+
+def test_a_self_harm_answer_marks_its_work_item_to_sort_first(patient, team, clinician) -> None:
+    """PHQ-9 item 9 ("thoughts that you would be better off dead or of hurting yourself")
+    answered above 0 needs a clinician's assessment the same day whatever the total score
+    (Kroenke K et al., J Gen Intern Med 2001;16:606-613; NICE NG225): the item is urgent and
+    marked to sort above everything. A high total alone is not."""
+    qs.record_response(
+        patient=patient,
+        questionnaire=seeded("phq-9"),
+        response_json=phq9([0, 0, 0, 0, 0, 0, 0, 0, 1]),
+        source="clinician",
+        actor=clinician,
+    )
+    item = WorkItem.objects.get(patient=patient)
+    assert (item.priority, item.risk_of_self_harm) == (WorkItem.Priority.URGENT, True)
+    assert item.due_date == timezone.localdate(item.created_at)
+    # Waiting since the patient answered, not since the response was filed.
+    assert item.waiting_since == dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
+
+    other = PatientFactory(teams=[team])
+    qs.record_response(
+        patient=other,
+        questionnaire=seeded("phq-9"),
+        response_json=phq9([3, 3, 3, 3, 3, 0, 0, 0, 0]),
+        source="clinician",
+        actor=clinician,
+    )
+    assert WorkItem.objects.get(patient=other).risk_of_self_harm is False

@@ -8,7 +8,9 @@ import json
 
 import pytest
 from django.urls import reverse
+from pytest_django.asserts import assertContains
 
+from careplans import questionnaire_selectors as selectors
 from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
 from careplans.services import questionnaires as qs
 from pkb_bridge import services as pkb_services
@@ -157,7 +159,8 @@ def test_the_response_page_and_the_review_fragment_show_the_scores(client, clini
     )
     assert page.status_code == 200 and "Several days" in page.content.decode()
     latest = client.get(reverse("questionnaires:latest", args=[patient.public_id]))
-    assert "PHQ-9 total <strong>9</strong>" in latest.content.decode()
+    # 9 is the top of Kroenke's "mild" (5-9).
+    assert "PHQ-9 total <strong>9</strong> (mild)" in latest.content.decode()
 
 
 # ---------------------------------------------------------------------------
@@ -264,3 +267,65 @@ def test_score_charts_are_drawn_on_the_instruments_whole_range(client, clinician
     data = chart.as_data()
     assert [point["y"] for point in data["points"]] == [9.0, 11.0]
     assert (data["y_min"], data["y_max"]) == (0.0, 27.0)
+
+
+def test_a_phq9_chart_shades_kroenkes_severity_bands_and_names_them(client, clinician, patient):
+    """PHQ-9 severity (Kroenke, Spitzer and Williams 2001, table 3): 0-4 minimal, 5-9 mild,
+    10-14 moderate, 15-19 moderately severe, 20-27 severe. Each band's edges sit half-way
+    between whole scores, so a total of 10 is drawn inside "moderate", not on a line."""
+    client.force_login(clinician)
+    client.post(enter_url(patient), phq9_post([1, 1, 1, 1, 1, 1, 2, 2, 0]))
+    panel = client.get(reverse("questionnaires:patient", args=[patient.public_id]))
+
+    [chart] = [c for c in panel.context["charts"] if c.code == "phq-9-total"]
+    assert chart.as_data()["bands"] == [
+        {"label": "Minimal", "from": 0.0, "to": 4.5},
+        {"label": "Mild", "from": 4.5, "to": 9.5},
+        {"label": "Moderate", "from": 9.5, "to": 14.5},
+        {"label": "Moderately severe", "from": 14.5, "to": 19.5},
+        {"label": "Severe", "from": 19.5, "to": 27.0},
+    ]
+    [point] = chart.as_data()["points"]
+    moderate = chart.as_data()["bands"][2]
+    assert moderate["from"] < point["y"] == 10.0 < moderate["to"]
+    assertContains(
+        panel,
+        "Severity bands: 0-4 minimal, 5-9 mild, 10-14 moderate, 15-19 moderately severe, "
+        "20-27 severe (shaded on the chart)",
+    )
+
+
+def test_gad7_has_spitzers_four_bands_and_other_scores_have_none():
+    """GAD-7 (Spitzer, Kroenke, Williams and Löwe 2006): 0-4 minimal, 5-9 mild, 10-14
+    moderate, 15-21 severe."""
+    bands = selectors.severity_bands(questionnaire_code="gad-7", score_code="total")
+    assert [(b.label, int(b.low), int(b.high)) for b in bands] == [
+        ("Minimal", 0, 4),
+        ("Mild", 5, 9),
+        ("Moderate", 10, 14),
+        ("Severe", 15, 21),
+    ]
+    assert selectors.severity_bands(questionnaire_code="hna", score_code="total") == ()
+
+
+def test_a_score_on_a_band_edge_falls_in_the_band_the_paper_gives_it():
+    """PHQ-9 10 is "moderate" (10-14), 9 "mild", 20 "severe" (Kroenke 2001); GAD-7 15 is
+    "severe" (15-21, Spitzer 2006)."""
+    phq9 = {
+        v: selectors.severity_of(questionnaire_code="phq-9", score_code="total", value=v)
+        for v in (0, 4, 5, 9, 10, 19, 20, 27)
+    }
+    assert phq9 == {
+        0: "Minimal",
+        4: "Minimal",
+        5: "Mild",
+        9: "Mild",
+        10: "Moderate",
+        19: "Moderately severe",
+        20: "Severe",
+        27: "Severe",
+    }
+    assert selectors.severity_of(questionnaire_code="gad-7", score_code="total", value=15) == (
+        "Severe"
+    )
+    assert selectors.severity_of(questionnaire_code="phq-9", score_code="total", value=None) == ""

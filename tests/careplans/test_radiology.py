@@ -109,6 +109,16 @@ def test_the_sample_report_raises_a_result_to_review_with_its_conclusion(patient
     assert item.details["conclusion"] == SAMPLE_CONCLUSION
 
 
+def test_a_report_waits_from_when_the_study_was_done_not_from_when_it_was_filed(patient, clinician):
+    """The scan of 12 Nov 2026 10:15 (London, GMT) reported days later has been waiting for a
+    clinician since the scan, which is what the worklist shows and orders by."""
+    start(patient, clinician)
+    receive(raw=report(taken="20261112101500"), channel="mllp")
+    [item] = to_review(patient)
+    assert item.waiting_since == dt.datetime(2026, 11, 12, 10, 15, tzinfo=dt.UTC)
+    assert item.waiting_since < item.created_at
+
+
 def test_the_same_report_filed_again_raises_nothing_more(patient, clinician):
     start(patient, clinician)
     receive(raw=report(), channel="mllp")

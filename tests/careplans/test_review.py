@@ -23,7 +23,12 @@ from careplans.review import ReviewOutcome, review_record
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage, Publication
 from rms.models import AccessEvent, Document, Patient
-from tests.factories import ObservationFactory, PatientFactory, ResultFactory
+from tests.factories import (
+    AppointmentFactory,
+    ObservationFactory,
+    PatientFactory,
+    ResultFactory,
+)
 from tests.worklists.helpers import raise_item
 from worklists.models import WorkItem
 
@@ -159,6 +164,80 @@ def test_bringing_to_clinic_completes_the_item_as_referred_back_to_clinic(patien
     )
     item.refresh_from_db()
     assert item.outcome == "referred_back_to_clinic"
+
+
+def test_bringing_to_clinic_promises_an_appointment_when_none_is_booked(patient, clinician, plan):
+    # A past appointment and a cancelled future one are not "booked".
+    AppointmentFactory(patient=patient, starts_at=dt.datetime(2025, 1, 10, 10, tzinfo=dt.UTC))
+    AppointmentFactory(
+        patient=patient,
+        starts_at=dt.datetime(2025, 4, 1, 10, tzinfo=dt.UTC),
+        status="cancelled",
+    )
+
+    document = review_record(
+        patient=patient, actor=clinician, outcome=ReviewOutcome.BRING_TO_CLINIC, note=""
+    )
+
+    assert "The hospital will send you an appointment." in document.content_html
+    assert "already have an appointment" not in document.content_html
+
+
+def test_bringing_to_clinic_names_the_appointment_already_booked_instead_of_promising_one(
+    client, patient, clinician, plan
+):
+    AppointmentFactory(
+        patient=patient,
+        starts_at=dt.datetime(2025, 4, 2, 14, 30, tzinfo=dt.UTC),
+        appointment_type="Urology clinic",
+        location="Outpatients B",
+    )
+    AppointmentFactory(patient=patient, starts_at=dt.datetime(2025, 6, 1, 9, tzinfo=dt.UTC))
+
+    document = review_record(
+        patient=patient, actor=clinician, outcome=ReviewOutcome.BRING_TO_CLINIC, note=""
+    )
+
+    html = document.content_html
+    assert "will send you an appointment" not in html
+    # The first booked one, in the patient's time (BST from 30 March).
+    assert "You already have an appointment booked: Urology clinic on 02-Apr-2025 15:30" in html
+    assert "at Outpatients B" in html
+    client.force_login(clinician)
+    text = pdf_text(client.get(pdf_url(document)).content)
+    assert "will send you an appointment" not in text
+    assert "Urology clinic on 02-Apr-2025 15:30" in text
+
+
+def test_continuing_names_the_next_appointment_booked(patient, clinician, plan):
+    AppointmentFactory(
+        patient=patient,
+        starts_at=dt.datetime(2025, 5, 6, 9, tzinfo=dt.UTC),
+        appointment_type="Telephone review",
+        location="",
+    )
+
+    document = review_record(
+        patient=patient, actor=clinician, outcome=ReviewOutcome.CONTINUE, note=""
+    )
+
+    assert "Your next appointment is already booked: Telephone review on 06-May-2025 10:00." in (
+        document.content_html
+    )
+
+
+def test_the_review_screen_says_which_appointment_is_booked(client, clinician, patient, plan):
+    AppointmentFactory(
+        patient=patient,
+        starts_at=dt.datetime(2025, 4, 2, 14, 30, tzinfo=dt.UTC),
+        appointment_type="Urology clinic",
+        location="Outpatients B",
+    )
+    client.force_login(clinician)
+
+    response = client.get(review_url(patient))
+
+    assertContains(response, "Already booked: Urology clinic on 02-Apr-2025 15:30 at Outpatients B")
 
 
 def test_the_letter_reaches_the_pkb_outbox_when_the_patient_is_enrolled(patient, clinician, plan):

@@ -10,9 +10,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from devtools.sandbox import SandboxServer
+from devtools.sandbox.fhir import FhirSandbox
 from pkb_bridge.models import Enrolment
-from pkb_bridge.sandbox import SandboxServer
-from pkb_bridge.sandbox.fhir import FhirSandbox
 
 CLIENT_ID = "rms-fhir"
 CLIENT_SECRET = "fhir-s3cret"

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
 from careplans.services.questionnaires import response_json_from_answers
+from devtools.sandbox import SandboxServer
 from pkb_bridge.fhir import FhirError, client_from_settings
 from pkb_bridge.fhir import services as fhir
 from pkb_bridge.models import FhirCursor, FhirInbound, OutboundMessage
-from pkb_bridge.sandbox import SandboxServer
 from pkb_bridge.tasks import fhir_poll, fhir_send
 from rms.models import Result
 from tests.pkb_bridge import fhir_helpers as h

@@ -119,7 +119,13 @@ def test_an_automatic_release_is_announced_with_its_date_and_a_review_item_befor
     sweep_at(start + dt.timedelta(days=2, hours=1))
     item = WorkItem.objects.get(kind=WorkItem.Kind.RESULT_TO_REVIEW)
     assert (item.patient, item.team, item.status) == (patient, team, WorkItem.Status.OPEN)
-    assert item.due_date == timezone.localdate(release_at)
+    # Announced 23 h before the release: the release moves to a full notice after the
+    # announcement (see the next test), never earlier. The item is due on the day it happens,
+    # which is the next day when the original release fell in the last hour before midnight.
+    publication.refresh_from_db()
+    assert publication.auto_release_at is not None
+    assert publication.auto_release_at >= release_at, "never brought forward"
+    assert item.due_date == timezone.localdate(publication.auto_release_at)
     assert "released to the patient automatically" in item.explanation
     assert pkb_record(sandbox, patient)["lab_results"] == {}, "announced, not sent"
 

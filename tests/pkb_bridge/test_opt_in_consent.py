@@ -36,6 +36,7 @@ from pkb_bridge.models import Enrolment, OutboundMessage, Publication, ReleasePo
 from rms import services as rms_services
 from rms.models import AccessEvent, Result
 from rms.services import ObservationInput, ResultInput, system_user
+from tests.worklists.helpers import ExampleKey
 from worklists.models import WorkItem
 from worklists.services import work_item_raise
 
@@ -475,7 +476,7 @@ def test_an_item_listing_several_rules_holds_the_evidence_of_each(patient, clini
         return {"at": result.observed_at.isoformat(), "value": "x", "units": "ug/L"}
 
     work_item_raise(
-        kind=WorkItem.Kind.THRESHOLD_BREACH, dedupe_key="breach:test:two-rules",
+        kind=WorkItem.Kind.THRESHOLD_BREACH, key=ExampleKey("breach:test:two-rules"),
         title="2 alerts", explanation="Two rules.", source="rule:999999",
         actor=system_user(), patient=patient, priority=WorkItem.Priority.HIGH,
         details={"evidence": [point(second)], "rules": [

@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from careplans.models import FollowUpPlan, Pathway, Rule
+from devtools.sandbox import SandboxServer
 from pkb_bridge.fhir import client_from_settings
 from pkb_bridge.fhir import services as fhir
-from pkb_bridge.sandbox import SandboxServer
 from rms.models import Result
 from tests.factories import ObservationFactory, ResultFactory
 from tests.pkb_bridge import fhir_helpers as h

@@ -20,11 +20,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.sandbox import SandboxServer
+from devtools.sandbox.server import soap_response
 from pkb_bridge import compose, services
 from pkb_bridge.hl7 import LabObservation, LabReport, MessageContext, build_oru_lab
 from pkb_bridge.models import DeliveryAttempt, OutboundMessage, ReleasePolicy
-from pkb_bridge.sandbox import SandboxServer
-from pkb_bridge.sandbox.server import soap_response
 from pkb_bridge.transport import PkbTransport
 from rms import services as rms_services
 from rms.hl7.delimiters import DEFAULT_DELIMITERS

@@ -19,9 +19,9 @@ import pytest
 import redis
 from django.utils import timezone
 
+from devtools.sandbox import SandboxServer
 from pkb_bridge import services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
 from tests.processes import (
     BROKER,

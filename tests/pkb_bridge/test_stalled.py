@@ -171,7 +171,7 @@ def test_an_outage_stalling_many_patients_raises_a_few_items_and_one_saying_pkb_
     outage stalls every patient's head message at once: the first few get an item each, the
     rest share one urgent item saying PKB or the connection is probably down; when PKB is back
     and everything is delivered, every one of them closes itself."""
-    from worklists.services import STALLED_ITEMS_AT_MOST
+    from pkb_bridge.work_items import STALLED_ITEMS_AT_MOST
 
     settings.PKB_STALL_AFTER_ATTEMPTS = 1
     patients = [PatientFactory(teams=[team]) for _ in range(STALLED_ITEMS_AT_MOST + 3)]

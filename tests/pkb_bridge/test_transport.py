@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from devtools.sandbox import SandboxServer, SandboxState, soap_response
 from pkb_bridge.hl7.ack import parse_ack
 from pkb_bridge.hl7.soap import build_envelope
-from pkb_bridge.sandbox import SandboxServer, SandboxState, soap_response
 from pkb_bridge.transport import PkbTransport, SendResult, TransportError
-from tests.pkb_bridge.sandbox.conftest import PASSWORD, USERNAME
-from tests.pkb_bridge.sandbox.messages import NHS, a28, obx, oru
+from tests.devtools.sandbox.conftest import PASSWORD, USERNAME
+from tests.devtools.sandbox.messages import NHS, a28, obx, oru
 
 CONNECT_S = 2.0
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from django.urls import reverse
 
+from devtools.sandbox import SandboxServer, SandboxState
 from pkb_bridge import services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from rms import services as rms_services
 from tests.factories import UserFactory
 from tests.pkb_bridge.records import lab

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
-from rms.demo.people import DEMO_PASSWORD
+from devtools.demo.people import DEMO_PASSWORD
 from tests.rms.auth_helpers import PASSWORD
 
 

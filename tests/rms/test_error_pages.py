@@ -13,7 +13,7 @@ from django.template import loader
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
-from pkb_bridge.management.commands.demo import apply_demo_settings
+from devtools.management.commands.demo import apply_demo_settings
 from rms.errors import reason_for_people, server_error
 from rms.models import Patient
 from tests.rms.error_urls import LEAKY_DETAIL

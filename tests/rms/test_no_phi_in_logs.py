@@ -20,9 +20,9 @@ from django.urls import reverse
 
 from careplans import services as plan_services
 from careplans.models import Pathway
+from devtools.sandbox import SandboxServer
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer
 from pkb_bridge.transport import PkbTransport
 from rms.inbound import receive
 from rms.models import Patient

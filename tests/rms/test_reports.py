@@ -1,7 +1,7 @@
 """The conclusion of a radiology report (rms.reports.conclusion), on the shapes real reports
 take. Sources: the shared inbound samples' CRIS report (tests/fixtures/hl7; inline
 "Conclusion:"),
-the demo's CRIS-style reports (rms.demo.texts), and the Royal College of Radiologists'
+the demo's CRIS-style reports (devtools.demo.texts), and the Royal College of Radiologists'
 "Standards for interpretation and reporting of imaging investigations" (2018), which asks a
 report to end in a conclusion/opinion (headed CONCLUSION, IMPRESSION, OPINION or SUMMARY by
 local convention) and to be signed by the reporter."""
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rms.demo import texts
+from devtools.demo import texts
 from rms.hl7 import extract_results, parse, report_text
 from rms.reports import CONCLUSION_MAX, conclusion
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from rms.models import Patient
 from tests.factories import DocumentFactory
-from tests.rms.test_settings import STRONG_KEY, run_manage
+from tests.rms.test_settings import PRODUCTION_ENV, run_manage
 
 pytestmark = pytest.mark.django_db
 
@@ -162,15 +162,7 @@ def test_pkb_tls_verification_is_on_by_default() -> None:
 
 
 def test_production_refuses_to_start_with_pkb_tls_verification_off_unless_insisted() -> None:
-    env = {
-        "DJANGO_ENV": "production",
-        "SECRET_KEY": STRONG_KEY,
-        "ALLOWED_HOSTS": "rms.example.nhs.uk",
-        "PKB_URL": "https://sandbox.patientsknowbest.com:7443/services/hl7",
-        "PKB_USERNAME": "rms-trust",
-        "PKB_PASSWORD": "issued-by-pkb",
-        "PKB_VERIFY_TLS": "false",
-    }
+    env = {**PRODUCTION_ENV, "PKB_VERIFY_TLS": "false"}
     refused = run_manage("check", **env)
     assert refused.returncode != 0
     assert "PKB_VERIFY_TLS=false" in refused.stderr

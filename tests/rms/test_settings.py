@@ -11,6 +11,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k" * 20 + "-this-is-a-long-random-test-secret-key-0123456789"
+# A production configuration that starts: what an operator fills in from .env.example.
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": STRONG_KEY,
+    "ALLOWED_HOSTS": "rms.example.nhs.uk",
+    "PKB_URL": "https://sandbox.patientsknowbest.com:7443/services/hl7",
+    "PKB_USERNAME": "rms-trust",
+    "PKB_PASSWORD": "issued-by-pkb",
+}
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -18,7 +27,15 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(
-            ("DJANGO_", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL", "PKB_")
+            (
+                "DJANGO_",
+                "DEBUG",
+                "SECRET_KEY",
+                "ALLOWED_HOSTS",
+                "EMAIL_URL",
+                "PKB_",
+                "RMS_DEVTOOLS",
+            )
         )
     }
     environment.update(env)
@@ -82,16 +99,46 @@ def test_production_passes_check_deploy_with_no_warnings() -> None:
         "--deploy",
         "--fail-level",
         "WARNING",
-        DJANGO_ENV="production",
-        SECRET_KEY=STRONG_KEY,
-        ALLOWED_HOSTS="rms.example.nhs.uk",
         EMAIL_URL="smtp+tls://rms:secret@smtp.example.nhs.uk:587",
-        PKB_URL="https://sandbox.patientsknowbest.com:7443/services/hl7",
-        PKB_USERNAME="rms-trust",
-        PKB_PASSWORD="issued-by-pkb",
+        **PRODUCTION_ENV,
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+DEVTOOLS_COMMANDS = ("load_demo", "load_scale", "pkb_sandbox", "demo", "demo_care", "demo_plans")
+
+
+def commands(**env: str) -> set[str]:
+    result = run_manage("help", "--commands", **env)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+def installed_apps(**env: str) -> list[str]:
+    result = run_manage(
+        "shell", "-c", "from django.conf import settings; print(*settings.INSTALLED_APPS)", **env
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_production_settings_do_not_install_the_development_tools() -> None:
+    assert "devtools" not in installed_apps(**PRODUCTION_ENV)
+    assert not commands(**PRODUCTION_ENV) & set(DEVTOOLS_COMMANDS)
+    # The production commands are all still there.
+    assert {"mllp_listener", "rms_user", "pkb_opt_in"} <= commands(**PRODUCTION_ENV)
+
+
+def test_development_settings_install_the_development_tools() -> None:
+    assert "devtools" in installed_apps()
+    assert set(DEVTOOLS_COMMANDS) <= commands()
+
+
+def test_the_sandbox_image_turns_the_development_tools_on_in_production() -> None:
+    """docker/Dockerfile's sandbox target sets RMS_DEVTOOLS=true with production settings."""
+    assert "pkb_sandbox" in commands(**PRODUCTION_ENV, RMS_DEVTOOLS="true")
+    assert "devtools" not in installed_apps(RMS_DEVTOOLS="false")
 
 
 @pytest.mark.parametrize(
@@ -114,6 +161,7 @@ def test_production_passes_check_deploy_with_no_warnings() -> None:
         ("MLLP_FRAME_TIMEOUT_S", "0"),
         ("PKB_EMAIL_COMPONENT", "XTN-2"),
         ("PKB_SOAP_ACTION", 'urn:"acceptMessage"'),
+        ("RMS_DEVTOOLS", "sometimes"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(name: str, value: str) -> None:

@@ -360,6 +360,11 @@ def _item(world: World) -> dict[str, Any]:
     return {"public_id": world.item.public_id}
 
 
+def _patient_with_item(world: World) -> dict[str, Any]:
+    world.item  # noqa: B018 - the patient has an open work item
+    return {"public_id": world.patient.public_id}
+
+
 def _patient_item(world: World) -> dict[str, Any]:
     return {"public_id": world.patient.public_id, "item_id": world.item.public_id}
 
@@ -613,6 +618,10 @@ MATRIX: dict[str, Row] = {
     # -- worklists
     "worklists:list": Row(get=everyone(200)),
     "worklists:caseload": Row(get=everyone(200)),
+    "worklists:tabs": Row(get=everyone(200)),
+    "worklists:patient_act": Row(
+        kwargs=_patient_with_item, get=NOT_ALLOWED_METHOD, writes={"post": scoped_write(302)}
+    ),
     "worklists:yield": Row(
         get=Access(LOGIN, viewer=403, clinician=403, team_admin=200, other=403, superuser=403)
     ),

@@ -42,10 +42,10 @@ from careplans.services import care_plans as care_plan_services
 from careplans.services import library as library_services
 from careplans.services import plans as plan_services
 from careplans.services import questionnaires as questionnaire_services
+from devtools.sandbox import SandboxServer, SandboxState
 from pkb_bridge import services as pkb_services
 from pkb_bridge.fhir import services as fhir_services
 from pkb_bridge.models import OutboundMessage
-from pkb_bridge.sandbox import SandboxServer, SandboxState
 from pkb_bridge.transport import PkbTransport
 from rms.accounts.services import ENROLMENT_ALLOWED
 from rms.models import Document, Patient, Resource, Role, Team

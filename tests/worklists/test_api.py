@@ -97,7 +97,8 @@ def test_an_item_shows_what_a_clinician_needs_and_no_patient_identifiers(
         "patient": str(patient.public_id),
         "team": "URO",
         "assignee": "clinician",
-        "due_date": None,
+        # Raised with no due date of its own: due by its priority.
+        "due_date": item.due_date.isoformat(),
         "title": item.title,
         "explanation": item.explanation,
         "source": "rule:1",

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from rms.services import system_user
 from tests.factories import PatientFactory, TeamFactory, UserFactory
+from tests.worklists.helpers import ExampleKey
 from worklists import services
 from worklists.models import WorkItem, WorkItemEvent
 
@@ -22,7 +23,7 @@ Priority = WorkItem.Priority
 def raise_item(patient=None, *, key: str = "rule:1:result:1", **overrides):
     values = {
         "kind": Kind.THRESHOLD_BREACH,
-        "dedupe_key": key,
+        "key": ExampleKey(key),
         "title": "PSA above 0.2 ug/L",
         "explanation": "PSA 0.24 ug/L on 10 Nov 2026 is above the limit of 0.2 ug/L.",
         "source": "rule:1",
@@ -370,6 +371,6 @@ def test_the_monitoring_engine_finds_only_the_active_items_of_its_prefix(
     raise_item(patient, key="rule:70:a")
     raise_item(patient, key="rule:8:a")
     services.work_item_complete(item=b, actor=clinician, outcome="Seen")
-    assert list(services.work_items_active_for(dedupe_prefix="rule:7:")) == [a]
-    with pytest.raises(ValueError, match="empty"):
-        services.work_items_active_for(dedupe_prefix="")
+    assert list(services.work_items_active_for(cause=ExampleKey.scope("rule:7:"))) == [a]
+    with pytest.raises(ValueError, match="non-empty"):
+        ExampleKey.scope("")

@@ -6,6 +6,7 @@ import pytest
 from auditlog.models import LogEntry
 
 from rms.services import system_user
+from tests.worklists.helpers import ExampleKey
 from worklists import services
 from worklists.models import WorkItem, WorkItemEvent
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def spec(patient, team, key: str) -> dict[str, object]:
     return {
         "kind": WorkItem.Kind.OVERDUE_TEST,
-        "dedupe_key": key,
+        "key": ExampleKey(key),
         "title": "PSA overdue",
         "explanation": "  PSA was due and has not arrived.  ",
         "source": "plan_test:1",

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection, connections, transaction
 
 from rms.services import system_user
+from tests.worklists.helpers import ExampleKey
 from worklists import services
 from worklists.models import WorkItem, WorkItemEvent
 
@@ -26,7 +27,7 @@ pytestmark = [
 def _raise(patient) -> tuple[WorkItem, bool]:
     return services.work_item_raise(
         kind=WorkItem.Kind.THRESHOLD_BREACH,
-        dedupe_key="rule:1:result:1",
+        key=ExampleKey("rule:1:result:1"),
         title="PSA above 0.2 ug/L",
         explanation="PSA 0.24 ug/L is above the limit of 0.2 ug/L.",
         source="rule:1",

@@ -209,7 +209,7 @@ def test_a_row_shows_priority_in_words_patient_age_due_and_assignee(
     services.work_item_assign(item=item, assignee=clinician, actor=clinician)
     now.shift(dt.timedelta(days=3))
     client.force_login(clinician)
-    response = client.get(list_url())
+    response = client.get(list_url(view="items"))
     row = response.content.decode().split(f'id="item-{item.public_id}"')[1].split("</tr>")[0]
     assert '<span class="badge text-bg-danger">Urgent</span>' in row
     assert "Threshold breach" in row
@@ -265,7 +265,10 @@ def test_the_filters_narrow_the_list(client, clinician, team, patient) -> None:
     assert listed(priority=str(Priority.HIGH)) == ["breach"]
     assert listed(team="CRC2") == ["crc"]
     assert listed(tumour_site=TumourSite.PROSTATE) == ["breach", "overdue"]
-    assert listed(due_before="2026-12-01") == ["overdue"]
+    # The breach (high, raised on Friday 20 Nov) is due by priority two working days later.
+    assert listed(due_before="2026-11-23") == []
+    assert listed(due_before="2026-11-24") == ["breach"]
+    assert listed(due_before="2026-12-01") == ["breach", "overdue"]
     assert listed(assignee="none") == ["breach", "overdue"]
     assert listed(assignee=str(clinician.pk)) == ["crc"]
     assert listed(kind=Kind.THRESHOLD_BREACH, team="URO") == ["breach"]
@@ -314,10 +317,10 @@ def test_the_list_has_pages_of_fifty(client, clinician, patient) -> None:
     for n in range(52):
         raise_item(patient, title=f"item {n:02d}")
     client.force_login(clinician)
-    first = client.get(list_url())
+    first = client.get(list_url(view="items"))
     assert len(titles(first)) == 50
     assertContains(first, "Page 1 of 2")
-    assert titles(client.get(list_url(page="2"))) == ["item 50", "item 51"]
+    assert titles(client.get(list_url(view="items", page="2"))) == ["item 50", "item 51"]
 
 
 def _many_items(count: int, team, clinician) -> None:
@@ -373,7 +376,7 @@ def test_the_colleague_list_holds_the_teams_clinicians_and_admins_only(
 ) -> None:
     item = raise_item(patient)
     client.force_login(clinician)
-    response = client.get(list_url())
+    response = client.get(list_url(view="items"))
     select = response.content.decode().split(f'id="assign-{item.public_id}"')[1].split("</select>")
     options = re.findall(r'<option value="(\d*)"', select[0])
     assert set(options) == {"", str(clinician.pk), str(team_admin.pk)}
@@ -469,7 +472,7 @@ def test_the_outcome_list_is_the_configured_one_in_its_order(client, clinician, 
     Outcome.objects.create(code="mdt", label="Discussed at MDT", order=1)
     item = raise_item(patient)
     client.force_login(clinician)
-    response = client.get(list_url())
+    response = client.get(list_url(view="items"))
     select = response.content.decode().split(f'id="outcome-{item.public_id}"')[1].split("</select>")
     labels = re.findall(r'<option value="[^"]+">([^<]+)</option>', select[0])
     assert labels == [

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from devtools.mllp_client import MllpClient
 from rms.hl7 import parse
-from rms.mllp import MllpClient
 from rms.models import InboundMessage, Result
 from tests.factories import PatientFactory, TeamFactory
 from tests.processes import (

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from devtools.mllp_client import MllpClient
 from rms.hl7 import parse
 from rms.inbound.listener import build_listener
-from rms.mllp import FrameDecoder, MllpClient, MllpError, frame
+from rms.mllp import FrameDecoder, MllpError, frame
 from rms.models import InboundMessage, Patient, Result
 from tests.factories import PatientFactory, TeamFactory
 from tests.rms.hl7.samples import sample_bytes

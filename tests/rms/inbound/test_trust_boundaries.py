@@ -27,10 +27,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.mllp_client import MllpClient
 from rms.env import parse_sender
 from rms.hl7 import parse
 from rms.inbound.listener import build_listener
-from rms.mllp import MllpClient, build_server_ssl_context, frame
+from rms.mllp import build_server_ssl_context, frame
 from rms.models import InboundMessage, Patient, Result
 from tests.factories import PatientFactory, TeamFactory
 from tests.rms.hl7.samples import sample_bytes

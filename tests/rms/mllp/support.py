@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from rms.mllp import FrameDecoder, MllpClient, MllpServer, PeerInfo
+from devtools.mllp_client import MllpClient
+from rms.mllp import FrameDecoder, MllpServer, PeerInfo
 
 
 async def echo(message: bytes, peer: PeerInfo) -> bytes:

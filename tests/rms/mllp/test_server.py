@@ -12,13 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from rms.mllp import (
-    MllpConnectionError,
-    MllpServer,
-    PeerInfo,
-    build_server_ssl_context,
-    frame,
-)
+from devtools.mllp_client import MllpConnectionError
+from rms.mllp import MllpServer, PeerInfo, build_server_ssl_context, frame
 from tests.rms.mllp.support import (
     Certificates,
     StartServer,
