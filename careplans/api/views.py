@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 
 from careplans import selectors, services
 from careplans.api.serializers import PlanOutputSerializer, PlanStartInputSerializer
+from rms.api.common import READ_ONLY, require_write
 from rms.api.common import open_patient as _open_patient
 from rms.api.common import request_user as _user
-from rms.api.common import require_write
 from rms.api.common import service_errors as _service_errors
 from rms.models import Team
 
@@ -29,7 +29,6 @@ TAGS = ["plans"]
 NOT_FOUND = OpenApiResponse(
     description="No such patient in your teams (a patient of another team is a 404 too)."
 )
-READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 
 
 class PatientPlanListApi(APIView):

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
@@ -18,6 +19,9 @@ from rest_framework.settings import api_settings
 
 from rms import access, permissions
 from rms.models import Patient
+
+# The 403 of every endpoint that changes a patient's record, as the schema documents it.
+READ_ONLY = OpenApiResponse(description=permissions.WRITE_REFUSAL)
 
 
 class ApiPagination(LimitOffsetPagination):

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rms import access, inbound, permissions, selectors, services
-from rms.api.common import ApiPagination
+from rms.api.common import READ_ONLY, ApiPagination
 from rms.api.common import open_patient as _open_patient
 from rms.api.common import request_user as _user
 from rms.api.common import require_write as _require_write
@@ -59,7 +59,6 @@ TAGS = ["patients"]
 NOT_FOUND = OpenApiResponse(
     description="No such patient in your teams (a patient of another team is a 404 too)."
 )
-READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 INVALID = OpenApiResponse(description="Invalid input; the body names each field in error.")
 
 
