@@ -22,8 +22,8 @@ from django.http import HttpRequest
 
 from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
 from careplans.rules import RuleConfigError, validate
+from rms import permissions
 from rms.admin.record import PatientScopedAdmin, ViewOnlyMixin
-from rms.models import Membership, Role
 
 
 def _may_edit_pathways(request: HttpRequest) -> bool:
@@ -32,7 +32,7 @@ def _may_edit_pathways(request: HttpRequest) -> bool:
         return False
     if user.is_superuser:
         return True
-    return Membership.objects.filter(user_id=user.pk, role=Role.TEAM_ADMIN).exists()
+    return permissions.is_team_admin(user=user)
 
 
 class PathwayEditorMixin:

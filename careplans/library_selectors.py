@@ -11,9 +11,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from careplans.models import InformationPack, MilestoneReached, Pathway, ResourceShare
-from rms import selectors as rms_selectors
+from rms import permissions
 from rms.models import Patient, Resource
-from rms.models.teams import WRITE_ROLES
 from rms.services import library as rms_library
 
 
@@ -35,18 +34,14 @@ def pathway_tags(*, resource: Resource) -> list[Pathway]:
 
 def team_resources(*, user: User | AnonymousUser, patient: Patient) -> QuerySet[Resource]:
     """Every resource (any status) of the patient's teams in which ``user`` writes."""
-    teams = rms_selectors.team_list(user=user, roles=WRITE_ROLES).filter(
-        caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True
-    )
+    teams = permissions.writable_teams(user=user, patient=patient)
     return Resource.objects.filter(team__in=teams).select_related("team")
 
 
 def shareable_resources(*, user: User | AnonymousUser, patient: Patient) -> QuerySet[Resource]:
     """Approved resources of the patient's teams in which ``user`` writes (the share form's
     choices; the service checks the review date and status again)."""
-    teams = rms_selectors.team_list(user=user, roles=WRITE_ROLES).filter(
-        caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True
-    )
+    teams = permissions.writable_teams(user=user, patient=patient)
     return (
         Resource.objects.filter(team__in=teams, status=Resource.Status.APPROVED)
         .select_related("team")
@@ -56,9 +51,7 @@ def shareable_resources(*, user: User | AnonymousUser, patient: Patient) -> Quer
 
 def pack_list(*, user: User | AnonymousUser, patient: Patient) -> QuerySet[InformationPack]:
     """Active packs of the patient's teams in which ``user`` writes."""
-    teams = rms_selectors.team_list(user=user, roles=WRITE_ROLES).filter(
-        caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True
-    )
+    teams = permissions.writable_teams(user=user, patient=patient)
     return (
         InformationPack.objects.filter(team__in=teams, active=True)
         .select_related("pathway", "team")

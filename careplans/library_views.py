@@ -18,7 +18,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -39,7 +39,7 @@ from careplans.library_forms import (
 )
 from careplans.models import Milestone
 from careplans.services import library as services
-from rms import access
+from rms import access, permissions
 from rms import selectors as rms_selectors
 from rms.forms import attach_errors
 from rms.models import Patient, Resource, Role
@@ -163,7 +163,7 @@ def resource_create(request: HttpRequest) -> HttpResponse:
     user = _actor(request)
     teams = _write_teams(user)
     if not teams.exists():
-        raise PermissionDenied("Viewers cannot add to the library.")
+        raise permissions.Refused("Viewers cannot add to the library.")
     action = reverse("library:resource_create")
     form = ResourceForm(
         request.POST or None, request.FILES or None, action=action, teams=teams, button="Add"
@@ -192,7 +192,7 @@ def resource_edit(request: HttpRequest, resource_id: uuid.UUID) -> HttpResponse:
     user = _actor(request)
     resource = _resource(request, resource_id)
     if not rms_library.user_can_edit(user=user, team=resource.team):
-        raise PermissionDenied("Viewers cannot change the library.")
+        raise permissions.Refused("Viewers cannot change the library.")
     action = reverse("library:resource_edit", args=[resource.public_id])
     teams = _write_teams(user).filter(pk=resource.team_id)
     initial = {
@@ -247,7 +247,7 @@ def resource_approve(request: HttpRequest, resource_id: uuid.UUID) -> HttpRespon
     user = _actor(request)
     resource = _resource(request, resource_id)
     if not rms_library.user_can_approve(user=user, team=resource.team):
-        raise PermissionDenied(rms_library.NOT_AN_ADMIN)
+        raise permissions.Refused(rms_library.NOT_AN_ADMIN)
     action = reverse("library:resource_approve", args=[resource.public_id])
     form = ApproveForm(request.POST or None, action=action)
     if request.method == "POST" and form.is_valid():
@@ -270,7 +270,7 @@ def resource_retire(request: HttpRequest, resource_id: uuid.UUID) -> HttpRespons
     user = _actor(request)
     resource = _resource(request, resource_id)
     if not rms_library.user_can_approve(user=user, team=resource.team):
-        raise PermissionDenied(rms_library.NOT_AN_ADMIN)
+        raise permissions.Refused(rms_library.NOT_AN_ADMIN)
     rms_library.resource_retire(resource=resource, actor=user)
     messages.success(request, f"Retired: {resource.title}. It is no longer shared.")
     return redirect(_list_url())
@@ -284,7 +284,6 @@ def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> 
         request=request,
         public_id=public_id,
         action=action,
-        refusal="Viewers cannot share resources with a patient.",
     )
 
 

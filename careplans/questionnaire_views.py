@@ -47,7 +47,6 @@ def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> 
         request=request,
         public_id=public_id,
         action=action,
-        refusal="Viewers cannot enter answers or send questionnaires.",
     )
 
 

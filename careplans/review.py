@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
@@ -34,6 +34,7 @@ from django.utils import timezone
 from careplans import selectors, services
 from careplans.models import FollowUpPlan, PlanChange
 from careplans.rules.common import format_number
+from rms import permissions
 from rms import selectors as rms_selectors
 from rms import services as rms_services
 from rms.models import Appointment, Document, Patient, Result
@@ -50,7 +51,6 @@ NOTE_MAX = 2000
 # The latest few values of each test: enough to show a trend in a letter, not the history.
 RESULTS_PER_TEST = 3
 OPEN = (FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED)
-NOT_ALLOWED = "Only a clinician or team admin of the patient's team can record a review."
 
 
 class ReviewOutcome(models.TextChoices):
@@ -289,8 +289,7 @@ def review_record(
     and complete ``work_item`` if given, and each of ``addressed`` (the patient's open items
     the clinician ticked as settled by this review). One transaction. Not idempotent by design:
     each call is a new review with its own letter."""
-    if not rms_selectors.user_can_write(user=actor, patient=patient):
-        raise PermissionDenied(NOT_ALLOWED)
+    permissions.require_write(user=actor, patient=patient)
     text = _clean(patient, outcome, note, work_item)
     plans = open_plans(patient=patient)
     if not plans:

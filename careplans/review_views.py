@@ -19,7 +19,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,7 +31,7 @@ from careplans import review, selectors
 from careplans.charts import patient_charts
 from careplans.presenters import ChangePresenter, PlanPresenter
 from careplans.review_forms import ReviewForm
-from rms import access
+from rms import access, permissions
 from rms import selectors as rms_selectors
 from rms.forms import attach_errors
 from rms.models import Patient
@@ -119,7 +119,7 @@ def patient_review(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         return _render_review(request, patient, form=form, work_item=work_item)
 
     if not can_write:
-        raise PermissionDenied("Viewers cannot record a review.")
+        raise permissions.Refused()
     form = ReviewForm(
         request.POST,
         action=_review_url(patient),

@@ -69,7 +69,6 @@ def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> 
         request=request,
         public_id=public_id,
         action=action,
-        refusal="Viewers cannot change a patient's follow-up plans.",
     )
 
 

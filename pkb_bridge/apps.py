@@ -10,6 +10,11 @@ class PkbBridgeConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from pkb_bridge import metrics
+        from rms.ops.metrics import register_collector
+
+        register_collector("pkb_bridge", metrics.read, metrics.families)
+
         from pkb_bridge import audit, receivers  # noqa: F401  (audit registers the models)
         from pkb_bridge import signals as own
         from rms import events, signals

@@ -123,7 +123,6 @@ def mark_seen(request: HttpRequest, public_id: uuid.UUID, result_id: uuid.UUID) 
         request=request,
         public_id=public_id,
         action="patient_data_seen",
-        refusal="Viewers cannot mark entries as seen.",
     )
     result = (
         rms_selectors.result_list(patient=patient, category=Result.Category.PATIENT)

@@ -47,7 +47,7 @@ from pkb_bridge.presenters import (
     connection_words,
     share_words,
 )
-from rms import access
+from rms import access, permissions
 from rms import selectors as rms_selectors
 from rms import services as rms_services
 from rms.models import Patient
@@ -66,7 +66,6 @@ def _open_for_write(request: HttpRequest, public_id: uuid.UUID, action: str) -> 
         request=request,
         public_id=public_id,
         action=action,
-        refusal="Viewers cannot change what is shared with PKB.",
     )
 
 
@@ -341,7 +340,7 @@ def publication_hold(
 def _staff(request: HttpRequest) -> User:
     user = _actor(request)
     if not (user.is_active and user.is_staff):
-        raise PermissionDenied("The delivery view is for administrators.")
+        raise permissions.Refused("The delivery view is for administrators.")
     return user
 
 
@@ -422,7 +421,7 @@ def connection_resume(request: HttpRequest) -> HttpResponse:
     user = _staff(request)
     # The connection serves every team: only an administrator of the whole service resumes it.
     if not selectors.sees_every_patient(user):
-        raise PermissionDenied("Only a superuser can resume the PKB connection.")
+        raise permissions.Refused("Only a superuser can resume the PKB connection.")
     services.connection_resume(actor=user)
     messages.success(request, "Sending to PKB has resumed.")
     return redirect("pkb:delivery")

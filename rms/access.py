@@ -3,8 +3,8 @@
 ``patient_for_request`` returns the patient when the user's teams have them, and records an
 allowed access event; otherwise it records a refused event (when the id is a real patient)
 and raises Http404, so a patient of another team is indistinguishable from no patient.
-``patient_for_write`` does the same, then refuses (403) a user whose role in the patient's
-teams is read-only.
+``patient_for_write`` does the same, then refuses (403, ``rms.permissions.Refused``) a user
+whose role in the patient's teams is read-only.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import uuid
 from collections.abc import Iterable
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from rest_framework.request import Request
 
-from rms import selectors, services
+from rms import permissions, selectors, services
 from rms.models import Patient
 
 
@@ -57,13 +56,12 @@ def patient_for_request(
 
 
 def patient_for_write(
-    *, request: HttpRequest | Request, public_id: uuid.UUID | str, action: str, refusal: str
+    *, request: HttpRequest | Request, public_id: uuid.UUID | str, action: str
 ) -> Patient:
-    """``patient_for_request``, for a change: a viewer (or any read-only role) gets
-    PermissionDenied with ``refusal``, the sentence the page shows."""
+    """``patient_for_request``, for a change: a viewer (or any read-only role) is refused
+    (``rms.permissions.Refused``, the one sentence every page shows)."""
     patient = patient_for_request(request=request, public_id=public_id, action=action)
-    if not selectors.user_can_write(user=request.user, patient=patient):
-        raise PermissionDenied(refusal)
+    permissions.require_write(user=request.user, patient=patient)
     return patient
 
 

@@ -21,7 +21,8 @@ from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import ForeignKey, Model, Q, QuerySet
 
-from rms.models import AccessEvent, Membership, Patient, Role
+from rms import permissions
+from rms.models import AccessEvent, Patient
 
 ACCESS = "access"
 CHANGE = "change"
@@ -78,12 +79,7 @@ class Entry:
 
 def user_is_team_admin_for(*, user: User, patient: Patient) -> bool:
     """True when ``user`` is a team admin of a team that has ``patient`` on its open caseload."""
-    return Membership.objects.filter(
-        user=user,
-        role=Role.TEAM_ADMIN,
-        team__caseload_entries__patient=patient,
-        team__caseload_entries__ended_on__isnull=True,
-    ).exists()
+    return permissions.is_team_admin_for(user=user, patient=patient)
 
 
 @cache

@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from rms import access, selectors, services
+from rms import access, permissions, selectors, services
 from rms.audit_trail import Cursor, Entry, audit_trail, audit_users, user_is_team_admin_for
 from rms.models import Patient
 
@@ -82,7 +81,7 @@ def _open_for_team_admin(request: HttpRequest, public_id: uuid.UUID, action: str
                 allowed=False,
                 ip_address=access.client_ip(request),
             )
-        raise PermissionDenied("Only a team admin of the patient's team can see the audit.")
+        raise permissions.Refused("Only a team admin of the patient's team can see the audit.")
     return access.patient_for_request(request=request, public_id=public_id, action=action)
 
 

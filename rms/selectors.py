@@ -15,31 +15,25 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from rms import nhs_number
+from rms import nhs_number, permissions
 from rms.models import (
     Appointment,
     CaseloadEntry,
     Diagnosis,
     Document,
-    Membership,
     Observation,
     Patient,
     Result,
     Team,
 )
-from rms.models.teams import WRITE_ROLES
 
 AnyUser = User | AnonymousUser
 
 
 def team_list(*, user: AnyUser, roles: frozenset[str] | None = None) -> QuerySet[Team]:
-    """The teams ``user`` belongs to (optionally only those where they hold one of ``roles``)."""
-    if not user.is_authenticated:
-        return Team.objects.none()
-    memberships = Membership.objects.filter(user=user)
-    if roles is not None:
-        memberships = memberships.filter(role__in=roles)
-    return Team.objects.filter(id__in=memberships.values("team_id"))
+    """The teams ``user`` belongs to (optionally only those where they hold one of ``roles``):
+    ``rms.permissions.member_teams``."""
+    return permissions.member_teams(user=user, roles=roles)
 
 
 def patient_list(
@@ -107,12 +101,9 @@ def patient_exists_outside_scope(*, public_id: uuid.UUID | str) -> Patient | Non
 
 
 def user_can_write(*, user: AnyUser, patient: Patient) -> bool:
-    """True when ``user`` is a clinician or team admin of a team that has ``patient`` open."""
-    return (
-        team_list(user=user, roles=WRITE_ROLES)
-        .filter(caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True)
-        .exists()
-    )
+    """True when ``user`` is a clinician or team admin of a team that has ``patient`` open
+    (``rms.permissions.can_write``)."""
+    return permissions.can_write(user=user, patient=patient)
 
 
 def patient_team_list(*, patient: Patient) -> QuerySet[Team]:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 
-from rms import access, selectors, services, summary
+from rms import access, permissions, selectors, services, summary
 from rms.audit_trail import user_is_team_admin_for
 from rms.forms import PatientCreateForm, PatientDetailsForm, attach_errors
 from rms.models import CaseloadEntry, Document, Patient, Result, Role
@@ -116,7 +116,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     user = _actor(request)
     teams = selectors.team_list(user=user, roles=WRITE_ROLES).order_by("name")
     if not teams.exists():
-        raise PermissionDenied("Only clinicians and team admins can register patients.")
+        raise permissions.Refused("Only clinicians and team admins can register patients.")
     if request.method == "POST":
         form = PatientCreateForm(request.POST, teams=teams)
         if form.is_valid():
@@ -198,7 +198,6 @@ def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         request=request,
         public_id=public_id,
         action="edit",
-        refusal="Viewers cannot change a patient's details.",
     )
     if request.method == "POST":
         # With the stored values as initial, the form checks only what was changed.

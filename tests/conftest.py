@@ -29,7 +29,7 @@ def other_team(db: None) -> Team:
     return TeamFactory(code="CRC", name="Colorectal CNS team", tumour_site="colorectal")
 
 
-def _member(team: Team, role: str, username: str):  # type: ignore[no-untyped-def]
+def member(team: Team, role: str, username: str):  # type: ignore[no-untyped-def]
     user = UserFactory(username=username)
     MembershipFactory(user=user, team=team, role=role)
     return user
@@ -37,22 +37,22 @@ def _member(team: Team, role: str, username: str):  # type: ignore[no-untyped-de
 
 @pytest.fixture
 def clinician(team: Team):  # type: ignore[no-untyped-def]
-    return _member(team, Role.CLINICIAN, "clinician")
+    return member(team, Role.CLINICIAN, "clinician")
 
 
 @pytest.fixture
 def team_admin(team: Team):  # type: ignore[no-untyped-def]
-    return _member(team, Role.TEAM_ADMIN, "teamadmin")
+    return member(team, Role.TEAM_ADMIN, "teamadmin")
 
 
 @pytest.fixture
 def viewer(team: Team):  # type: ignore[no-untyped-def]
-    return _member(team, Role.VIEWER, "viewer")
+    return member(team, Role.VIEWER, "viewer")
 
 
 @pytest.fixture
 def other_team_clinician(other_team: Team):  # type: ignore[no-untyped-def]
-    return _member(other_team, Role.CLINICIAN, "otherclinician")
+    return member(other_team, Role.CLINICIAN, "otherclinician")
 
 
 @pytest.fixture

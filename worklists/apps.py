@@ -9,7 +9,10 @@ class WorklistsConfig(AppConfig):
 
     def ready(self) -> None:
         from rms import signals
-        from worklists import audit, receivers  # noqa: F401  (audit registers the models)
+        from rms.ops.metrics import register_collector
+        from worklists import audit, metrics, receivers  # noqa: F401  (audit registers the models)
+
+        register_collector("worklists", metrics.read, metrics.families)
 
         uid = "worklists"
         signals.inbound_held.connect(receivers.inbound_held, dispatch_uid=f"{uid}.inbound_held")

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from rms import access
+from rms import access, permissions
 from rms.models import Patient
 from rms.presenters import PatientPresenter
 from rms.web import is_htmx as _is_htmx
@@ -127,7 +127,7 @@ def _act(
     status = 200
     if not reads.my_teams(user=user).may_act(item):
         if not _is_htmx(request):
-            raise PermissionDenied("Only a clinician or team admin of the item's team can act.")
+            raise permissions.Refused("Only a clinician or team admin of the item's team can act.")
         messages.error(request, "Only a clinician or team admin of the item's team can act on it.")
         return _render_panel(request, patient, status=403)
     bound = form(item) if form is not None else None

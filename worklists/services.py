@@ -22,14 +22,14 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from rms import permissions
 from rms import selectors as rms_selectors
-from rms.models import InboundMessage, Membership, Patient, Team
-from rms.models.teams import WRITE_ROLES
+from rms.models import InboundMessage, Patient, Team
 from worklists.due import due_by_priority
 from worklists.keys import CauseScope, HeldInboundKey, WorkItemKey
 from worklists.models import WorkItem, WorkItemEvent
@@ -103,18 +103,16 @@ def _sync(item: WorkItem, fresh: WorkItem) -> WorkItem:
 
 
 def _may_act(user: User, item: WorkItem) -> bool:
-    if not user.is_active:
-        return False
     if item.team_id is None:
-        return user.is_superuser
-    return Membership.objects.filter(user=user, team_id=item.team_id, role__in=WRITE_ROLES).exists()
+        return user.is_active and user.is_superuser
+    return permissions.can_write_in_team(user=user, team_id=item.team_id)
 
 
 def _require_may_act(actor: User, item: WorkItem) -> None:
     if not _may_act(actor, item):
         if item.team_id is None:
-            raise PermissionDenied("Only an administrator can act on an item that has no team.")
-        raise PermissionDenied(
+            raise permissions.Refused("Only an administrator can act on an item that has no team.")
+        raise permissions.Refused(
             "Only a clinician or team admin of the item's team can act on this work item."
         )
 

@@ -33,7 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from rms import access
+from rms import access, permissions
 from rms.web import is_htmx as _is_htmx
 from rms.web import signed_in_user as _user
 from worklists import reads, selectors, services
@@ -335,7 +335,7 @@ def _act(
         )
         if _is_htmx(request):
             return _render_row(request, item, teams, refusal, status=403)
-        raise PermissionDenied(refusal.message)
+        raise permissions.Refused(refusal.message)
     form = make_form(item, teams) if make_form else None
     if form is not None and not form.is_valid():
         feedback = RowFeedback(
@@ -474,7 +474,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     teams = reads.my_teams(user=user)
     if not teams.can_act_anywhere:
-        raise PermissionDenied("Viewers cannot act on work items.")
+        raise permissions.Refused("Viewers cannot act on work items.")
     outcomes = reads.outcome_list()
     form = BulkForm(request.POST, outcomes=outcomes, action_url=reverse("worklists:bulk"))
     done: list[WorkItem] = []
@@ -645,7 +645,7 @@ def alert_yield(request: HttpRequest) -> HttpResponse:
     teams = reads.my_teams(user=user)
     admin_teams = teams.admin_teams
     if not admin_teams:
-        raise PermissionDenied("The alert yield is for team admins.")
+        raise permissions.Refused("The alert yield is for team admins.")
     form = YieldPeriodForm(request.GET or None, today=timezone.localdate())
     start, end = form.period()
     report = YieldPresenter(reads.alert_yield(teams=admin_teams, start=start, end=end))

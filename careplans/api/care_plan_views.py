@@ -31,7 +31,7 @@ from careplans.api.care_plan_serializers import (
 from careplans.models import CarePlan, ConsentRecord
 from careplans.services import care_plans as services
 from rms import selectors as rms_selectors
-from rms.api.common import open_patient, request_user, require_write, service_errors
+from rms.api.common import READ_ONLY, open_patient, request_user, require_write, service_errors
 from rms.models import Patient, Resource
 
 CARE_PLAN_TAGS = ["care plans"]
@@ -41,7 +41,6 @@ NOT_FOUND = OpenApiResponse(
     description="No such patient in your teams (a patient of another team is a 404 too), "
     "or no such care plan or consent record for the patient."
 )
-READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 INVALID = OpenApiResponse(description="Invalid input; the body names each field.")
 
 

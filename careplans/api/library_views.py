@@ -30,11 +30,17 @@ from careplans.api.library_serializers import (
 from careplans.models import InformationPack
 from careplans.services import library as services
 from rms import selectors as rms_selectors
-from rms.api.common import ApiPagination, open_patient, request_user, require_write, service_errors
+from rms.api.common import (
+    READ_ONLY,
+    ApiPagination,
+    open_patient,
+    request_user,
+    require_write,
+    service_errors,
+)
 
 TAGS = ["library"]
 NOT_FOUND = OpenApiResponse(description="Not in your teams (another team's is a 404 too).")
-READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 INVALID = OpenApiResponse(description="Refused; the body names the field and the reason.")
 
 

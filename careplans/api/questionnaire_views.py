@@ -27,13 +27,19 @@ from careplans.api.questionnaire_serializers import (
 )
 from careplans.models import Questionnaire, QuestionnaireResponse
 from careplans.services import questionnaires as services
-from rms.api.common import ApiPagination, open_patient, request_user, require_write, service_errors
+from rms.api.common import (
+    READ_ONLY,
+    ApiPagination,
+    open_patient,
+    request_user,
+    require_write,
+    service_errors,
+)
 
 TAGS = ["questionnaires"]
 NOT_FOUND = OpenApiResponse(
     description="No such patient in your teams (a patient of another team is a 404 too)."
 )
-READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 INVALID = OpenApiResponse(description="Invalid input; the body says why.")
 
 

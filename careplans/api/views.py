@@ -12,14 +12,13 @@ import uuid
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from careplans import selectors, services
 from careplans.api.serializers import PlanOutputSerializer, PlanStartInputSerializer
-from rms import selectors as rms_selectors
+from rms.api.common import READ_ONLY, require_write
 from rms.api.common import open_patient as _open_patient
 from rms.api.common import request_user as _user
 from rms.api.common import service_errors as _service_errors
@@ -30,7 +29,6 @@ TAGS = ["plans"]
 NOT_FOUND = OpenApiResponse(
     description="No such patient in your teams (a patient of another team is a 404 too)."
 )
-READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 
 
 class PatientPlanListApi(APIView):
@@ -73,8 +71,7 @@ class PatientPlanListApi(APIView):
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
         user = _user(request)
         patient = _open_patient(request, public_id, "plan_start")
-        if not rms_selectors.user_can_write(user=user, patient=patient):
-            raise PermissionDenied("Your role in this patient's teams is read-only.")
+        require_write(user, patient)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

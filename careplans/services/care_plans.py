@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -41,10 +41,9 @@ from careplans.models import (
     SectionKind,
 )
 from careplans.presenters import step_in_words
+from rms import permissions, uk_formats
 from rms import selectors as rms_selectors
-from rms import uk_formats
 from rms.models import Document, Patient, Resource, Team
-from rms.models.teams import WRITE_ROLES
 from rms.services.results import DocumentInput, document_record
 
 HEADING_MAX = 200
@@ -57,11 +56,6 @@ CONSENT_NOTE_MAX = 2000
 CARE_PLAN_DOCUMENT_TEMPLATE = "careplans/care_plans/document.html"
 CONSENT_DOCUMENT_TEMPLATE = "careplans/care_plans/consent_document.html"
 
-NOT_ALLOWED = "Only a clinician or team admin of the patient's team can change their care plan."
-NOT_ALLOWED_CONSENT = (
-    "Only a clinician or team admin of the patient's team can record the patient's consent."
-)
-
 
 @dataclass(frozen=True)
 class SectionText:
@@ -70,24 +64,6 @@ class SectionText:
     position: int
     heading: str
     body: str
-
-
-def _require_writer(actor: User, patient: Patient, message: str) -> None:
-    if not rms_selectors.user_can_write(user=actor, patient=patient):
-        raise PermissionDenied(message)
-
-
-def _team_for(patient: Patient, actor: User, message: str) -> Team:
-    """The first (by name) of the patient's teams in which ``actor`` may write."""
-    team = (
-        rms_selectors.team_list(user=actor, roles=WRITE_ROLES)
-        .filter(caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True)
-        .order_by("name")
-        .first()
-    )
-    if team is None:
-        raise PermissionDenied(message)
-    return team
 
 
 def _author_name(user: User) -> str:
@@ -288,8 +264,7 @@ def care_plan_create(
     """Make a care plan for ``patient`` from ``template`` (version 1: the template's sections
     with the schedule and the team's contact details filled in) and share it as a document.
     Not idempotent: each call makes a new plan."""
-    _require_writer(actor, patient, NOT_ALLOWED)
-    team = _team_for(patient, actor, NOT_ALLOWED)
+    team = permissions.require_write(user=actor, patient=patient)
     if not template.active:
         raise ValidationError({"template": "This care plan template is no longer offered."})
     text = _clean_note(note)
@@ -328,7 +303,7 @@ def care_plan_revise(
     """Save a new version of the plan with the given sections changed (the others as they
     were), and share it under the plan's document number. Safe to repeat: when nothing would
     change, the latest version is returned and nothing is written."""
-    _require_writer(actor, care_plan.patient, NOT_ALLOWED)
+    permissions.require_write(user=actor, patient=care_plan.patient)
     text = _clean_note(note)
     # Serialise saves of one plan: two clinicians saving at once make versions n+1 and n+2.
     CarePlan.objects.select_for_update().filter(pk=care_plan.pk).first()
@@ -427,8 +402,7 @@ def consent_record(
 ) -> ConsentRecord:
     """Record that the patient gave or declined consent to ``topic``, and share the record
     with PKB as a document. Not idempotent: each call is a new record."""
-    _require_writer(actor, patient, NOT_ALLOWED_CONSENT)
-    team = _team_for(patient, actor, NOT_ALLOWED_CONSENT)
+    team = permissions.require_write(user=actor, patient=patient)
     errors: dict[str, str] = {}
     topic = (topic or "").strip()
     information = (information_given or "").strip()
@@ -484,7 +458,7 @@ def consent_withdraw(
     """Record that the patient withdrew consent ``consent`` gave: a new record (the earlier
     one is kept as it was), shared with PKB as a document. Safe to repeat: a record already
     withdrawn returns its withdrawal."""
-    _require_writer(actor, consent.patient, NOT_ALLOWED_CONSENT)
+    permissions.require_write(user=actor, patient=consent.patient)
     ConsentRecord.objects.select_for_update().filter(pk=consent.pk).first()
     existing = ConsentRecord.objects.filter(withdraws=consent).first()
     if existing is not None:
@@ -498,7 +472,7 @@ def consent_withdraw(
         raise ValidationError({"given_at": "Consent cannot be withdrawn before it was given."})
     record = ConsentRecord.objects.create(
         patient=consent.patient,
-        team=_team_for(consent.patient, actor, NOT_ALLOWED_CONSENT),
+        team=permissions.require_write(user=actor, patient=consent.patient),
         topic=consent.topic,
         information_given=consent.information_given,
         resource=consent.resource,

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.html import escape, format_html
@@ -38,9 +38,8 @@ from careplans.models import (
 )
 from careplans.models.followup import FollowUpPlan
 from careplans.work_item_keys import ResourceReviewKey
-from rms import selectors as rms_selectors
+from rms import permissions
 from rms.models import Document, Patient, Resource, Team
-from rms.models.teams import WRITE_ROLES
 from rms.services import library as rms_library
 from rms.services import system_user
 from rms.services.results import DocumentInput, document_record
@@ -49,22 +48,11 @@ from worklists.services import work_item_raise, work_items_close_by_cause
 
 logger = logging.getLogger("careplans")
 
-NOT_ALLOWED = "Only a clinician or team admin of the patient's team can share resources."
 DOCUMENT_PREFIX = "RMS-INFO-"
 
 
-def _require_writer(actor: User, patient: Patient) -> None:
-    if not rms_selectors.user_can_write(user=actor, patient=patient):
-        raise PermissionDenied(NOT_ALLOWED)
-
-
 def _writable_teams(actor: User, patient: Patient) -> list[Team]:
-    return list(
-        rms_selectors.team_list(user=actor, roles=WRITE_ROLES)
-        .filter(caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True)
-        .order_by("name", "id")
-        .distinct()
-    )
+    return list(permissions.writable_teams(user=actor, patient=patient).order_by("name", "id"))
 
 
 def _require_team(actor: User, patient: Patient, team: Team, field: str) -> None:
@@ -197,7 +185,7 @@ def resource_share(
     """Share one resource of one of the patient's teams with the patient: a share record and
     a letter for PKB. Refuses a resource that is not approved, is retired or is past its
     review date. Not idempotent: each call is a share (the clinician meant to send it again)."""
-    _require_writer(actor, patient)
+    permissions.require_write(user=actor, patient=patient)
     _require_team(actor, patient, resource.team, "resource")
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
     refusal = rms_library.share_refusal(resource, today=today)
@@ -306,7 +294,7 @@ def pack_share(
     """Share an information pack of one of the patient's teams with the patient, once:
     ``(share, created)``; a pack already shared returns its share and sends nothing. Refuses
     a pack with nothing that can be shared now."""
-    _require_writer(actor, patient)
+    permissions.require_write(user=actor, patient=patient)
     _require_team(actor, patient, pack.team, "pack")
     if not pack.active:
         raise ValidationError({"pack": "This information pack is no longer in use."})
@@ -335,14 +323,11 @@ def milestone_reach(
     the first of the patient's teams the actor writes in), and share every active pack of that
     team for the pathway and milestone not yet shared with the patient. Safe to repeat: the
     milestone is recorded once and each pack shared once. Returns the new shares."""
-    _require_writer(actor, patient)
+    permissions.require_write(user=actor, patient=patient)
     if milestone not in Milestone.values:
         raise ValidationError({"milestone": f"Unknown milestone {milestone!r}."})
     if team is None:
-        teams = _writable_teams(actor, patient)
-        if not teams:
-            raise PermissionDenied(NOT_ALLOWED)
-        team = teams[0]
+        team = permissions.require_write(user=actor, patient=patient)
     else:
         _require_team(actor, patient, team, "team")
     _lock_patient(patient)
@@ -449,7 +434,7 @@ def resource_tags_set(*, resource: Resource, pathways: Sequence[Pathway], actor:
     Tags say whom a resource is for; they do not change what a patient reads, so an approved
     resource stays approved. Returns True when the tags changed; safe to repeat."""
     if not rms_library.user_can_edit(user=actor, team=resource.team):
-        raise PermissionDenied(rms_library.NOT_A_WRITER)
+        raise permissions.Refused(rms_library.NOT_A_WRITER)
     wanted = {pathway.pk for pathway in pathways}
     current = set(
         PathwayResource.objects.filter(resource=resource).values_list("pathway_id", flat=True)

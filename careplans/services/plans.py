@@ -16,7 +16,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -32,9 +32,9 @@ from careplans.models import (
 )
 from careplans.rules import RuleConfigError, validate
 from careplans.services import library
-from rms import selectors as rms_selectors
+from rms import permissions
 from rms.models import Diagnosis, Patient, Team
-from rms.models.teams import WRITE_ROLES, TumourSite
+from rms.models.teams import TumourSite
 
 # An anchor further back than this is almost certainly a typing error (1994 for 2024).
 MAX_ANCHOR_YEARS = 30
@@ -43,14 +43,6 @@ MAX_INTERVAL_MONTHS = 120
 REASON_MAX = 2000
 
 OPEN = (FollowUpPlan.Status.ACTIVE, FollowUpPlan.Status.PAUSED)
-NOT_ALLOWED = (
-    "Only a clinician or team admin of the patient's team can change their follow-up plan."
-)
-
-
-def _require_writer(actor: User, patient: Patient) -> None:
-    if not rms_selectors.user_can_write(user=actor, patient=patient):
-        raise PermissionDenied(NOT_ALLOWED)
 
 
 def _clean_reason(reason: str) -> str:
@@ -73,18 +65,13 @@ def _clean_every_months(every_months: Any) -> int:
 
 
 def _team_for(patient: Patient, actor: User, team: Team | None) -> Team:
-    writable = rms_selectors.team_list(user=actor, roles=WRITE_ROLES).filter(
-        caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True
-    )
+    chosen = permissions.require_write(user=actor, patient=patient)
     if team is not None:
-        if not writable.filter(pk=team.pk).exists():
+        if not permissions.writable_teams(user=actor, patient=patient).filter(pk=team.pk).exists():
             raise ValidationError(
                 {"team": "Choose one of the patient's teams in which you are a clinician."}
             )
         return team
-    chosen = writable.order_by("name").first()
-    if chosen is None:
-        raise PermissionDenied(NOT_ALLOWED)
     return chosen
 
 
@@ -310,7 +297,6 @@ def plan_start(
     """Start ``pathway`` for ``patient`` from ``anchor_date`` (the treatment date): the
     pathway's schedule and rules are copied onto the plan, each test's first due date set, and
     the start recorded. Safe to repeat: a patient's open plan on the pathway is returned as is."""
-    _require_writer(actor, patient)
     chosen_team = _team_for(patient, actor, team)
     anchor = _check_anchor(anchor_date, born=patient.date_of_birth)
     if not pathway.active:
@@ -392,7 +378,7 @@ def plan_start(
 def plan_pause(*, plan: FollowUpPlan, actor: User, reason: str) -> FollowUpPlan:
     """Pause the plan: its rules are not run and its tests not chased until it resumes.
     Safe to repeat: pausing a paused plan changes nothing."""
-    _require_writer(actor, plan.patient)
+    permissions.require_write(user=actor, patient=plan.patient)
     text = _clean_reason(reason)
     plan = _lock(plan)
     if plan.status == FollowUpPlan.Status.PAUSED:
@@ -408,7 +394,7 @@ def plan_pause(*, plan: FollowUpPlan, actor: User, reason: str) -> FollowUpPlan:
 def plan_resume(*, plan: FollowUpPlan, actor: User, reason: str) -> FollowUpPlan:
     """Resume a paused plan, with its tests' due dates recomputed from the latest results.
     Safe to repeat: resuming an active plan changes nothing."""
-    _require_writer(actor, plan.patient)
+    permissions.require_write(user=actor, patient=plan.patient)
     text = _clean_reason(reason)
     plan = _lock(plan)
     if plan.status == FollowUpPlan.Status.ACTIVE:
@@ -425,7 +411,7 @@ def plan_resume(*, plan: FollowUpPlan, actor: User, reason: str) -> FollowUpPlan
 def plan_end(*, plan: FollowUpPlan, actor: User, reason: str) -> FollowUpPlan:
     """End the plan for good (its tests are no longer due); a new plan on the same pathway
     can then be started. Safe to repeat: ending an ended plan changes nothing."""
-    _require_writer(actor, plan.patient)
+    permissions.require_write(user=actor, patient=plan.patient)
     text = _clean_reason(reason)
     plan = _lock(plan)
     if plan.status == FollowUpPlan.Status.ENDED:
@@ -445,7 +431,7 @@ def plan_set_interval(
 ) -> ScheduleStep:
     """Change how often a test is due in one phase of this patient's plan, and recompute the
     test's next due date. Safe to repeat: the same interval again changes nothing."""
-    _require_writer(actor, plan.patient)
+    permissions.require_write(user=actor, patient=plan.patient)
     text = _clean_reason(reason)
     months = _clean_every_months(every_months)
     plan = _lock(plan)
@@ -481,7 +467,7 @@ def plan_set_rule_params(
     """Change the values of one of this patient's rules (a limit, a count, a doubling time),
     checked by ``careplans.rules`` first; a bad value is a ValidationError on ``params`` that
     names the parameter (its code is the parameter's name). Safe to repeat."""
-    _require_writer(actor, plan.patient)
+    permissions.require_write(user=actor, patient=plan.patient)
     text = _clean_reason(reason)
     plan = _lock(plan)
     _require_open(plan)
@@ -531,7 +517,7 @@ def plan_add_test(
     this month (whole months since the anchor) whose grid gives the first test one interval
     after it; a result of the test taken near the start of the phase does not count for that
     first test. Refuses a test already in the plan: change its interval instead."""
-    _require_writer(actor, plan.patient)
+    permissions.require_write(user=actor, patient=plan.patient)
     text = _clean_reason(reason)
     months = _clean_every_months(every_months)
     code = (test_code or "").strip()
@@ -581,7 +567,7 @@ def plan_record_event(
     started or stopped, further surgery). It starts a new episode: the plan's rules judge only
     the results from its date on (a nadir after salvage radiotherapy is that treatment's nadir;
     a doubling time does not fit across it). The patient's tests are judged again at once."""
-    _require_writer(actor, plan.patient)
+    permissions.require_write(user=actor, patient=plan.patient)
     text = _clean_reason(reason)
     plan = _lock(plan)
     _require_open(plan)

@@ -16,7 +16,7 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -32,6 +32,7 @@ from careplans.models import (
     QuestionnaireResponse,
 )
 from careplans.work_item_keys import QuestionnaireAlertKey
+from rms import permissions
 from rms import selectors as rms_selectors
 from rms.models import Patient, Team
 from rms.services import system_user
@@ -94,21 +95,7 @@ def questionnaire_save(
 # Requests
 # ---------------------------------------------------------------------------
 def _writing_team(*, actor: User, patient: Patient) -> Team:
-    team = (
-        rms_selectors.team_list(user=actor, roles=_write_roles())
-        .filter(caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True)
-        .order_by("name", "id")
-        .first()
-    )
-    if team is None:
-        raise PermissionDenied("Only a clinician or team admin of the patient's team can do this.")
-    return team
-
-
-def _write_roles() -> frozenset[str]:
-    from rms.models.teams import WRITE_ROLES
-
-    return WRITE_ROLES
+    return permissions.require_write(user=actor, patient=patient)
 
 
 @transaction.atomic

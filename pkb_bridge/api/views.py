@@ -24,6 +24,7 @@ from pkb_bridge.api.serializers import (
     EnrolmentWithdrawInputSerializer,
     OptInPreviewOutputSerializer,
 )
+from rms.api.common import READ_ONLY
 from rms.api.common import open_patient as _open_patient
 from rms.api.common import request_user as _user
 from rms.api.common import require_write as _require_write
@@ -38,7 +39,6 @@ NOT_FOUND = OpenApiResponse(
 NOT_SHARED = OpenApiResponse(
     description="No such patient in your teams, or the patient is not shared with PKB."
 )
-READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 
 
 class PatientEnrolmentApi(APIView):

@@ -17,7 +17,7 @@ from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,7 +45,7 @@ from pkb_bridge.services.publication import (
     publications_save,
     send_item,
 )
-from rms import nhs_number, selectors
+from rms import nhs_number, permissions, selectors
 from rms.models import (
     Appointment,
     Document,
@@ -54,7 +54,6 @@ from rms.models import (
     Result,
     Team,
 )
-from rms.models.teams import WRITE_ROLES
 from rms.services import system_user
 from worklists.models import WorkItem
 
@@ -260,19 +259,7 @@ def opt_in_preview(*, patient: Patient, actor: User, team: Team | None = None) -
 
 
 def _team_for(patient: Patient, actor: User, team: Team | None) -> Team:
-    writable = selectors.team_list(user=actor, roles=WRITE_ROLES).filter(
-        caseload_entries__patient=patient, caseload_entries__ended_on__isnull=True
-    )
-    if team is not None:
-        if not writable.filter(pk=team.pk).exists():
-            raise PermissionDenied(
-                "Only a clinician of the patient's team can share them with PKB."
-            )
-        return team
-    chosen = writable.order_by("name").first()
-    if chosen is None:
-        raise PermissionDenied("Only a clinician of the patient's team can share them with PKB.")
-    return chosen
+    return permissions.require_write(user=actor, patient=patient, team=team)
 
 
 def adt_builder(enrolment: Enrolment, *, trigger: str) -> Builder:
@@ -507,8 +494,7 @@ def enrolment_withdraw(*, patient: Patient, actor: User, reason: str = "") -> En
     enrolment = active_enrolment(patient)
     if enrolment is None:
         return None
-    if not selectors.user_can_write(user=actor, patient=patient):
-        raise PermissionDenied("Only a clinician of the patient's team can withdraw them.")
+    permissions.require_write(user=actor, patient=patient)
     enrolment = Enrolment.objects.select_for_update().get(pk=enrolment.pk)
     enrolment.status = Enrolment.Status.WITHDRAWN
     enrolment.withdrawn_by = actor

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from pkb_bridge import compose, hl7
 from pkb_bridge.models import Enrolment, OutboundMessage, PatientSequence
+from rms.transactions import run_once_on_commit
 
 Builder = Callable[[hl7.MessageContext], str]
 
@@ -28,11 +29,7 @@ def _kick_dispatcher() -> None:
 def kick_dispatcher_on_commit() -> None:
     """Ring the doorbell once the transaction commits (once per transaction). If it is lost
     (a crash, Redis down), the sweeper finds the rows within one sweep interval."""
-    if connection.in_atomic_block:
-        already = any(entry[1] is _kick_dispatcher for entry in connection.run_on_commit)
-        if already:
-            return
-    transaction.on_commit(_kick_dispatcher, robust=True)
+    run_once_on_commit("pkb_bridge.dispatch", _kick_dispatcher)
 
 
 def _next_seq(enrolment: Enrolment, count: int = 1) -> int:

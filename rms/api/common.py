@@ -10,14 +10,18 @@ from contextlib import contextmanager
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from rms import access, selectors
+from rms import access, permissions
 from rms.models import Patient
+
+# The 403 of every endpoint that changes a patient's record, as the schema documents it.
+READ_ONLY = OpenApiResponse(description=permissions.WRITE_REFUSAL)
 
 
 class ApiPagination(LimitOffsetPagination):
@@ -42,9 +46,10 @@ def open_patient(request: Request, public_id: uuid.UUID, action: str) -> Patient
 
 
 def require_write(user: User, patient: Patient) -> None:
-    """403 unless ``user`` is a clinician or team admin of one of the patient's teams."""
-    if not selectors.user_can_write(user=user, patient=patient):
-        raise PermissionDenied("Your role in this patient's teams is read-only.")
+    """403 unless ``user`` is a clinician or team admin of one of the patient's teams, with
+    ``rms.permissions``' one sentence."""
+    if not permissions.can_write(user=user, patient=patient):
+        raise PermissionDenied(permissions.WRITE_REFUSAL)
 
 
 @contextmanager

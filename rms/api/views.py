@@ -27,8 +27,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rms import access, inbound, selectors, services
-from rms.api.common import ApiPagination
+from rms import access, inbound, permissions, selectors, services
+from rms.api.common import READ_ONLY, ApiPagination
 from rms.api.common import open_patient as _open_patient
 from rms.api.common import request_user as _user
 from rms.api.common import require_write as _require_write
@@ -59,7 +59,6 @@ TAGS = ["patients"]
 NOT_FOUND = OpenApiResponse(
     description="No such patient in your teams (a patient of another team is a 404 too)."
 )
-READ_ONLY = OpenApiResponse(description="Your role in the patient's teams is read-only.")
 INVALID = OpenApiResponse(description="Invalid input; the body names each field in error.")
 
 
@@ -172,7 +171,7 @@ class PatientListApi(APIView):
     )
     def post(self, request: Request) -> Response:
         user = _user(request)
-        writable = selectors.team_list(user=user, roles=WRITE_ROLES)
+        writable = permissions.member_teams(user=user, roles=WRITE_ROLES)
         # Someone who may add patients to no team at all is refused before their input is
         # read: what they typed cannot change the answer.
         if not writable.exists():
@@ -194,7 +193,7 @@ def _check_teams_writable(*, user: User, teams: Sequence[Team], writable: set[Te
     refused = [team for team in teams if team not in writable]
     if not refused:
         return
-    member_of = set(selectors.team_list(user=user))
+    member_of = set(permissions.member_teams(user=user))
     # A viewer in every listed team is refused outright, like a viewer writing anywhere else;
     # a list that mixes in a team the user cannot add to is an input error naming that team.
     if len(refused) == len(teams) and all(team in member_of for team in refused):

@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import get_args
 
 from rms.hl7.delimiters import DEFAULT_DELIMITERS
-from rms.hl7.encoding import codec_for_charset, normalise_segments
+from rms.hl7.encoding import codec_for_charset
 from rms.hl7.errors import AckCode, ErrorCode, Hl7Error
 from rms.hl7.escape import escape
+from rms.hl7.header import read_msh
 from rms.hl7.parse import LONDON, MessageHeader
 
 # What we call ourselves in MSH-3 when the sender did not name us in their MSH-5.
@@ -72,29 +73,25 @@ def build_ack_for_unparseable(
 ) -> str:
     """An ACK for a message whose MSH we could not parse (or whose bytes did not decode).
 
-    Best effort: MSH-3 to MSH-6, MSH-9.2, MSH-10, MSH-11 and MSH-12 are read by splitting the
-    first line on its fourth character; whatever cannot be found is left blank (MSA-2 included)
-    or defaulted. Bytes are read as latin-1, which cannot fail; MSH is ASCII anyway.
+    Best effort: MSH-3 to MSH-6, MSH-9.2, MSH-10, MSH-11, MSH-12 and MSH-18 are read by the one
+    MSH reader (``rms.hl7.header``); whatever cannot be found is left blank (MSA-2 included)
+    or defaulted.
     """
-    if isinstance(raw_text, bytes):
-        raw_text = raw_text.decode("latin-1")
-    first_line = normalise_segments(raw_text.lstrip("\ufeff")).split("\r", 1)[0]
-    fields: list[str] = []
-    if first_line.startswith("MSH") and len(first_line) > 3:
-        fields = first_line.split(first_line[3])
-    component = fields[1][:1] if len(fields) > 1 else ""
+    header = read_msh(raw_text)
 
     def msh(n: int, first_component: bool = True) -> str:
-        # fields[0] is "MSH" and fields[1] MSH-2, so MSH-n is fields[n - 1].
-        value = fields[n - 1] if len(fields) >= n else ""
-        if first_component and component:
-            value = value.split(component)[0]
-        value = value.strip()
+        value = header.field(n, first_component=first_component)
         return value if len(value) <= _MAX_ECHOED and value.isprintable() else ""
 
-    message_type = fields[8] if len(fields) > 8 else ""
-    trigger = message_type.split(component)[1] if component and component in message_type else ""
+    type_parts = header.components(9)
+    trigger = type_parts[1].strip() if len(type_parts) > 1 else ""
     version = msh(12)
+    # The answer declares the character set the sender declared, and is written in it by the
+    # listener: a receiver reads an ACK without MSH-18 as ASCII. One we do not know (or that
+    # is not even ASCII) is left out, and the answer is plain ASCII.
+    charset = header.charset
+    if not charset.isascii() or not charset.isprintable() or codec_for_charset(charset) is None:
+        charset = ""
     return _ack(
         code=code,
         text=text,
@@ -103,11 +100,11 @@ def build_ack_for_unparseable(
         sending_facility=msh(6),
         receiving_application=msh(3),
         receiving_facility=msh(4),
-        trigger_event=trigger.strip() if len(trigger) <= 3 else "",
+        trigger_event=trigger if len(trigger) <= 3 and trigger.isprintable() else "",
         their_control_id=msh(10, first_component=False),
         processing_id=msh(11) if msh(11) in ("P", "T", "D") else "P",
         version=version if _VERSION.fullmatch(version) else DEFAULT_VERSION,
-        charset="",
+        charset=charset,
         now=now,
         control_id=control_id,
     )

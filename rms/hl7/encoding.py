@@ -21,6 +21,7 @@ Blank and whitespace-only segments are dropped, and so is whitespace around the 
 from __future__ import annotations
 
 from rms.hl7.errors import ErrorCode, Hl7DecodeError
+from rms.hl7.header import read_msh
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -47,32 +48,12 @@ def declared_charset(raw: bytes) -> str:
 
     Raises ``Hl7DecodeError`` if MSH-18 itself is not ASCII.
     """
-    # Skipped as decode_message skips them: a byte order mark and blank lines before MSH. A
-    # message that starts with a CR still declares its character set, and is answered in it.
-    raw = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
-    end = len(raw)
-    for terminator in (b"\r", b"\n"):
-        position = raw.find(terminator)
-        if position != -1:
-            end = min(end, position)
-    header = raw[:end]
-    if not header.startswith(b"MSH") or len(header) < 8:
-        return ""
-    field_separator = header[3:4]
-    fields = header.split(field_separator)
-    # fields[0] is "MSH" and fields[1] is MSH-2, so MSH-n is fields[n - 1].
-    if len(fields) < 18:
-        return ""
-    value = fields[17]
-    encoding_characters = fields[1]
-    if len(encoding_characters) >= 2:
-        value = value.split(encoding_characters[1:2])[0]  # first repetition
-    if encoding_characters:
-        value = value.split(encoding_characters[0:1])[0]  # first component
-    try:
-        return value.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise Hl7DecodeError("MSH-18 (character set) is not ASCII text", field="MSH-18") from None
+    # Read by the one MSH reader, which skips what decode_message skips (a byte order mark,
+    # blank lines): a message that starts with a CR still declares its character set.
+    value = read_msh(raw).charset
+    if not value.isascii():
+        raise Hl7DecodeError("MSH-18 (character set) is not ASCII text", field="MSH-18")
+    return value
 
 
 def decode_message(raw: bytes) -> str:

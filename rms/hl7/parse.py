@@ -21,6 +21,7 @@ from rms.hl7.delimiters import Delimiters
 from rms.hl7.encoding import codec_for_charset, normalise_segments
 from rms.hl7.errors import ErrorCode, Hl7ParseError
 from rms.hl7.escape import unescape
+from rms.hl7.header import read_msh
 
 # A timestamp without an offset is the sender's local time; our senders are English Trusts.
 LONDON = ZoneInfo("Europe/London")
@@ -179,7 +180,7 @@ def parse(text: str) -> ParsedMessage:
     text = normalise_segments(text)
     delimiters = _read_delimiters(text)
     lines = text.split("\r")
-    charset = _msh18(lines[0], delimiters)
+    charset = read_msh(lines[0]).charset
     encoding = codec_for_charset(charset) or "utf-8"
     segments: list[Segment] = []
     for number, line in enumerate(lines, start=1):
@@ -257,14 +258,6 @@ def _read_delimiters(text: str) -> Delimiters:
         subcomponent=encoding_characters[3],
         truncation=encoding_characters[4:],
     )
-
-
-def _msh18(line: str, delimiters: Delimiters) -> str:
-    fields = line.split(delimiters.field)
-    if len(fields) < 18:
-        return ""
-    value = fields[17].split(delimiters.repetition)[0].split(delimiters.component)[0]
-    return value.strip()
 
 
 def _message(

@@ -107,7 +107,8 @@ def _aware(value: dt.datetime | dt.date | None, field: str) -> dt.datetime:
     return dt.datetime.combine(value, dt.time(), tzinfo=ZoneInfo(settings.TIME_ZONE))
 
 
-def _identity(patient: PatientIdentity) -> Identity:
+def matching_identity(patient: PatientIdentity) -> Identity:
+    """The identifiers a message gives for its patient, as patient matching takes them."""
     return Identity(
         nhs_number=patient.nhs_number,
         mrn=patient.mrn,
@@ -122,7 +123,7 @@ def _match(msg: ParsedMessage, forced: Patient | None) -> tuple[PatientIdentity,
         # An administrator matched this message by hand: their decision, recorded in the
         # message's history, stands in for the automatic checks.
         return identity, Match(MatchStatus.MATCHED, patient=forced)
-    return identity, match_patient(_identity(identity))
+    return identity, match_patient(matching_identity(identity))
 
 
 def _matched(match: Match) -> Patient:

@@ -204,7 +204,7 @@ def _hl7_reports(data: bytes) -> Iterator[Report | Problem]:
                 continue
             # What filing.check_content checks of an ORU, the live feed's checks of the
             # content before it files anything, made once here as the inputs are built.
-            identity = filing._identity(extract_patient(msg))
+            identity = filing.matching_identity(extract_patient(msg))
             inputs = [
                 found
                 for group in extract_results(msg)
@@ -428,7 +428,7 @@ def _current_keys(results: Iterable[Result]) -> dict[int, list[tuple[object, ...
     for observation in Observation.objects.filter(
         result_id__in=list(keys), superseded_at__isnull=True
     ).order_by("result_id", "sequence"):
-        keys[observation.result_id].append(result_services._observation_key(observation))
+        keys[observation.result_id].append(result_services.observation_key(observation))
     return keys
 
 
@@ -570,7 +570,7 @@ def _file_batch(run: _Run, batch: list[Report]) -> None:
                 filler_order_number=data.filler_order_number,
                 sender=data.sender,
             )
-            result_services._apply_header(result, data)
+            result_services.apply_result_header(result, data)
             new.append((report, decision.patient, result))
         elif decision.kind == "apply" and decision.patient is not None:
             # A correction, deletion or late report of one already filed: the live feed's

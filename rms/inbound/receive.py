@@ -45,10 +45,12 @@ from rms.hl7 import (
 from rms.hl7.encoding import codec_for_charset, declared_charset
 from rms.hl7.errors import ErrorCode, Hl7UnsupportedError
 from rms.hl7.extract import SUPPORTED_MESSAGES, require_supported
+from rms.hl7.header import read_msh
 from rms.hl7.parse import ParsedMessage
 from rms.inbound import filing, senders
 from rms.inbound.senders import Origin, SenderRefused
 from rms.models import InboundMessage, Patient
+from rms.transactions import run_once_on_commit
 
 logger = logging.getLogger("rms.inbound")
 Status = InboundMessage.Status
@@ -71,28 +73,22 @@ class Header:
 
 def read_header(raw: bytes) -> Header:
     """Best-effort MSH-3, MSH-4, MSH-10 and MSH-9 for storing and de-duplicating."""
-    # Leading whitespace is skipped as decode_message skips it; otherwise a message sent with
-    # a blank line first would be stored with no sender or control id, and not de-duplicated.
-    text = raw[:2048].decode("latin-1").lstrip("\ufeff\xef\xbb\xbf \t\r\n")
-    line = text.replace("\n", "\r").split("\r", 1)[0]
-    if not line.startswith("MSH") or len(line) < 8:
+    # The one MSH reader skips leading whitespace as decode_message does; otherwise a message
+    # sent with a blank line first would be stored with no sender or control id, and not
+    # de-duplicated.
+    msh = read_msh(raw)
+    if not msh.found:
         return Header()
-    fields = line.split(line[3])
-    # An empty MSH-2 (a broken message) must not make an empty separator.
-    component = (fields[1][:1] if len(fields) > 1 else "") or "^"
 
-    def msh(n: int, first_component: bool = True) -> str:
-        value = fields[n - 1] if len(fields) >= n else ""
-        if first_component and component:
-            value = value.split(component)[0]
-        value = value.strip()
+    def printable(value: str) -> str:
         return value if value.isprintable() else ""
 
-    message_type = "^".join(fields[8].split(component)[:2]) if len(fields) > 8 else ""
+    # An empty MSH-2 (a broken message) must not make an empty separator.
+    message_type = "^".join(msh.raw(9).split(msh.component or "^")[:2])
     return Header(
-        sending_application=msh(3)[:180],
-        sending_facility=msh(4)[:180],
-        control_id=msh(10, first_component=False)[:200],
+        sending_application=printable(msh.field(3))[:180],
+        sending_facility=printable(msh.field(4))[:180],
+        control_id=printable(msh.field(10, first_component=False))[:200],
         message_type=message_type[:20] if message_type.isprintable() else "",
     )
 
@@ -463,9 +459,7 @@ def _ring_filer() -> None:
 def _ring_filer_on_commit() -> None:
     """Ring the filer's doorbell once the stored message commits (once per transaction). A
     lost ring (Redis down, a crash) is made good by beat's sweep: the message is the record."""
-    if any(entry[1] is _ring_filer for entry in connection.run_on_commit):
-        return
-    transaction.on_commit(_ring_filer, robust=True)
+    run_once_on_commit("rms.inbound.filer", _ring_filer)
 
 
 # Stored, acknowledged and not yet filed (storing mode). A row left ``received`` without an

@@ -10,9 +10,9 @@ failed. A Celery task that crashes is seen with ``celery -A rms events`` or Flow
 Protected: ``Authorization: Bearer <METRICS_TOKEN>``, or the session of an active staff
 user. The numbers are counts, never patient data, but they say how busy a Trust's teams are.
 
-``rms`` depends on no other app (README, Architecture): the PKB and worklist models are
-looked up by label, as ``rms.urls`` includes their URLs by dotted path, and their metrics
-are left out when the app is not installed.
+``rms`` depends on no other app (README, Architecture): each app registers its collector
+(``register_collector``) in its ``AppConfig.ready``; an app that is not installed registers
+none, and its metrics are left out.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import datetime as dt
 import hmac
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count, Max, Min, Model, Q
+from django.db.models import Count, Max, Min, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -43,24 +43,12 @@ from rms.models import EventDelivery, InboundMessage
 logger = logging.getLogger("rms.ops")
 
 
-def _model(label: str) -> type[Model] | None:
-    try:
-        return apps.get_model(label)
-    except LookupError:
-        return None
-
-
-def _choices(model: type[Model], name: str) -> list[str]:
-    choices = getattr(model._meta.get_field(name), "choices", None) or []
-    return [str(value) for value, _label in choices]
-
-
 @dataclass
 class OpsSnapshot:
     """What the metrics and ``rms_status`` report, read in a fixed number of queries."""
 
     taken_at: dt.datetime
-    # PKB bridge (None when the app is not installed)
+    # PKB bridge, filled by its collector (None when the app is not installed)
     outbox: dict[str, int] | None = None
     oldest_pending_at: dt.datetime | None = None
     connection_paused: bool = False
@@ -82,65 +70,64 @@ class OpsSnapshot:
     events_pending: dict[str, int] = field(default_factory=dict)
     events_failing: dict[str, int] = field(default_factory=dict)
     events_lag_p95: dict[str, float] = field(default_factory=dict)
-    # worklists (None when the app is not installed): open and in-progress items
+    # worklists, filled by its collector (None when the app is not installed): open and
+    # in-progress items
     work_items: dict[tuple[str, str], int] | None = None
 
     def age_s(self, moment: dt.datetime | None) -> float:
         return max((self.taken_at - moment).total_seconds(), 0.0) if moment else 0.0
 
 
-def _counts_by_status(statuses: list[str]) -> dict[str, Count]:
+SnapshotReader = Callable[[OpsSnapshot], None]
+FamilyWriter = Callable[[OpsSnapshot], Iterable[Metric]]
+
+
+@dataclass(frozen=True)
+class _Registered:
+    read: SnapshotReader
+    families: FamilyWriter
+
+
+_collectors: dict[str, _Registered] = {}
+
+
+def register_collector(name: str, read: SnapshotReader, families: FamilyWriter) -> None:
+    """Add an app's metrics: ``read`` fills its fields of the snapshot (a fixed number of
+    queries), ``families`` turns them into Prometheus families. Each app registers in its
+    ``AppConfig.ready``, so that ``rms`` reads no model of an app above it; registering the
+    same name again replaces the collector (safe to run twice)."""
+    _collectors[name] = _Registered(read=read, families=families)
+
+
+def labelled(
+    family: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    documentation: str,
+    labels: list[str],
+    counts: Mapping[Any, float],
+) -> Metric:
+    """A gauge or counter family with one sample per key of ``counts`` (a label value, or a
+    tuple of them in the order of ``labels``)."""
+    metric = family(name, documentation, labels=labels)
+    for key, count in counts.items():
+        metric.add_metric(list(key) if isinstance(key, tuple) else [key], count)
+    return metric
+
+
+def registered_collectors() -> list[str]:
+    """The names of the registered collectors, in the order they report."""
+    return list(_collectors)
+
+
+def counts_by_status(statuses: list[str]) -> dict[str, Count]:
     # Aliases are prefixed: a status can share its name with a field ("error").
     return {f"n_{status}": Count("id", filter=Q(status=status)) for status in statuses}
 
 
-def _read_pkb(snapshot: OpsSnapshot) -> None:
-    message = _model("pkb_bridge.OutboundMessage")
-    attempt = _model("pkb_bridge.DeliveryAttempt")
-    connection = _model("pkb_bridge.Connection")
-    enrolment = _model("pkb_bridge.Enrolment")
-    if message is None or attempt is None or connection is None or enrolment is None:
-        return
-    statuses = _choices(message, "status")
-    totals = message._default_manager.aggregate(
-        **_counts_by_status(statuses),
-        oldest_pending=Min("created_at", filter=Q(status="pending")),
-        stalled=Count(
-            "id", filter=Q(status__in=["pending", "in_flight"], stalled_at__isnull=False)
-        ),
-    )
-    snapshot.oldest_pending_at = totals["oldest_pending"]
-    snapshot.stalled = totals["stalled"]
-    snapshot.outbox = {status: totals[f"n_{status}"] for status in statuses}
-
-    row = connection._default_manager.filter(name="pkb").values(
-        "paused", "paused_at", "paused_reason"
-    )
-    if state := row.first():
-        snapshot.connection_paused = bool(state["paused"])
-        snapshot.connection_paused_at = state["paused_at"]
-        snapshot.connection_paused_reason = state["paused_reason"]
-
-    snapshot.attempts = dict.fromkeys(_choices(attempt, "outcome"), 0)
-    snapshot.acks = {"AA": 0, "AE": 0, "AR": 0}
-    grouped = attempt._default_manager.order_by().values("outcome", "ack_code")
-    for group in grouped.annotate(n=Count("id")):
-        snapshot.attempts[group["outcome"]] = (
-            snapshot.attempts.get(group["outcome"], 0) + group["n"]
-        )
-        if group["ack_code"]:
-            code = group["ack_code"]
-            snapshot.acks[code] = snapshot.acks.get(code, 0) + group["n"]
-
-    snapshot.invitations_failed = enrolment._default_manager.filter(
-        status="active", invitation="failed"
-    ).count()
-
-
-def _read_inbound(snapshot: OpsSnapshot) -> None:
+def read_inbound(snapshot: OpsSnapshot) -> None:
     statuses = InboundMessage.Status.values
     totals = InboundMessage.objects.order_by().aggregate(
-        **_counts_by_status(statuses),
+        **counts_by_status(statuses),
         oldest_unmatched=Min("received_at", filter=Q(status=InboundMessage.Status.UNMATCHED)),
         oldest_unfiled=Min("received_at", filter=Q(**QUEUED)),
         **{
@@ -163,7 +150,7 @@ def _read_inbound(snapshot: OpsSnapshot) -> None:
 EVENTS_LAG_WINDOW = dt.timedelta(minutes=5)
 
 
-def _read_events(snapshot: OpsSnapshot) -> None:
+def read_events(snapshot: OpsSnapshot) -> None:
     pending = EventDelivery.objects.filter(done_at__isnull=True).order_by()
     counts = pending.values("consumer").annotate(
         n=Count("id"), failing=Count("id", filter=Q(attempts__gt=0))
@@ -180,77 +167,23 @@ def _read_events(snapshot: OpsSnapshot) -> None:
     }
 
 
-def _read_work_items(snapshot: OpsSnapshot) -> None:
-    item = _model("worklists.WorkItem")
-    if item is None:
-        return
-    active = ["open", "in_progress"]
-    counts = {(kind, status): 0 for kind in _choices(item, "kind") for status in active}
-    grouped = item._default_manager.filter(status__in=active).order_by().values("kind", "status")
-    for row in grouped.annotate(n=Count("id")):
-        counts[(row["kind"], row["status"])] = row["n"]
-    snapshot.work_items = counts
-
-
 def snapshot_take(*, now: dt.datetime | None = None) -> OpsSnapshot:
-    """Read the operational state. Raises ``DatabaseError`` when the database is down."""
+    """Read the operational state: every registered collector reads its part. Raises
+    ``DatabaseError`` when the database is down."""
     snapshot = OpsSnapshot(taken_at=now or timezone.now())
-    _read_pkb(snapshot)
-    _read_inbound(snapshot)
-    _read_events(snapshot)
-    _read_work_items(snapshot)
+    for collector in _collectors.values():
+        collector.read(snapshot)
     return snapshot
 
 
-def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
-    if snapshot.outbox is not None:
-        outbox = GaugeMetricFamily(
-            "rms_pkb_outbox_messages", "PKB outbox messages by status", labels=["status"]
-        )
-        for status, count in snapshot.outbox.items():
-            outbox.add_metric([status], count)
-        yield outbox
-        yield GaugeMetricFamily(
-            "rms_pkb_outbox_oldest_pending_age_seconds",
-            "Age of the oldest message waiting to be sent to PKB (0 when none waits)",
-            value=snapshot.age_s(snapshot.oldest_pending_at),
-        )
-        yield GaugeMetricFamily(
-            "rms_pkb_outbox_stalled_messages",
-            "Messages to PKB that keep failing past PKB_STALL_AFTER_ATTEMPTS or "
-            "PKB_STALL_AFTER_HOURS (still retried; an administrator has a work item)",
-            value=snapshot.stalled,
-        )
-        yield GaugeMetricFamily(
-            "rms_pkb_connection_paused",
-            "1 while sending to PKB is paused (PKB refused our credentials or address)",
-            value=1 if snapshot.connection_paused else 0,
-        )
-        attempts = CounterMetricFamily(
-            "rms_pkb_delivery_attempts",
-            "Attempts to deliver a message to PKB by outcome (all but accepted are failures)",
-            labels=["outcome"],
-        )
-        for outcome, count in snapshot.attempts.items():
-            attempts.add_metric([outcome], count)
-        yield attempts
-        acks = CounterMetricFamily(
-            "rms_pkb_acks", "Acknowledgements received from PKB by code (MSA-1)", labels=["code"]
-        )
-        for code, count in snapshot.acks.items():
-            acks.add_metric([code], count)
-        yield acks
-        yield GaugeMetricFamily(
-            "rms_pkb_invitations_failed",
-            "Shared patients whose invitation email could not be sent",
-            value=snapshot.invitations_failed,
-        )
-    inbound = GaugeMetricFamily(
-        "rms_inbound_messages", "Inbound HL7 messages by status", labels=["status"]
+def inbound_families(snapshot: OpsSnapshot) -> Iterator[Metric]:
+    yield labelled(
+        GaugeMetricFamily,
+        "rms_inbound_messages",
+        "Inbound HL7 messages by status",
+        ["status"],
+        snapshot.inbound,
     )
-    for status, count in snapshot.inbound.items():
-        inbound.add_metric([status], count)
-    yield inbound
     yield GaugeMetricFamily(
         "rms_inbound_unmatched_messages",
         "Inbound messages held because no patient matched",
@@ -266,37 +199,30 @@ def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
         "Age of the oldest message acknowledged on storing and not yet filed (0 when none)",
         value=snapshot.age_s(snapshot.oldest_unfiled_at),
     )
-    refused = GaugeMetricFamily(
+    yield labelled(
+        GaugeMetricFamily,
         "rms_inbound_sender_refusals",
         "Inbound messages refused or held because of who sent them (docs/security.md): "
         "not_allowed (MSH-3/MSH-4 not allowed from where it came), not_pas (demographics "
         "from a sender that is not the PAS), other_sender (a change to another sender's result)",
-        labels=["reason"],
+        ["reason"],
+        snapshot.inbound_sender_checks,
     )
-    for check, count in snapshot.inbound_sender_checks.items():
-        refused.add_metric([check], count)
-    yield refused
-    last = GaugeMetricFamily(
+    yield labelled(
+        GaugeMetricFamily,
         "rms_inbound_last_received_timestamp_seconds",
         "When the latest inbound message arrived, by channel (Unix time)",
-        labels=["channel"],
+        ["channel"],
+        {channel: moment.timestamp() for channel, moment in snapshot.last_received_at.items()},
     )
-    for channel, moment in snapshot.last_received_at.items():
-        last.add_metric([channel], moment.timestamp())
-    yield last
-    yield from _event_families(snapshot)
-    if snapshot.work_items is not None:
-        items = GaugeMetricFamily(
-            "rms_work_items_open",
-            "Work items not yet done or dismissed, by kind and status",
-            labels=["kind", "status"],
-        )
-        for (kind, status), count in snapshot.work_items.items():
-            items.add_metric([kind, status], count)
-        yield items
 
 
-def _event_families(snapshot: OpsSnapshot) -> Iterator[Metric]:
+def _families(snapshot: OpsSnapshot) -> Iterator[Metric]:
+    for collector in _collectors.values():
+        yield from collector.families(snapshot)
+
+
+def event_families(snapshot: OpsSnapshot) -> Iterator[Metric]:
     for name, documentation, values in (
         (
             "rms_event_deliveries_pending",

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from rms import nhs_number, signals
+from rms import nhs_number, permissions, signals
 from rms.models import (
     AccessEvent,
     CaseloadEntry,
@@ -20,7 +20,6 @@ from rms.models import (
     NhsNumberStatus,
     NhsNumberStatusChange,
     Patient,
-    Role,
     Team,
 )
 
@@ -217,12 +216,12 @@ def patient_create(
     refused = (
         verified
         and status_source == StatusSource.PERSON
-        and not _is_team_admin(user=actor, team_ids=[t.pk for t in team_list])
+        and not permissions.is_team_admin(user=actor, team_ids=[t.pk for t in team_list])
     )
     existing = _adoptable(cleaned)
     if existing is not None:
         if refused:
-            raise PermissionDenied(NHS_NUMBER_STATUS_REFUSAL)
+            raise permissions.Refused(NHS_NUMBER_STATUS_REFUSAL)
         before = existing.nhs_number_status
         patient = _adopt(existing, cleaned)
         created = False
@@ -231,7 +230,7 @@ def patient_create(
         patient = Patient(**cleaned)
         patient_validate(patient)
         if refused:
-            raise PermissionDenied(NHS_NUMBER_STATUS_REFUSAL)
+            raise permissions.Refused(NHS_NUMBER_STATUS_REFUSAL)
         _save_patient(patient)
         created = True
     if verified and patient.nhs_number_status != before:
@@ -309,8 +308,8 @@ def patient_update(
             team_ids = CaseloadEntry.objects.filter(
                 patient=patient, ended_on__isnull=True
             ).values_list("team_id", flat=True)
-            if not _is_team_admin(user=actor, team_ids=list(team_ids)):
-                raise PermissionDenied(NHS_NUMBER_STATUS_REFUSAL)
+            if not permissions.is_team_admin(user=actor, team_ids=team_ids):
+                raise permissions.Refused(NHS_NUMBER_STATUS_REFUSAL)
             if not reason:
                 raise ValidationError(
                     {"nhs_number_status_reason": NHS_NUMBER_STATUS_REASON_REQUIRED}
@@ -504,12 +503,6 @@ def _source_of(actor: User, source: str) -> str:
     if source == StatusSource.PERSON and actor.username == SYSTEM_USERNAME:
         return StatusSource.SYSTEM
     return source
-
-
-def _is_team_admin(*, user: User, team_ids: Iterable[int]) -> bool:
-    return Membership.objects.filter(
-        user=user, role=Role.TEAM_ADMIN, team_id__in=list(team_ids)
-    ).exists()
 
 
 def _status_change_record(

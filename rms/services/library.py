@@ -22,16 +22,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from pypdf import PdfReader
 
-from rms import signals
-from rms.models import Membership, Resource, Role, Team
-from rms.models.teams import WRITE_ROLES
+from rms import permissions, signals
+from rms.models import Resource, Team
 
 Status = Resource.Status
 Kind = Resource.Kind
@@ -48,31 +47,21 @@ NOT_A_WRITER = "Only a clinician or team admin of the resource's team can change
 NOT_AN_ADMIN = "Only a team admin of the resource's team can approve or retire a resource."
 
 
-def _role(user: User | AnonymousUser, team_id: int) -> str | None:
-    if not user.is_authenticated or not user.is_active:
-        return None
-    return (
-        Membership.objects.filter(user_id=user.pk, team_id=team_id)
-        .values_list("role", flat=True)
-        .first()
-    )
-
-
 def user_can_edit(*, user: User | AnonymousUser, team: Team) -> bool:
     """True when ``user`` is a clinician or team admin of ``team``."""
-    return _role(user, team.pk) in WRITE_ROLES
+    return permissions.can_write_in_team(user=user, team_id=team.pk)
 
 
 def user_can_approve(*, user: User | AnonymousUser, team: Team) -> bool:
     """True when ``user`` is a team admin of ``team``."""
-    return _role(user, team.pk) == Role.TEAM_ADMIN
+    return permissions.is_team_admin(user=user, team_ids=[team.pk])
 
 
 def resource_list(*, user: User | AnonymousUser) -> QuerySet[Resource]:
     """The resources of ``user``'s teams (any role), by title; others' do not exist."""
     if not user.is_authenticated:
         return Resource.objects.none()
-    teams = Membership.objects.filter(user_id=user.pk).values("team_id")
+    teams = permissions.member_teams(user=user).values("pk")
     return Resource.objects.filter(team_id__in=teams).select_related("team").order_by("title", "id")
 
 
@@ -207,7 +196,7 @@ def _clean(data: ResourceInput, current: Resource | None) -> dict[str, object]:
 def resource_create(*, team: Team, data: ResourceInput, actor: User) -> Resource:
     """Add a draft resource to ``team``'s library. Not idempotent: each call adds one."""
     if not user_can_edit(user=actor, team=team):
-        raise PermissionDenied(NOT_A_WRITER)
+        raise permissions.Refused(NOT_A_WRITER)
     values = _clean(data, None)
     resource = Resource(team=team, created_by=actor, status=Status.DRAFT, **values)
     if data.file is not None:
@@ -245,7 +234,7 @@ def resource_update(*, resource: Resource, data: ResourceInput, actor: User) -> 
     """Change a resource's content. An approved resource whose content changes goes back to
     draft (to be approved again); a retired one is refused. Same content again: no change."""
     if not user_can_edit(user=actor, team=resource.team):
-        raise PermissionDenied(NOT_A_WRITER)
+        raise permissions.Refused(NOT_A_WRITER)
     resource = _lock(resource)
     if resource.status == Status.RETIRED:
         raise ValidationError(
@@ -293,7 +282,7 @@ def resource_approve(*, resource: Resource, review_date: dt.date, actor: User) -
     """Approve a draft (or re-approve an approved resource after its review, with a new review
     date) as a team admin of its team. Safe to repeat: the same date again changes nothing."""
     if not user_can_approve(user=actor, team=resource.team):
-        raise PermissionDenied(NOT_AN_ADMIN)
+        raise permissions.Refused(NOT_AN_ADMIN)
     when = _clean_review_date(review_date)
     resource = _lock(resource)
     if resource.status == Status.RETIRED:
@@ -316,7 +305,7 @@ def resource_retire(*, resource: Resource, actor: User) -> Resource:
     """Retire a resource for good, as a team admin of its team: it is never shared again.
     Safe to repeat: retiring a retired resource changes nothing."""
     if not user_can_approve(user=actor, team=resource.team):
-        raise PermissionDenied(NOT_AN_ADMIN)
+        raise permissions.Refused(NOT_AN_ADMIN)
     resource = _lock(resource)
     if resource.status == Status.RETIRED:
         return resource

@@ -23,11 +23,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from rms import selectors, signals
+from rms import permissions, signals
 from rms.events import event_record
 from rms.models import (
     Appointment,
@@ -113,7 +113,9 @@ class ResultOutcome:
     reason: str = ""
 
 
-def _observation_key(observation: Observation) -> tuple[object, ...]:
+def observation_key(observation: Observation) -> tuple[object, ...]:
+    """What makes two observations the same value: a resend with equal keys changes nothing
+    (filing and the history import both compare by it)."""
     return (
         observation.code,
         observation.code_system,
@@ -199,7 +201,9 @@ def _result_event(kind: DomainEvent.Kind, result: Result, previous_status: str =
     event_record(kind=kind, subject_id=result.pk, patient_id=result.patient_id, payload=payload)
 
 
-def _apply_header(result: Result, data: ResultInput) -> None:
+def apply_result_header(result: Result, data: ResultInput) -> None:
+    """Copy the result-level fields of ``data`` onto ``result`` (unsaved): filing and the
+    history import set them the same way."""
     result.category = data.category
     result.placer_order_number = data.placer_order_number
     result.service_code = data.service_code
@@ -312,7 +316,7 @@ def result_record_in_transaction(
             sender=data.sender,
             last_message=message,
         )
-        _apply_header(result, data)
+        apply_result_header(result, data)
         result.save()
         _write_observations(result, data, version=1)
         _result_event(DomainEvent.Kind.RESULT_RECORDED, result)
@@ -338,7 +342,7 @@ def result_record_in_transaction(
         )
 
     current = list(existing.observations.filter(superseded_at__isnull=True).order_by("sequence"))
-    same_values = [_observation_key(o) for o in current] == [
+    same_values = [observation_key(o) for o in current] == [
         o.content_key() for o in data.observations
     ]
     same_header = (
@@ -359,7 +363,7 @@ def result_record_in_transaction(
         )
         existing.version += 1
         _write_observations(existing, data, version=existing.version)
-    _apply_header(existing, data)
+    apply_result_header(existing, data)
     existing.last_message = message
     existing.save()
     if was_withdrawn:
@@ -507,8 +511,7 @@ def result_mark_seen(*, result: Result, actor: User) -> bool:
     returns False (and changes nothing) when it was already seen. Safe to repeat."""
     if result.category != Result.Category.PATIENT:
         raise ValidationError("Only entries the patient made are marked as seen.")
-    if not selectors.user_can_write(user=actor, patient=result.patient):
-        raise PermissionDenied("Only a clinician of the patient's team can mark entries as seen.")
+    permissions.require_write(user=actor, patient=result.patient)
     locked = Result.objects.select_for_update().get(pk=result.pk)
     if locked.seen_at is not None:
         result.seen_by_id, result.seen_at = locked.seen_by_id, locked.seen_at

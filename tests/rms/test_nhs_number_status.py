@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from rms import services
 from rms.models import NhsNumberStatusChange, Patient, Role
-from tests.conftest import _member, token_client
+from tests.conftest import member, token_client
 from tests.factories import PatientFactory
 from tests.rms.test_views import details, registration
 
@@ -171,7 +171,7 @@ def test_a_team_admin_changes_it_through_the_api_with_a_reason(
 
 
 def test_a_team_admin_of_another_team_cannot(other_team, untraced: Patient) -> None:
-    admin_elsewhere = _member(other_team, Role.TEAM_ADMIN, "adminelsewhere")
+    admin_elsewhere = member(other_team, Role.TEAM_ADMIN, "adminelsewhere")
     with pytest.raises(PermissionDenied):
         services.patient_update(
             patient=untraced, actor=admin_elsewhere, status_reason="x", nhs_number_status="01"

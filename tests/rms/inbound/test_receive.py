@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db.models.signals import post_save
 
-from rms.hl7 import parse
+from rms.hl7 import decode_message, parse
 from rms.inbound import inbound_reprocess, receive
 from rms.models import (
     Appointment,
@@ -415,3 +415,23 @@ def test_a_latin_1_message_that_starts_with_a_cr_is_answered_in_latin_1(team) ->
 
     assert b"|L1\xe9" in ack
     assert b"L1\xc3\xa9" not in ack
+
+
+@pytest.mark.parametrize("leading", [b"\r", b"\r\n", b" \t\n"])
+def test_a_refused_latin_1_message_after_blank_lines_is_answered_in_latin_1_and_says_so(
+    leading: bytes,
+) -> None:
+    """HL7 v2 MSH-18 (table 0211): an acknowledgement is written in the sender's character set
+    and declares it, since a receiver reads a message without MSH-18 as ASCII. A message we
+    refuse (an order, which we do not take) is answered from its raw header: the answer must
+    still say 8859/1 and carry the control id "L1é" as that character set writes it."""
+    raw = leading + message(
+        "MSH|^~\\&|PAS|RXX01|RMS|RXX|20261102093000||ORM^O01^ORM_O01|L1\xe9|P|2.4|||||GBR|8859/1",
+        "PID|1||9434765919^^^NHS^NH||Brontë^Zoë||19600101|F",
+    ).encode("latin-1")
+
+    ack = parse(decode_message(receive(raw=raw, channel="mllp")))
+
+    assert ack.value("MSA", 1) == "AR"
+    assert ack.charset == "8859/1"
+    assert ack.value("MSA", 2) == "L1é"
