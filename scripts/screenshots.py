@@ -33,7 +33,7 @@ def main(base: str) -> None:
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(OUT / "worklist.png"), full_page=False)
         # The record of the first patient on the worklist (their row may be folded).
-        record_link = page.locator("a[href*='/patients/']").first.get_attribute("href")
+        record_link = page.locator("details a[href*='/patients/']").first.get_attribute("href")
         page.goto(f"{base}{record_link}")
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(1500)  # the charts draw after their panel loads
