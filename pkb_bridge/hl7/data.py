@@ -43,6 +43,18 @@ def _require_text(value: str, name: str) -> None:
         raise ValueError(f"{name} is required")
 
 
+# OBR-25 (HL7 v2.4 table 0123) as PKB reads it: F final, C corrected, P preliminary, X cannot be
+# done, R a deletion of everything PKB holds for the filler order number (interface §5).
+RESULT_STATUSES = frozenset({"F", "C", "P", "R", "X"})
+
+
+def _require_code(value: str, name: str, codes: frozenset[str]) -> None:
+    # A coded field carries one of its codes, never text: "R\x1f" is not "R" to the builder but
+    # would be once escaped, and a deletion would carry observations.
+    if value not in codes:
+        raise ValueError(f"{name} must be one of {', '.join(sorted(codes))}, not {value!r}")
+
+
 def _require_delay(value: int | None, name: str) -> None:
     if value is None:
         return
@@ -208,6 +220,7 @@ class LabReport:
         _require_aware(self.observed_at, "observed_at")
         _require_aware(self.reported_at, "reported_at", required=False)
         _require_delay(self.delay_days, "delay_days")
+        _require_code(self.result_status, "result_status", RESULT_STATUSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +243,7 @@ class RadiologyReport:
         _require_aware(self.observed_at, "observed_at")
         _require_aware(self.reported_at, "reported_at", required=False)
         _require_delay(self.delay_days, "delay_days")
+        _require_code(self.result_status, "result_status", RESULT_STATUSES)
         if self.result_status != "R":
             _require_text(self.report_text, "report_text")
 

@@ -469,6 +469,9 @@ MATRIX: dict[str, Row] = {
     "api-docs": Row(get=everyone(200, anon=401)),
     # -- rms: the clinician pages
     "rms:home": Row(get=everyone(302)),
+    # Absent unless the demo's mailbox is the email backend (not here); with it, team admins
+    # and staff only: tests/rms/test_demo_mailbox.py.
+    "rms:demo_mailbox": Row(get=everyone(404)),
     "rms:patient_list": Row(get=everyone(200)),
     "rms:patient_create": Row(
         # Another team's clinician registers into their own team; the superuser has none.

@@ -84,6 +84,28 @@ def test_a_lab_report_needs_an_aware_observation_time() -> None:
         lab_report(observed_at=NAIVE)
 
 
+@pytest.mark.parametrize("status", ["", "R\x1f", " R", "r", "D", "final"])
+def test_a_report_status_is_one_of_obr_25s_codes(status: str) -> None:
+    """OBR-25 (HL7 v2.4 table 0123; PKB interface §5: R deletes what PKB holds for the filler
+    order number). Text that escapes to "R" must not slip past the deletion's rules."""
+    with pytest.raises(ValueError, match="result_status"):
+        lab_report(result_status=status)
+    with pytest.raises(ValueError, match="result_status"):
+        RadiologyReport(
+            filler_order_number="RAD1",
+            service_code="CT",
+            service_name="CT chest",
+            observed_at=OBSERVED_AT,
+            report_text="No evidence of recurrence.",
+            result_status=status,
+        )
+
+
+@pytest.mark.parametrize("status", ["F", "C", "P", "R", "X"])
+def test_every_obr_25_code_is_accepted(status: str) -> None:
+    assert lab_report(result_status=status).result_status == status
+
+
 def test_a_radiology_report_needs_text_unless_it_is_a_deletion() -> None:
     values: dict[str, Any] = {
         "filler_order_number": "RAD1",

@@ -94,9 +94,7 @@ def _messages(text: str) -> dict[str, str]:
                     service_code="S" + text,
                     service_name=text,
                     service_system=text,
-                    # A coded field: "R" (the report withdrawn) sends the withdrawal without
-                    # its observations, by design (test_build_oru.py); other text is carried.
-                    result_status=text if text != "R" else "F",
+                    # OBR-25 is coded: the data refuse anything but its codes (test_data.py).
                     ordering_clinician=name,
                     notes=(text, text),
                     observations=(
