@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,13 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
         "pkb_historic",
         ["--patients", "1000", "--items", "20", "--rtt-ms", "100"],
         ["--patients", "20", "--items", "20", "--rtt-ms", "100"],
+    ),
+    # The same with four in flight (PKB_MAX_IN_FLIGHT=4, four dispatchers): target at most
+    # 30% of the one-in-flight sending time (the "pkb_in_flight" section compares the two).
+    (
+        "pkb_historic",
+        ["--patients", "1000", "--items", "20", "--rtt-ms", "100", "--in-flight", "4"],
+        ["--patients", "20", "--items", "20", "--rtt-ms", "100", "--in-flight", "4"],
     ),
     ("monitoring", [], ["--plans", "2000"]),
     ("pages", ["--patients", "50000"], ["--patients", "2000"]),
@@ -60,12 +68,42 @@ def table(rows: list[dict[str, object]]) -> str:
     return head + "".join("| " + " | ".join(str(r.get(k, "")) for k in keys) + " |\n" for r in rows)
 
 
+def in_flight_comparison(results: list[dict[str, object]]) -> str:
+    """The upload at a 100 ms round trip with one and with four in flight, side by side."""
+    slow = {
+        r.get("in_flight"): r
+        for r in results
+        if r.get("benchmark") == "pkb_historic" and r.get("simulated_rtt_ms")
+    }
+    if 1 not in slow or 4 not in slow:
+        return ""
+    one, four = float(str(slow[1]["send_wall_s"])), float(str(slow[4]["send_wall_s"]))
+    row: dict[str, object] = {
+        "send_wall_s_one_in_flight": one,
+        "send_wall_s_four_in_flight": four,
+        "ratio": round(four / one, 2),
+        "target_ratio": 0.3,
+        "met": four / one <= 0.3,
+    }
+    return f"## pkb_in_flight\n\nThe two runs above compared.\n\n{table([row])}"
+
+
+def earlier_sections(existing: str, skip: set[str]) -> list[str]:
+    """The figures of benchmarks not run this time (``--only``), as the last run left them."""
+    if "<!-- figures -->" not in existing:
+        return []
+    figures = existing.split("<!-- figures -->", 1)[1]
+    chunks = re.split(r"(?m)^(?=## )", figures)[1:]
+    return [c.rstrip("\n") + "\n" for c in chunks if c.split("\n", 1)[0][3:].strip() not in skip]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", action="append", help="run only these benchmarks")
     args = parser.parse_args()
     sections = []
+    results: list[dict[str, object]] = []
     for name, full, quick in BENCHMARKS:
         if args.only and name not in args.only:
             continue
@@ -73,6 +111,7 @@ def main() -> None:
             continue
         shown, result = run(name, quick if args.quick else full)
         print(json.dumps(result))
+        results.append(result)
         body = result.get("results")
         rows = (
             body
@@ -80,13 +119,25 @@ def main() -> None:
             else [{k: v for k, v in result.items() if k != "benchmark"}]
         )
         sections.append(f"## {name}\n\n`{shown}`\n\n{table(rows)}")
+    comparison = in_flight_comparison(results)
+    if comparison:
+        sections.append(comparison)
     output = ROOT / "docs" / "benchmarks.md"
     existing = output.read_text() if output.exists() else ""
+    if args.only:
+        ran = {name for name, _, _ in BENCHMARKS if name in args.only} | {"pkb_in_flight"}
+        sections += earlier_sections(existing, ran)
     notes = existing.split("<!-- figures -->", 1)[0] if "<!-- figures -->" in existing else ""
     output.write_text(
         (notes or "# Benchmarks\n\nWritten by `make bench` (bench/run_all.py).\n\n")
         + "<!-- figures -->\n\n"
-        + f"Run on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {machine()}.\n\n"
+        + f"Run on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {machine()}"
+        + (
+            f" ({', '.join(args.only)} only; the other figures are from an earlier run)"
+            if args.only
+            else ""
+        )
+        + ".\n\n"
         + "\n".join(sections)
     )
 

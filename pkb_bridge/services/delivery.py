@@ -48,6 +48,7 @@ from django.utils import timezone
 from pkb_bridge import hl7
 from pkb_bridge.hl7 import MessageCheckError, parse_ack, pid3_identifiers
 from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
+from pkb_bridge.services import delivery_sql
 from pkb_bridge.services.alerts import on_message_rejected
 from pkb_bridge.services.outbox import Builder
 from pkb_bridge.transport import PkbTransport, SendResult, TransportError
@@ -149,8 +150,13 @@ def message_claim(*, worker: str) -> OutboundMessage | None:
     connection paused). Safe to call from any number of workers at once."""
     now = timezone.now()
     with transaction.atomic():
-        connection = _locked_connection()
-        if connection.paused:
+        if delivery_sql.available():
+            paused = delivery_sql.lock_connection()
+            if paused is None:
+                paused = _locked_connection().paused
+        else:
+            paused = _locked_connection().paused
+        if paused:
             return None
         # Only a row still pending is taken: a message cancelled since it was read (its
         # cancellation does not take the connection lock) is left alone and the next one tried.
@@ -159,34 +165,40 @@ def message_claim(*, worker: str) -> OutboundMessage | None:
         # PostgreSQL it sees every claim committed before ours (each holds the lock until it
         # commits): a count in the locking read would use the snapshot taken before waiting.
         for _ in range(3):
-            candidate = eligible_messages(now).select_related("patient").first()
-            if candidate is None:
-                return None
-            taken = (
-                OutboundMessage.objects.filter(pk=candidate.pk, status=Status.PENDING)
-                .filter(LessThan(_in_flight_count(), settings.PKB_MAX_IN_FLIGHT))
-                .update(
-                    status=Status.IN_FLIGHT,
-                    in_flight_since=now,
-                    claimed_by=worker,
-                    attempts=F("attempts") + 1,
+            if delivery_sql.available():
+                # One statement finds and takes the row (bench/pkb_historic.py).
+                claimed = delivery_sql.claim(now=now, worker=worker, cap=settings.PKB_MAX_IN_FLIGHT)
+                if claimed is not None:
+                    return claimed
+                if not eligible_messages(now).exists():
+                    return None
+            else:
+                candidate = eligible_messages(now).select_related("patient").first()
+                if candidate is None:
+                    return None
+                taken = (
+                    OutboundMessage.objects.filter(pk=candidate.pk, status=Status.PENDING)
+                    .filter(LessThan(_in_flight_count(), settings.PKB_MAX_IN_FLIGHT))
+                    .update(
+                        status=Status.IN_FLIGHT,
+                        in_flight_since=now,
+                        claimed_by=worker,
+                        attempts=F("attempts") + 1,
+                    )
                 )
-            )
-            if taken:
-                break
+                if taken:
+                    # The row as the update left it, without reading it (and its payload)
+                    # again: every change of ``attempts`` happens under the connection lock
+                    # held here, so the value read above plus one is the stored one.
+                    candidate.status = Status.IN_FLIGHT
+                    candidate.in_flight_since = now
+                    candidate.claimed_by = worker
+                    candidate.attempts += 1
+                    return candidate
             in_flight = OutboundMessage.objects.filter(status=Status.IN_FLIGHT).count()
             if in_flight >= settings.PKB_MAX_IN_FLIGHT:
                 return None
-        else:
-            return None
-        # The row as the update left it, without reading it (and its payload) again: every
-        # change of ``attempts`` happens under the connection lock held here, so the value
-        # read above plus one is the stored one.
-        candidate.status = Status.IN_FLIGHT
-        candidate.in_flight_since = now
-        candidate.claimed_by = worker
-        candidate.attempts += 1
-        return candidate
+        return None
 
 
 def conformance_problem(message: OutboundMessage) -> str | None:
@@ -302,6 +314,36 @@ def _record(
     )
 
 
+def _record_accepted(
+    message: OutboundMessage, *, worker: str, started: dt.datetime, sent: SendResult, ack: hl7.Ack
+) -> None:
+    """The accepted attempt recorded and the message marked delivered (unless cancelled
+    meanwhile): one statement on PostgreSQL (bench/pkb_historic.py), two through the ORM."""
+    if delivery_sql.available():
+        delivery_sql.delivered(
+            message_id=message.pk,
+            started=started,
+            finished=timezone.now(),
+            http_status=sent.status_code,
+            ack=ack,
+            request_body=sent.request_body,
+            response_body=sent.response_body,
+            worker=worker,
+        )
+        return
+    _record(message, worker=worker, started=started, outcome=Outcome.ACCEPTED, sent=sent, ack=ack)
+    OutboundMessage.objects.filter(pk=message.pk).exclude(status=Status.CANCELLED).update(
+        status=Status.DELIVERED,
+        delivered_at=timezone.now(),
+        ack_code="AA",
+        ack_text=ack.text or "",
+        last_error="",
+        in_flight_since=None,
+        failures=0,
+        failing_since=None,
+    )
+
+
 def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: str) -> SendOutcome:
     """Send one claimed message and record the outcome (see the module docstring). Only the
     claimant's state is changed: a row the sweeper gave away meanwhile is left to its new
@@ -331,25 +373,14 @@ def message_send(*, message: OutboundMessage, transport: PkbTransport, worker: s
 
     ack = parse_ack(sent.ack_text)
     if ack.code == "AA" and ack.control_id == message.control_id:
+        if delivery_sql.available() and not (
+            message.kind == OutboundMessage.Kind.REGISTRATION or message.attempts > 1
+        ):
+            # Nothing follows a first-time acceptance: one statement, no transaction around it.
+            _record_accepted(message, worker=worker, started=started, sent=sent, ack=ack)
+            return SendOutcome(Outcome.ACCEPTED)
         with transaction.atomic():
-            _record(
-                message,
-                worker=worker,
-                started=started,
-                outcome=Outcome.ACCEPTED,
-                sent=sent,
-                ack=ack,
-            )
-            OutboundMessage.objects.filter(pk=message.pk).exclude(status=Status.CANCELLED).update(
-                status=Status.DELIVERED,
-                delivered_at=timezone.now(),
-                ack_code="AA",
-                ack_text=ack.text or "",
-                last_error="",
-                in_flight_since=None,
-                failures=0,
-                failing_since=None,
-            )
+            _record_accepted(message, worker=worker, started=started, sent=sent, ack=ack)
             if message.kind == OutboundMessage.Kind.REGISTRATION:
                 from pkb_bridge.services.invitations import on_registration_accepted
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -23,7 +24,11 @@ Builder = Callable[[hl7.MessageContext], str]
 def _kick_dispatcher() -> None:
     from pkb_bridge.tasks import dispatch
 
-    dispatch.delay()
+    # One dispatcher for each message PKB lets us have in flight (PKB_MAX_IN_FLIGHT): each
+    # claims one row at a time, so N of them overlap N patients' messages; the claim keeps
+    # them to the cap and to one message of a patient at a time.
+    for _ in range(settings.PKB_MAX_IN_FLIGHT):
+        dispatch.delay()
 
 
 def kick_dispatcher_on_commit() -> None:

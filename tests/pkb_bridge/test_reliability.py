@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.db.models import Sum
 from django.utils import timezone
 
 from devtools.sandbox import SandboxServer
 from pkb_bridge import services
-from pkb_bridge.models import OutboundMessage
+from pkb_bridge.models import DeliveryAttempt, OutboundMessage
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory
 from tests.processes import (
     BROKER,
@@ -204,6 +205,31 @@ def test_two_workers_never_send_two_of_one_patient_at_once_nor_more_than_the_cap
     assert sandbox.state.max_in_flight_same_patient == 1
     assert sandbox.state.max_in_flight <= 2
     arrival_order_is_seq_order(sandbox)
+
+
+def test_four_in_flight_overlap_patients_but_never_more_than_four_nor_two_of_one_patient(
+    team, clinician, sandbox, start_process
+) -> None:
+    """PKB's agreement allows up to four messages at once (PKB_MAX_IN_FLIGHT=4): the ring
+    starts four dispatchers on a worker of eight processes, so four patients' messages are at
+    PKB together, never a fifth, never two of one patient, each patient's in order, and every
+    attempt recorded."""
+    for _ in range(8):
+        enrol(team, clinician, results=4)
+    sandbox.set_faults(delay_s=0.2)
+    cap = {"PKB_MAX_IN_FLIGHT": "4"}
+    worker(start_process, "wide", concurrency=8, **cap)
+    for _ in range(2):
+        # Two rings at once (as two commits would make): eight dispatchers for a cap of four.
+        for _ in range(4):
+            ring()
+    wait_until(all_delivered, what="every message of eight patients delivered")
+    assert sandbox.state.max_in_flight == 4, "four messages at PKB at once, never more"
+    assert sandbox.state.max_in_flight_same_patient == 1
+    arrival_order_is_seq_order(sandbox)
+    received = sandbox.state.messages()
+    assert DeliveryAttempt.objects.count() == len(received)
+    assert OutboundMessage.objects.aggregate(Sum("attempts"))["attempts__sum"] == len(received)
 
 
 def test_a_lost_doorbell_costs_one_sweep_interval_not_a_message(

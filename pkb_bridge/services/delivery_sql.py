@@ -1,0 +1,185 @@
+"""The dispatcher's two statements a message on PostgreSQL: the claim and the attempt record.
+
+Each is one SQL statement written out (healthchecks' ``sendalerts`` does the same): built
+through the ORM they cost more of our CPU than PKB spends taking the message (bench
+``pkb_historic``, docs/benchmarks.md). Values go to the database as parameters, adapted by
+psycopg, never spliced into the text. ``delivery.message_claim`` and ``delivery._record``
+use them on PostgreSQL and keep the ORM's path for SQLite; the rules are the same on both
+(``pkb_bridge.services.delivery``'s docstring).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from django.db import connection
+
+from pkb_bridge.models import DeliveryAttempt, Enrolment, OutboundMessage
+from rms.models import NhsNumberStatus, Patient
+
+Status = OutboundMessage.Status
+
+
+def available() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@functools.cache
+def _message_columns() -> tuple[str, ...]:
+    return tuple(str(field.column) for field in OutboundMessage._meta.concrete_fields)
+
+
+@functools.cache
+def _claim_sql() -> str:
+    q = connection.ops.quote_name
+    message = q(OutboundMessage._meta.db_table)
+    enrolment = q(Enrolment._meta.db_table)
+    patient = q(Patient._meta.db_table)
+    returned = ", ".join(f"target.{q(column)}" for column in _message_columns())
+    # The eligible head of a queue, as ``delivery._eligible_base`` says it: pending and due,
+    # its enrolment active, its patient's NHS number verified, nothing earlier of the patient
+    # still open, no rejected registration blocking the patient. The cap is checked by the
+    # UPDATE itself; the caller holds the connection row's lock, so this statement's snapshot
+    # (taken after the lock) sees every claim committed before it.
+    return f"""
+        UPDATE {message} AS target
+           SET status = %(in_flight)s, in_flight_since = %(now)s, claimed_by = %(worker)s,
+               attempts = target.attempts + 1
+          FROM {patient} AS person
+         WHERE person.id = target.patient_id
+           AND target.status = %(pending)s
+           AND target.id = (
+               SELECT m.id
+                 FROM {message} AS m
+                 JOIN {enrolment} AS e ON e.id = m.enrolment_id
+                 JOIN {patient} AS p ON p.id = m.patient_id
+                WHERE m.status = %(pending)s
+                  AND m.next_attempt_at <= %(now)s
+                  AND e.status = %(active)s
+                  AND p.nhs_number_status = %(verified)s
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {message} AS earlier
+                       WHERE earlier.patient_id = m.patient_id AND earlier.seq < m.seq
+                         AND earlier.status IN (%(pending)s, %(in_flight)s))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {message} AS blocked
+                       WHERE blocked.patient_id = m.patient_id
+                         AND blocked.status = %(rejected)s AND blocked.kind = %(registration)s)
+                ORDER BY m.next_attempt_at, m.id
+                LIMIT 1)
+           AND (SELECT COUNT(*) FROM {message} AS flying WHERE flying.status = %(in_flight)s)
+               < %(cap)s
+        RETURNING {returned}, person.nhs_number, person.nhs_number_status
+    """  # noqa: S608 - names from the models' meta; values are parameters
+
+
+def claim(*, now: dt.datetime, worker: str, cap: int) -> OutboundMessage | None:
+    """Take the next eligible message in one ``UPDATE ... RETURNING`` (the caller holds the
+    connection row's lock), with its patient's NHS number and status: None when nothing is
+    due, the cap is reached, or the row chosen was changed meanwhile (the caller tells these
+    apart)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _claim_sql(),
+            {
+                "now": now,
+                "worker": worker,
+                "cap": cap,
+                "pending": Status.PENDING.value,
+                "in_flight": Status.IN_FLIGHT.value,
+                "rejected": Status.REJECTED.value,
+                "registration": OutboundMessage.Kind.REGISTRATION.value,
+                "active": Enrolment.Status.ACTIVE.value,
+                "verified": NhsNumberStatus.VERIFIED.value,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    columns = _message_columns()
+    names = [field.attname for field in OutboundMessage._meta.concrete_fields]
+    message = OutboundMessage.from_db(connection.alias, names, list(row[: len(columns)]))
+    nhs_number, nhs_number_status = row[len(columns) :]
+    # The patient as far as sending reads it; any other field is loaded if asked for.
+    message.patient = Patient.from_db(
+        connection.alias,
+        ["id", "nhs_number", "nhs_number_status"],
+        [message.patient_id, nhs_number, nhs_number_status],
+    )
+    return message
+
+
+@functools.cache
+def _delivered_sql() -> str:
+    q = connection.ops.quote_name
+    attempt = q(DeliveryAttempt._meta.db_table)
+    message = q(OutboundMessage._meta.db_table)
+    return f"""
+        WITH attempt AS (
+            INSERT INTO {attempt} (message_id, started_at, finished_at, outcome, http_status,
+                                   ack_code, ack_control_id, ack_text, error_kind, error,
+                                   request_body, response_body, worker)
+            VALUES (%(id)s, %(started)s, %(finished)s, %(accepted)s, %(http_status)s,
+                    %(ack_code)s, %(ack_control_id)s, %(ack_text)s, '', '',
+                    %(request_body)s, %(response_body)s, %(worker)s)
+        )
+        UPDATE {message}
+           SET status = %(delivered)s, delivered_at = %(finished)s, ack_code = %(ack_code)s,
+               ack_text = %(ack_text)s, last_error = '', in_flight_since = NULL, failures = 0,
+               failing_since = NULL
+         WHERE id = %(id)s AND status <> %(cancelled)s
+    """  # noqa: S608 - names from the models' meta; values are parameters
+
+
+def delivered(
+    *,
+    message_id: int,
+    started: dt.datetime,
+    finished: dt.datetime,
+    http_status: int,
+    ack: Any,
+    request_body: bytes,
+    response_body: bytes,
+    worker: str,
+) -> None:
+    """Record an accepted attempt and mark the message delivered, in one statement (so one
+    implicit transaction: both or neither). A message cancelled while in flight stays
+    cancelled; its attempt is recorded all the same."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _delivered_sql(),
+            {
+                "id": message_id,
+                "started": started,
+                "finished": finished,
+                "accepted": DeliveryAttempt.Outcome.ACCEPTED.value,
+                "http_status": http_status,
+                "ack_code": ack.code or "",
+                "ack_control_id": (ack.control_id or "")[:64],
+                "ack_text": ack.text or "",
+                "request_body": request_body,
+                "response_body": response_body,
+                "worker": worker,
+                "delivered": Status.DELIVERED.value,
+                "cancelled": Status.CANCELLED.value,
+            },
+        )
+
+
+@functools.cache
+def _lock_sql() -> str:
+    from pkb_bridge.models import Connection
+
+    table = connection.ops.quote_name(Connection._meta.db_table)
+    return f"SELECT paused FROM {table} WHERE name = %s FOR UPDATE"  # noqa: S608
+
+
+def lock_connection() -> bool | None:
+    """Lock the connection row for this transaction: whether it is paused, or None when
+    there is no row (a test flushed it; the caller creates it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(), ["pkb"])
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
