@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 demo: export RMS_DEVTOOLS := true
 demo: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo
+	$(PY) manage.py load_demo --url http://$(HOST):$(PORT)/
 	$(PY) manage.py demo_plans
 	$(PY) manage.py demo_care
 	$(PY) manage.py demo_patient_data

@@ -232,3 +232,13 @@ def test_cea_after_colorectal_surgery_is_mostly_under_five() -> None:
 
     assert len(latest) == 22
     assert sum(value > 5 for value in latest) == 2
+
+
+def test_it_prints_the_address_the_demo_is_served_at(db: None) -> None:
+    """The demo tells the truth: `make demo PORT=8790` prints that port, not the default's."""
+    out = StringIO()
+    call_command("load_demo", "--url", "http://127.0.0.1:8790", stdout=out)
+    printed = out.getvalue()
+    assert "Open http://127.0.0.1:8790/ and log in" in printed
+    assert "http://127.0.0.1:8790/admin/" in printed
+    assert ":8000" not in printed
