@@ -36,7 +36,7 @@ from rms.hl7.extract import DocumentData, PatientIdentity
 from rms.inbound import senders
 from rms.inbound.matching import Identity, Match, MatchStatus, match_patient
 from rms.models import Appointment, Document, InboundMessage, Observation, Patient, Result
-from rms.services.results import result_record_in_transaction, result_sender_conflict
+from rms.services.results import result_record_in_transaction, results_lock_for_filing
 
 Status = InboundMessage.Status
 
@@ -289,14 +289,18 @@ def file_results(
     # A message held because another sender filed its result is filed only when an
     # administrator reprocesses it (inbound_reprocess), having checked it with the lab.
     reviewed = message.sender_check == InboundMessage.SenderCheck.OTHER_SENDER
+    # The sender checks and the reports' lookups in one query, the rows locked.
+    locked = results_lock_for_filing(patient=patient, inputs=inputs)
     if not reviewed:
         # Every report is checked before any is written: a message is filed whole or held.
         for data in inputs:
-            conflict = result_sender_conflict(data, patient)
+            conflict = locked.sender_conflict(data)
             if conflict:
                 raise OtherSender(conflict)
     notes = []
+    filed: set[tuple[str, str]] = set()
     for data in inputs:
+        key = (data.source_system, data.filler_order_number)
         try:
             # Inside the savepoint the message is processed in (rms.inbound.receive), which
             # rolls back all of it on an error: no savepoint a report.
@@ -307,7 +311,10 @@ def file_results(
                 message=message,
                 # Checked above for every report (or reviewed by an administrator).
                 allow_other_sender=True,
+                # A key twice in one message: the second is looked up after the first's write.
+                locked=None if key in filed else locked,
             )
+            filed.add(key)
         except ValidationError as exc:
             if "sender" in getattr(exc, "message_dict", {}):
                 raise OtherSender(exc.message_dict["sender"][0]) from exc

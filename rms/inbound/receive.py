@@ -360,7 +360,22 @@ def receive(
         try:
             with transaction.atomic():
                 message = None
-                if header.control_id:
+                fresh = False
+                stored: dict[str, Any] = {
+                    "channel": channel,
+                    "peer": peer[:100],
+                    "credential": origin.credential,
+                    "raw": raw,
+                    "sending_application": header.sending_application,
+                    "sending_facility": header.sending_facility,
+                    "control_id": header.control_id,
+                    "message_type": header.message_type,
+                }
+                if header.control_id and _one_statement_store():
+                    candidate = InboundMessage(**stored)
+                    if _insert_unless_stored(candidate):
+                        message, fresh = candidate, True
+                if header.control_id and not fresh:
                     message = (
                         InboundMessage.objects.select_for_update()
                         .filter(
@@ -370,27 +385,23 @@ def receive(
                         )
                         .first()
                     )
-                if message is not None and not same_message(message.raw_bytes, raw):
+                if message is not None and not fresh and not same_message(message.raw_bytes, raw):
                     # The sender used this control id for a different message: refuse this one
                     # (keeping it, under no control id) rather than answer with the old ACK and
                     # lose it. The sender's engine must give each message its own MSH-10.
                     return _encode_ack(_refuse_reused_control_id(raw, header, channel, peer), raw)
-                if message is not None and (message.status != Status.RECEIVED or message.ack):
+                if (
+                    message is not None
+                    and not fresh
+                    and (message.status != Status.RECEIVED or message.ack)
+                ):
                     # Processed, or stored and acknowledged (storing mode) and not yet filed.
                     logger.info("Repeat of inbound message %s answered again", message.public_id)
                     return _encode_ack(message.ack, raw)
                 storing = message is None and settings.INBOUND_ACK_AFTER == "storing"
                 if message is None:
                     message = InboundMessage.objects.create(
-                        channel=channel,
-                        peer=peer[:100],
-                        credential=origin.credential,
-                        raw=raw,
-                        sending_application=header.sending_application,
-                        sending_facility=header.sending_facility,
-                        control_id=header.control_id,
-                        message_type=header.message_type,
-                        **(_accepted_fields(raw) if storing else {}),
+                        **stored, **(_accepted_fields(raw) if storing else {})
                     )
                 if not storing:
                     _run(message, actor=actor)
@@ -402,6 +413,42 @@ def receive(
             continue
         return _encode_ack(ack, raw)
     raise RuntimeError("The same message was stored concurrently twice; the sender will retry.")
+
+
+def _one_statement_store() -> bool:
+    # Filing mode on PostgreSQL. Storing mode sets the processing fields before its insert,
+    # and keeps its own path (its filer's order depends on it).
+    return connection.vendor == "postgresql" and settings.INBOUND_ACK_AFTER != "storing"
+
+
+def _insert_unless_stored(message: InboundMessage) -> bool:
+    """Insert ``message`` (new, unsaved, with a control id) unless its sender's control id is
+    stored already: the de-duplication's lookup and the new message's insert in one statement
+    (PostgreSQL). False, with nothing written, when one is stored (committed, or waited for
+    until its transaction ends); the caller then reads and locks it as before."""
+    meta = InboundMessage._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(message, True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    # Table and column names come from the model, the values are parameters. The conflict
+    # target is inbound_once_per_sender_and_control_id (a partial index).
+    table = quote(meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        "ON CONFLICT (sending_application, sending_facility, control_id) "
+        "WHERE NOT (control_id = '') DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
+    message._state.adding = False
+    message._state.db = connection.alias
+    return True
 
 
 def _accepted_fields(raw: bytes) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from rms import permissions, signals
@@ -246,6 +247,10 @@ def result_sender_conflict(data: ResultInput, patient: Patient) -> str:
         .values_list("sender", flat=True)
         .first()
     )
+    return _sender_conflict_reason(data, other)
+
+
+def _sender_conflict_reason(data: ResultInput, other: str | None) -> str:
     if other is None:
         return ""
     return (
@@ -254,6 +259,58 @@ def result_sender_conflict(data: ResultInput, patient: Patient) -> str:
         f"{data.sender[:60]} is not applied. Only the system that filed a result may correct, "
         "cancel or delete it."
     )
+
+
+@dataclass(frozen=True)
+class FilingRows:
+    """The results a message's reports touch, read and locked in one query
+    (``results_lock_for_filing``): what ``result_sender_conflict`` and the lookup in
+    ``result_record_in_transaction`` would each read a report, for all of them at once."""
+
+    patient_id: int
+    rows: Sequence[Result]
+
+    def sender_conflict(self, data: ResultInput) -> str:
+        """``result_sender_conflict`` of ``data``, answered from the rows read."""
+        if not data.sender:
+            return ""
+        other = next(
+            (
+                row.sender
+                for row in self.rows
+                if row.patient_id == self.patient_id
+                and row.filler_order_number == data.filler_order_number
+                and row.sender != data.sender
+            ),
+            None,
+        )
+        return _sender_conflict_reason(data, other)
+
+    def existing(self, data: ResultInput) -> Result | None:
+        """The result filed under ``data``'s key (its sending system and filler order
+        number), locked, or None."""
+        return next(
+            (
+                row
+                for row in self.rows
+                if row.source_system == data.source_system
+                and row.filler_order_number == data.filler_order_number
+            ),
+            None,
+        )
+
+
+def results_lock_for_filing(*, patient: Patient, inputs: Sequence[ResultInput]) -> FilingRows:
+    """Read and lock (in the caller's transaction), in one query, the results filed under
+    any of ``inputs``' keys and the patient's results under their filler order numbers from
+    any sender. Locked in id order, as the lookups one at a time would lock them."""
+    query = Q()
+    for data in inputs:
+        query |= Q(source_system=data.source_system, filler_order_number=data.filler_order_number)
+        if data.sender:
+            query |= Q(patient=patient, filler_order_number=data.filler_order_number)
+    rows = list(Result.objects.select_for_update().filter(query).order_by("pk")) if query else []
+    return FilingRows(patient_id=patient.pk, rows=rows)
 
 
 def before_birth(patient: Patient, when: dt.datetime | None) -> bool:
@@ -273,13 +330,16 @@ def result_record_in_transaction(
     actor: User,
     message: InboundMessage | None = None,
     allow_other_sender: bool = False,
+    locked: FilingRows | None = None,
 ) -> ResultOutcome:
     """``result_record`` for a caller that is already inside a transaction (or savepoint) of
     its own which rolls back whatever this raises (the inbound feed's, around a message): no
     savepoint of its own, two round trips a report fewer. Its own refusals (ValidationError)
     come before it writes anything. ``allow_other_sender``: the caller has checked
     ``result_sender_conflict`` already, or an administrator has reviewed a message held for
-    it and files it (the result keeps the sender that filed it)."""
+    it and files it (the result keeps the sender that filed it). ``locked``: the rows
+    ``results_lock_for_filing`` read for this report (and no report of the same key filed
+    since), which stand for the lookup."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("result_record_in_transaction needs the caller's transaction.")
     validate_result(data)
@@ -290,11 +350,14 @@ def result_record_in_transaction(
     conflict = "" if allow_other_sender else result_sender_conflict(data, patient)
     if conflict:
         raise ValidationError({"sender": conflict})
-    existing = (
-        Result.objects.select_for_update()
-        .filter(source_system=data.source_system, filler_order_number=data.filler_order_number)
-        .first()
-    )
+    if locked is not None:
+        existing = locked.existing(data)
+    else:
+        existing = (
+            Result.objects.select_for_update()
+            .filter(source_system=data.source_system, filler_order_number=data.filler_order_number)
+            .first()
+        )
     if existing is not None and existing.patient_id != patient.pk:
         raise ValidationError(
             {
