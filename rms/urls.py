@@ -19,8 +19,8 @@ urlpatterns = [
     path("charts/", include("careplans.chart_urls")),
     path("review/", include("careplans.review_urls")),
     path("care-plans/", include("careplans.care_plan_urls")),
-    path("library/", include("careplans.library_urls")),
-    path("questionnaires/", include("careplans.questionnaire_urls")),
+    path("library/", include("careplans.library.urls")),
+    path("questionnaires/", include("careplans.questionnaires.urls")),
     path("patient-data/", include("pkb_bridge.patient_data_urls")),
     path("audit/", include("rms.audit_urls")),
     # Sign-in: password, two-factor code, log out (everywhere): rms.accounts.

@@ -13,6 +13,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="patient-plans",
     ),
     path("", include("careplans.api.care_plan_urls")),
-    path("", include("careplans.api.library_urls")),
-    path("", include("careplans.api.questionnaire_urls")),
+    path("", include("careplans.library.api.urls")),
+    path("", include("careplans.questionnaires.api.urls")),
 ]

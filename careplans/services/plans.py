@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from careplans import schedule, selectors
+from careplans.library import services as library
 from careplans.models import (
     FollowUpPlan,
     Pathway,
@@ -31,7 +32,6 @@ from careplans.models import (
     TreatmentEvent,
 )
 from careplans.rules import RuleConfigError, validate
-from careplans.services import library
 from rms import permissions
 from rms.models import Diagnosis, Patient, Team
 from rms.models.teams import TumourSite

@@ -51,14 +51,14 @@ from careplans.models import (
     Pathway,
     QuestionnaireResponse,
 )
-from careplans.questionnaire_selectors import questionnaire_get
+from careplans.questionnaires import services as questionnaire_services
+from careplans.questionnaires.selectors import questionnaire_get
 from careplans.services import care_plans as care_plan_services
-from careplans.services import questionnaires as questionnaire_services
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import ReleasePolicy
 from rms.models import Document, Patient, Resource, Result, Role, Team
 from rms.services import library as library_services
-from tests.careplans.library_helpers import resource as library_resource
+from tests.careplans.library.helpers import resource as library_resource
 from tests.factories import (
     DocumentFactory,
     MembershipFactory,

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from careplans.models import ResourceShare
 from rms.models import Patient, Resource
-from tests.careplans.library_helpers import pack, resource
+from tests.careplans.library.helpers import pack, resource
 
 pytestmark = pytest.mark.django_db
 

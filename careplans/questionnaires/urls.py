@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans import questionnaire_views as views
+from careplans.questionnaires import views as views
 
 app_name = "questionnaires"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans.api import library_views as views
+from careplans.library.api import views as views
 
 urlpatterns: list[URLPattern] = [
     path(

@@ -17,16 +17,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from careplans import questionnaire_selectors as selectors
-from careplans.api.questionnaire_serializers import (
+from careplans.models import Questionnaire, QuestionnaireResponse
+from careplans.questionnaires import selectors as selectors
+from careplans.questionnaires import services as services
+from careplans.questionnaires.api.serializers import (
     QuestionnaireOutputSerializer,
     RequestInputSerializer,
     RequestOutputSerializer,
     ResponseInputSerializer,
     ResponseOutputSerializer,
 )
-from careplans.models import Questionnaire, QuestionnaireResponse
-from careplans.services import questionnaires as services
 from rms.api.common import (
     READ_ONLY,
     ApiPagination,

@@ -22,7 +22,6 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from careplans import scoring as scoring_rules
 from careplans import signals
 from careplans.models import (
     FollowUpPlan,
@@ -31,6 +30,7 @@ from careplans.models import (
     QuestionnaireRequest,
     QuestionnaireResponse,
 )
+from careplans.questionnaires import scoring as scoring_rules
 from careplans.work_item_keys import QuestionnaireAlertKey
 from rms import permissions
 from rms import selectors as rms_selectors

@@ -18,9 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from careplans import library_selectors as reads
 from careplans import selectors
-from careplans.api.library_serializers import (
+from careplans.library import selectors as reads
+from careplans.library import services as services
+from careplans.library.api.serializers import (
     LibraryResourceOutputSerializer,
     MilestoneInputSerializer,
     MilestoneOutputSerializer,
@@ -28,7 +29,6 @@ from careplans.api.library_serializers import (
     ShareOutputSerializer,
 )
 from careplans.models import InformationPack
-from careplans.services import library as services
 from rms import selectors as rms_selectors
 from rms.api.common import (
     READ_ONLY,

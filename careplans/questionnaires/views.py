@@ -4,7 +4,7 @@ review, one response's answers, and the latest scores for the virtual review.
 
 Every patient is opened with ``rms.access.patient_for_request`` (scoped, logged; another team's
 patient is a 404); entering answers or sending a questionnaire needs a write role in one of the
-patient's teams (a viewer gets a 403) and goes through ``careplans.services.questionnaires``.
+patient's teams (a viewer gets a 403) and goes through ``careplans.questionnaires.services``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from careplans import questionnaire_selectors as selectors
 from careplans.models import Questionnaire, QuestionnaireResponse
-from careplans.questionnaire_forms import AnswerForm, SendForm, field_name
-from careplans.services import questionnaires as services
+from careplans.questionnaires import selectors as selectors
+from careplans.questionnaires import services as services
+from careplans.questionnaires.forms import AnswerForm, SendForm, field_name
 from rms import access
 from rms import selectors as rms_selectors
 from rms.forms import attach_errors
@@ -204,7 +204,7 @@ def response_detail(
     except QuestionnaireResponse.DoesNotExist:
         raise Http404("No such response.") from None
     answers = {str(item.get("linkId")): item.get("answer") or [] for item in _flat(response.fhir)}
-    from careplans import scoring
+    from careplans.questionnaires import scoring
 
     rows = []
     for item in scoring.items_of(response.questionnaire.fhir):

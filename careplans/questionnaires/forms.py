@@ -14,8 +14,8 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from careplans import scoring
 from careplans.models import Questionnaire
+from careplans.questionnaires import scoring
 
 ANSWER_PREFIX = "item_"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans import library_views as views
+from careplans.library import views as views
 
 app_name = "library"
 

@@ -11,15 +11,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from careplans import services as plan_services
+from careplans.library import services as library
 from careplans.models import Milestone, MilestoneReached, ResourceShare
-from careplans.services import library
 from careplans.tasks import resource_review_reminders
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.transport import PkbTransport
 from rms.models import Document, Resource
 from rms.services import library as rms_library
-from tests.careplans.library_helpers import pack, pathway, resource
+from tests.careplans.library.helpers import pack, pathway, resource
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db

@@ -27,9 +27,10 @@ from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from careplans import library_selectors as reads
 from careplans import selectors
-from careplans.library_forms import (
+from careplans.library import selectors as reads
+from careplans.library import services as services
+from careplans.library.forms import (
     PANEL_ID,
     ApproveForm,
     MilestoneForm,
@@ -38,7 +39,6 @@ from careplans.library_forms import (
     ShareResourceForm,
 )
 from careplans.models import Milestone
-from careplans.services import library as services
 from rms import access, permissions
 from rms import selectors as rms_selectors
 from rms.forms import attach_errors

@@ -10,9 +10,9 @@ import pytest
 from django.urls import reverse
 from pytest_django.asserts import assertContains
 
-from careplans import questionnaire_selectors as selectors
 from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
-from careplans.services import questionnaires as qs
+from careplans.questionnaires import selectors as selectors
+from careplans.questionnaires import services as qs
 from pkb_bridge import services as pkb_services
 from worklists.models import WorkItem
 

@@ -18,7 +18,7 @@ from careplans.models import (
     QuestionnaireRequest,
     QuestionnaireResponse,
 )
-from careplans.services import questionnaires as qs
+from careplans.questionnaires import services as qs
 from careplans.tasks import questionnaire_schedule
 from pkb_bridge import services as pkb_services
 from tests.factories import PatientFactory

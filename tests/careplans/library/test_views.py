@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from careplans.models import MilestoneReached, ResourceShare
 from rms.models import Resource
-from tests.careplans.library_helpers import pack, resource
+from tests.careplans.library.helpers import pack, resource
 
 pytestmark = pytest.mark.django_db
 

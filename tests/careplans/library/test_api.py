@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from careplans.models import ResourceShare
 from rms.models import Resource
-from tests.careplans.library_helpers import pack, resource
+from tests.careplans.library.helpers import pack, resource
 
 pytestmark = pytest.mark.django_db
 

@@ -2,9 +2,9 @@
 
 Questionnaires are shared by every team: a superuser, or a staff user who is a team admin in any
 team, uploads or edits the FHIR R4 Questionnaire JSON and the scoring and alert rules here. Both
-are checked before saving (``careplans.scoring``), and the form shows the reason for a refusal
-(the field path and the problem). ``pkb_questionnaire_id`` is set here once PKB has the
-questionnaire. Which questionnaires a pathway schedules is edited inline.
+are checked before saving (``careplans.questionnaires.scoring``), and the form shows the reason
+for a refusal (the field path and the problem). ``pkb_questionnaire_id`` is set here once PKB has
+the questionnaire. Which questionnaires a pathway schedules is edited inline.
 
 Requests and responses are read-only here, scoped like ``rms.admin`` (opening one is logged as an
 access to the patient's record); clinicians enter answers on the patient's page.
@@ -21,7 +21,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from careplans import scoring
 from careplans.admin import PathwayEditorMixin
 from careplans.models import (
     PathwayQuestionnaire,
@@ -29,6 +28,7 @@ from careplans.models import (
     QuestionnaireRequest,
     QuestionnaireResponse,
 )
+from careplans.questionnaires import scoring
 from rms.admin.record import PatientScopedAdmin, ViewOnlyMixin
 
 
