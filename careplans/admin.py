@@ -160,6 +160,6 @@ class FollowUpPlanAdmin(ViewOnlyMixin, PatientScopedAdmin):
 
 
 # The admin of the other careplans subjects lives in modules of their own.
-from careplans import care_plan_admin  # noqa: E402, F401
+from careplans.care_plans import admin as care_plan_admin  # noqa: E402, F401
 from careplans.library import admin as library_admin  # noqa: E402, F401
 from careplans.questionnaires import admin as questionnaire_admin  # noqa: E402, F401

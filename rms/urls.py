@@ -18,7 +18,7 @@ urlpatterns = [
     path("worklists/patients/", include("worklists.patient_urls")),
     path("charts/", include("careplans.chart_urls")),
     path("review/", include("careplans.review_urls")),
-    path("care-plans/", include("careplans.care_plan_urls")),
+    path("care-plans/", include("careplans.care_plans.urls")),
     path("library/", include("careplans.library.urls")),
     path("questionnaires/", include("careplans.questionnaires.urls")),
     path("patient-data/", include("pkb_bridge.patient_data_urls")),

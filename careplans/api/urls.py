@@ -12,7 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.PatientPlanListApi.as_view(),
         name="patient-plans",
     ),
-    path("", include("careplans.api.care_plan_urls")),
+    path("", include("careplans.care_plans.api.urls")),
     path("", include("careplans.library.api.urls")),
     path("", include("careplans.questionnaires.api.urls")),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans.library import views as views
+from careplans.library import views
 
 app_name = "library"
 

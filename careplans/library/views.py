@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from careplans import selectors
 from careplans.library import selectors as reads
-from careplans.library import services as services
+from careplans.library import services
 from careplans.library.forms import (
     PANEL_ID,
     ApproveForm,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans.questionnaires import views as views
+from careplans.questionnaires import views
 
 app_name = "questionnaires"
 

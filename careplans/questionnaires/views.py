@@ -24,8 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from careplans.models import Questionnaire, QuestionnaireResponse
-from careplans.questionnaires import selectors as selectors
-from careplans.questionnaires import services as services
+from careplans.questionnaires import selectors, services
 from careplans.questionnaires.forms import AnswerForm, SendForm, field_name
 from rms import access
 from rms import selectors as rms_selectors

@@ -29,8 +29,8 @@ from pytest_django.asserts import assertContains, assertNotContains, assertRedir
 from rest_framework.test import APIClient
 
 from careplans import services as plan_services
+from careplans.care_plans import services as consent_services
 from careplans.models import PKB_SHARING_TOPIC, ConsentMethod, ConsentStatus, Pathway
-from careplans.services import care_plans as consent_services
 from pkb_bridge import services
 from pkb_bridge.models import Enrolment, OutboundMessage, Publication, ReleasePolicy
 from rms import services as rms_services

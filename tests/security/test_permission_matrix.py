@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from careplans import review
 from careplans import services as plan_services
+from careplans.care_plans import services as care_plan_services
 from careplans.models import (
     CarePlan,
     CarePlanTemplate,
@@ -53,7 +54,6 @@ from careplans.models import (
 )
 from careplans.questionnaires import services as questionnaire_services
 from careplans.questionnaires.selectors import questionnaire_get
-from careplans.services import care_plans as care_plan_services
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import ReleasePolicy
 from rms.models import Document, Patient, Resource, Result, Role, Team

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans.library.api import views as views
+from careplans.library.api import views
 
 urlpatterns: list[URLPattern] = [
     path(

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from careplans import selectors
 from careplans.library import selectors as reads
-from careplans.library import services as services
+from careplans.library import services
 from careplans.library.api.serializers import (
     LibraryResourceOutputSerializer,
     MilestoneInputSerializer,

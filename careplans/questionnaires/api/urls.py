@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans.questionnaires.api import views as views
+from careplans.questionnaires.api import views
 
 urlpatterns: list[URLPattern] = [
     path("questionnaires/", views.QuestionnaireListApi.as_view(), name="questionnaires"),

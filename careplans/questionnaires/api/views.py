@@ -18,8 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from careplans.models import Questionnaire, QuestionnaireResponse
-from careplans.questionnaires import selectors as selectors
-from careplans.questionnaires import services as services
+from careplans.questionnaires import selectors, services
 from careplans.questionnaires.api.serializers import (
     QuestionnaireOutputSerializer,
     RequestInputSerializer,

@@ -11,7 +11,7 @@ from django.urls import reverse
 from pytest_django.asserts import assertContains
 
 from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
-from careplans.questionnaires import selectors as selectors
+from careplans.questionnaires import selectors
 from careplans.questionnaires import services as qs
 from pkb_bridge import services as pkb_services
 from worklists.models import WorkItem

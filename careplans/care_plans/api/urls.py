@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans.api import care_plan_views as views
+from careplans.care_plans.api import views
 
 PATIENT = "patients/<uuid:public_id>/"
 PLAN = f"{PATIENT}care-plans/<uuid:care_plan_id>/"

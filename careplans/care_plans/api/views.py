@@ -17,8 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from careplans import care_plan_selectors as selectors
-from careplans.api.care_plan_serializers import (
+from careplans.care_plans import selectors, services
+from careplans.care_plans.api.serializers import (
     CarePlanCreateInputSerializer,
     CarePlanOutputSerializer,
     CarePlanSummaryOutputSerializer,
@@ -29,7 +29,6 @@ from careplans.api.care_plan_serializers import (
     ConsentWithdrawInputSerializer,
 )
 from careplans.models import CarePlan, ConsentRecord
-from careplans.services import care_plans as services
 from rms import selectors as rms_selectors
 from rms.api.common import READ_ONLY, open_patient, request_user, require_write, service_errors
 from rms.models import Patient, Resource

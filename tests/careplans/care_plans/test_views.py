@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from careplans.care_plans import services
 from careplans.models import CarePlan, CarePlanTemplate, CarePlanVersion
-from careplans.services import care_plans as services
 
 pytestmark = pytest.mark.django_db
 

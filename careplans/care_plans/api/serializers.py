@@ -6,6 +6,14 @@ from typing import Any
 
 from rest_framework import serializers
 
+from careplans.care_plans.services import (
+    BODY_MAX,
+    CONSENT_NOTE_MAX,
+    HEADING_MAX,
+    INFORMATION_MAX,
+    NOTE_MAX,
+    TOPIC_MAX,
+)
 from careplans.models import (
     CarePlan,
     CarePlanSection,
@@ -14,14 +22,6 @@ from careplans.models import (
     ConsentRecord,
     ConsentStatus,
     SectionKind,
-)
-from careplans.services.care_plans import (
-    BODY_MAX,
-    CONSENT_NOTE_MAX,
-    HEADING_MAX,
-    INFORMATION_MAX,
-    NOTE_MAX,
-    TOPIC_MAX,
 )
 
 

@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from careplans.care_plans import services
 from careplans.models import ConsentRecord
-from careplans.services import care_plans as services
 from rms.models import Patient
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,8 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from careplans import care_plan_selectors as selectors
-from careplans.models import PKB_SHARING_TOPIC, ConsentMethod, ConsentStatus
-from careplans.services.care_plans import (
+from careplans.care_plans import selectors
+from careplans.care_plans.services import (
     BODY_MAX,
     CONSENT_NOTE_MAX,
     HEADING_MAX,
@@ -23,6 +22,7 @@ from careplans.services.care_plans import (
     NOTE_MAX,
     TOPIC_MAX,
 )
+from careplans.models import PKB_SHARING_TOPIC, ConsentMethod, ConsentStatus
 from rms.models import Resource
 
 # The elements the panels are (see templates/careplans/care_plans/*_panel.html).

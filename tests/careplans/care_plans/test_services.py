@@ -9,10 +9,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from careplans import care_plan_selectors as selectors
 from careplans import services as plan_services
+from careplans.care_plans import selectors, services
 from careplans.models import CarePlan, CarePlanTemplate, CarePlanVersion
-from careplans.services import care_plans as services
 from pkb_bridge import services as pkb
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.transport import PkbTransport

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rms.env import Env
 from rms.models import Document
 
-SETTINGS = Path(__file__).resolve().parents[2] / "rms" / "settings.py"
+SETTINGS = Path(__file__).resolve().parents[3] / "rms" / "settings.py"
 
 
 def _choices_in_settings() -> list[str]:

@@ -25,8 +25,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from careplans import care_plan_selectors as selectors
-from careplans.care_plan_forms import (
+from careplans.care_plans import selectors, services
+from careplans.care_plans.forms import (
     CARE_PLANS_PANEL_ID,
     CONSENT_PANEL_ID,
     CONSENT_TOPICS,
@@ -36,9 +36,8 @@ from careplans.care_plan_forms import (
     ConsentWithdrawForm,
     SectionForm,
 )
-from careplans.care_plan_presenters import ConsentPresenter, VersionPresenter, compare
+from careplans.care_plans.presenters import ConsentPresenter, VersionPresenter, compare
 from careplans.models import CarePlan, CarePlanVersion, ConsentRecord
-from careplans.services import care_plans as services
 from rms import access
 from rms import selectors as rms_selectors
 from rms.forms import attach_errors

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from careplans.care_plans import services
 from careplans.models import ConsentRecord
-from careplans.services import care_plans as services
 from pkb_bridge import services as pkb
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.transport import PkbTransport

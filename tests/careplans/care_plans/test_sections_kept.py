@@ -12,9 +12,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from careplans import care_plan_selectors as selectors
+from careplans.care_plans import selectors, services
 from careplans.models import CarePlan, CarePlanTemplate, CarePlanVersion
-from careplans.services import care_plans as services
 from rms.models import Team
 
 pytestmark = pytest.mark.django_db

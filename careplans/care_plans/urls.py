@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from careplans import care_plan_views as views
+from careplans.care_plans import views
 
 app_name = "care_plans"
 
