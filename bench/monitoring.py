@@ -33,8 +33,8 @@ def main() -> None:
     from django.contrib.auth.models import User
     from django.db import transaction
 
+    from careplans.followup.services import monitoring
     from careplans.models import FollowUpPlan, Pathway, PlanTest, Rule, ScheduleStep
-    from careplans.services import monitoring
     from rms import services
     from rms.models import CaseloadEntry, Observation, Patient, Result
     from rms.models.teams import Role

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from careplans.followup.services import monitoring
 from careplans.library import services as library
-from careplans.services import monitoring
 
 
 @shared_task(acks_late=True, ignore_result=True)

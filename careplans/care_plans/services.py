@@ -29,6 +29,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from careplans.followup.presenters import step_in_words
 from careplans.models import (
     CarePlan,
     CarePlanSection,
@@ -40,7 +41,6 @@ from careplans.models import (
     FollowUpPlan,
     SectionKind,
 )
-from careplans.presenters import step_in_words
 from rms import permissions, uk_formats
 from rms import selectors as rms_selectors
 from rms.models import Document, Patient, Resource, Team

@@ -12,7 +12,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from careplans import selectors
+from careplans.followup import selectors
 from careplans.models import InformationPack, Milestone, Pathway
 from rms.models import Resource, Team
 from rms.services import library as rms_library

@@ -27,7 +27,7 @@ from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from careplans import selectors
+from careplans.followup import selectors
 from careplans.library import selectors as reads
 from careplans.library import services
 from careplans.library.forms import (

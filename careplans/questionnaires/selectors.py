@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from careplans.charts import ChartPoint, SeverityBand, ThresholdLine, TrendChart
+from careplans.followup.charts import ChartPoint, SeverityBand, ThresholdLine, TrendChart
 from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
 from rms.models import Patient
 

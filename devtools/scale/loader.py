@@ -17,9 +17,9 @@ from django.db.models import DateTimeField, OuterRef, Subquery, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from careplans.followup.rules import validate
+from careplans.followup.rules.common import make_key
 from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
-from careplans.rules import validate
-from careplans.rules.common import make_key
 from devtools.demo.plans import at
 from devtools.scale.patients import (
     APPOINTMENT_COLUMNS,

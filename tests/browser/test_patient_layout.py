@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from careplans import services
+from careplans.followup import services
 from careplans.models import Questionnaire
 from careplans.questionnaires import services as qs
 from tests.browser.conftest import log_in

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from careplans import services
+from careplans.followup import services
 from careplans.models import Questionnaire
 from careplans.questionnaires import services as qs
 from rms.models import Document

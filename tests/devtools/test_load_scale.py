@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.test import Client, override_settings
 
+from careplans.followup.rules import validate
 from careplans.models import FollowUpPlan, Pathway, PlanTest, Rule, ScheduleStep
-from careplans.rules import validate
 from devtools import scale
 from rms import nhs_number, selectors
 from rms.models import (

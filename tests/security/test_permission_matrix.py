@@ -41,9 +41,9 @@ from django.test.client import ClientHandler
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from careplans import review
-from careplans import services as plan_services
 from careplans.care_plans import services as care_plan_services
+from careplans.followup import review
+from careplans.followup import services as plan_services
 from careplans.models import (
     CarePlan,
     CarePlanTemplate,

@@ -1,9 +1,10 @@
 """REST API of care plans and consent records.
 
-As in ``careplans.api.views``: the patient is opened with ``rms.access.patient_for_request``
-(scoped to the token user's teams, logged with channel "api"; another team's patient is a
-404), writes need a clinician or team admin role in one of the patient's teams (a viewer gets
-a 403), and the services decide, record who did what, and share the result with PKB.
+As in ``careplans.followup.api.views``: the patient is opened with
+``rms.access.patient_for_request`` (scoped to the token user's teams, logged with channel
+"api"; another team's patient is a 404), writes need a clinician or team admin role in one of
+the patient's teams (a viewer gets a 403), and the services decide, record who did what, and share
+the result with PKB.
 """
 
 from __future__ import annotations

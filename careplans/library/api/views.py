@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from careplans import selectors
+from careplans.followup import selectors
 from careplans.library import selectors as reads
 from careplans.library import services
 from careplans.library.api.serializers import (

@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from careplans import services as plan_services
 from careplans.care_plans import selectors, services
+from careplans.followup import services as plan_services
 from careplans.models import CarePlan, CarePlanTemplate, CarePlanVersion
 from pkb_bridge import services as pkb
 from pkb_bridge.models import OutboundMessage

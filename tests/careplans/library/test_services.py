@@ -10,7 +10,7 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from careplans import services as plan_services
+from careplans.followup import services as plan_services
 from careplans.library import services as library
 from careplans.models import Milestone, MilestoneReached, ResourceShare
 from careplans.tasks import resource_review_reminders

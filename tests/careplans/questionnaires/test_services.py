@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from careplans import services as plan_services
+from careplans.followup import services as plan_services
 from careplans.models import (
     Pathway,
     Questionnaire,
