@@ -134,8 +134,10 @@ def test_every_patient_has_an_active_plan_copied_from_their_teams_pathway(loaded
             "test_code", "from_month", "until_month", "every_months"
         )
         assert sorted(plan_steps) == sorted(pathway_steps)
-        assert sorted(Rule.objects.filter(plan=plan).values_list("name", "params")) == sorted(
-            plan.pathway.rules.filter(active=True, test_code=main).values_list("name", "params")
+        # Copied as plan_start copies them, down to each rule's code.
+        fields = ("name", "code", "params", "priority", "description")
+        assert sorted(Rule.objects.filter(plan=plan).values_list(*fields)) == sorted(
+            plan.pathway.rules.filter(active=True, test_code=main).values_list(*fields)
         )
         assert plan_test.last_result_at is not None
         assert plan.changes.get().action == "started"

@@ -285,6 +285,41 @@ def pathway_mismatch(*, patient: Patient, pathway: Pathway) -> str | None:
     )
 
 
+def pathway_copy(
+    *, plan: FollowUpPlan, steps: Iterable[ScheduleStep], rules: Iterable[Rule]
+) -> tuple[list[ScheduleStep], list[Rule]]:
+    """The plan's own copies of a pathway's schedule steps and rules, unsaved: the one way a
+    pathway is copied onto a plan (``plan_start`` saves them, the scale loader writes them in
+    bulk). Writes nothing."""
+    step_copies = [
+        ScheduleStep(
+            plan=plan,
+            test_code=step.test_code,
+            test_name=step.test_name,
+            from_month=step.from_month,
+            until_month=step.until_month,
+            every_months=step.every_months,
+            grace_days=step.grace_days,
+        )
+        for step in steps
+    ]
+    rule_copies = [
+        Rule(
+            plan=plan,
+            name=rule.name,
+            code=rule.code,
+            test_code=rule.test_code,
+            rule_type=rule.rule_type,
+            params=rule.params,
+            priority=rule.priority,
+            active=rule.active,
+            description=rule.description,
+        )
+        for rule in rules
+    ]
+    return step_copies, rule_copies
+
+
 @transaction.atomic
 def plan_start(
     *,
@@ -323,29 +358,11 @@ def plan_start(
         return existing
 
     steps = list(pathway.schedule.order_by("test_code", "from_month", "id"))
-    for step in steps:
-        ScheduleStep.objects.create(
-            plan=plan,
-            test_code=step.test_code,
-            test_name=step.test_name,
-            from_month=step.from_month,
-            until_month=step.until_month,
-            every_months=step.every_months,
-            grace_days=step.grace_days,
-        )
     rules = list(pathway.rules.order_by("test_code", "name", "id"))
-    for rule in rules:
-        Rule.objects.create(
-            plan=plan,
-            name=rule.name,
-            code=rule.code,
-            test_code=rule.test_code,
-            rule_type=rule.rule_type,
-            params=rule.params,
-            priority=rule.priority,
-            active=rule.active,
-            description=rule.description,
-        )
+    step_copies, rule_copies = pathway_copy(plan=plan, steps=steps, rules=rules)
+    # Saved one by one, not in bulk: each copy is a clinical record with its own audit entry.
+    for copy in [*step_copies, *rule_copies]:
+        copy.save()
     tests: dict[str, ScheduleStep] = {}
     for step in steps:
         tests.setdefault(step.test_code.casefold(), step)
