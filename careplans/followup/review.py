@@ -243,7 +243,26 @@ def _author(actor: User) -> str:
     return actor.get_full_name() or actor.get_username()
 
 
-def _letter_html(
+@dataclass(frozen=True)
+class ReviewLetter:
+    """What a review letter says, whichever way it is rendered (the filed HTML document, the
+    GP's PDF): one content for both, so the two never tell different things."""
+
+    trust_name: str
+    patient_name: str
+    nhs_number: str
+    date_of_birth: str
+    reviewed_on: str
+    plans: list[str]
+    teams: list[str]
+    outcome_label: str
+    outcome_words: str
+    results: list[LetterResult]
+    note: str
+    reviewer: str
+
+
+def review_letter(
     *,
     patient: Patient,
     plans: Sequence[FollowUpPlan],
@@ -253,24 +272,27 @@ def _letter_html(
     reviewer: str,
     reviewed_at: dt.datetime,
     words: str,
-) -> str:
-    return render_to_string(
-        LETTER_TEMPLATE,
-        {
-            "trust_name": settings.TRUST_NAME,
-            "patient_name": patient.full_name,
-            "nhs_number": patient.nhs_number_display or "Not recorded",
-            "date_of_birth": format_date(patient.date_of_birth),
-            "reviewed_on": format_date(timezone.localdate(reviewed_at)),
-            "plans": [plan.pathway.name for plan in plans],
-            "teams": sorted({plan.team.name for plan in plans}),
-            "outcome_label": ReviewOutcome(outcome).label,
-            "outcome_words": words,
-            "results": results,
-            "note": note,
-            "reviewer": reviewer,
-        },
+) -> ReviewLetter:
+    """The letter of one review, from what the review saw and decided. Reads only."""
+    label = ReviewOutcome(outcome).label if outcome in ReviewOutcome.values else outcome
+    return ReviewLetter(
+        trust_name=settings.TRUST_NAME,
+        patient_name=patient.full_name,
+        nhs_number=patient.nhs_number_display or "Not recorded",
+        date_of_birth=format_date(patient.date_of_birth),
+        reviewed_on=format_date(timezone.localdate(reviewed_at)),
+        plans=[plan.pathway.name for plan in plans],
+        teams=sorted({plan.team.name for plan in plans}),
+        outcome_label=label,
+        outcome_words=words,
+        results=list(results),
+        note=note,
+        reviewer=reviewer,
     )
+
+
+def _letter_html(letter: ReviewLetter) -> str:
+    return render_to_string(LETTER_TEMPLATE, vars(letter))
 
 
 @transaction.atomic
@@ -309,14 +331,16 @@ def review_record(
             authored_at=now,
             content_type=Document.ContentType.HTML,
             content_html=_letter_html(
-                patient=patient,
-                plans=plans,
-                outcome=outcome,
-                note=text,
-                results=results,
-                reviewer=reviewer,
-                reviewed_at=now,
-                words=words,
+                review_letter(
+                    patient=patient,
+                    plans=plans,
+                    outcome=outcome,
+                    note=text,
+                    results=results,
+                    reviewer=reviewer,
+                    reviewed_at=now,
+                    words=words,
+                )
             ),
             author=reviewer,
         ),
@@ -407,11 +431,25 @@ def review_letter_pdf(*, change: PlanChange) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    patient = change.plan.patient
     details = change.details or {}
     outcome = str(details.get("outcome", ""))
-    label = ReviewOutcome(outcome).label if outcome in ReviewOutcome.values else outcome
-    reviewed_at = change.at
+    words = str(details.get("outcome_words", ""))
+    if not words and outcome in ReviewOutcome.values:
+        # Reviews recorded before the words were kept with them.
+        words = OUTCOME_WORDS[ReviewOutcome(outcome)]
+    letter = review_letter(
+        patient=change.plan.patient,
+        plans=[change.plan],
+        outcome=outcome,
+        note=str(details.get("note", "")).strip(),
+        results=[
+            LetterResult(str(r.get("test", "")), str(r.get("date", "")), str(r.get("value", "")))
+            for r in details.get("results", [])
+        ],
+        reviewer=_author(change.actor),
+        reviewed_at=change.at,
+        words=words,
+    )
     styles = getSampleStyleSheet()
 
     def para(text: str, style: str = "BodyText") -> Paragraph:
@@ -424,7 +462,7 @@ def review_letter_pdf(*, change: PlanChange) -> bytes:
         buffer,
         pagesize=A4,
         title=LETTER_TITLE,
-        author=settings.TRUST_NAME,
+        author=letter.trust_name,
         leftMargin=20 * mm,
         rightMargin=20 * mm,
         topMargin=18 * mm,
@@ -432,20 +470,17 @@ def review_letter_pdf(*, change: PlanChange) -> bytes:
     )
     identity = Table(
         [
-            ["Patient", patient.full_name],
-            ["NHS number", patient.nhs_number_display or "Not recorded"],
-            ["Date of birth", format_date(patient.date_of_birth)],
-            ["Date of review", format_date(timezone.localdate(reviewed_at))],
-            ["Follow-up plan", change.plan.pathway.name],
+            ["Patient", letter.patient_name],
+            ["NHS number", letter.nhs_number],
+            ["Date of birth", letter.date_of_birth],
+            ["Date of review", letter.reviewed_on],
+            ["Follow-up plan", ", ".join(letter.plans)],
         ],
         colWidths=[40 * mm, 120 * mm],
         hAlign="LEFT",
     )
     identity.setStyle(TableStyle([("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold")]))
-    rows = [["Test", "Date", "Result"]] + [
-        [str(r.get("test", "")), str(r.get("date", "")), str(r.get("value", ""))]
-        for r in details.get("results", [])
-    ]
+    rows = [["Test", "Date", "Result"]] + [[r.test, r.date, r.value] for r in letter.results]
     results = Table(rows, colWidths=[70 * mm, 40 * mm, 50 * mm], hAlign="LEFT", repeatRows=1)
     results.setStyle(
         TableStyle(
@@ -457,7 +492,7 @@ def review_letter_pdf(*, change: PlanChange) -> bytes:
         )
     )
     story: list[Any] = [
-        para(settings.TRUST_NAME, "Title"),
+        para(letter.trust_name, "Title"),
         para(LETTER_TITLE, "Heading2"),
         identity,
         Spacer(1, 6 * mm),
@@ -465,20 +500,15 @@ def review_letter_pdf(*, change: PlanChange) -> bytes:
         results if len(rows) > 1 else para("No results of the plan's tests yet."),
         Spacer(1, 6 * mm),
         para("Outcome", "Heading3"),
-        para(label),
+        para(letter.outcome_label),
     ]
-    words = str(details.get("outcome_words", ""))
-    if not words and outcome in ReviewOutcome.values:
-        # Reviews recorded before the words were kept with them.
-        words = OUTCOME_WORDS[ReviewOutcome(outcome)]
-    if words:
-        story.append(para(words))
-    note = str(details.get("note", "")).strip()
-    if note:
-        story += [para("Clinician's note", "Heading3"), para(note)]
+    if letter.outcome_words:
+        story.append(para(letter.outcome_words))
+    if letter.note:
+        story += [para("Clinician's note", "Heading3"), para(letter.note)]
     story += [
         Spacer(1, 6 * mm),
-        para(f"Reviewed by {_author(change.actor)}, {change.plan.team.name}."),
+        para(f"Reviewed by {letter.reviewer}, {', '.join(letter.teams)}."),
     ]
     document.build(story)
     return buffer.getvalue()

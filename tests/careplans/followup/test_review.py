@@ -456,6 +456,30 @@ def test_the_letter_is_served_as_a_pdf_with_the_patient_results_and_outcome(
     assert "Demo NHS Foundation Trust" in text
 
 
+def test_the_pdf_says_what_the_filed_letter_says(client, clinician, patient, plan):
+    document = review_record(
+        patient=patient, actor=clinician, outcome=ReviewOutcome.BRING_TO_CLINIC, note="Rising."
+    )
+    client.force_login(clinician)
+
+    text = pdf_text(client.get(pdf_url(document)).content)
+
+    said = [
+        patient.full_name,
+        patient.nhs_number_display,
+        "12-Apr-1955",
+        plan.pathway.name,
+        "0.05 ug/L",
+        ReviewOutcome.BRING_TO_CLINIC.label,
+        "Rising.",
+        clinician.get_full_name() or clinician.get_username(),
+        plan.team.name,
+    ]
+    for words in said:
+        assert words in document.content_html
+        assert words in text
+
+
 def test_a_viewer_may_read_the_pdf(client, clinician, viewer, patient, plan):
     document = review_record(
         patient=patient, actor=clinician, outcome=ReviewOutcome.CONTINUE, note=""
