@@ -33,8 +33,9 @@ def main() -> None:
     from django.contrib.auth.models import User
     from django.db import transaction
 
-    from careplans.models import FollowUpPlan, Pathway, PlanTest, Rule, ScheduleStep
-    from careplans.services import monitoring
+    from careplans.followup.services import monitoring
+    from careplans.followup.services import plans as plan_services
+    from careplans.models import FollowUpPlan, Pathway, PlanTest, Rule
     from rms import services
     from rms.models import CaseloadEntry, Observation, Patient, Result
     from rms.models.teams import Role
@@ -64,15 +65,9 @@ def main() -> None:
         anchor_date=today - dt.timedelta(days=3650),
         started_by=clinician,
     )
-    for step in pathway.schedule.all():
-        ScheduleStep.objects.create(
-            plan=plan,
-            test_code=step.test_code,
-            test_name=step.test_name,
-            from_month=step.from_month,
-            until_month=step.until_month,
-            every_months=step.every_months,
-        )
+    steps, _ = plan_services.pathway_copy(plan=plan, steps=pathway.schedule.all(), rules=())
+    for step in steps:
+        step.save()
     rules = [
         ("absolute_limit", {"threshold": "0.2", "confirmations": 2, "units": "ug/L"}),
         ("rise_above_nadir", {"rise": "2", "units": "ug/L"}),

@@ -3,7 +3,7 @@
 Pathways are templates shared by every team: a superuser, or a staff user who is a team admin
 in any team, edits them here with their schedule steps and rules inline (Django's model
 permissions still decide what each may do). A rule's parameters are checked by
-``careplans.rules`` before they are saved. A change to a pathway reaches only plans started
+``careplans.followup.rules`` before they are saved. A change to a pathway reaches only plans started
 after it: each plan has its own copy.
 
 Patients' plans are read-only here, scoped like ``rms.admin`` (a superuser sees every plan,
@@ -20,8 +20,8 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from careplans.followup.rules import RuleConfigError, validate
 from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
-from careplans.rules import RuleConfigError, validate
 from rms import permissions
 from rms.admin.record import PatientScopedAdmin, ViewOnlyMixin
 
@@ -160,4 +160,6 @@ class FollowUpPlanAdmin(ViewOnlyMixin, PatientScopedAdmin):
 
 
 # The admin of the other careplans subjects lives in modules of their own.
-from careplans import care_plan_admin, library_admin, questionnaire_admin  # noqa: E402, F401
+from careplans.care_plans import admin as care_plan_admin  # noqa: E402, F401
+from careplans.library import admin as library_admin  # noqa: E402, F401
+from careplans.questionnaires import admin as questionnaire_admin  # noqa: E402, F401

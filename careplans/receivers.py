@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from careplans.services import library, monitoring
+from careplans.followup.services import monitoring
+from careplans.library import services as library
 from rms.models import DomainEvent, Result
 from rms.services import system_user
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from careplans.services import library, monitoring
+from careplans.followup.services import monitoring
+from careplans.library import services as library
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -19,7 +20,7 @@ def overdue_scan() -> int:
 def questionnaire_schedule() -> int:
     """Beat, hourly by default: create the questionnaire requests the pathways' schedules make
     due. Safe to repeat: one request per plan, questionnaire and due date."""
-    from careplans.services.questionnaires import schedule_due_requests
+    from careplans.questionnaires.services import schedule_due_requests
 
     return schedule_due_requests()
 

@@ -650,7 +650,7 @@ PKB_INFORMATION_DOCUMENT_TYPE = env.choice(
 # type; a clinic letter is shown with the patient's correspondence, where a record of a
 # conversation with the team belongs (a care plan, CP, would be kept as a care plan).
 # The codes are rms.Document.DocumentType.values, spelled out because settings cannot import
-# models; tests/careplans/test_consent_settings.py keeps the two lists equal.
+# models; tests/careplans/care_plans/test_consent_settings.py keeps the two lists equal.
 PKB_CONSENT_DOCUMENT_TYPE = env.choice(
     "PKB_CONSENT_DOCUMENT_TYPE",
     ["AL", "AN", "BR", "CL", "CP", "DL", "DS", "MDT", "RL", "TCI"],

@@ -28,7 +28,7 @@ JUSTIFIED = {
     ("rms/views.py", "CaseloadEntry"),
     ("rms/api/views.py", "CaseloadEntry"),
     # Whether a consent record, read through the scoped selector, was withdrawn already.
-    ("careplans/api/care_plan_views.py", "ConsentRecord"),
+    ("careplans/care_plans/api/views.py", "ConsentRecord"),
 }
 
 

@@ -500,7 +500,7 @@ class Migration(migrations.Migration):
                     models.JSONField(
                         blank=True,
                         default=dict,
-                        help_text="Scores and alert rules (JSON; see careplans.scoring for the format)",
+                        help_text="Scores and alert rules (JSON; see careplans.questionnaires.scoring for the format)",
                     ),
                 ),
                 (

@@ -105,7 +105,7 @@ class ScheduleStep(models.Model):
 
 class Rule(models.Model):
     """A threshold or trend rule on one test (parameters as JSON, checked by
-    ``careplans.rules.evaluate``). Belongs to a pathway or to a plan."""
+    ``careplans.followup.rules.evaluate``). Belongs to a pathway or to a plan."""
 
     pathway = models.ForeignKey(
         Pathway, on_delete=models.CASCADE, null=True, blank=True, related_name="rules"

@@ -5,7 +5,7 @@ saved) and our own ``scoring`` definition: the scores (sums or means of item ans
 linkIds) and the alert rules over scores and single answers. An answer's number is the
 ``ordinalValue`` extension (``http://hl7.org/fhir/StructureDefinition/ordinalValue``) of the
 chosen ``answerOption`` (or of its ``valueCoding``), or the ``valueInteger`` of an integer option
-or an integer item. ``careplans.scoring`` reads and checks both.
+or an integer item. ``careplans.questionnaires.scoring`` reads and checks both.
 
 A ``QuestionnaireRequest`` asks a patient to complete one (through PKB, or by a clinician on the
 phone); a ``QuestionnaireResponse`` is one completed questionnaire, scored when it was stored.
@@ -42,7 +42,9 @@ class Questionnaire(models.Model):
     scoring = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Scores and alert rules (JSON; see careplans.scoring for the format)",
+        help_text=(
+            "Scores and alert rules (JSON; see careplans.questionnaires.scoring for the format)"
+        ),
     )
     pkb_questionnaire_id = models.CharField(
         max_length=120,

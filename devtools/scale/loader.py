@@ -17,9 +17,10 @@ from django.db.models import DateTimeField, OuterRef, Subquery, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from careplans.followup.rules import validate
+from careplans.followup.rules.common import make_key
+from careplans.followup.services import plans as plan_services
 from careplans.models import FollowUpPlan, Pathway, PlanChange, PlanTest, Rule, ScheduleStep
-from careplans.rules import validate
-from careplans.rules.common import make_key
 from devtools.demo.plans import at
 from devtools.scale.patients import (
     APPOINTMENT_COLUMNS,
@@ -283,33 +284,11 @@ class _Writer:
         for b in built:
             plan_id = b.plan.pk
             b.plan_test.plan_id = plan_id
-            steps += [
-                ScheduleStep(
-                    plan_id=plan_id,
-                    test_code=s.test_code,
-                    test_name=s.test_name,
-                    from_month=s.from_month,
-                    until_month=s.until_month,
-                    every_months=s.every_months,
-                    grace_days=s.grace_days,
-                )
-                for s in b.template.steps
-            ]
-            plan_rules.append(
-                [
-                    Rule(
-                        plan_id=plan_id,
-                        name=r.name,
-                        test_code=r.test_code,
-                        rule_type=r.rule_type,
-                        params=r.params,
-                        priority=r.priority,
-                        active=r.active,
-                        description=r.description,
-                    )
-                    for r in b.template.rules
-                ]
+            step_copies, rule_copies = plan_services.pathway_copy(
+                plan=b.plan, steps=b.template.steps, rules=b.template.rules
             )
+            steps += step_copies
+            plan_rules.append(rule_copies)
             changes.append(
                 PlanChange(
                     plan_id=plan_id,

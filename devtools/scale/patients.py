@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
-from careplans import schedule
+from careplans.followup import schedule
 from careplans.models import FollowUpPlan, Pathway, PlanTest, Rule, ScheduleStep
 from devtools.demo import texts, values
 from devtools.demo.people import GPS, demographics

@@ -9,7 +9,7 @@ data in.
   (not the clinical worklist) get one work item.
 - ``poll``: QuestionnaireResponses and Observations PKB updated since the cursor. Each is kept
   as received (``FhirInbound``) and filed in its own transaction: a response through
-  ``careplans.services.questionnaires.record_response`` (which scores it and raises its
+  ``careplans.questionnaires.services.record_response`` (which scores it and raises its
   alerts), an observation as a patient-entered ``rms.Result`` (which runs the plan's rules).
   What cannot be filed is held with the reason and a work item, never dropped. The cursor
   moves only after a whole search was stored, so an outage re-reads instead of skipping.
@@ -31,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from careplans.models import Questionnaire, QuestionnaireRequest
-from careplans.services import questionnaires as questionnaire_services
+from careplans.questionnaires import services as questionnaire_services
 from pkb_bridge.fhir import alerts, bodies
 from pkb_bridge.fhir.client import FhirClient, FhirError
 from pkb_bridge.fhir.observations import ObservationError, result_input

@@ -21,8 +21,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from careplans.followup.selectors import breach_evidence_result_ids
 from careplans.models import PKB_SHARING_TOPIC, ConsentRecord, ConsentStatus
-from careplans.selectors import breach_evidence_result_ids
 from pkb_bridge import compose, hl7
 from pkb_bridge.models import Enrolment, OutboundMessage, Publication, ReleasePolicy
 from pkb_bridge.services.outbox import (

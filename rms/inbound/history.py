@@ -12,7 +12,7 @@ the change log's entry of each, one transaction a batch, without the per-result 
 message is filed whole or held (or refused) whole, as on the live feed. What the signals would
 have done is done once at the end:
 
-- monitoring evaluates each patient of the file once (``careplans.services.monitoring.
+- monitoring evaluates each patient of the file once (``careplans.followup.services.monitoring.
   evaluate_history``), raising only the breaches that are current;
 - the results of patients already shared with PKB are packed and queued under the team's
   publication policy, as an opt-in sends a record's history

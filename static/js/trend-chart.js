@@ -1,5 +1,5 @@
 /*
- * Trend charts of a patient's tests (careplans/charts.py builds the data).
+ * Trend charts of a patient's tests (careplans/followup/charts.py builds the data).
  *
  * Each <canvas data-trend-chart="ID"> is drawn from the JSON island with that id (Django's
  * json_script): no inline script, so a Content Security Policy can forbid them. Charts that

@@ -16,8 +16,8 @@ from django.apps import apps as django_apps
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from careplans.followup.services import plans
 from careplans.models import Pathway, Questionnaire, QuestionnaireRequest, Rule
-from careplans.services import plans
 from devtools.sandbox import SandboxServer
 from pkb_bridge import tasks
 from rms.models import Result

@@ -18,9 +18,9 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from careplans import services
+from careplans.followup import services
 from careplans.models import Questionnaire
-from careplans.services import questionnaires as qs
+from careplans.questionnaires import services as qs
 from tests.browser.conftest import log_in
 from tests.browser.test_accessibility import serious_violations
 from tests.browser.test_patient_page import _pathway

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from careplans import services
+from careplans.followup import services
 from careplans.models import Pathway, Rule, ScheduleStep
 from tests.browser.conftest import log_in
 from tests.factories import ObservationFactory, PatientFactory, ResultFactory

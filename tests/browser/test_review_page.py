@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from careplans import services
+from careplans.followup import services
 from careplans.models import Questionnaire
-from careplans.services import questionnaires as qs
+from careplans.questionnaires import services as qs
 from rms.models import Document
 from tests.browser.conftest import log_in, open_patient
 from tests.browser.test_patient_layout import PHQ, PHQ9_ANSWERS

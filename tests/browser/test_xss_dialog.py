@@ -13,8 +13,8 @@ from django.apps import apps as django_apps
 from django.utils import timezone
 from playwright.sync_api import ConsoleMessage, Dialog, Page, expect
 
+from careplans.care_plans import services as care_plan_services
 from careplans.models import CarePlanTemplate
-from careplans.services import care_plans as care_plan_services
 from tests.browser.conftest import log_in, open_patient
 from tests.factories import DiagnosisFactory, ObservationFactory, PatientFactory, ResultFactory
 from tests.worklists.helpers import raise_item

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains
 
-from careplans import services
+from careplans.followup import services
 from careplans.models import FollowUpPlan, Pathway, Rule, ScheduleStep
 from rms.models import AccessEvent, Role
 from tests.factories import MembershipFactory, UserFactory

@@ -2,7 +2,7 @@
 
 - Through the pure functions: the case's values read as the filing reads them
   (``rms.hl7.extract.read_value``), turned into points, bounded by the episode, and judged by the
-  rules of the seeded pathway (``careplans.rules.evaluate``) after each result arrives.
+  rules of the seeded pathway (``careplans.followup.rules.evaluate``) after each result arrives.
 - End to end: each result sent as an HL7 v2 ORU^R01 to the inbound receiver (the path the MLLP
   listener takes), filed, monitored; then the work items, the due dates and the overdue scan.
 
@@ -19,10 +19,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from careplans import services as plan_services
+from careplans.followup import services as plan_services
+from careplans.followup.rules import (
+    Point,
+    RuleConfigError,
+    Series,
+    evaluate,
+    related_tests,
+    unusable,
+)
+from careplans.followup.services import monitoring
 from careplans.models import FollowUpPlan, Pathway, PlanTest, RaisedBreach, Rule, TreatmentEvent
-from careplans.rules import Point, RuleConfigError, Series, evaluate, related_tests, unusable
-from careplans.services import monitoring
 from rms.hl7.extract import read_value
 from rms.inbound import receive
 from tests.clinical.corpus import Case, Result, load_cases

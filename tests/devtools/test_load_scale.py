@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.test import Client, override_settings
 
+from careplans.followup.rules import validate
 from careplans.models import FollowUpPlan, Pathway, PlanTest, Rule, ScheduleStep
-from careplans.rules import validate
 from devtools import scale
 from rms import nhs_number, selectors
 from rms.models import (
@@ -134,8 +134,10 @@ def test_every_patient_has_an_active_plan_copied_from_their_teams_pathway(loaded
             "test_code", "from_month", "until_month", "every_months"
         )
         assert sorted(plan_steps) == sorted(pathway_steps)
-        assert sorted(Rule.objects.filter(plan=plan).values_list("name", "params")) == sorted(
-            plan.pathway.rules.filter(active=True, test_code=main).values_list("name", "params")
+        # Copied as plan_start copies them, down to each rule's code.
+        fields = ("name", "code", "params", "priority", "description")
+        assert sorted(Rule.objects.filter(plan=plan).values_list(*fields)) == sorted(
+            plan.pathway.rules.filter(active=True, test_code=main).values_list(*fields)
         )
         assert plan_test.last_result_at is not None
         assert plan.changes.get().action == "started"

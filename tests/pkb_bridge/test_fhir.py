@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from careplans.models import Questionnaire, QuestionnaireRequest, QuestionnaireResponse
-from careplans.services.questionnaires import response_json_from_answers
+from careplans.questionnaires.services import response_json_from_answers
 from devtools.sandbox import SandboxServer
 from pkb_bridge.fhir import FhirError, client_from_settings
 from pkb_bridge.fhir import services as fhir

@@ -28,9 +28,9 @@ from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 from rest_framework.test import APIClient
 
-from careplans import services as plan_services
+from careplans.care_plans import services as consent_services
+from careplans.followup import services as plan_services
 from careplans.models import PKB_SHARING_TOPIC, ConsentMethod, ConsentStatus, Pathway
-from careplans.services import care_plans as consent_services
 from pkb_bridge import services
 from pkb_bridge.models import Enrolment, OutboundMessage, Publication, ReleasePolicy
 from rms import services as rms_services

@@ -133,7 +133,7 @@ def test_a_staff_member_sees_only_their_own_teams(client, staff, team, other_tea
 
 
 def test_a_team_switches_radiology_report_review_in_admin(admin_client, team) -> None:
-    """The team setting of careplans.services.radiology: on by default, changed in admin."""
+    """The team setting of careplans.followup.services.radiology: on by default, set in admin."""
     response = admin_client.get(change_url(team))
     assertContains(response, 'name="review_radiology_reports"')
     assertContains(response, "Review radiology reports")

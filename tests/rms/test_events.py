@@ -12,7 +12,7 @@ import time_machine
 from django.db import transaction
 from django.utils import timezone
 
-from careplans import services as plan_services
+from careplans.followup import services as plan_services
 from careplans.models import Pathway
 from rms import events, services
 from rms.events.consume import BACKOFF_S

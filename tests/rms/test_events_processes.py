@@ -16,7 +16,7 @@ import pytest
 import redis
 from django.apps import apps as django_apps
 
-from careplans import services as plan_services
+from careplans.followup import services as plan_services
 from careplans.models import Pathway
 from rms.inbound import receive
 from rms.models import DomainEvent, EventDelivery, Role

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from careplans import services as plan_services
+from careplans.followup import services as plan_services
 from careplans.models import Pathway
 from devtools.sandbox import SandboxServer
 from pkb_bridge import services as pkb_services

@@ -41,8 +41,9 @@ from django.test.client import ClientHandler
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from careplans import review
-from careplans import services as plan_services
+from careplans.care_plans import services as care_plan_services
+from careplans.followup import review
+from careplans.followup import services as plan_services
 from careplans.models import (
     CarePlan,
     CarePlanTemplate,
@@ -51,14 +52,13 @@ from careplans.models import (
     Pathway,
     QuestionnaireResponse,
 )
-from careplans.questionnaire_selectors import questionnaire_get
-from careplans.services import care_plans as care_plan_services
-from careplans.services import questionnaires as questionnaire_services
+from careplans.questionnaires import services as questionnaire_services
+from careplans.questionnaires.selectors import questionnaire_get
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import ReleasePolicy
 from rms.models import Document, Patient, Resource, Result, Role, Team
 from rms.services import library as library_services
-from tests.careplans.library_helpers import resource as library_resource
+from tests.careplans.library.helpers import resource as library_resource
 from tests.factories import (
     DocumentFactory,
     MembershipFactory,

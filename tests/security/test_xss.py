@@ -27,6 +27,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from careplans.care_plans import services as care_plan_services
+from careplans.followup.services import plans as plan_services
+from careplans.library import services as library_services
 from careplans.models import (
     CarePlan,
     CarePlanTemplate,
@@ -38,10 +41,7 @@ from careplans.models import (
     Questionnaire,
     QuestionnaireResponse,
 )
-from careplans.services import care_plans as care_plan_services
-from careplans.services import library as library_services
-from careplans.services import plans as plan_services
-from careplans.services import questionnaires as questionnaire_services
+from careplans.questionnaires import services as questionnaire_services
 from devtools.sandbox import SandboxServer, SandboxState
 from pkb_bridge import services as pkb_services
 from pkb_bridge.fhir import services as fhir_services

@@ -14,7 +14,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from careplans import services as plan_services
+from careplans.followup import services as plan_services
 from careplans.models import FollowUpPlan, Pathway, PlanTest
 from pkb_bridge.models import Enrolment
 from rms.models import Role, TumourSite

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from careplans import selectors, services
+from careplans.followup import selectors, services
 from rms import nhs_number
 from rms import selectors as rms_selectors
 from rms.models import Team
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        """Start the plan through ``careplans.services.plan_start`` as the user."""
+        """Start the plan through ``careplans.followup.services.plan_start`` as the user."""
         reason = nhs_number.invalid_reason(options["nhs_number"])
         if reason:
             raise CommandError(reason)

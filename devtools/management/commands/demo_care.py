@@ -27,6 +27,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from careplans.care_plans import services as care_plan_services
+from careplans.library import services as library_services
 from careplans.models import (
     CarePlan,
     CarePlanTemplate,
@@ -41,9 +43,7 @@ from careplans.models import (
     QuestionnaireResponse,
     SectionKind,
 )
-from careplans.services import care_plans as care_plan_services
-from careplans.services import library as library_services
-from careplans.services import questionnaires as questionnaire_services
+from careplans.questionnaires import services as questionnaire_services
 from rms import selectors
 from rms.models import Membership, NhsNumberStatus, Patient, Resource, Role, Team
 from rms.services import library as rms_library

@@ -14,9 +14,9 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from careplans import services
+from careplans.followup import services
+from careplans.followup.services import monitoring
 from careplans.models import Pathway
-from careplans.services import monitoring
 from devtools.demo.history import COLON, RECTUM, RP, RT, build_plan
 from rms import selectors
 

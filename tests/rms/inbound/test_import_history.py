@@ -24,7 +24,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from careplans import services as plan_services
+from careplans.followup import services as plan_services
 from careplans.models import Pathway
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage, Publication

@@ -274,7 +274,7 @@ def test_psas_sent_as_text_over_mllp_raise_recurrence_and_a_correction_closes_it
 
     from django.apps import apps as django_apps
 
-    from careplans import services as plan_services
+    from careplans.followup import services as plan_services
     from careplans.models import Pathway
     from tests.factories import MembershipFactory
     from worklists.models import WorkItem

@@ -1,0 +1,1 @@
+"""The follow-up plan API: a patient's plans."""

@@ -1,0 +1,1 @@
+"""The resource library API: packs and their sharing."""
