@@ -522,6 +522,11 @@ INBOUND_STRICT_VALIDATION = env.boolean("INBOUND_STRICT_VALIDATION", default=Fal
 # integration engines' store-then-acknowledge model, for feeds that need more than about 60
 # messages a second on one connection (docs/benchmarks.md).
 INBOUND_ACK_AFTER = env.choice("INBOUND_ACK_AFTER", ["filing", "storing"], default="filing")
+# How many filers a stored message's doorbell starts (storing mode). Messages about different
+# patients (and filler order numbers) are filed in parallel, each patient's in arrival order
+# (rms.inbound.partition); give the Celery workers at least this much concurrency. On SQLite
+# one files at a time whatever this says.
+INBOUND_FILERS = env.integer("INBOUND_FILERS", default=2, minimum=1)
 # How often beat files messages acknowledged on storing that no worker has filed yet.
 INBOUND_FILE_SWEEP_INTERVAL_S = env.number(
     "INBOUND_FILE_SWEEP_INTERVAL_S", default=60.0, minimum=5.0
@@ -713,7 +718,10 @@ MONITORING_REMINDER_DAYS = env.integer("MONITORING_REMINDER_DAYS", default=0, mi
 RESOURCE_REVIEW_REMINDER_DAYS = env.integer("RESOURCE_REVIEW_REMINDER_DAYS", default=30, minimum=0)
 
 CELERY_BEAT_SCHEDULE = {
-    "inbound-file": {"task": "rms.tasks.inbound_file", "schedule": INBOUND_FILE_SWEEP_INTERVAL_S},
+    "inbound-file": {
+        "task": "rms.tasks.inbound_file_sweep",
+        "schedule": INBOUND_FILE_SWEEP_INTERVAL_S,
+    },
     "events-sweep": {"task": "rms.tasks.events_consume", "schedule": EVENTS_SWEEP_INTERVAL_S},
     "events-purge": {"task": "rms.tasks.events_purge", "schedule": 24 * 3600.0},
     "pkb-sweep": {"task": "pkb_bridge.tasks.sweep", "schedule": PKB_SWEEP_INTERVAL_S},

@@ -14,6 +14,16 @@ def inbound_file() -> int:
     return inbound_file_queued()
 
 
+@shared_task(ignore_result=True)
+def inbound_file_sweep() -> None:
+    """From beat, for a lost doorbell: start ``INBOUND_FILERS`` filers (``inbound_file``);
+    each files the patients it can lock, and one finding nothing returns at once."""
+    from django.conf import settings
+
+    for _ in range(settings.INBOUND_FILERS):
+        inbound_file.delay()
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def events_consume() -> int:
     """Rung when an event commits, and by beat as a sweep for a lost ring: run the

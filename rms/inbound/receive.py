@@ -16,15 +16,17 @@ The order is the guarantee (reliability reference, §1.7 and §5.2):
 With ``INBOUND_ACK_AFTER=storing`` step 1 stops after the message is stored and has parsed as
 a message type we file (one we never will is refused at once, as above); ``AA`` then means
 "stored, and will be filed". ``inbound_file_queued`` files the stored messages afterwards,
-oldest first and one filer at a time (a correction never overtakes its original); one that
-cannot be filed then is held with a work item for an administrator, because its sender has
-been told it was accepted.
+in arrival order for each patient and filler order number (a correction never overtakes its
+original), different patients in parallel on PostgreSQL (``INBOUND_FILERS``,
+``rms.inbound.partition``); one that cannot be filed then is held with a work item for an
+administrator, because its sender has been told it was accepted.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +49,7 @@ from rms.hl7.errors import ErrorCode, Hl7UnsupportedError
 from rms.hl7.extract import SUPPORTED_MESSAGES, require_supported
 from rms.hl7.header import read_msh
 from rms.hl7.parse import ParsedMessage
-from rms.inbound import filing, senders
+from rms.inbound import filing, partition, senders
 from rms.inbound.senders import Origin, SenderRefused
 from rms.models import InboundMessage, Patient
 from rms.transactions import run_once_on_commit
@@ -480,13 +482,21 @@ def _accepted_fields(raw: bytes) -> dict[str, Any]:
             "processed_at": timezone.now(),
             "attempts": 1,
         }
-    return {"status": Status.RECEIVED, "ack_code": "AA", "ack": build_ack(msg, "AA")}
+    return {
+        "status": Status.RECEIVED,
+        "ack_code": "AA",
+        "ack": build_ack(msg, "AA"),
+        "filing_keys": partition.keys_text(partition.filing_keys(msg)),
+    }
 
 
 def _send_ring() -> None:
     from rms.tasks import inbound_file
 
-    inbound_file.delay()
+    # One task a filer: each files the patients it can lock (on SQLite one files, the others
+    # return at once).
+    for _ in range(settings.INBOUND_FILERS):
+        inbound_file.delay()
 
 
 class Doorbell(doorbell_.Doorbell):
@@ -512,54 +522,122 @@ def _ring_filer_on_commit() -> None:
 # Stored, acknowledged and not yet filed (storing mode). A row left ``received`` without an
 # acknowledgement is one whose transaction never committed in filing mode: not queued.
 QUEUED = {"status": Status.RECEIVED, "ack_code": "AA"}
-# One filer at a time, across processes (PostgreSQL advisory lock, held by the transaction
-# that files a batch) and across the threads of one process (SQLite has no such lock).
-_FILER_LOCK_KEY = 0x524D5346  # "RMSF"
+# On SQLite one filer at a time across the threads of one process (the database has no
+# advisory locks, and one process is all it serves). On PostgreSQL filers run in parallel,
+# each message waiting for the earlier ones that share a filing key (rms.inbound.partition).
 _filer_thread_lock = threading.Lock()
+# How far past the oldest stored message a filer looks for ones it may file, in batches.
+_WINDOW_BATCHES = 4
+# A filer that found everything taken by others looks again this often before it leaves
+# the rest to them (they look again after each batch) and to beat's sweep.
+_BLOCKED_RETRIES = 3
+_BLOCKED_PAUSE_S = 0.02
 
 
-def _filer_lock_taken() -> bool:
-    if connection.vendor != "postgresql":
+def _keys_taken(keys: list[str], held: set[str]) -> bool:
+    """Take the transaction-scoped advisory locks of ``keys`` not yet ``held``, without
+    waiting; True when every one is now held. Locks taken stay taken until the transaction
+    ends, whatever the answer (a filer holding a key only ever delays another's message)."""
+    wanted = [key for key in keys if key not in held]
+    if not wanted:
         return True
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_FILER_LOCK_KEY])
-        return bool(cursor.fetchone()[0])
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, h) "
+            "FROM unnest(%s::int[]) WITH ORDINALITY AS k(h, n) ORDER BY n",
+            [partition.LOCK_CLASS, [partition.lock_id(key) for key in wanted]],
+        )
+        taken = [bool(row[0]) for row in cursor.fetchall()]
+    held.update(key for key, ok in zip(wanted, taken, strict=True) if ok)
+    return all(taken)
+
+
+def _stored_keys(pk: int, text: str) -> list[str]:
+    """A row's filing keys; read from the message for a row stored before they were kept."""
+    if text:
+        return partition.keys_from_text(text)
+    raw = InboundMessage.objects.filter(pk=pk).values_list("raw", flat=True).first()
+    try:
+        msg, _ = parse_and_check(bytes(raw or b""))
+    except Hl7Error:
+        return [partition.UNKEYED]
+    return partition.filing_keys(msg)
 
 
 def _file_batch(actor: User, batch: int) -> int | None:
-    """File up to ``batch`` stored messages, oldest first, in one transaction (each in a
-    savepoint of its own). None when another filer is filing."""
+    """File up to ``batch`` stored messages in one transaction (each in a savepoint of its
+    own), in arrival order within each filing key. None when there were messages to file
+    and another filer held every one of them.
+
+    The filer reads the oldest stored messages (a window of a few batches) and walks them
+    in arrival order. A message is filed when none of its keys belongs to an earlier message
+    of the window it did not file, and it can take every key's advisory lock (no other
+    filer is filing that patient); its row is then locked and checked still to be waiting
+    (another filer may have filed it since the window was read). A message it passes over
+    blocks its keys for the rest of the walk, so nothing overtakes it."""
     with transaction.atomic():
-        if not _filer_lock_taken():
-            return None
-        messages = list(
-            InboundMessage.objects.select_for_update()
-            .filter(**QUEUED)
-            .order_by("received_at", "pk")[:batch]
+        if connection.vendor != "postgresql":
+            messages = list(
+                InboundMessage.objects.select_for_update()
+                .filter(**QUEUED)
+                .order_by("received_at", "pk")[:batch]
+            )
+            for message in messages:
+                _run(message, actor=actor, acknowledged=True)
+            return len(messages)
+        window = list(
+            InboundMessage.objects.filter(**QUEUED)
+            .order_by("received_at", "pk")
+            .values_list("pk", "filing_keys")[: batch * _WINDOW_BATCHES]
         )
-        for message in messages:
-            _run(message, actor=actor, acknowledged=True)
-        return len(messages)
+        held: set[str] = set()
+        blocked: set[str] = set()
+        filed = 0
+        passed_over = False
+        for pk, text in window:
+            keys = _stored_keys(pk, text)
+            if blocked.intersection(keys) or not _keys_taken(keys, held):
+                blocked.update(keys)
+                passed_over = True
+                continue
+            waiting = InboundMessage.objects.select_for_update().filter(pk=pk, **QUEUED).first()
+            if waiting is None:
+                continue  # filed by another filer since the window was read
+            _run(waiting, actor=actor, acknowledged=True)
+            filed += 1
+            if filed >= batch:
+                break
+        return None if filed == 0 and passed_over else filed
 
 
 def inbound_file_queued(*, actor: User | None = None, batch: int = 50) -> int:
-    """File every message acknowledged on storing and not yet filed, oldest first; returns
-    how many this call filed. Safe to run in many workers at once: one files while the
-    others return at once, and the one filing looks again after letting go of the lock, so a
-    message stored while it held the lock (whose doorbell found the lock taken) is filed
-    too. A database failure raises with the batch rolled back: nothing is lost, the next
+    """File every message acknowledged on storing and not yet filed, in arrival order per
+    filing key; returns how many this call filed. Safe to run in many workers at once: on
+    PostgreSQL they file different patients in parallel (``_file_batch``), and each looks
+    again after a batch, so a message stored meanwhile is filed too. A filer that finds
+    every waiting message taken by others leaves them to those (they look again after each
+    batch). A database failure raises with the batch rolled back: nothing is lost, the next
     ring or sweep files it."""
     actor = actor or services.system_user()
     filed = 0
+    blocked = 0
     while True:
-        if not _filer_thread_lock.acquire(blocking=False):
-            return filed  # another thread of this process is filing, and will look again
-        try:
+        if connection.vendor == "postgresql":
             done = _file_batch(actor, batch)
-        finally:
-            _filer_thread_lock.release()
+        else:
+            if not _filer_thread_lock.acquire(blocking=False):
+                return filed  # another thread of this process is filing, and will look again
+            try:
+                done = _file_batch(actor, batch)
+            finally:
+                _filer_thread_lock.release()
         if done is None:
-            return filed
+            blocked += 1
+            if blocked > _BLOCKED_RETRIES:
+                return filed
+            time.sleep(_BLOCKED_PAUSE_S)
+            continue
+        blocked = 0
         filed += done
         if done == 0 and not InboundMessage.objects.filter(**QUEUED).exists():
             return filed

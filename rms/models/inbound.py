@@ -71,6 +71,12 @@ class InboundMessage(models.Model):
     )
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    filing_keys = models.TextField(
+        blank=True,
+        default="",
+        help_text="What it is filed in order with (patient identifiers, filler order numbers), "
+        "one a line; set when stored for filing later (rms.inbound.partition)",
+    )
     sender_check = models.CharField(
         max_length=20,
         choices=SenderCheck.choices,
