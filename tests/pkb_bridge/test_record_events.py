@@ -240,3 +240,19 @@ def test_an_appointment_gone_before_its_event_is_consumed_needs_nothing(shared, 
     [delivery] = pkb_deliveries()
     assert delivery.done_at is not None and delivery.last_error == ""
     assert len(outbox(shared)) == before
+
+
+def test_the_event_is_rolled_back_with_the_appointment(shared, clinician) -> None:
+    before = len(outbox(shared))
+    when = timezone.now() + dt.timedelta(days=10)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        rms_services.appointment_record(
+            patient=shared,
+            data=AppointmentInput(placer_id="APT-UNDONE", starts_at=when),
+            actor=clinician,
+        )
+        raise RuntimeError("the filing transaction failed after the appointment was written")
+    assert not Appointment.objects.exists()
+    assert not DomainEvent.objects.filter(kind=Event.APPOINTMENT_CHANGED).exists()
+    assert not pkb_deliveries()
+    assert len(outbox(shared)) == before
