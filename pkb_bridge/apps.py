@@ -21,21 +21,15 @@ class PkbBridgeConfig(AppConfig):
         from worklists.models import WorkItem
 
         uid = "pkb_bridge"
-        # After monitoring: a breach it raises holds its evidence before the result is queued.
+        # Results, appointments, documents, demographics and diagnoses, in the order filed per
+        # patient. After monitoring: a breach it raises holds its evidence before the result
+        # is queued (monitoring consumes only the results' events).
         events.register_consumer(
             "pkb_bridge.share",
-            receivers.RESULT_EVENTS,
-            receivers.result_event,
+            receivers.SHARED_EVENTS,
+            receivers.share_event,
             after=["careplans.monitoring"],
         )
-        signals.appointment_changed.connect(
-            receivers.appointment_changed, dispatch_uid=f"{uid}.appointment"
-        )
-        signals.document_changed.connect(receivers.document_changed, dispatch_uid=f"{uid}.document")
-        signals.diagnoses_changed.connect(
-            receivers.diagnoses_changed, dispatch_uid=f"{uid}.diagnoses"
-        )
-        signals.patient_changed.connect(receivers.patient_changed, dispatch_uid=f"{uid}.patient")
         signals.history_patients.connect(receivers.history_patients, dispatch_uid=f"{uid}.hp")
         signals.history_publish.connect(receivers.history_publish, dispatch_uid=f"{uid}.hi")
         # worklists has no signal of its own for a raised item: a breach is one row, saved once.

@@ -1,6 +1,7 @@
-"""Receivers of the ``rms`` signals (inside the transaction of the change that caused them), of
-the bridge's own (``pkb_bridge.signals``) and consumers of the core's events (after commit): each
-a one-line call of a PKB bridge service (docs/adr/0002-signals-between-apps.md). The bridge's own
+"""Consumers of the core's events (after commit: results, appointments, documents,
+demographics, diagnoses), receivers of the ``rms`` signals (inside the transaction of the change
+that caused them) and of the bridge's own (``pkb_bridge.signals``): each a call of a PKB bridge
+service (docs/adr/0002-signals-between-apps.md). The bridge's own
 signals raise and close its work items (``pkb_bridge.work_items``); they come from background
 jobs (the dispatcher, the invitation sweeper), so those items are raised by the system actor."""
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from pkb_bridge import selectors, services, work_items
 from pkb_bridge.services import enrolment
-from rms.models import DomainEvent, Result
+from rms.models import Appointment, Document, DomainEvent, Patient, Result
 from rms.services import system_user
 
 _RESULT_SERVICES = {
@@ -30,23 +31,53 @@ def result_event(event: DomainEvent) -> None:
         services.hold_if_breach_evidence(result=result)
 
 
-def appointment_changed(sender: Any, *, appointment: Any, **kwargs: Any) -> None:
-    services.on_appointment_changed(appointment=appointment)
+def appointment_event(event: DomainEvent) -> None:
+    appointment = Appointment.objects.select_related("patient").filter(pk=event.subject_id).first()
+    if appointment is not None:
+        services.on_appointment_changed(appointment=appointment)
 
 
-def document_changed(sender: Any, *, document: Any, **kwargs: Any) -> None:
-    services.on_document_changed(document=document)
+def document_event(event: DomainEvent) -> None:
+    document = Document.objects.select_related("patient").filter(pk=event.subject_id).first()
+    if document is not None:
+        services.on_document_changed(document=document)
 
 
-def diagnoses_changed(sender: Any, *, patient: Any, **kwargs: Any) -> None:
-    services.on_diagnoses_changed(patient=patient)
+def diagnoses_event(event: DomainEvent) -> None:
+    patient = Patient.objects.filter(pk=event.patient_id).first() if event.patient_id else None
+    if patient is not None:
+        services.on_diagnoses_changed(patient=patient, source_ref=f"a31:event:{event.pk}")
 
 
-def patient_changed(
-    sender: Any, *, patient: Any, created: bool, changed_fields: Any, **kwargs: Any
-) -> None:
-    if not created:
-        services.on_patient_changed(patient=patient, changed_fields=changed_fields)
+def patient_event(event: DomainEvent) -> None:
+    patient = Patient.objects.filter(pk=event.subject_id).first()
+    if patient is not None:
+        services.on_patient_changed(
+            patient=patient,
+            changed_fields=event.payload.get("changed_fields", ()),
+            source_ref=f"a31:event:{event.pk}",
+        )
+
+
+_RECORD_CONSUMERS = {
+    DomainEvent.Kind.APPOINTMENT_CHANGED: appointment_event,
+    DomainEvent.Kind.DOCUMENT_CHANGED: document_event,
+    DomainEvent.Kind.DIAGNOSES_CHANGED: diagnoses_event,
+    DomainEvent.Kind.PATIENT_CHANGED: patient_event,
+}
+SHARED_EVENTS = (*RESULT_EVENTS, *_RECORD_CONSUMERS)
+
+
+def share_event(event: DomainEvent) -> None:
+    """The bridge's consumer of the core's events, after their commit: one consumer for all
+    of them, so that a patient's changes reach PKB's outbox in the order they were filed.
+    Each reads the record as it is now; an item deleted since needs nothing. Repeating an
+    event queues nothing more (the outbox keys messages by item and state, or by event)."""
+    kind = DomainEvent.Kind(event.kind)
+    if kind in _RESULT_SERVICES:
+        result_event(event)
+    else:
+        _RECORD_CONSUMERS[kind](event)
 
 
 def work_item_saved(sender: Any, *, instance: Any, created: bool, **kwargs: Any) -> None:

@@ -1,11 +1,12 @@
 """What the core record tells the other apps.
 
 ``rms`` imports none of ``pkb_bridge``, ``careplans`` or ``worklists``; when something happens
-that they care about, a service here sends one of these signals. Results are told through
-domain events instead (``rms.events``), consumed after commit. Receivers run inside the
-sender's transaction (Django signals are synchronous), so an outbox row or a work item is
-committed together with the change that caused it, or not at all. Each receiver is a one-line
-call of a service of its own app.
+that they care about, a service here sends one of these signals. Results, appointments,
+documents, demographics and diagnoses are told through domain events instead
+(``rms.events``), consumed after commit. Receivers of a signal run inside the sender's
+transaction (Django signals are synchronous), so a work item is committed together with the
+change that caused it, or not at all. Each receiver is a one-line call of a service of its
+own app.
 
 Every signal is sent with ``sender`` = the model class and the keyword ``actor`` (the user or
 system actor who made the change).
@@ -15,14 +16,6 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# patient=Patient, created=bool, changed_fields=frozenset[str]
-patient_changed = Signal()
-# patient=Patient (the patient's full set of diagnoses changed: PKB replaces the set)
-diagnoses_changed = Signal()
-# appointment=Appointment, created=bool
-appointment_changed = Signal()
-# document=Document, created=bool
-document_changed = Signal()
 # message=InboundMessage (held: patient not found, or a possible wrong patient)
 inbound_held = Signal()
 # message=InboundMessage (a message held or refused earlier was processed again and filed)

@@ -4,8 +4,9 @@ A care plan is made from a pathway's template and changed only by saving a new v
 full copy of its sections with the author, time and note); nothing written is edited later.
 Each version is rendered to patient-facing HTML (every clinician's word escaped) and recorded
 as the same ``rms.Document`` (type CP, one TXA-12 per plan) through
-``rms.services.results.document_record``; its ``document_changed`` signal lets the PKB bridge
-send the new version to an enrolled patient under the team's publication policy.
+``rms.services.results.document_record``; its ``document_changed`` event lets the PKB bridge
+send the new version to an enrolled patient under the team's publication policy (after
+commit).
 
 A consent record is append-only too: withdrawing is a new record that names the one it
 withdraws. Each record is shared with PKB as a document of its own (type

@@ -4,8 +4,9 @@ letter is produced, filed and shared, instead of a clinic visit (as teams such a
 Sussex's prostate service do).
 
 ``review_record`` is the one write: it files the letter as a document through
-``rms.services.document_record`` (so the PKB bridge shares it through the ``document_changed``
-signal when the patient is enrolled, under the team's release policy for documents), records
+``rms.services.document_record`` (so the PKB bridge shares it, after commit, through the
+``document_changed`` event when the patient is enrolled, under the team's release policy for
+documents), records
 the decision on each open plan as a ``PlanChange`` ("reviewed", with what the letter said),
 ends the plans on discharge, and completes the work item the review came from.
 ``review_letter_pdf`` renders the same letter as a PDF for the GP, from what the plan change

@@ -603,16 +603,22 @@ def on_document_changed(*, document: Document) -> None:
     _item_changed(document, f"{document.status}:{document.updated_at.timestamp()}")
 
 
-def on_diagnoses_changed(*, patient: Patient) -> None:
-    """PKB replaces the whole set of diagnoses each time: an A31 with all of them."""
+def on_diagnoses_changed(*, patient: Patient, source_ref: str = "") -> None:
+    """PKB replaces the whole set of diagnoses each time: an A31 with all of them.
+    ``source_ref`` names the change (its event), so that repeating it queues nothing more."""
     enrolment = active_enrolment(patient)
     if enrolment is not None:
-        _registration(enrolment, trigger="A31", source_ref=f"a31:{compose.new_control_id()}")
+        _registration(
+            enrolment, trigger="A31", source_ref=source_ref or f"a31:{compose.new_control_id()}"
+        )
 
 
-def on_patient_changed(*, patient: Patient, changed_fields: Iterable[str]) -> None:
+def on_patient_changed(
+    *, patient: Patient, changed_fields: Iterable[str], source_ref: str = ""
+) -> None:
     """Demographics PKB holds changed: an A31. A change of NHS number or its status away
-    from verified is not sent (PKB cannot merge): the enrolment must be looked at."""
+    from verified is not sent (PKB cannot merge): the enrolment must be looked at.
+    ``source_ref`` names the change (its event), so that repeating it queues nothing more."""
     enrolment = active_enrolment(patient)
     changed = set(changed_fields)
     if enrolment is None or not (changed & PKB_FIELDS):
@@ -628,7 +634,9 @@ def on_patient_changed(*, patient: Patient, changed_fields: Iterable[str]) -> No
             enrolment.public_id,
         )
         return
-    _registration(enrolment, trigger="A31", source_ref=f"a31:{compose.new_control_id()}")
+    _registration(
+        enrolment, trigger="A31", source_ref=source_ref or f"a31:{compose.new_control_id()}"
+    )
 
 
 def _nhs_number_status_changed(enrolment: Enrolment) -> None:

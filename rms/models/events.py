@@ -1,6 +1,7 @@
 """Domain events: what happened to the record, written in the transaction that changed it.
 
-The apps above ``rms`` (monitoring, the PKB bridge) consume them after commit
+Results, appointments, documents, demographics and diagnoses are told this way. The apps
+above ``rms`` (monitoring, the PKB bridge) consume them after commit
 (``rms.events``). One ``EventDelivery`` row per event and consumer is that consumer's
 progress: done once, retried with backoff while it fails, and a patient's events are taken in
 order by each consumer (docs/adr/0002-signals-between-apps.md).
@@ -22,6 +23,11 @@ class DomainEvent(models.Model):
         RESULT_RECORDED = "result_recorded", "Result recorded"
         RESULT_CORRECTED = "result_corrected", "Result corrected"
         RESULT_DELETED = "result_deleted", "Result deleted or cancelled"
+        APPOINTMENT_CHANGED = "appointment_changed", "Appointment booked or changed"
+        DOCUMENT_CHANGED = "document_changed", "Document filed, replaced or deleted"
+        PATIENT_REGISTERED = "patient_registered", "Patient registered"
+        PATIENT_CHANGED = "patient_changed", "Patient's identifiers or demographics changed"
+        DIAGNOSES_CHANGED = "diagnoses_changed", "Diagnoses changed"
 
     id = models.BigAutoField(primary_key=True)
     # Null for an event about no one patient; a patient's events are consumed in order.
@@ -29,7 +35,8 @@ class DomainEvent(models.Model):
         Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     kind = models.CharField(max_length=40, choices=Kind.choices)
-    # The row the event is about (a Result for the result kinds).
+    # The row the event is about: a Result, an Appointment, a Document, a Patient (registered
+    # or changed) or a Diagnosis (the patient's set of diagnoses changed), by kind.
     subject_id = models.BigIntegerField()
     # Ids and states only, never clinical values: the record is read when consumed.
     payload = models.JSONField(default=dict, blank=True)

@@ -11,11 +11,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from rms import nhs_number, permissions, signals
+from rms import nhs_number, permissions
+from rms.events import event_record
 from rms.models import (
     AccessEvent,
     CaseloadEntry,
     Diagnosis,
+    DomainEvent,
     Membership,
     NhsNumberStatus,
     NhsNumberStatusChange,
@@ -188,6 +190,31 @@ def _adopt(existing: Patient, values: Mapping[str, Any]) -> Patient:
     return existing
 
 
+def _patient_event(patient: Patient, *, created: bool, changed_fields: Iterable[str]) -> None:
+    # Consumed after commit (rms.events): the PKB bridge sends the demographics it holds.
+    # The payload names the fields that changed, never their values.
+    if created:
+        event_record(
+            kind=DomainEvent.Kind.PATIENT_REGISTERED, subject_id=patient.pk, patient_id=patient.pk
+        )
+        return
+    event_record(
+        kind=DomainEvent.Kind.PATIENT_CHANGED,
+        subject_id=patient.pk,
+        patient_id=patient.pk,
+        payload={"changed_fields": sorted(changed_fields)},
+    )
+
+
+def _diagnoses_event(diagnosis: Diagnosis) -> None:
+    # The patient's set of diagnoses changed (PKB replaces the whole set).
+    event_record(
+        kind=DomainEvent.Kind.DIAGNOSES_CHANGED,
+        subject_id=diagnosis.pk,
+        patient_id=diagnosis.patient_id,
+    )
+
+
 @transaction.atomic
 def patient_create(
     *,
@@ -198,7 +225,8 @@ def patient_create(
     status_source: str = StatusSource.PERSON,
     **values: Any,
 ) -> Patient:
-    """Register a patient and put them on ``teams``' caseloads. Sends ``patient_changed``.
+    """Register a patient and put them on ``teams``' caseloads. Records a ``patient_registered``
+    event, or ``patient_changed`` (every field) for a patient taken on from the PAS feed.
     A patient the PAS feed registered that no team follows yet is taken on, not duplicated;
     otherwise a second call with the same NHS number is refused as a duplicate.
 
@@ -245,20 +273,15 @@ def patient_create(
         )
     for team in team_list:
         caseload_add(patient=patient, team=team, actor=actor, started_on=started_on)
-    signals.patient_changed.send(
-        sender=Patient,
-        patient=patient,
-        created=created,
-        changed_fields=frozenset(PATIENT_FIELDS),
-        actor=actor,
-    )
+    _patient_event(patient, created=created, changed_fields=PATIENT_FIELDS)
     return patient
 
 
 @transaction.atomic
 def patient_register_from_feed(*, actor: User, **values: Any) -> Patient:
     """Create a patient the hospital's PAS told us about, on no team's caseload (nobody sees
-    them until a team takes them on). Sends ``patient_changed``. Refuses a duplicate."""
+    them until a team takes them on). Records a ``patient_registered`` event. Refuses a
+    duplicate."""
     patient = Patient(**_clean_patient_values(values))
     patient_validate(patient)
     _save_patient(patient)
@@ -270,13 +293,7 @@ def patient_register_from_feed(*, actor: User, **values: Any) -> Patient:
             reason="Registered from the PAS feed as verified.",
             source=StatusSource.PAS,
         )
-    signals.patient_changed.send(
-        sender=Patient,
-        patient=patient,
-        created=True,
-        changed_fields=frozenset(PATIENT_FIELDS),
-        actor=actor,
-    )
+    _patient_event(patient, created=True, changed_fields=PATIENT_FIELDS)
     return patient
 
 
@@ -289,8 +306,9 @@ def patient_update(
     status_source: str = StatusSource.PERSON,
     **values: Any,
 ) -> Patient:
-    """Change a patient's identifiers or demographics. Sends ``patient_changed`` with the
-    fields that really changed; a call that changes nothing writes nothing (safe to repeat).
+    """Change a patient's identifiers or demographics. Records a ``patient_changed`` event
+    naming the fields that really changed; a call that changes nothing writes nothing (safe to
+    repeat).
 
     A change of the NHS number status is recorded (who, why, from and to, where from) in the
     patient's status history. From a person (``status_source`` "person") it needs a team
@@ -337,13 +355,7 @@ def patient_update(
     for name in cleaned:
         setattr(patient, name, getattr(candidate, name))
     patient.updated_at = candidate.updated_at
-    signals.patient_changed.send(
-        sender=Patient,
-        patient=patient,
-        created=False,
-        changed_fields=frozenset(changed),
-        actor=actor,
-    )
+    _patient_event(patient, created=False, changed_fields=changed)
     return patient
 
 
@@ -384,18 +396,19 @@ def caseload_end(
 
 @transaction.atomic
 def diagnosis_create(*, patient: Patient, actor: User, **values: Any) -> Diagnosis:
-    """Record a diagnosis. Sends ``diagnoses_changed`` (PKB replaces the patient's whole set)."""
+    """Record a diagnosis. Records a ``diagnoses_changed`` event (PKB replaces the patient's
+    whole set)."""
     diagnosis = Diagnosis(patient=patient, **values)
     diagnosis.full_clean()
     diagnosis.save()
-    signals.diagnoses_changed.send(sender=Diagnosis, patient=patient, actor=actor)
+    _diagnoses_event(diagnosis)
     return diagnosis
 
 
 @transaction.atomic
 def diagnosis_update(*, diagnosis: Diagnosis, actor: User, **values: Any) -> Diagnosis:
-    """Change a diagnosis (its status, stage, text...). Sends ``diagnoses_changed`` when
-    something changed; repeating the same change writes nothing."""
+    """Change a diagnosis (its status, stage, text...). Records a ``diagnoses_changed`` event
+    when something changed; repeating the same change writes nothing."""
     changed = {name for name, value in values.items() if getattr(diagnosis, name) != value}
     if not changed:
         return diagnosis
@@ -403,7 +416,7 @@ def diagnosis_update(*, diagnosis: Diagnosis, actor: User, **values: Any) -> Dia
         setattr(diagnosis, name, value)
     diagnosis.full_clean()
     diagnosis.save()
-    signals.diagnoses_changed.send(sender=Diagnosis, patient=diagnosis.patient, actor=actor)
+    _diagnoses_event(diagnosis)
     return diagnosis
 
 

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from rms import permissions, signals
+from rms import permissions
 from rms.events import event_record
 from rms.models import (
     Appointment,
@@ -200,6 +200,17 @@ def _result_event(kind: DomainEvent.Kind, result: Result, previous_status: str =
     if previous_status:
         payload["previous_status"] = previous_status
     event_record(kind=kind, subject_id=result.pk, patient_id=result.patient_id, payload=payload)
+
+
+def _record_event(kind: DomainEvent.Kind, item: Appointment | Document, *, created: bool) -> None:
+    # An appointment or a document filed, changed or deleted: consumed after commit by the
+    # PKB bridge (rms.events), which reads the item as it is then.
+    event_record(
+        kind=kind,
+        subject_id=item.pk,
+        patient_id=item.patient_id,
+        payload={"created": created, "status": item.status},
+    )
 
 
 def apply_result_header(result: Result, data: ResultInput) -> None:
@@ -453,8 +464,8 @@ class AppointmentInput:
 def appointment_record(
     *, patient: Patient, data: AppointmentInput, actor: User
 ) -> tuple[Appointment, bool]:
-    """Create or update an appointment by its placer id. Sends ``appointment_changed`` when
-    something changed; returns (appointment, changed). Safe to repeat."""
+    """Create or update an appointment by its placer id. Records an ``appointment_changed``
+    event when something changed; returns (appointment, changed). Safe to repeat."""
     if not data.placer_id.strip():
         raise ValidationError({"placer_id": "The placer appointment id (SCH-1) is required."})
     if data.status not in Appointment.Status.values:
@@ -485,9 +496,7 @@ def appointment_record(
         setattr(appointment, name, value)
     appointment.full_clean()
     appointment.save()
-    signals.appointment_changed.send(
-        sender=Appointment, appointment=appointment, created=created, actor=actor
-    )
+    _record_event(DomainEvent.Kind.APPOINTMENT_CHANGED, appointment, created=created)
     return appointment, True
 
 
@@ -505,8 +514,9 @@ class DocumentInput:
 
 @transaction.atomic
 def document_record(*, patient: Patient, data: DocumentInput, actor: User) -> tuple[Document, bool]:
-    """Create or replace a document by its unique number (TXA-12). Sends ``document_changed``
-    when something changed; returns (document, changed). Safe to repeat."""
+    """Create or replace a document by its unique number (TXA-12). Records a
+    ``document_changed`` event when something changed; returns (document, changed). Safe to
+    repeat."""
     errors: dict[str, str] = {}
     if not data.document_number.strip():
         errors["document_number"] = "The unique document number (TXA-12) is required."
@@ -552,18 +562,19 @@ def document_record(*, patient: Patient, data: DocumentInput, actor: User) -> tu
         setattr(document, name, value)
     document.full_clean()
     document.save()
-    signals.document_changed.send(sender=Document, document=document, created=created, actor=actor)
+    _record_event(DomainEvent.Kind.DOCUMENT_CHANGED, document, created=created)
     return document, True
 
 
 @transaction.atomic
 def document_delete(*, document: Document, actor: User) -> bool:
-    """Mark a document deleted (MDM^T11). Sends ``document_changed``; safe to repeat."""
+    """Mark a document deleted (MDM^T11). Records a ``document_changed`` event; safe to
+    repeat."""
     if document.status == Document.Status.DELETED:
         return False
     document.status = Document.Status.DELETED
     document.save(update_fields=["status", "updated_at"])
-    signals.document_changed.send(sender=Document, document=document, created=False, actor=actor)
+    _record_event(DomainEvent.Kind.DOCUMENT_CHANGED, document, created=False)
     return True
 
 

@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from rms import services, signals
-from rms.models import AccessEvent, CaseloadEntry, Patient
+from rms import services
+from rms.models import AccessEvent, CaseloadEntry, DomainEvent, Patient
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,21 +77,28 @@ def test_the_database_refuses_a_duplicate_that_slips_past_the_checks(team) -> No
         Patient.objects.create(**{**VALID, "nhs_number": "9434765919", "mrn": "X"})
 
 
-def test_patient_update_sends_only_the_fields_that_changed(patient, clinician) -> None:
-    received: list[frozenset[str]] = []
-
-    def receiver(sender, changed_fields, **kwargs) -> None:
-        received.append(changed_fields)
-
-    signals.patient_changed.connect(receiver)
-    try:
-        services.patient_update(patient=patient, actor=clinician, family_name="Prefect", sex="M")
-        services.patient_update(patient=patient, actor=clinician, family_name="Prefect")
-    finally:
-        signals.patient_changed.disconnect(receiver)
-    assert received == [frozenset({"family_name"})]
+def test_patient_update_records_only_the_fields_that_changed(patient, clinician) -> None:
+    services.patient_update(patient=patient, actor=clinician, family_name="Prefect", sex="M")
+    services.patient_update(patient=patient, actor=clinician, family_name="Prefect")
+    changes = DomainEvent.objects.filter(kind=DomainEvent.Kind.PATIENT_CHANGED).order_by("id")
+    assert [(e.subject_id, e.patient_id, e.payload) for e in changes] == [
+        (patient.pk, patient.pk, {"changed_fields": ["family_name"]})
+    ]
     patient.refresh_from_db()
     assert patient.family_name == "Prefect"
+
+
+def test_a_registration_is_an_event_of_its_own(team, clinician) -> None:
+    values = {**VALID, "nhs_number_status": "02"}
+    patient = services.patient_create(actor=clinician, teams=[team], **values)
+    kinds = list(DomainEvent.objects.filter(patient=patient).values_list("kind", flat=True))
+    assert kinds == [DomainEvent.Kind.PATIENT_REGISTERED]
+
+
+def test_a_refused_patient_update_records_no_event(patient, clinician) -> None:
+    with pytest.raises(ValidationError):
+        services.patient_update(patient=patient, actor=clinician, nhs_number="9434765910")
+    assert not DomainEvent.objects.exists()
 
 
 def test_a_refused_update_leaves_the_patient_unchanged(patient, clinician) -> None:
@@ -119,24 +126,18 @@ def test_membership_set_replaces_the_role(team, clinician) -> None:
 
 
 def test_diagnosis_changes_tell_the_other_apps(patient, clinician) -> None:
-    calls: list[object] = []
-    signals.diagnoses_changed.connect(
-        lambda sender, patient, **kw: calls.append(patient), weak=False, dispatch_uid="t"
+    diagnosis = services.diagnosis_create(
+        patient=patient,
+        actor=clinician,
+        code="399068003",
+        code_system="SNOMED CT",
+        text="Malignant tumour of prostate",
+        diagnosed_on=dt.date(2023, 1, 5),
     )
-    try:
-        diagnosis = services.diagnosis_create(
-            patient=patient,
-            actor=clinician,
-            code="399068003",
-            code_system="SNOMED CT",
-            text="Malignant tumour of prostate",
-            diagnosed_on=dt.date(2023, 1, 5),
-        )
-        services.diagnosis_update(diagnosis=diagnosis, actor=clinician, stage="T2N0M0")
-        services.diagnosis_update(diagnosis=diagnosis, actor=clinician, stage="T2N0M0")
-    finally:
-        signals.diagnoses_changed.disconnect(dispatch_uid="t")
-    assert calls == [patient, patient]
+    services.diagnosis_update(diagnosis=diagnosis, actor=clinician, stage="T2N0M0")
+    services.diagnosis_update(diagnosis=diagnosis, actor=clinician, stage="T2N0M0")
+    changes = DomainEvent.objects.filter(kind=DomainEvent.Kind.DIAGNOSES_CHANGED).order_by("id")
+    assert [(e.patient_id, e.subject_id) for e in changes] == [(patient.pk, diagnosis.pk)] * 2
 
 
 def test_the_system_actor_exists_once_and_cannot_log_in() -> None:

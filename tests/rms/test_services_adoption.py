@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from rms import services
 from rms.inbound import receive
-from rms.models import CaseloadEntry, Patient
+from rms.models import CaseloadEntry, DomainEvent, Patient
 from tests.factories import PatientFactory
 from tests.rms.hl7.samples import sample_bytes
 
@@ -90,41 +90,12 @@ def test_registering_the_patient_the_pas_sent_adopts_the_record(from_pas, clinic
     assert (patient.phone_mobile, patient.email) == ("07700 900123", "alan@example.org")
 
 
-def test_adopting_sends_patient_changed_as_an_update(from_pas, clinician, team) -> None:
-    sent: list[dict[str, object]] = []
-
-    def receiver(sender: object, **kwargs: object) -> None:
-        sent.append(kwargs)
-
-    from rms import signals
-
-    signals.patient_changed.connect(receiver)
-    try:
-        services.patient_create(actor=clinician, teams=[team], **registration())
-    finally:
-        signals.patient_changed.disconnect(receiver)
-    assert [(s["patient"], s["created"], s["actor"]) for s in sent] == [
-        (from_pas, False, clinician)
-    ]
-
-
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [
-        ({"date_of_birth": dt.date(1958, 2, 15)}, "date of birth"),
-        ({"family_name": "Tasker"}, "family name"),
-    ],
-)
-def test_other_details_with_the_same_nhs_number_are_refused_and_change_nothing(
-    from_pas, clinician, team, changes, field
-) -> None:
-    before = Patient.objects.values().get()
-    with pytest.raises(ValidationError) as refused:
-        services.patient_create(actor=clinician, teams=[team], **registration(**changes))
-    assert list(refused.value.message_dict) == ["nhs_number"]
-    assert "different date of birth or family name" in refused.value.message_dict["nhs_number"][0]
-    assert Patient.objects.values().get() == before
-    assert not CaseloadEntry.objects.exists()
+def test_adopting_records_patient_changed_as_an_update(from_pas, clinician, team) -> None:
+    services.patient_create(actor=clinician, teams=[team], **registration())
+    registered, adopted = DomainEvent.objects.filter(patient=from_pas).order_by("id")
+    assert registered.kind == DomainEvent.Kind.PATIENT_REGISTERED, "by the PAS feed"
+    assert adopted.kind == DomainEvent.Kind.PATIENT_CHANGED, "taken on: not a second registration"
+    assert set(adopted.payload["changed_fields"]) == set(services.PATIENT_FIELDS)
 
 
 def test_a_patient_on_another_teams_caseload_is_still_a_duplicate(
