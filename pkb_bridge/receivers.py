@@ -66,6 +66,11 @@ _RECORD_CONSUMERS = {
     DomainEvent.Kind.PATIENT_CHANGED: patient_event,
 }
 SHARED_EVENTS = (*RESULT_EVENTS, *_RECORD_CONSUMERS)
+# The items PKB is sent only while the patient's enrolment is active (``_item_changed``,
+# ``on_result_deleted``, ``hold_if_breach_evidence`` each look for it first).
+_ITEM_KINDS = frozenset(
+    (*RESULT_EVENTS, DomainEvent.Kind.APPOINTMENT_CHANGED, DomainEvent.Kind.DOCUMENT_CHANGED)
+)
 
 
 def share_event(event: DomainEvent) -> None:
@@ -74,6 +79,8 @@ def share_event(event: DomainEvent) -> None:
     Each reads the record as it is now; an item deleted since needs nothing. Repeating an
     event queues nothing more (the outbox keys messages by item and state, or by event)."""
     kind = DomainEvent.Kind(event.kind)
+    if kind in _ITEM_KINDS and not selectors.shared_with_pkb(patient_id=event.patient_id):
+        return  # most patients are not shared: one small query, nothing read or built
     if kind in _RESULT_SERVICES:
         result_event(event)
     else:

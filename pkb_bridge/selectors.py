@@ -39,6 +39,14 @@ def shared_patient_ids() -> QuerySet[Enrolment, Any]:
     return Enrolment.objects.filter(status=Enrolment.Status.ACTIVE).values("patient_id")
 
 
+def shared_with_pkb(*, patient_id: int | None) -> bool:
+    """Whether the patient with this id is shared with PKB now (an active enrolment). Reads
+    only; one small query, for the events' consumer to pass over everyone else."""
+    if patient_id is None:
+        return False
+    return Enrolment.objects.filter(patient_id=patient_id, status=Enrolment.Status.ACTIVE).exists()
+
+
 def enrolment_active(*, patient: Patient) -> Enrolment | None:
     """The patient's active enrolment, with who opted them in, or None."""
     return (
