@@ -173,12 +173,22 @@ def _lock_sql() -> str:
     from pkb_bridge.models import Connection
 
     table = connection.ops.quote_name(Connection._meta.db_table)
-    return f"SELECT paused FROM {table} WHERE name = %s FOR UPDATE"  # noqa: S608
+    # set_config(..., true) is SET LOCAL: this transaction (the claim) commits without waiting
+    # for the disk. Losing a claim in a database crash only returns the row to pending, to be
+    # sent again with the same MSH-10, which a crash mid-send does anyway; and a later
+    # synchronous commit (the attempt's record) flushes the claim's WAL before its own, so an
+    # attempt recorded is never of a claim lost. The connection row's lock, which serialises
+    # the claims of every dispatcher, is then held for the statements alone, not a WAL flush.
+    return (
+        f"SELECT paused, set_config('synchronous_commit', 'off', true) FROM {table} "  # noqa: S608
+        "WHERE name = %s FOR UPDATE"
+    )
 
 
 def lock_connection() -> bool | None:
-    """Lock the connection row for this transaction: whether it is paused, or None when
-    there is no row (a test flushed it; the caller creates it)."""
+    """Lock the connection row for this transaction (a claim's, committed without waiting
+    for the disk: ``_lock_sql``): whether it is paused, or None when there is no row (a test
+    flushed it; the caller creates it)."""
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(), ["pkb"])
         row = cursor.fetchone()

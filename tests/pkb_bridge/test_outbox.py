@@ -76,3 +76,30 @@ def test_a_claimed_message_says_what_the_row_says(patient, clinician) -> None:
         == (Status.IN_FLIGHT, 1, "w1")
     )
     assert claimed.in_flight_since == stored.in_flight_since
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    "postgres" not in __import__("os").environ.get("DATABASE_URL", ""),
+    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
+)
+def test_only_the_claim_commits_without_waiting_for_the_disk(patient, clinician) -> None:
+    """The claim's transaction turns synchronous_commit off for itself alone (SET LOCAL):
+    what follows it, the attempt's record included, commits durably as before."""
+    from django.db import connection, transaction
+
+    from pkb_bridge.services import delivery_sql
+
+    def synchronous_commit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return str(cursor.fetchone()[0])
+
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
+    assert synchronous_commit() == "on"
+    with transaction.atomic():
+        assert delivery_sql.lock_connection() is False
+        assert synchronous_commit() == "off", "inside the claim's transaction"
+    assert synchronous_commit() == "on", "and only there"
