@@ -20,11 +20,14 @@ from django.db.migrations.state import StateApps
 
 
 def _relabel(apps: StateApps, old: str, new: str) -> None:
+    """The model's content type row (if there is one: a new database has none until after
+    its migrations) takes the new app label, keeping its id, so the permissions and the audit
+    log entries that point at it follow the model. Should a row with the new label exist
+    already, it is the one in use and nothing is moved."""
     content_type = apps.get_model("contenttypes", "ContentType")
-    moved = content_type.objects.filter(app_label=old, model="resource")
     if content_type.objects.filter(app_label=new, model="resource").exists():
         return
-    moved.update(app_label=new)
+    content_type.objects.filter(app_label=old, model="resource").update(app_label=new)
     # Cached content types of this process would still name the old label.
     from django.contrib.contenttypes.models import ContentType
 
