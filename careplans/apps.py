@@ -20,6 +20,3 @@ class CareplansConfig(AppConfig):
         signals.history_imported.connect(
             receivers.history_imported, dispatch_uid="careplans.history_imported"
         )
-        signals.resource_reviewed.connect(
-            receivers.resource_reviewed, dispatch_uid="careplans.resource_reviewed"
-        )

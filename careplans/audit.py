@@ -17,6 +17,7 @@ from careplans.models import (
     Pathway,
     PathwayResource,
     PlanTest,
+    Resource,
     ResourceShare,
     Rule,
     ScheduleStep,
@@ -27,6 +28,7 @@ auditlog.register(ScheduleStep)
 auditlog.register(Rule)
 auditlog.register(FollowUpPlan)
 auditlog.register(PlanTest)
+auditlog.register(Resource)
 auditlog.register(PathwayResource)
 auditlog.register(InformationPack, m2m_fields={"resources"})
 auditlog.register(MilestoneReached)

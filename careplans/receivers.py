@@ -1,16 +1,14 @@
 """Receivers of the ``rms`` signals and consumers of its events: each a one-line call of a care
 plans service (docs/adr/0002-signals-between-apps.md): result events (after commit) to the
-monitoring service, a reviewed library resource (inside its transaction) to its "due for
-review" work items."""
+monitoring service, and a patient's imported history (inside the import's transaction) to it
+too."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from careplans.followup.services import monitoring
-from careplans.library import services as library
 from rms.models import DomainEvent, Result
-from rms.services import system_user
 
 # The kinds of event monitoring consumes: every change of a result re-checks the plan's rules.
 RESULT_EVENTS = (
@@ -40,7 +38,3 @@ def history_imported(
 ) -> dict[str, int]:
     outcome = monitoring.evaluate_history(patient=patient, test_codes=test_codes, actor=actor)
     return {"breaches_raised": outcome.raised, "breaches_historic": outcome.historic}
-
-
-def resource_reviewed(sender: Any, *, resource: Any, actor: Any = None, **kwargs: Any) -> None:
-    library.resource_review_items_close(resource=resource, actor=actor or system_user())

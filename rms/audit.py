@@ -12,7 +12,6 @@ from rms.models import (
     Membership,
     Observation,
     Patient,
-    Resource,
     Result,
     Team,
 )
@@ -27,7 +26,6 @@ auditlog.register(Observation)
 auditlog.register(Appointment)
 # PDF bytes are not copied into the change log; the document row keeps them.
 auditlog.register(Document, exclude_fields=["content_pdf"])
-auditlog.register(Resource)
 # InboundMessage is not registered: it is the record of what a sender said, written once and
 # then only moved on by processing; every action a person takes on it (reprocess, match,
 # create the patient) is written to Django admin's own log, and what it filed is in the

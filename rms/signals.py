@@ -20,8 +20,6 @@ from django.dispatch import Signal
 inbound_held = Signal()
 # message=InboundMessage (a message held or refused earlier was processed again and filed)
 inbound_filed = Signal()
-# resource=Resource (approved again with a new review date, or retired: its review is done)
-resource_reviewed = Signal()
 # patient_ids=list[int] (patients whose history an import filed, without the result signals):
 # each receiver answers with the set of those it acts on, so the import counts and skips the rest
 history_patients = Signal()

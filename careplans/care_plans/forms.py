@@ -22,8 +22,7 @@ from careplans.care_plans.services import (
     NOTE_MAX,
     TOPIC_MAX,
 )
-from careplans.models import PKB_SHARING_TOPIC, ConsentMethod, ConsentStatus
-from rms.models import Resource
+from careplans.models import PKB_SHARING_TOPIC, ConsentMethod, ConsentStatus, Resource
 
 # The elements the panels are (see templates/careplans/care_plans/*_panel.html).
 CARE_PLANS_PANEL_ID = "care-plans-panel"

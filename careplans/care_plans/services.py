@@ -40,11 +40,12 @@ from careplans.models import (
     ConsentRecord,
     ConsentStatus,
     FollowUpPlan,
+    Resource,
     SectionKind,
 )
 from rms import permissions, uk_formats
 from rms import selectors as rms_selectors
-from rms.models import Document, Patient, Resource, Team
+from rms.models import Document, Patient, Team
 from rms.services.results import DocumentInput, document_record
 
 HEADING_MAX = 200

@@ -37,11 +37,11 @@ from careplans.care_plans.forms import (
     SectionForm,
 )
 from careplans.care_plans.presenters import ConsentPresenter, VersionPresenter, compare
-from careplans.models import CarePlan, CarePlanVersion, ConsentRecord
+from careplans.models import CarePlan, CarePlanVersion, ConsentRecord, Resource
 from rms import access
 from rms import selectors as rms_selectors
 from rms.forms import attach_errors
-from rms.models import Patient, Resource
+from rms.models import Patient
 from rms.presenters import PatientPresenter
 from rms.web import is_htmx as _is_htmx
 

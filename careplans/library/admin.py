@@ -1,4 +1,9 @@
-"""Django admin of information packs, resources' pathway tags, milestones and shares.
+"""Django admin of the resource library: resources, information packs, resources' pathway
+tags, milestones and shares.
+
+A resource is edited here by the staff of its team with the library's own checks on a link and
+a leaflet; an edit of what a patient reads sends an approved resource back to draft. Approval
+and retirement are read only here (the library pages make them).
 
 A pack is managed by the staff of its team (``TeamScopedAdmin``: a superuser sees every team's)
 and can hold only resources of its own team. Milestones reached and shares are read-only here,
@@ -16,10 +21,69 @@ from django.core.exceptions import ValidationError
 from django.db.models import ManyToManyField
 from django.http import HttpRequest
 
-from careplans.models import InformationPack, MilestoneReached, PathwayResource, ResourceShare
-from rms.admin.record import PatientScopedAdmin, TeamScopedAdmin, ViewOnlyMixin
-from rms.models import Resource
-from rms.services import library as rms_library
+from careplans.library import services as library_services
+from careplans.models import (
+    InformationPack,
+    MilestoneReached,
+    PathwayResource,
+    Resource,
+    ResourceShare,
+)
+from rms.admin.record import PatientScopedAdmin, TeamScopedAdmin, ViewOnlyMixin, admin_user
+
+
+class ResourceAdminForm(forms.ModelForm):
+    """The library's own rules on a link and a leaflet (``careplans.library.services``),
+    here too."""
+
+    class Meta:
+        model = Resource
+        fields = ("team", "title", "kind", "url", "file", "description")
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data.get("url") or "")
+        refusal = library_services.link_refusal(url) if url else None
+        if refusal:
+            raise ValidationError(refusal)
+        return url
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data.get("file")
+        if upload and "file" in self.changed_data:
+            if not library_services.is_whole_pdf(upload):
+                raise ValidationError("The leaflet must be a PDF file that opens.")
+            upload = library_services.stored_as_random_name(upload)
+        return upload
+
+
+@admin.register(Resource)
+class ResourceAdmin(TeamScopedAdmin):
+    form = ResourceAdminForm
+    # Approval and retirement are made on the library pages (careplans.library.services), by
+    # a team admin of the resource's team; here they are read only.
+    list_display = ("title", "team", "kind", "status", "review_date", "created_at")
+    list_filter = ("status", "kind", "team")
+    search_fields = ("title",)
+    readonly_fields = (
+        "public_id",
+        "created_by",
+        "created_at",
+        "status",
+        "review_date",
+        "approved_by",
+        "approved_at",
+        "retired_by",
+        "retired_at",
+        "review_reminder_raised_for",
+    )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = admin_user(request)
+        elif set(form.changed_data) & set(library_services.CONTENT_FIELDS):
+            # What a patient reads changed: an approved resource must be approved again.
+            library_services.resource_content_changed(resource=obj)
+        super().save_model(request, obj, form, change)
 
 
 class InformationPackForm(forms.ModelForm):
@@ -53,7 +117,7 @@ class InformationPackAdmin(TeamScopedAdmin):
     ) -> forms.ModelMultipleChoiceField | None:
         if db_field.name == "resources":
             # Only resources the user's teams have (the form checks the pack's own team).
-            kwargs["queryset"] = rms_library.resource_list(user=request.user).exclude(
+            kwargs["queryset"] = library_services.resource_list(user=request.user).exclude(
                 status=Resource.Status.RETIRED
             )
             if request.user.is_active and request.user.is_superuser:

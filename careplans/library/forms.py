@@ -13,9 +13,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from careplans.followup import selectors
-from careplans.models import InformationPack, Milestone, Pathway
-from rms.models import Resource, Team
-from rms.services import library as rms_library
+from careplans.library import services as library_services
+from careplans.models import InformationPack, Milestone, Pathway, Resource
+from rms.models import Team
 
 # The element the panel's forms replace (see templates/careplans/library/patient_panel.html).
 PANEL_ID = "library-panel"
@@ -37,7 +37,7 @@ class ResourceForm(forms.Form):
     """Add or edit a library resource, with the pathways it is written for."""
 
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
-    title = forms.CharField(max_length=rms_library.TITLE_MAX)
+    title = forms.CharField(max_length=library_services.TITLE_MAX)
     kind = forms.ChoiceField(choices=Resource.Kind.choices)
     url = forms.URLField(
         label="Web address",
@@ -52,7 +52,7 @@ class ResourceForm(forms.Form):
     )
     description = forms.CharField(
         required=False,
-        max_length=rms_library.DESCRIPTION_MAX,
+        max_length=library_services.DESCRIPTION_MAX,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="What it is and who it is for, in words a patient reads.",
     )
@@ -88,10 +88,10 @@ class ResourceForm(forms.Form):
         self.helper.form_class = "resource-form"
         self.helper.attrs = {"enctype": "multipart/form-data"}
 
-    def resource_input(self) -> rms_library.ResourceInput:
+    def resource_input(self) -> library_services.ResourceInput:
         """The resource as the library's services take it (call once the form is valid)."""
         data = self.cleaned_data
-        return rms_library.ResourceInput(
+        return library_services.ResourceInput(
             title=data["title"],
             kind=data["kind"],
             url=data["url"] or "",
@@ -165,7 +165,7 @@ class SharePackForm(forms.Form):
         choices: list[tuple[str, str]] = [("", "Choose an information pack")]
         for pack in packs.prefetch_related("resources"):
             items = list(pack.resources.all())
-            current = [r for r in items if rms_library.share_refusal(r, today=today) is None]
+            current = [r for r in items if library_services.share_refusal(r, today=today) is None]
             if not current:
                 continue
             count = (

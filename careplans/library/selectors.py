@@ -1,6 +1,6 @@
 """Reads of the resource library and of what was shared with a patient.
 
-Resources are read through ``rms.services.library.resource_list`` (the user's teams only);
+Resources are read through ``careplans.library.services.resource_list`` (the user's teams only);
 shares and milestones through a patient the caller has already opened with
 ``rms.access.patient_for_request``: nothing here widens anyone's scope.
 """
@@ -10,17 +10,17 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
-from careplans.models import InformationPack, MilestoneReached, Pathway, ResourceShare
+from careplans.library import services as library_services
+from careplans.models import InformationPack, MilestoneReached, Pathway, Resource, ResourceShare
 from rms import permissions
-from rms.models import Patient, Resource
-from rms.services import library as rms_library
+from rms.models import Patient
 
 
 def resource_list(
     *, user: User | AnonymousUser, status: str = "", pathway_code: str = ""
 ) -> QuerySet[Resource]:
     """The resources of ``user``'s teams, optionally by status and pathway tag, by title."""
-    resources = rms_library.resource_list(user=user)
+    resources = library_services.resource_list(user=user)
     if status:
         resources = resources.filter(status=status)
     if pathway_code:

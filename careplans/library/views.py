@@ -38,14 +38,13 @@ from careplans.library.forms import (
     SharePackForm,
     ShareResourceForm,
 )
-from careplans.models import Milestone
+from careplans.models import Milestone, Resource
 from rms import access, permissions
 from rms import selectors as rms_selectors
 from rms.forms import attach_errors
-from rms.models import Patient, Resource, Role
+from rms.models import Patient, Role
 from rms.models.teams import WRITE_ROLES
 from rms.presenters import PatientPresenter
-from rms.services import library as rms_library
 from rms.web import is_htmx as _is_htmx
 from rms.web import signed_in_user as _actor
 
@@ -60,7 +59,7 @@ PAGE_TEMPLATE = "panel_page.html"
 
 def _resource(request: HttpRequest, resource_id: uuid.UUID) -> Resource:
     try:
-        return rms_library.resource_get(user=request.user, public_id=resource_id)
+        return services.resource_get(user=request.user, public_id=resource_id)
     except Resource.DoesNotExist:
         raise Http404("No such resource.") from None
 
@@ -141,7 +140,7 @@ def resource_leaflet(request: HttpRequest, resource_id: uuid.UUID) -> FileRespon
     from the title."""
     user = _actor(request)
     try:
-        resource = rms_library.resource_get(user=user, public_id=resource_id)
+        resource = services.resource_get(user=user, public_id=resource_id)
     except Resource.DoesNotExist:
         logger.info("Leaflet %s refused to user %s", resource_id, user.pk)
         raise Http404("No such resource.") from None
@@ -171,7 +170,7 @@ def resource_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            resource = rms_library.resource_create(
+            resource = services.resource_create(
                 team=data["team"],
                 data=form.resource_input(),
                 actor=user,
@@ -191,7 +190,7 @@ def resource_create(request: HttpRequest) -> HttpResponse:
 def resource_edit(request: HttpRequest, resource_id: uuid.UUID) -> HttpResponse:
     user = _actor(request)
     resource = _resource(request, resource_id)
-    if not rms_library.user_can_edit(user=user, team=resource.team):
+    if not services.user_can_edit(user=user, team=resource.team):
         raise permissions.Refused("Viewers cannot change the library.")
     action = reverse("library:resource_edit", args=[resource.public_id])
     teams = _write_teams(user).filter(pk=resource.team_id)
@@ -215,7 +214,7 @@ def resource_edit(request: HttpRequest, resource_id: uuid.UUID) -> HttpResponse:
         data = form.cleaned_data
         was_approved = resource.status == Resource.Status.APPROVED
         try:
-            resource = rms_library.resource_update(
+            resource = services.resource_update(
                 resource=resource,
                 data=form.resource_input(),
                 actor=user,
@@ -246,13 +245,13 @@ def resource_edit(request: HttpRequest, resource_id: uuid.UUID) -> HttpResponse:
 def resource_approve(request: HttpRequest, resource_id: uuid.UUID) -> HttpResponse:
     user = _actor(request)
     resource = _resource(request, resource_id)
-    if not rms_library.user_can_approve(user=user, team=resource.team):
-        raise permissions.Refused(rms_library.NOT_AN_ADMIN)
+    if not services.user_can_approve(user=user, team=resource.team):
+        raise permissions.Refused(services.NOT_AN_ADMIN)
     action = reverse("library:resource_approve", args=[resource.public_id])
     form = ApproveForm(request.POST or None, action=action)
     if request.method == "POST" and form.is_valid():
         try:
-            rms_library.resource_approve(
+            services.resource_approve(
                 resource=resource, review_date=form.cleaned_data["review_date"], actor=user
             )
         except ValidationError as exc:
@@ -269,9 +268,9 @@ def resource_approve(request: HttpRequest, resource_id: uuid.UUID) -> HttpRespon
 def resource_retire(request: HttpRequest, resource_id: uuid.UUID) -> HttpResponse:
     user = _actor(request)
     resource = _resource(request, resource_id)
-    if not rms_library.user_can_approve(user=user, team=resource.team):
-        raise permissions.Refused(rms_library.NOT_AN_ADMIN)
-    rms_library.resource_retire(resource=resource, actor=user)
+    if not services.user_can_approve(user=user, team=resource.team):
+        raise permissions.Refused(services.NOT_AN_ADMIN)
+    services.resource_retire(resource=resource, actor=user)
     messages.success(request, f"Retired: {resource.title}. It is no longer shared.")
     return redirect(_list_url())
 

@@ -21,7 +21,8 @@ from django.db import models
 from django.db.models import Q
 
 from careplans.models.followup import FollowUpPlan, Pathway
-from rms.models import Document, Patient, Resource, Team
+from careplans.models.library import Resource
+from rms.models import Document, Patient, Team
 
 __all__ = [
     "PKB_SHARING_TOPIC",

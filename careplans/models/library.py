@@ -1,10 +1,12 @@
-"""Information packs of the resource library attached to pathway milestones, and what was shared.
+"""The resource library: a team's resources, information packs attached to pathway milestones,
+and what was shared.
 
-The resource itself (``rms.Resource``) and its approval live in the core record; what ties it
-to the follow-up pathways lives here, because ``rms`` knows nothing of pathways: a resource's
-pathway tags (``PathwayResource``), the information packs a team gives at a milestone of a
-pathway, each patient's milestones reached, and every share of a resource or a pack with a
-patient (with the document it was sent to PKB as).
+A resource (``Resource``: a link, a video or a PDF leaflet) is a team's and goes through its
+approval (draft, approved with a review date, retired; ``careplans.library.services``). What
+ties it to the follow-up pathways lives here too: a resource's pathway tags
+(``PathwayResource``), the information packs a team gives at a milestone of a pathway, each
+patient's milestones reached, and every share of a resource or a pack with a patient (with the
+document it was sent to PKB as).
 """
 
 from __future__ import annotations
@@ -16,15 +18,89 @@ from django.db import models
 from django.db.models import Q
 
 from careplans.models.followup import Pathway
-from rms.models import Document, Patient, Resource, Team
+from rms.models import Document, Patient, Team
 
 __all__ = [
     "InformationPack",
     "Milestone",
     "MilestoneReached",
     "PathwayResource",
+    "Resource",
     "ResourceShare",
 ]
+
+
+class Resource(models.Model):
+    """An item of a team's resource library: a link, a video or a PDF leaflet."""
+
+    class Kind(models.TextChoices):
+        LINK = "link", "Web link"
+        VIDEO = "video", "Video"
+        LEAFLET = "leaflet", "PDF leaflet"
+
+    class Status(models.TextChoices):
+        # Only an approved resource is shared with patients (careplans.library.services).
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        RETIRED = "retired", "Retired"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="resources")
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    url = models.URLField(blank=True)
+    file = models.FileField(upload_to="resources/", blank=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The approval workflow: draft -> approved (by a team admin, with a review date) -> retired.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    review_date = models.DateField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+    # The review date a "due for review" reminder was raised for: never twice for one date.
+    review_reminder_raised_for = models.DateField(null=True, blank=True)
+
+    class Meta:
+        # The table it had when the model was in the core record (rms): no data moved.
+        db_table = "rms_resource"
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(url="") | ~Q(file=""), name="resource_has_link_or_file"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved")
+                | Q(
+                    review_date__isnull=False,
+                    approved_by__isnull=False,
+                    approved_at__isnull=False,
+                ),
+                name="resource_approved_has_review_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="retired") | Q(retired_at__isnull=False),
+                name="resource_retired_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["review_date"],
+                condition=Q(status="approved"),
+                name="resource_review_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
 
 
 class Milestone(models.TextChoices):

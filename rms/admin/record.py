@@ -35,11 +35,9 @@ from rms.models import (
     Membership,
     Observation,
     Patient,
-    Resource,
     Result,
     Team,
 )
-from rms.services import library
 
 # Not public yet: the validation patient_create/patient_update run, needed before a save.
 from rms.services import patient_validate as validate_patient
@@ -445,61 +443,8 @@ class DocumentAdmin(ViewOnlyMixin, PatientScopedAdmin):
 
 
 # ---------------------------------------------------------------------------
-# Resources and the access log
+# The access log
 # ---------------------------------------------------------------------------
-class ResourceAdminForm(forms.ModelForm):
-    """The library's own rules on a link and a leaflet (rms.services.library), here too."""
-
-    class Meta:
-        model = Resource
-        fields = ("team", "title", "kind", "url", "file", "description")
-
-    def clean_url(self) -> str:
-        url = str(self.cleaned_data.get("url") or "")
-        refusal = library.link_refusal(url) if url else None
-        if refusal:
-            raise ValidationError(refusal)
-        return url
-
-    def clean_file(self) -> Any:
-        upload = self.cleaned_data.get("file")
-        if upload and "file" in self.changed_data:
-            if not library.is_whole_pdf(upload):
-                raise ValidationError("The leaflet must be a PDF file that opens.")
-            upload = library.stored_as_random_name(upload)
-        return upload
-
-
-@admin.register(Resource)
-class ResourceAdmin(TeamScopedAdmin):
-    form = ResourceAdminForm
-    # Approval and retirement are made on the library pages (rms.services.library), by a
-    # team admin of the resource's team; here they are read only.
-    list_display = ("title", "team", "kind", "status", "review_date", "created_at")
-    list_filter = ("status", "kind", "team")
-    search_fields = ("title",)
-    readonly_fields = (
-        "public_id",
-        "created_by",
-        "created_at",
-        "status",
-        "review_date",
-        "approved_by",
-        "approved_at",
-        "retired_by",
-        "retired_at",
-        "review_reminder_raised_for",
-    )
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if not change:
-            obj.created_by = admin_user(request)
-        elif set(form.changed_data) & set(library.CONTENT_FIELDS):
-            # What a patient reads changed: an approved resource must be approved again.
-            library.resource_content_changed(resource=obj)
-        super().save_model(request, obj, form, change)
-
-
 @admin.register(AccessEvent)
 class AccessEventAdmin(ViewOnlyMixin, PatientScopedAdmin):
     list_display = ("at", "user", "patient", "action", "channel", "outcome", "ip_address")

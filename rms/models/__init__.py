@@ -9,7 +9,6 @@ from rms.models.clinical import (
     Diagnosis,
     Document,
     Observation,
-    Resource,
     Result,
 )
 from rms.models.events import DomainEvent, EventDelivery
@@ -32,7 +31,6 @@ __all__ = [
     "NhsNumberStatusChange",
     "Observation",
     "Patient",
-    "Resource",
     "Result",
     "Role",
     "Sex",

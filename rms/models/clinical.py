@@ -1,4 +1,4 @@
-"""The clinical record: diagnoses, results and observations, appointments, documents, resources."""
+"""The clinical record: diagnoses, results and observations, appointments and documents."""
 
 from __future__ import annotations
 
@@ -263,74 +263,3 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_document_type_display()}: {self.title}"
-
-
-class Resource(models.Model):
-    """An item of a team's resource library: a link, a video or a PDF leaflet."""
-
-    class Kind(models.TextChoices):
-        LINK = "link", "Web link"
-        VIDEO = "video", "Video"
-        LEAFLET = "leaflet", "PDF leaflet"
-
-    class Status(models.TextChoices):
-        # Only an approved resource is shared with patients (rms.services.library).
-        DRAFT = "draft", "Draft"
-        APPROVED = "approved", "Approved"
-        RETIRED = "retired", "Retired"
-
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    team = models.ForeignKey("rms.Team", on_delete=models.CASCADE, related_name="resources")
-    title = models.CharField(max_length=200)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    url = models.URLField(blank=True)
-    file = models.FileField(upload_to="resources/", blank=True)
-    description = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    # The approval workflow: draft -> approved (by a team admin, with a review date) -> retired.
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    review_date = models.DateField(null=True, blank=True)
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    retired_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    retired_at = models.DateTimeField(null=True, blank=True)
-    # The review date a "due for review" reminder was raised for: never twice for one date.
-    review_reminder_raised_for = models.DateField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["title"]
-        constraints = [
-            models.CheckConstraint(
-                condition=~Q(url="") | ~Q(file=""), name="resource_has_link_or_file"
-            ),
-            models.CheckConstraint(
-                condition=~Q(status="approved")
-                | Q(
-                    review_date__isnull=False,
-                    approved_by__isnull=False,
-                    approved_at__isnull=False,
-                ),
-                name="resource_approved_has_review_date",
-            ),
-            models.CheckConstraint(
-                condition=~Q(status="retired") | Q(retired_at__isnull=False),
-                name="resource_retired_has_time",
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["review_date"],
-                condition=Q(status="approved"),
-                name="resource_review_due_idx",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.title

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from careplans.models import Resource
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
-from rms.models import Resource
 from tests.browser.conftest import log_in, open_patient
 from tests.factories import PatientFactory
 

@@ -11,9 +11,10 @@ from careplans.models import (
     InformationPack,
     PathwayResource,
     QuestionnaireResponse,
+    Resource,
     ResourceShare,
 )
-from rms.models import Resource, Result
+from rms.models import Result
 from worklists.models import WorkItem
 
 pytestmark = pytest.mark.django_db

@@ -44,6 +44,7 @@ from django.utils import timezone
 from careplans.care_plans import services as care_plan_services
 from careplans.followup import review
 from careplans.followup import services as plan_services
+from careplans.library import services as library_services
 from careplans.models import (
     CarePlan,
     CarePlanTemplate,
@@ -51,13 +52,13 @@ from careplans.models import (
     FollowUpPlan,
     Pathway,
     QuestionnaireResponse,
+    Resource,
 )
 from careplans.questionnaires import services as questionnaire_services
 from careplans.questionnaires.selectors import questionnaire_get
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import ReleasePolicy
-from rms.models import Document, Patient, Resource, Result, Role, Team
-from rms.services import library as library_services
+from rms.models import Document, Patient, Result, Role, Team
 from tests.careplans.library.helpers import resource as library_resource
 from tests.factories import (
     DocumentFactory,

@@ -40,6 +40,7 @@ from careplans.models import (
     Pathway,
     Questionnaire,
     QuestionnaireResponse,
+    Resource,
 )
 from careplans.questionnaires import services as questionnaire_services
 from devtools.sandbox import SandboxServer, SandboxState
@@ -48,8 +49,7 @@ from pkb_bridge.fhir import services as fhir_services
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.transport import PkbTransport
 from rms.accounts.services import ENROLMENT_ALLOWED
-from rms.models import Document, Patient, Resource, Role, Team
-from rms.services import library as rms_library
+from rms.models import Document, Patient, Role, Team
 from tests.factories import (
     AppointmentFactory,
     DiagnosisFactory,
@@ -346,14 +346,14 @@ def build_world() -> World:
     )
 
     # The library: a hostile resource, approved, in a pack the plan's start shares.
-    resource = rms_library.resource_create(
+    resource = library_services.resource_create(
         team=team,
-        data=rms_library.ResourceInput(
+        data=library_services.ResourceInput(
             title=ALL, kind=Resource.Kind.LINK, url=HOSTILE_URL, description=ALL
         ),
         actor=clinician,
     )
-    rms_library.resource_approve(
+    library_services.resource_approve(
         resource=resource,
         review_date=timezone.localdate() + dt.timedelta(days=200),
         actor=team_admin,
@@ -581,10 +581,10 @@ def pages(w: World) -> Iterator[tuple[str, str, User, tuple[str, ...]]]:
         ),
     )
     yield "admin work items", reverse("admin:worklists_workitem_changelist"), root, (ALL,)
-    yield "admin resources", reverse("admin:rms_resource_changelist"), root, (ALL,)
+    yield "admin resources", reverse("admin:careplans_resource_changelist"), root, (ALL,)
     yield (
         "admin resource",
-        reverse("admin:rms_resource_change", args=[w.resource.pk]),
+        reverse("admin:careplans_resource_change", args=[w.resource.pk]),
         root,
         (HOSTILE_URL,),
     )
@@ -696,9 +696,9 @@ def test_the_document_as_received_is_shown_as_source_never_as_markup(world: Worl
 def test_a_javascript_link_is_refused_for_a_library_resource(world: World) -> None:
     for url in (JS_URL, " javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<b>"):
         with pytest.raises(ValidationError) as refused:
-            rms_library.resource_create(
+            library_services.resource_create(
                 team=world.team,
-                data=rms_library.ResourceInput(title="Link", kind=Resource.Kind.LINK, url=url),
+                data=library_services.ResourceInput(title="Link", kind=Resource.Kind.LINK, url=url),
                 actor=world.clinician,
             )
         assert "url" in refused.value.message_dict

@@ -29,10 +29,10 @@ from careplans.care_plans.api.serializers import (
     ConsentOutputSerializer,
     ConsentWithdrawInputSerializer,
 )
-from careplans.models import CarePlan, ConsentRecord
+from careplans.models import CarePlan, ConsentRecord, Resource
 from rms import selectors as rms_selectors
 from rms.api.common import READ_ONLY, open_patient, request_user, require_write, service_errors
-from rms.models import Patient, Resource
+from rms.models import Patient
 
 CARE_PLAN_TAGS = ["care plans"]
 CONSENT_TAGS = ["consent"]

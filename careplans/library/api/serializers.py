@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from careplans.models import Milestone, MilestoneReached, ResourceShare
-from rms.models import Resource
+from careplans.models import Milestone, MilestoneReached, Resource, ResourceShare
 
 
 class LibraryResourceOutputSerializer(serializers.ModelSerializer[Resource]):

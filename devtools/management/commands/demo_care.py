@@ -41,12 +41,12 @@ from careplans.models import (
     Pathway,
     Questionnaire,
     QuestionnaireResponse,
+    Resource,
     SectionKind,
 )
 from careplans.questionnaires import services as questionnaire_services
 from rms import selectors
-from rms.models import Membership, NhsNumberStatus, Patient, Resource, Role, Team
-from rms.services import library as rms_library
+from rms.models import Membership, NhsNumberStatus, Patient, Role, Team
 
 RP = "prostate-post-prostatectomy"
 RT = "prostate-post-radiotherapy"
@@ -380,9 +380,9 @@ class Command(BaseCommand):
         for spec in specs:
             resource = existing.get(spec.title)
             if resource is None:
-                resource = rms_library.resource_create(
+                resource = library_services.resource_create(
                     team=team,
-                    data=rms_library.ResourceInput(
+                    data=library_services.ResourceInput(
                         title=spec.title,
                         kind=spec.kind,
                         url=spec.url,
@@ -391,13 +391,15 @@ class Command(BaseCommand):
                     actor=writer,
                 )
                 if spec.review_in_days is not None and approver is not None:
-                    resource = rms_library.resource_approve(
+                    resource = library_services.resource_approve(
                         resource=resource,
                         review_date=self.today + dt.timedelta(days=spec.review_in_days),
                         actor=approver,
                     )
                     if spec.retired:
-                        resource = rms_library.resource_retire(resource=resource, actor=approver)
+                        resource = library_services.resource_retire(
+                            resource=resource, actor=approver
+                        )
                 library_services.resource_tags_set(
                     resource=resource,
                     pathways=[pathways[code] for code in spec.pathways if code in pathways],

@@ -7,8 +7,8 @@ import datetime as dt
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from careplans.models import InformationPack, Milestone, Pathway
-from rms.models import Resource, Team
+from careplans.models import InformationPack, Milestone, Pathway, Resource
+from rms.models import Team
 from tests.factories import UserFactory
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

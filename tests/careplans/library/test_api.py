@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from careplans.models import ResourceShare
-from rms.models import Resource
+from careplans.models import Resource, ResourceShare
 from tests.careplans.library.helpers import pack, resource
 
 pytestmark = pytest.mark.django_db

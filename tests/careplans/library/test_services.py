@@ -12,13 +12,12 @@ from django.utils import timezone
 
 from careplans.followup import services as plan_services
 from careplans.library import services as library
-from careplans.models import Milestone, MilestoneReached, ResourceShare
+from careplans.models import Milestone, MilestoneReached, Resource, ResourceShare
 from careplans.tasks import resource_review_reminders
 from pkb_bridge import services as pkb_services
 from pkb_bridge.models import OutboundMessage
 from pkb_bridge.transport import PkbTransport
-from rms.models import Document, Resource
-from rms.services import library as rms_library
+from rms.models import Document
 from tests.careplans.library.helpers import pack, pathway, resource
 from worklists.models import WorkItem
 
@@ -196,7 +195,7 @@ def test_the_review_reminder_is_raised_once_per_resource_and_review_date(
     # Re-approved with a new date: the review is done (its item closes itself) and the next
     # reminder is for the new date.
     new_date = timezone.localdate() + dt.timedelta(days=20)
-    rms_library.resource_approve(resource=soon, review_date=new_date, actor=team_admin)
+    library.resource_approve(resource=soon, review_date=new_date, actor=team_admin)
     item.refresh_from_db()
     assert (item.status, item.outcome) == (WorkItem.Status.DONE, "Reviewed")
     assert resource_review_reminders() == 1
@@ -205,10 +204,10 @@ def test_the_review_reminder_is_raised_once_per_resource_and_review_date(
     assert new_date.isoformat() in newer.dedupe_key
 
     # Approving again with the same date changes nothing; retiring it closes the newer item.
-    rms_library.resource_approve(resource=soon, review_date=new_date, actor=team_admin)
+    library.resource_approve(resource=soon, review_date=new_date, actor=team_admin)
     newer.refresh_from_db()
     assert newer.status == WorkItem.Status.OPEN
-    rms_library.resource_retire(resource=soon, actor=team_admin)
+    library.resource_retire(resource=soon, actor=team_admin)
     newer.refresh_from_db()
     assert newer.status == WorkItem.Status.DONE
 

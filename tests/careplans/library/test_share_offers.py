@@ -1,5 +1,5 @@
 """What the share forms offer: a retired leaflet is never offered to share with a patient
-(rms/services/library.py: "A retired resource is never shared again"), nor one past its review
+(careplans/library/services.py: "A retired resource is never shared again"), nor one past its review
 date or not yet approved; a pack is offered only with something in it that can be shared
 today, and says how much of it that is. Refused to viewers; another team's patient is a 404."""
 
@@ -10,8 +10,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from careplans.models import ResourceShare
-from rms.models import Patient, Resource
+from careplans.models import Resource, ResourceShare
+from rms.models import Patient
 from tests.careplans.library.helpers import pack, resource
 
 pytestmark = pytest.mark.django_db

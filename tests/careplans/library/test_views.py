@@ -8,8 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from careplans.models import MilestoneReached, ResourceShare
-from rms.models import Resource
+from careplans.models import MilestoneReached, Resource, ResourceShare
 from tests.careplans.library.helpers import pack, resource
 
 pytestmark = pytest.mark.django_db

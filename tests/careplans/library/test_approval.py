@@ -1,4 +1,4 @@
-"""The resource library's approval workflow (rms.services.library)."""
+"""The resource library's approval workflow (careplans.library.services)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfWriter
 
-from rms.models import Document, Resource
-from rms.services import library
-from rms.services.library import ResourceInput
+from careplans.library import services as library
+from careplans.library.services import ResourceInput
+from careplans.models import Resource
+from rms.models import Document
 
 pytestmark = pytest.mark.django_db
 
@@ -289,7 +290,7 @@ def test_a_leaflet_is_served_only_to_its_team_and_not_by_its_name(
 
 
 def test_django_admin_applies_the_same_rules_to_links_and_leaflets(team) -> None:
-    from rms.admin.record import ResourceAdminForm
+    from careplans.library.admin import ResourceAdminForm
 
     link = ResourceAdminForm(
         data={"team": team.pk, "title": "x", "kind": Resource.Kind.LINK, "url": "http://127.1/"}
