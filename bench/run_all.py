@@ -41,6 +41,12 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
         ["--patients", "1000", "--items", "20", "--rtt-ms", "100", "--in-flight", "4"],
         ["--patients", "20", "--items", "20", "--rtt-ms", "100", "--in-flight", "4"],
     ),
+    # Storing-mode filing with 1, 2 and 4 filers on the same backlog (one filer the baseline).
+    (
+        "filers",
+        ["--messages", "2000", "--patients", "400"],
+        ["--messages", "200", "--patients", "50"],
+    ),
     ("monitoring", [], ["--plans", "2000"]),
     ("pages", ["--patients", "50000"], ["--patients", "2000"]),
     # Importing a cohort's history (docs/operations.md, "Going live"): about 30 s.
