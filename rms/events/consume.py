@@ -16,7 +16,8 @@ import math
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Window
+from django.db.models.functions import FirstValue, RowNumber
 from django.utils import timezone
 
 from rms.events.registry import Consumer, consumers
@@ -54,11 +55,31 @@ def _first_pending(after: frozenset[str]) -> Exists:
     )
 
 
+# How many of one patient's pending events a consumer may take in one pass: the first is
+# due when it is; the ones after it wait for it (``_lock`` checks), and are taken in the same
+# pass once it is done, so a burst of one patient's results is not one pass an event.
+LOOKAHEAD = 25
+
+
 def _due(now: dt.datetime, batch: int) -> list[tuple[int, str]]:
+    """The deliveries to try now: for each consumer and patient (a queue) the first
+    ``LOOKAHEAD`` pending ones, when the first of them is due (one failing and waiting for
+    its retry holds the patient's later events back without filling the pass); the queues'
+    firsts, oldest event first, then their seconds, and so on."""
+    queue = [F("consumer"), F("patient_id")]
+    in_order = F("event_id").asc()
     return list(
-        EventDelivery.objects.filter(done_at__isnull=True, next_attempt_at__lte=now)
-        .exclude(_earlier_pending())
-        .order_by("event_id", "pk")
+        EventDelivery.objects.filter(done_at__isnull=True)
+        .annotate(
+            place=Window(RowNumber(), partition_by=queue, order_by=in_order),
+            head_due_at=Window(
+                FirstValue("next_attempt_at"), partition_by=queue, order_by=in_order
+            ),
+        )
+        .filter(place__lte=LOOKAHEAD, head_due_at__lte=now, next_attempt_at__lte=now)
+        # Every queue's first before any queue's second: a queue whose first fails again
+        # (and holds the rest) never pushes another patient's first out of the pass.
+        .order_by("place", "event_id", "pk")
         .values_list("pk", "consumer")[:batch]
     )
 

@@ -171,6 +171,37 @@ def test_a_failed_event_holds_that_patients_later_events_for_that_consumer_only(
     ]
 
 
+def test_a_patient_held_behind_a_failure_never_crowds_another_out_of_a_pass(
+    team, clinician, flaky
+) -> None:
+    first, second = PatientFactory(teams=[team]), PatientFactory(teams=[team])
+    flaky.failing = {"A0", "B1"}
+    for n in range(12):
+        when = TAKEN + dt.timedelta(days=n)
+        services.result_record(patient=first, data=psa("0.1", f"A{n}", taken=when), actor=clinician)
+    services.result_record(patient=second, data=psa("0.3", "B1"), actor=clinician)
+    assert flaky.consumed == []
+
+    flaky.failing = {"A0"}  # B1's bug is fixed; A0's is not
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=BACKOFF_S[0] + 1)):
+        # A pass of five: the first patient's eleven waiting results must not fill it.
+        assert events.events_consume(batch=5) == 1
+    assert flaky.consumed == [(Kind.RESULT_RECORDED, "B1")]
+
+
+def test_a_burst_of_one_patients_events_is_consumed_in_order(patient, clinician, flaky) -> None:
+    flaky.failing = {"F0"}
+    for n in range(30):
+        when = TAKEN + dt.timedelta(days=n)
+        services.result_record(
+            patient=patient, data=psa("0.1", f"F{n}", taken=when), actor=clinician
+        )
+    flaky.failing = set()
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=BACKOFF_S[0] + 1)):
+        assert events.events_consume() == 30
+    assert [fon for _, fon in flaky.consumed] == [f"F{n}" for n in range(30)]
+
+
 def test_retries_back_off(patient, clinician, flaky) -> None:
     flaky.failing = {"F1"}
     services.result_record(patient=patient, data=psa("0.1", "F1"), actor=clinician)
