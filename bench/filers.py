@@ -75,7 +75,8 @@ def file_worker() -> None:
     """One filer: set up, say so, wait for the word, file until nothing is left."""
     setup_django(database_url())
     from rms import services
-    from rms.inbound.receive import inbound_file_queued
+    from rms.inbound.receive import QUEUED, inbound_file_queued
+    from rms.models import InboundMessage
 
     actor = services.system_user()
     print("ready", flush=True)
@@ -83,9 +84,6 @@ def file_worker() -> None:
     filed = 0
     while True:
         filed += inbound_file_queued(actor=actor)
-        from rms.inbound.receive import QUEUED
-        from rms.models import InboundMessage
-
         if not InboundMessage.objects.filter(**QUEUED).exists():
             break
         time.sleep(0.01)  # the rest is another filer's patients: look again shortly

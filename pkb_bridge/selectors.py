@@ -44,7 +44,7 @@ def shared_with_pkb(*, patient_id: int | None) -> bool:
     only; one small query, for the events' consumer to pass over everyone else."""
     if patient_id is None:
         return False
-    return Enrolment.objects.filter(patient_id=patient_id, status=Enrolment.Status.ACTIVE).exists()
+    return shared_patient_ids().filter(patient_id=patient_id).exists()
 
 
 def enrolment_active(*, patient: Patient) -> Enrolment | None:
