@@ -12,7 +12,11 @@ class CareplansConfig(AppConfig):
         from rms import events, signals
 
         events.register_consumer(
-            "careplans.monitoring", receivers.RESULT_EVENTS, receivers.result_event
+            "careplans.monitoring",
+            receivers.RESULT_EVENTS,
+            receivers.result_event,
+            idle=receivers.idle_patients,
+            idle_kinds=receivers.RESULT_EVENTS,
         )
         signals.history_patients.connect(
             receivers.history_patients, dispatch_uid="careplans.history_patients"

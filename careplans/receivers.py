@@ -5,6 +5,7 @@ too."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from careplans.followup.services import monitoring
@@ -23,6 +24,12 @@ def result_event(event: DomainEvent) -> None:
     result = Result.objects.select_related("patient").filter(pk=event.subject_id).first()
     if result is not None:
         monitoring.on_result(result=result)
+
+
+def idle_patients(patient_ids: Collection[int]) -> set[int]:
+    """The patients monitoring has nothing to do for (on no active or paused plan: the first
+    thing ``monitoring.on_result`` checks), for the events' consumer to pass over."""
+    return set(patient_ids) - monitoring.patients_on_plans(patient_ids)
 
 
 def history_patients(sender: Any, *, patient_ids: Any, **kwargs: Any) -> set[int]:

@@ -29,6 +29,8 @@ class PkbBridgeConfig(AppConfig):
             receivers.SHARED_EVENTS,
             receivers.share_event,
             after=["careplans.monitoring"],
+            idle=receivers.unshared_patients,
+            idle_kinds=receivers.IDLE_KINDS,
         )
         signals.history_patients.connect(receivers.history_patients, dispatch_uid=f"{uid}.hp")
         signals.history_publish.connect(receivers.history_publish, dispatch_uid=f"{uid}.hi")

@@ -7,6 +7,7 @@ jobs (the dispatcher, the invitation sweeper), so those items are raised by the 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pkb_bridge import selectors, services, work_items
@@ -85,6 +86,15 @@ def share_event(event: DomainEvent) -> None:
         result_event(event)
     else:
         _RECORD_CONSUMERS[kind](event)
+
+
+def unshared_patients(patient_ids: Collection[int]) -> set[int]:
+    """The patients not shared with PKB now: ``share_event`` passes over their items' events
+    (``_ITEM_KINDS``), and so may the events' consumer, without calling it."""
+    return set(patient_ids) - enrolment.shared_patients(patient_ids)
+
+
+IDLE_KINDS = _ITEM_KINDS
 
 
 def work_item_saved(sender: Any, *, instance: Any, created: bool, **kwargs: Any) -> None:

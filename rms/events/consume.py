@@ -61,7 +61,7 @@ def _first_pending(after: frozenset[str]) -> Exists:
 LOOKAHEAD = 25
 
 
-def _due(now: dt.datetime, batch: int) -> list[tuple[int, str]]:
+def _due(now: dt.datetime, batch: int) -> list[tuple[int, str, int | None]]:
     """The deliveries to try now: for each consumer and patient (a queue) the first
     ``LOOKAHEAD`` pending ones, when the first of them is due (one failing and waiting for
     its retry holds the patient's later events back without filling the pass); the queues'
@@ -80,7 +80,7 @@ def _due(now: dt.datetime, batch: int) -> list[tuple[int, str]]:
         # Every queue's first before any queue's second: a queue whose first fails again
         # (and holds the rest) never pushes another patient's first out of the pass.
         .order_by("place", "event_id", "pk")
-        .values_list("pk", "consumer")[:batch]
+        .values_list("pk", "consumer", "patient_id")[:batch]
     )
 
 
@@ -175,6 +175,87 @@ def _deliver(pk: int, consumer: Consumer | None) -> bool | None:
         return False
 
 
+# A run of one patient's deliveries for one consumer, locked and checked in one statement:
+# each row's event kind and time, whether an earlier event of the patient's outside the run
+# is still pending for the consumer, and whether a consumer it runs after still has the event.
+_RUN_SQL = """
+    SELECT d.id, e.kind, e.created_at,
+      EXISTS (
+        SELECT 1 FROM rms_eventdelivery p
+        WHERE p.consumer = d.consumer AND p.patient_id = d.patient_id
+          AND p.done_at IS NULL AND p.event_id < d.event_id AND NOT (p.id = ANY(%(ids)s))),
+      EXISTS (
+        SELECT 1 FROM rms_eventdelivery f
+        WHERE f.event_id = d.event_id AND f.consumer = ANY(%(after)s) AND f.done_at IS NULL)
+    FROM rms_eventdelivery d JOIN rms_domainevent e ON e.id = d.event_id
+    WHERE d.id = ANY(%(ids)s) AND d.done_at IS NULL
+    ORDER BY d.event_id
+    FOR UPDATE OF d SKIP LOCKED"""
+_RUN_DONE_SQL = """
+    UPDATE rms_eventdelivery d
+    SET attempts = d.attempts + 1, done_at = %(now)s, lag_s = u.lag_s
+    FROM unnest(%(ids)s::bigint[], %(lags)s::float8[]) AS u (id, lag_s)
+    WHERE d.id = u.id"""
+
+
+def _pass_over(
+    due: list[tuple[int, str, int | None]], registered: dict[str, Consumer]
+) -> tuple[set[int], set[int]]:
+    """Mark done, a run at a time, the due deliveries their consumer has nothing to do with
+    (``Consumer.idle``: a patient on no plan, not shared with PKB), without calling the
+    handler: what a patient's burst of results costs the consumers when none of them acts on
+    it. A run stops at the first delivery that must wait (an earlier event of the patient's
+    still pending, a consumer it runs after not done with the event, a row another worker
+    holds) or go through its handler (a kind the consumer is not idle for). Returns the
+    deliveries done, and those left for the next pass (after a stop; the delivery that must
+    go through its handler is not among them): the next pass passes them over once what
+    stopped the run has moved."""
+    runs: dict[tuple[str, int], list[int]] = {}
+    for pk, name, patient_id in due:  # each queue's deliveries in event order
+        consumer = registered.get(name)
+        if consumer is not None and consumer.idle is not None and patient_id is not None:
+            runs.setdefault((name, patient_id), []).append(pk)
+    done: set[int] = set()
+    later: set[int] = set()
+    if not runs:
+        return done, later
+    idle: dict[str, set[int]] = {}
+    for name in {name for name, _ in runs}:
+        idle_fn = registered[name].idle
+        patients = {patient_id for key, patient_id in runs if key == name}
+        idle[name] = set(idle_fn(patients)) if idle_fn is not None else set()
+    # Consumers that others run after go first, so that a pass can clear both.
+    for (name, patient_id), ids in sorted(
+        runs.items(), key=lambda run: len(registered[run[0][0]].after)
+    ):
+        if patient_id in idle[name]:
+            taken, left = _pass_over_run(registered[name], ids)
+            done |= taken
+            later |= left
+    return done, later
+
+
+def _pass_over_run(consumer: Consumer, ids: list[int]) -> tuple[set[int], set[int]]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_RUN_SQL, {"ids": ids, "after": sorted(consumer.after)})
+        rows = cursor.fetchall()
+        now = timezone.now()
+        taken: list[int] = []
+        lags: list[float] = []
+        handle = None  # the delivery that stopped the run because it needs its handler
+        for expected, (pk, kind, created_at, held, waiting) in zip(ids, rows, strict=False):
+            if pk != expected or held or waiting:
+                break
+            if kind not in consumer.idle_kinds:
+                handle = pk
+                break
+            taken.append(pk)
+            lags.append((now - created_at).total_seconds())
+        if taken:
+            cursor.execute(_RUN_DONE_SQL, {"now": now, "ids": taken, "lags": lags})
+    return set(taken), set(ids[len(taken) :]) - {handle}
+
+
 def events_consume(*, batch: int = 200) -> int:
     """Run every delivery that is due, oldest event first; returns how many were consumed.
     Safe to run in many workers at once and to repeat: a delivery is done once."""
@@ -182,8 +263,17 @@ def events_consume(*, batch: int = 200) -> int:
     while True:
         registered = {consumer.name: consumer for consumer in consumers()}
         due = _due(timezone.now(), batch)
-        outcomes = [_deliver(pk, registered.get(name)) for pk, name in due]
-        consumed += outcomes.count(True)
+        passed, later = (
+            _pass_over(due, registered) if connection.vendor == "postgresql" else (set(), set())
+        )
+        outcomes = [
+            _deliver(pk, registered.get(name))
+            for pk, name, _ in due
+            if pk not in passed and pk not in later
+        ]
+        consumed += outcomes.count(True) + len(passed)
+        if passed:
+            outcomes.append(True)
         # Look again while a pass moves something: an event held behind another (of the same
         # patient, or of a consumer that goes first) may be free now. A pass that moved
         # nothing (all taken by others, or failed) ends the run; a failure is tried again at

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from rms.models import DomainEvent
 
 Handler = Callable[[DomainEvent], None]
+# Of these patients, those for whom the consumer has nothing to do now (one query a pass).
+Idle = Callable[[Collection[int]], Collection[int]]
 
 
 @dataclass(frozen=True)
@@ -17,22 +19,42 @@ class Consumer:
     handler: Handler
     # Consumers whose delivery of the same event must be done before this one's.
     after: frozenset[str] = frozenset()
+    # The patients whose events of ``idle_kinds`` the handler would do nothing with now (a
+    # patient on no plan, not shared): passed over in bulk, without calling the handler.
+    idle: Idle | None = None
+    idle_kinds: frozenset[str] = frozenset()
 
 
 _consumers: dict[str, Consumer] = {}
 
 
 def register_consumer(
-    name: str, kinds: Iterable[str], handler: Handler, *, after: Iterable[str] = ()
+    name: str,
+    kinds: Iterable[str],
+    handler: Handler,
+    *,
+    after: Iterable[str] = (),
+    idle: Idle | None = None,
+    idle_kinds: Iterable[str] = (),
 ) -> None:
     """Register (or replace) the consumer ``name`` for ``kinds``. A handler is called once per
     event, after the event's transaction commits, inside a transaction of its own; it must
     read the record as it is now (later events may have changed it already). Raising rolls
     back what it wrote and retries the event later; that patient's later events wait for this
     consumer, and no other consumer waits, except one registered ``after`` it, which takes an
-    event only once the consumers it names are done with it."""
+    event only once the consumers it names are done with it.
+
+    ``idle``: given patient ids, those for whom the handler would do nothing with an event of
+    ``idle_kinds`` now; a run of such a patient's events is marked done in one statement, in
+    order, without calling the handler (``rms.events.consume``). It must answer exactly what
+    the handler would decide, read as it is now."""
     _consumers[name] = Consumer(
-        name=name, kinds=frozenset(kinds), handler=handler, after=frozenset(after)
+        name=name,
+        kinds=frozenset(kinds),
+        handler=handler,
+        after=frozenset(after),
+        idle=idle,
+        idle_kinds=frozenset(idle_kinds) if idle is not None else frozenset(),
     )
 
 

@@ -46,13 +46,14 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import DateTimeField, DecimalField, JSONField, Model
+from django.db.models import DecimalField, JSONField, Model
 
-from rms import services, signals
+from rms import audit, services, signals
 from rms.hl7 import Hl7Error, extract_patient, extract_results
 from rms.hl7.extract import read_value
 from rms.inbound import filing
@@ -605,70 +606,12 @@ def _file_batch(run: _Run, batch: list[Report]) -> None:
 
 def _audit_created(results: list[Result], actor: User, source: str) -> None:
     """The change log's "created" entry of each new result, as django-auditlog writes it when
-    the live feed saves one (the bulk insert sends no signal): who, when, every field."""
-    from auditlog.diff import get_field_value, get_fields_in_model, model_instance_diff
-    from auditlog.models import LogEntry
-    from django.contrib.contenttypes.models import ContentType
-    from django.utils import timezone as dj_timezone
-    from django.utils.encoding import smart_str
-
-    content_type = ContentType.objects.get_for_model(Result)
-    as_json = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
-    fields = get_fields_in_model(results[0]) if results else []
-
-    by_id = not getattr(settings, "AUDITLOG_USE_FK_STRING_REPRESENTATION", False)
-    plain = [
-        (f.name, "time" if isinstance(f, DateTimeField) else "id")
-        for f in fields
-        if isinstance(f, DateTimeField)
-        or (by_id and (f.one_to_one or f.many_to_one) and hasattr(f, "rel_class"))
-    ]
-    simple = {name for name, _ in plain}
-    attnames = {f.name: f.attname for f in fields if f.name in simple}
-    others = [f for f in fields if f.name not in simple and not isinstance(f, JSONField)]
-    generic = [f for f in fields if isinstance(f, JSONField)]
-
-    def changes(result: Result) -> dict[str, Any] | None:
-        if as_json:
-            return model_instance_diff(None, result, use_json_for_changes=True)
-        # What model_instance_diff(None, result) gives (the test compares them), without its
-        # exceptions for the missing old instance and its checks of each field's type a row:
-        # every field whose value is not "None", from "None". A tenth of the time, which
-        # matters for hundreds of thousands of results.
-        diff: dict[str, Any] = {}
-        for name, kind in plain:
-            if kind == "time":
-                moment = getattr(result, name)  # None too: it is not the text "None"
-                if moment is not None and dj_timezone.is_aware(moment):
-                    moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-                diff[name] = ("None", str(moment))
-            else:  # a foreign key's id, None included (it is not the text "None")
-                diff[name] = ("None", smart_str(getattr(result, attnames[name])))
-        for f in others:
-            value = smart_str(getattr(result, f.name))
-            if value != "None":
-                diff[f.name] = ("None", value)
-        for f in generic:
-            value = get_field_value(result, f)
-            if value != "None":
-                diff[f.name] = ("None", smart_str(value))
-        return diff or None
-
+    the live feed saves one (the bulk insert sends no signal)."""
     _insert(
         LogEntry,
-        [
-            LogEntry(
-                content_type=content_type,
-                object_pk=str(result.pk),
-                object_id=result.pk,
-                object_repr=str(result),
-                action=LogEntry.Action.CREATE,
-                changes=changes(result),
-                actor=actor,
-                additional_data={"imported_from": source[:200]},
-            )
-            for result in results
-        ],
+        audit.created_entries(
+            results, actor=actor, additional_data={"imported_from": source[:200]}
+        ),
     )
 
 

@@ -109,6 +109,11 @@ class Result(models.Model):
         ]
         indexes = [
             models.Index(fields=["patient", "-observed_at"], name="result_patient_time_idx"),
+            # Filing looks up the patient's results under a filler order number from any
+            # sender (rms.services.results.results_lock_for_filing, rms.inbound.express).
+            models.Index(
+                fields=["patient", "filler_order_number"], name="result_patient_filler_idx"
+            ),
         ]
 
     def __str__(self) -> str:
