@@ -40,7 +40,7 @@ from auditlog.models import LogEntry
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
@@ -69,9 +69,30 @@ def enabled() -> bool:
     )
 
 
+# Fields whose value Django sends as it is on the instance (``get_db_prep_save`` changes
+# nothing of a value already of the field's type): read straight off the instance.
+_AS_IS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveBigIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SmallIntegerField",
+        "TextField",
+    }
+)
+
+
 class _Table:
-    """A model's columns as one statement writes them: names, casts and each row's values
-    as Django's own insert would send them (``pre_save``, ``get_db_prep_save``)."""
+    """A model's columns as one statement writes them: names and each row's values as
+    Django's own insert would send them (``pre_save``, ``get_db_prep_save``), in their JSON
+    or text form, which PostgreSQL reads back with the column's own type."""
 
     def __init__(self, model: type[Model], *, with_pk: bool) -> None:
         quote = connection.ops.quote_name
@@ -79,9 +100,51 @@ class _Table:
         self.name = quote(model._meta.db_table)
         self.columns = ", ".join(quote(str(f.column)) for f in self.fields)
         self.names = [str(f.column) for f in self.fields]
+        # What each field's value needs, worked out once: a time stamped now (auto_now),
+        # read as it is, a time or a date in ISO form, a UUID's text, a JSON structure, or
+        # else Django's own preparing of it.
+        self.kinds: list[tuple[str, str, Any]] = []
+        for f in self.fields:
+            kind = f.get_internal_type()
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+                how = "stamped"
+            elif kind in _AS_IS:
+                how = "as_is"
+            elif kind in ("DateTimeField", "DateField"):
+                how = "iso"
+            elif kind == "UUIDField":
+                how = "text"
+            elif kind == "JSONField":
+                how = "json"
+            else:
+                how = "django"
+            self.kinds.append((str(f.column), how, f))
 
-    def row(self, instance: Model) -> list[Any]:
-        return [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in self.fields]
+    def stamp(self, instance: Model) -> None:
+        """Set the times ``auto_now`` and ``auto_now_add`` set as Django saves."""
+        for _, how, f in self.kinds:
+            if how == "stamped":
+                f.pre_save(instance, True)
+
+    def values(self, instance: Model, without: tuple[str, ...] = ()) -> dict[str, Any]:
+        db = connections[DEFAULT_DB_ALIAS]
+        row: dict[str, Any] = {}
+        for column, how, f in self.kinds:
+            if column in without:
+                continue
+            if how == "as_is":
+                row[column] = getattr(instance, f.attname)
+                continue
+            if how == "stamped":
+                # Stamped once (``stamp``, or as the row was built): the change log's entry
+                # and the row carry the same time.
+                value = getattr(instance, f.attname) or f.pre_save(instance, True)
+            elif how == "django":
+                value = f.get_db_prep_save(f.pre_save(instance, True), db)
+            else:
+                value = getattr(instance, f.attname)
+            row[column] = _json_value(value)
+        return row
 
     def many(self, key: str) -> str:
         """``SELECT`` of the rows in the JSON parameter ``key`` (``as_json``), in order, if
@@ -96,22 +159,15 @@ class _Table:
     def as_json(
         self, instances: Sequence[Model], *, single: bool = False, without: tuple[str, ...] = ()
     ) -> str:
-        """``instances`` as a JSON array of objects by column (``single``: the one object),
-        each value as Django would send it (``get_db_prep_save``) in its JSON or text form,
-        which PostgreSQL reads back with the column's own type; ``without``: columns passed
-        apart."""
-        rows = [
-            {
-                column: _json_value(value)
-                for column, value in zip(self.names, self.row(instance), strict=True)
-                if column not in without
-            }
-            for instance in instances
-        ]
+        """``instances`` as a JSON array of objects by column (``single``: the one object);
+        ``without``: columns passed apart."""
+        rows = [self.values(instance, without) for instance in instances]
         return json.dumps(rows[0] if single else rows, cls=DjangoJSONEncoder)
 
 
 def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
     if isinstance(value, Jsonb):
         return value.obj
     if isinstance(value, dt.datetime | dt.date | dt.time):
@@ -321,8 +377,7 @@ def _write(
         results.append(result)
     t = _tables
     for result in results:  # the times auto_now sets, before the change log reads them
-        for f in t["result"].fields:
-            f.pre_save(result, True)
+        t["result"].stamp(result)
     for result, data in zip(results, reports, strict=True):
         observations.extend(results_.observation_rows(result, data, version=1))
     entries = audit.created_entries(results, actor=None)

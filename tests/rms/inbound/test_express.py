@@ -198,6 +198,17 @@ def test_the_express_path_writes_the_rows_the_general_path_writes(
     assert (psa.comparator, str(psa.value_numeric), psa.value_text) == ("<", "0.010000", "<0.01")
     culture = Observation.objects.get(code="CULT")
     assert culture.value_text == "Growth of Staphylococcus aureus — sensitive (Zoë)"
+    # The times the snapshot leaves out: the change log's entry names the row's own.
+    for result in Result.objects.all():
+        entry = LogEntry.objects.get(content_type_id=_result_type(), object_id=result.pk)
+        assert entry.changes["created_at"][1] == str(
+            result.created_at.astimezone(dt.UTC).replace(tzinfo=None)
+        )
+        assert entry.changes["updated_at"][1] == str(
+            result.updated_at.astimezone(dt.UTC).replace(tzinfo=None)
+        )
+    for row in InboundMessage.objects.all():
+        assert row.processed_at is not None and row.received_at <= row.processed_at
     stored = InboundMessage.objects.get(control_id="X2")
     assert stored.raw_bytes == messages[4]
 
