@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from auditlog.diff import get_field_value, get_fields_in_model, model_instance_diff
+from auditlog.diff import get_field_value, model_instance_diff, track_field
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from django.conf import settings
@@ -45,6 +46,28 @@ auditlog.register(Document, exclude_fields=["content_pdf"])
 # hot path for no extra information.
 
 
+@functools.cache
+def _fields(
+    model: type[Model],
+) -> tuple[list[tuple[str, str]], dict[str, str], list[Any], list[Any]]:
+    """The registered fields of ``model`` as ``created_entries`` writes them, sorted once a
+    model: times and foreign keys (by id), the others, and the JSON ones."""
+    # What auditlog.diff.get_fields_in_model gives for an instance of the model.
+    fields: list[Any] = [f for f in model._meta.get_fields() if track_field(f)]
+    by_id = not getattr(settings, "AUDITLOG_USE_FK_STRING_REPRESENTATION", False)
+    plain = [
+        (f.name, "time" if isinstance(f, DateTimeField) else "id")
+        for f in fields
+        if isinstance(f, DateTimeField)
+        or (by_id and (f.one_to_one or f.many_to_one) and hasattr(f, "rel_class"))
+    ]
+    simple = {name for name, _ in plain}
+    attnames = {f.name: f.attname for f in fields if f.name in simple}
+    others = [f for f in fields if f.name not in simple and not isinstance(f, JSONField)]
+    generic = [f for f in fields if isinstance(f, JSONField)]
+    return plain, attnames, others, generic
+
+
 def created_entries(
     instances: Sequence[Model],
     *,
@@ -60,19 +83,7 @@ def created_entries(
     model = type(instances[0])
     content_type = ContentType.objects.get_for_model(model)
     as_json = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
-    fields = get_fields_in_model(instances[0])
-
-    by_id = not getattr(settings, "AUDITLOG_USE_FK_STRING_REPRESENTATION", False)
-    plain = [
-        (f.name, "time" if isinstance(f, DateTimeField) else "id")
-        for f in fields
-        if isinstance(f, DateTimeField)
-        or (by_id and (f.one_to_one or f.many_to_one) and hasattr(f, "rel_class"))
-    ]
-    simple = {name for name, _ in plain}
-    attnames = {f.name: f.attname for f in fields if f.name in simple}
-    others = [f for f in fields if f.name not in simple and not isinstance(f, JSONField)]
-    generic = [f for f in fields if isinstance(f, JSONField)]
+    plain, attnames, others, generic = _fields(model)
 
     def changes(instance: Model) -> dict[str, Any] | None:
         if as_json:

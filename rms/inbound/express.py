@@ -48,6 +48,7 @@ from psycopg.types.json import Jsonb
 
 from rms import audit
 from rms.events import consumers
+from rms.events.record import doorbell as events_doorbell
 from rms.events.record import ring_on_commit
 from rms.hl7 import Hl7Error, build_ack, extract_patient, extract_results
 from rms.hl7.parse import ParsedMessage
@@ -423,7 +424,10 @@ def _write(
             if written and names:
                 # Committed already (autocommit): the consumers' doorbell rings now; in a
                 # caller's transaction, at its commit.
-                ring_on_commit()
+                if connection.in_atomic_block:
+                    ring_on_commit()
+                else:
+                    events_doorbell.ring()
     except (DatabaseError, psycopg.Error):
         # A concurrent writer of the same result (the unique key) or a deadlock: nothing
         # was written, and the general path reads what is there now.
