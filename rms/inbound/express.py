@@ -278,7 +278,9 @@ def _listened_to() -> bool:
 def _cursor() -> psycopg.Cursor[Any]:
     """A cursor binding its parameters on the server, so that the two statements are
     prepared once a connection and only their values travel (Django's cursors bind on the
-    client: each statement would be parsed and planned again)."""
+    client: each statement would be parsed and planned again). Used inside Django's
+    ``wrap_database_errors``: an error is Django's, and a connection that failed is closed
+    by ``close_old_connections`` as after any query of Django's."""
     connection.ensure_connection()
     return psycopg.Cursor(connection.connection)
 
@@ -314,7 +316,7 @@ def file_new_results(msg: ParsedMessage, *, stored: dict[str, Any]) -> str | Non
         return None
 
     _prepare()
-    with _cursor() as cursor:
+    with connection.wrap_database_errors, _cursor() as cursor:
         cursor.execute(
             _sql["read"],
             {
@@ -365,7 +367,7 @@ def _write(
     )
     results: list[Result] = []
     observations: list[Model] = []
-    for data, result_id in zip(reports, result_ids, strict=False):
+    for data, result_id in zip(reports, result_ids, strict=True):
         result = Result(
             id=result_id,
             patient_id=patient.pk,
@@ -392,7 +394,7 @@ def _write(
             payload={"version": result.version, "status": result.status},
             created_at=now,
         )
-        for result, event_id in zip(results, event_ids, strict=False)
+        for result, event_id in zip(results, event_ids, strict=True)
     ]
     deliveries = [
         EventDelivery(event_id=event.pk, consumer=name, patient_id=patient.pk, next_attempt_at=now)
@@ -417,7 +419,7 @@ def _write(
         # Inside a caller's transaction (a test's, an import's) a failed statement must not
         # take the transaction with it: a savepoint there, nothing around it otherwise.
         guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-        with guard, _cursor() as cursor:
+        with guard, connection.wrap_database_errors, _cursor() as cursor:
             cursor.execute(_sql["write"], params, prepare=True)
             row = cursor.fetchone()
             written = bool(row and row[0])
@@ -428,7 +430,7 @@ def _write(
                     ring_on_commit()
                 else:
                     events_doorbell.ring()
-    except (DatabaseError, psycopg.Error):
+    except DatabaseError:
         # A concurrent writer of the same result (the unique key) or a deadlock: nothing
         # was written, and the general path reads what is there now.
         return None
