@@ -39,6 +39,8 @@ def kick_dispatcher_on_commit() -> None:
 
 def _next_seq(enrolment: Enrolment, count: int = 1) -> int:
     """The first of ``count`` consecutive sequence numbers, taken for ``enrolment``'s patient."""
+    if connection.vendor == "postgresql":
+        return _next_seq_sql(enrolment.patient_id, count)
     sequence = PatientSequence.objects.select_for_update().filter(patient=enrolment.patient).first()
     if sequence is None:
         try:
@@ -52,6 +54,22 @@ def _next_seq(enrolment: Enrolment, count: int = 1) -> int:
     sequence.last_seq += count
     sequence.save(update_fields=["last_seq"])
     return first
+
+
+def _next_seq_sql(patient_id: int, count: int) -> int:
+    """``_next_seq`` in one statement: the upsert locks the patient's row (or waits for the
+    transaction that is making it) until this transaction ends, as the ORM's path does with
+    its locking read, in a fifth of the CPU (bench/pkb_historic.py)."""
+    table = connection.ops.quote_name(PatientSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS s (patient_id, last_seq) VALUES (%s, %s) "  # noqa: S608
+            "ON CONFLICT (patient_id) DO UPDATE SET last_seq = s.last_seq + EXCLUDED.last_seq "
+            "RETURNING s.last_seq",
+            [patient_id, count],
+        )
+        (last,) = cursor.fetchone()
+    return int(last) - count + 1
 
 
 @transaction.atomic
