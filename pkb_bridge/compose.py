@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import html
+import itertools
 import math
+import operator
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from pkb_bridge import hl7
@@ -267,33 +271,98 @@ class LabItem:
 
 def lab_items(patient: Patient) -> list[LabItem]:
     """Every lab result of ``patient`` that still counts (not cancelled or deleted), oldest
-    first, each with its current observations: two queries, no model instances. The
-    reports are those ``lab_report`` makes of the same rows."""
-    observations: dict[int, list[hl7.LabObservation]] = {}
-    status_at = _OBSERVATION_FIELDS.index("status")
-    with_withdrawn: set[int] = set()
+    first, each with its current observations, read as plain values, not model instances:
+    one fixed query on PostgreSQL, two through the ORM elsewhere. The reports are those
+    ``lab_report`` makes of the same rows."""
+    if connection.vendor == "postgresql":
+        return _lab_items_from_rows(_lab_rows_sql(patient.pk))
+    return _lab_items_from_rows(_lab_rows_orm(patient))
+
+
+def _lab_rows_orm(patient: Patient) -> Iterator[tuple[Any, ...]]:
+    """``_lab_rows_sql``'s rows, from two queries of the ORM."""
+    observations: dict[int, list[tuple[Any, ...]]] = {}
     for result_id, *values in selectors.current_observation_values(
         patient=patient, category=Result.Category.LAB, fields=_OBSERVATION_FIELDS
     ):
-        if values[status_at] in WITHDRAWN_OBSERVATION_STATUSES:
-            with_withdrawn.add(result_id)  # withdrawn by the lab: never published
-            continue
-        observations.setdefault(result_id, []).append(_lab_observation(*values))
+        observations.setdefault(result_id, []).append(tuple(values))
     rows = selectors.result_values(
         patient=patient, category=Result.Category.LAB, fields=("pk", *_RESULT_FIELDS)
     ).exclude(status__in=Result.WITHDRAWN)
-    return [
-        LabItem(
-            pk=pk,
-            observed_at=values[4],
-            report=_lab_report(
-                *values, observations=tuple(observations.get(pk, ())), delay_days=None
-            ),
+    blank = (None,) * len(_OBSERVATION_FIELDS)
+    for row in rows:
+        for observation in observations.get(row[0], [blank]):
+            yield (*row, *observation)
+
+
+@functools.cache
+def _lab_rows_statement() -> str:
+    quote = connection.ops.quote_name
+    column = {
+        model: {field.name: str(field.column) for field in model._meta.concrete_fields}
+        for model in (Result, Observation)
+    }
+    result_columns = ", ".join(
+        f"r.{quote(column[Result][name])}" for name in ("id", *_RESULT_FIELDS)
+    )
+    observation_columns = ", ".join(
+        f"o.{quote(column[Observation][name])}" for name in _OBSERVATION_FIELDS
+    )
+    o = column[Observation]
+    r = column[Result]
+    return f"""
+        SELECT {result_columns}, {observation_columns}
+          FROM {quote(Result._meta.db_table)} AS r
+          LEFT JOIN {quote(Observation._meta.db_table)} AS o
+            ON o.{quote(o["result"])} = r.id AND o.{quote(o["superseded_at"])} IS NULL
+         WHERE r.{quote(r["patient"])} = %s AND r.{quote(r["category"])} = %s
+           AND r.{quote(r["status"])} <> ALL(%s)
+         ORDER BY r.{quote(r["observed_at"])}, r.id, o.{quote(o["sequence"])}, o.id
+    """  # noqa: S608 - names from the models' meta; values are parameters
+
+
+def _lab_rows_sql(patient_id: int) -> list[tuple[Any, ...]]:
+    """One row per current observation of each lab result that counts (one with blank
+    observation values for a result without any), oldest result first, the observations in
+    their order: one fixed query, as the upload of a whole record reads thousands of them
+    (bench/pkb_historic.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _lab_rows_statement(),
+            [patient_id, Result.Category.LAB.value, [str(status) for status in Result.WITHDRAWN]],
         )
-        for pk, *values in rows
+        return cursor.fetchall()
+
+
+def _lab_items_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[LabItem]:
+    """The lab items of rows of ``(id, *_RESULT_FIELDS, *_OBSERVATION_FIELDS)``, one a current
+    observation (blank for a result without any), grouped by result in order."""
+    width = 1 + len(_RESULT_FIELDS)
+    code_at = width + _OBSERVATION_FIELDS.index("code")
+    status_at = width + _OBSERVATION_FIELDS.index("status")
+    items: list[LabItem] = []
+    for pk, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        observations: list[hl7.LabObservation] = []
+        withdrawn = False
+        for row in group:
+            if row[code_at] is None:  # no observation at all
+                continue
+            if row[status_at] in WITHDRAWN_OBSERVATION_STATUSES:
+                withdrawn = True  # withdrawn by the lab: never published
+                continue
+            observations.append(_lab_observation(*row[width:]))
         # A report whose every observation the lab withdrew has nothing to show.
-        if pk in observations or pk not in with_withdrawn
-    ]
+        if withdrawn and not observations:
+            continue
+        values = row[1:width]
+        items.append(
+            LabItem(
+                pk=pk,
+                observed_at=values[4],
+                report=_lab_report(*values, observations=tuple(observations), delay_days=None),
+            )
+        )
+    return items
 
 
 def radiology_report(result: Result, *, delay_days: int | None) -> hl7.RadiologyReport:

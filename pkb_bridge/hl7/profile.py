@@ -33,7 +33,6 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 # MSH-9.1^9.2 and the v2.4 structure (table 0354) MSH-9.3 must name. Written out again from the
 # standard rather than imported from the builder (build.MESSAGE_STRUCTURES) on purpose: the
@@ -84,16 +83,23 @@ def nhs_number_is_valid(number: str) -> bool:
     return check != 10 and check == int(number[9])
 
 
-@dataclass(frozen=True)
 class _Segment:
-    name: str
-    fields: list[str]  # fields[n] is field n (for MSH too: fields[1] is "|")
+    """One segment as read: ``fields[n]`` is field n (for MSH too: ``fields[1]`` is "|").
+    ``escaped``: whether any field holds a backslash (an escape); most segments of a packed
+    report hold none, and are then passed over by ``_check_escapes`` whole."""
+
+    __slots__ = ("escaped", "fields", "name")
+
+    def __init__(self, name: str, fields: list[str], escaped: bool = True) -> None:
+        self.name = name
+        self.fields = fields
+        self.escaped = escaped
 
     def get(self, number: int) -> str:
         return self.fields[number] if number < len(self.fields) else ""
 
     def component(self, number: int, component: int) -> str:
-        parts = self.get(number).split("~")[0].split("^")
+        parts = self.get(number).split("~", 1)[0].split("^", component)
         return parts[component - 1] if component <= len(parts) else ""
 
 
@@ -172,7 +178,7 @@ def _split(message: str, problems: list[str]) -> list[_Segment]:
         parts = line.split("|")
         if name == "MSH":
             parts.insert(1, "|")
-        segments.append(_Segment(name, parts))
+        segments.append(_Segment(name, parts, "\\" in line))
     return segments
 
 
@@ -216,6 +222,8 @@ def _check_pid(pid: _Segment, *, adt: bool, problems: list[str]) -> None:
 
 def _check_escapes(segments: list[_Segment], problems: list[str]) -> None:
     for segment in segments:
+        if not segment.escaped:
+            continue
         obx_type = segment.get(2) if segment.name == "OBX" else ""
         start = 3 if segment.name == "MSH" else 1
         for number in range(start, len(segment.fields)):
@@ -314,11 +322,12 @@ def _groups(segments: list[_Segment]) -> list[tuple[_Segment | None, _Segment, l
 def _check_order(
     orc: _Segment | None, obr: _Segment, place: str, problems: list[str]
 ) -> tuple[str, str]:
-    filler = obr.component(3, 1) or (orc.component(3, 1) if orc is not None else "")
+    obr_filler = obr.component(3, 1)
+    orc_filler = orc.component(3, 1) if orc is not None else ""
+    filler = obr_filler or orc_filler
     if not filler:
         problems.append(f"{place}: OBR-3 or ORC-3 (the filler order number) is required")
-    orc_filler = orc.component(3, 1) if orc is not None else ""
-    if orc_filler and obr.component(3, 1) and orc_filler != obr.component(3, 1):
+    if orc_filler and obr_filler and orc_filler != obr_filler:
         problems.append(f"{place}: ORC-3 and OBR-3 must be the same filler order number")
     if not obr.component(4, 1):
         problems.append(f"{place}: OBR-4.1 (the service code) is required")

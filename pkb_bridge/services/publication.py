@@ -138,20 +138,132 @@ def publication_create(
     return publication
 
 
-def publications_plan(*, enrolment: Enrolment, items: Sequence[Item]) -> list[Publication]:
-    """``publication_create`` for a new enrolment's whole record at once, unsaved: the team's
-    policies read once. The caller links the messages, then ``publications_save`` writes the
-    rows and their decisions in bulk. Recorded as the system's decisions.
+class PublicationPlan:
+    """One publication of a new enrolment's record, planned as plain values (a record has
+    thousands of items, and a model instance each cost more than writing them): what
+    ``publications_save`` writes, and ``as_publication`` for the few items sent one by one."""
 
-    Relations are set by id, not as objects (a record has thousands of items, and setting
-    an object costs several times more): a caller that reads ``publication.enrolment`` or
-    the item sets them first (``publication_attach``)."""
-    decider = system_user()
+    __slots__ = (
+        "auto_release_at",
+        "category",
+        "decided_at",
+        "decided_by_id",
+        "delay_days",
+        "enrolment_id",
+        "item_field",
+        "item_id",
+        "message_id",
+        "patient_id",
+        "reason",
+        "state",
+    )
+
+    def __init__(
+        self,
+        *,
+        enrolment_id: int,
+        patient_id: int,
+        category: str,
+        item_field: str,
+        item_id: int,
+        state: str,
+        delay_days: int,
+        auto_release_at: dt.datetime | None,
+        decided_by_id: int,
+        decided_at: dt.datetime,
+        reason: str,
+    ) -> None:
+        self.enrolment_id = enrolment_id
+        self.patient_id = patient_id
+        self.category = category
+        self.item_field = item_field
+        self.item_id = item_id
+        self.state = state
+        self.delay_days = delay_days
+        self.auto_release_at = auto_release_at
+        self.decided_by_id = decided_by_id
+        self.decided_at = decided_at
+        self.reason = reason
+        self.message_id: int | None = None
+
+    def as_publication(self) -> Publication:
+        """The unsaved publication of this plan (its relations set by id)."""
+        return Publication(
+            enrolment_id=self.enrolment_id,
+            patient_id=self.patient_id,
+            category=self.category,
+            state=self.state,
+            delay_days=self.delay_days,
+            auto_release_at=self.auto_release_at,
+            decided_by_id=self.decided_by_id,
+            decided_at=self.decided_at,
+            reason=self.reason,
+            message_id=self.message_id,
+            **{f"{self.item_field}_id": self.item_id},
+        )
+
+    def row(self) -> tuple[object, ...]:
+        """The values of ``_PLAN_COLUMNS``, in their order."""
+        return (
+            self.enrolment_id,
+            self.patient_id,
+            self.category,
+            self.item_id if self.item_field == "result" else None,
+            self.item_id if self.item_field == "document" else None,
+            self.item_id if self.item_field == "appointment" else None,
+            self.state,
+            self.delay_days,
+            self.auto_release_at,
+            self.decided_by_id,
+            self.decided_at,
+            self.reason,
+            self.message_id,
+        )
+
+
+# The columns a planned publication sets (attnames of ``Publication``); the others are
+# left to their defaults (NULL: nothing is notified of an automatic release yet).
+_PLAN_COLUMNS = (
+    "enrolment_id",
+    "patient_id",
+    "category",
+    "result_id",
+    "document_id",
+    "appointment_id",
+    "state",
+    "delay_days",
+    "auto_release_at",
+    "decided_by_id",
+    "decided_at",
+    "reason",
+    "message_id",
+)
+
+
+def policies_for(enrolment: Enrolment) -> dict[str, ReleasePolicy]:
+    """``policy_for`` of every category, read in one query."""
+    found = {
+        policy.category: policy
+        for policy in ReleasePolicy.objects.filter(team_id=enrolment.team_id)
+    }
+    return {
+        category: found.get(category)
+        or ReleasePolicy(
+            team=enrolment.team, category=category, mode=DEFAULT_MODES.get(category, DEFAULT_MODE)
+        )
+        for category in Category.values
+    }
+
+
+def publications_plan(*, enrolment: Enrolment, items: Sequence[Item]) -> list[PublicationPlan]:
+    """``publication_create`` for a new enrolment's whole record at once, planned, not saved:
+    the team's policies read once. The caller links the messages, then ``publications_save``
+    writes the rows and their decisions in bulk. Recorded as the system's decisions."""
+    decider_id = system_user().pk
     now = timezone.now()
     # What each category's policy decides is the same for every item of it: worked out once.
     decisions: dict[str, tuple[str, int, dt.datetime | None, str]] = {}
-    for category in Category.values:
-        policy = policy_for(enrolment, category)
+    for category, policy in policies_for(enrolment).items():
         state: str = State.HELD if policy.mode == ReleasePolicy.Mode.HOLD else State.RELEASED
         delay = policy.delay_days if policy.mode == ReleasePolicy.Mode.DELAY else 0
         auto_release_at = None
@@ -161,22 +273,24 @@ def publications_plan(*, enrolment: Enrolment, items: Sequence[Item]) -> list[Pu
         if delay:
             reason += f" ({delay} days after the clinical time)"
         decisions[category] = (state, delay, auto_release_at, reason[:200])
-    rows: list[Publication] = []
+    rows: list[PublicationPlan] = []
+    enrolment_id, patient_id = enrolment.pk, enrolment.patient_id
     for item in items:
         category = category_of(item)
         state, delay, auto_release_at, reason = decisions[category]
         rows.append(
-            Publication(
-                enrolment_id=enrolment.pk,
-                patient_id=enrolment.patient_id,
+            PublicationPlan(
+                enrolment_id=enrolment_id,
+                patient_id=patient_id,
                 category=category,
+                item_field=_item_field(item),
+                item_id=item.pk,
                 state=state,
                 delay_days=delay,
                 auto_release_at=auto_release_at,
-                decided_by_id=decider.pk,
+                decided_by_id=decider_id,
                 decided_at=now,
                 reason=reason,
-                **{f"{_item_field(item)}_id": item.pk},
             )
         )
     return rows
@@ -192,37 +306,51 @@ def publication_attach(
     return publication
 
 
-def publications_save(*, planned: Sequence[Publication]) -> None:
-    """Write planned publications (with their messages) and their first decisions in bulk.
-    The rows are not given their ids back (nothing reads them after an upload)."""
+def publications_save(*, planned: Sequence[PublicationPlan]) -> None:
+    """Write planned publications (with their messages) and their first decisions in bulk."""
     db = router.db_for_write(Publication)
+    enrolment_ids = {plan.enrolment_id for plan in planned}
     if connections[db].vendor == "postgresql":
         _publications_copy(planned, using=db)
+        _first_decisions_insert_sql(enrolment_ids=enrolment_ids, using=db)
     else:
-        Publication.objects.bulk_create(planned, batch_size=500)
-    _first_decisions_insert(enrolment_ids={publication.enrolment_id for publication in planned})
+        Publication.objects.bulk_create([plan.as_publication() for plan in planned], batch_size=500)
+        _first_decisions_insert(enrolment_ids=enrolment_ids)
 
 
-def _publications_copy(planned: Sequence[Publication], *, using: str) -> None:
+def _publications_copy(planned: Sequence[PublicationPlan], *, using: str) -> None:
     """The rows written with PostgreSQL's COPY: a go-live upload writes a publication for
     every item of every record, and ``bulk_create`` preparing each value cost more CPU than
-    everything else queueing a message does (bench/pkb_historic.py). The values are the
-    model's, with its ``auto_now_add`` fields set as a save sets them; psycopg adapts them."""
-    fields = [field for field in Publication._meta.concrete_fields if not field.primary_key]
-    stamped = {field.attname for field in fields if getattr(field, "auto_now_add", False)}
+    everything else queueing a message does (bench/pkb_historic.py)."""
     quote = connections[using].ops.quote_name
-    columns = ", ".join(quote(str(field.column)) for field in fields)
+    column_of = {field.attname: field.column for field in Publication._meta.concrete_fields}
+    columns = ", ".join(quote(str(column_of[name])) for name in _PLAN_COLUMNS)
     statement = f"COPY {quote(Publication._meta.db_table)} ({columns}) FROM STDIN"
     with connections[using].cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for publication in planned:
-            copy.write_row(
-                [
-                    field.pre_save(publication, True)
-                    if field.attname in stamped
-                    else getattr(publication, field.attname)
-                    for field in fields
-                ]
-            )
+        for plan in planned:
+            copy.write_row(plan.row())
+
+
+def _first_decisions_insert_sql(*, enrolment_ids: set[int], using: str) -> None:
+    """``_first_decisions_insert`` as one fixed statement (PostgreSQL): compiling the ORM's
+    query cost more than the database spends running it (bench/pkb_historic.py)."""
+    if not enrolment_ids:
+        return
+    quote = connections[using].ops.quote_name
+    publication = quote(Publication._meta.db_table)
+    decision = quote(PublicationDecision._meta.db_table)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {decision} (publication_id, state, decided_by_id, decided_at, reason)
+            SELECT p.id, p.state, p.decided_by_id, p.decided_at, p.reason
+              FROM {publication} AS p
+             WHERE p.enrolment_id = ANY(%s)
+               AND NOT EXISTS (SELECT 1 FROM {decision} AS d WHERE d.publication_id = p.id)
+             ORDER BY p.id
+            """,  # noqa: S608 - names from the models' meta; values are parameters
+            [sorted(enrolment_ids)],
+        )
 
 
 def _first_decisions_insert(*, enrolment_ids: set[int]) -> None:

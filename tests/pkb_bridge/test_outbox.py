@@ -103,3 +103,66 @@ def test_only_the_claim_commits_without_waiting_for_the_disk(patient, clinician)
         assert delivery_sql.lock_connection() is False
         assert synchronous_commit() == "off", "inside the claim's transaction"
     assert synchronous_commit() == "on", "and only there"
+
+
+def test_messages_queued_together_are_stored_as_they_were_built(patient, clinician) -> None:
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
+    queued = messages_enqueue(
+        enrolment=enrolment,
+        planned=[Planned(Kind.LAB, f"stored:{n}", _text(f"S{n}")) for n in range(2)],
+    )
+    fields = [field.attname for field in OutboundMessage._meta.concrete_fields]
+    for message in queued:
+        assert message is not None
+        stored = OutboundMessage.objects.get(pk=message.pk)
+        assert {name: getattr(stored, name) for name in fields} == {
+            name: getattr(message, name) for name in fields
+        }
+        assert (stored.status, stored.attempts, stored.claimed_by) == (Status.PENDING, 0, "")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    "postgres" not in __import__("os").environ.get("DATABASE_URL", ""),
+    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
+)
+def test_two_transactions_queueing_for_one_patient_take_their_numbers_in_turn(
+    patient, clinician
+) -> None:
+    """The second transaction's numbers wait for the first to end, and follow its own."""
+    import threading
+
+    from django.db import connection, transaction
+
+    enrolment = services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
+    before = OutboundMessage.objects.filter(patient=patient).count()
+    second: list[int] = []
+
+    def queue_second() -> None:
+        try:
+            with transaction.atomic():
+                queued = messages_enqueue(
+                    enrolment=enrolment,
+                    planned=[Planned(Kind.LAB, f"second:{n}", _text(f"B{n}")) for n in range(2)],
+                )
+                second.extend(message.seq for message in queued if message is not None)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=queue_second)
+    with transaction.atomic():
+        first = messages_enqueue(
+            enrolment=enrolment,
+            planned=[Planned(Kind.LAB, f"first:{n}", _text(f"A{n}")) for n in range(2)],
+        )
+        worker.start()
+        worker.join(1.0)
+        assert worker.is_alive(), "the second waits while the first holds the patient's numbers"
+    worker.join(20)
+    assert not worker.is_alive()
+    assert [message.seq for message in first if message is not None] == [before + 1, before + 2]
+    assert second == [before + 3, before + 4]

@@ -401,3 +401,47 @@ def test_a_historic_lab_report_is_the_one_made_from_the_result(patient, clinicia
         assert item.report == compose.lab_report(result, delay_days=None)
     assert [o.code for o in items[1].report.observations] == ["A", "B", "TXT"]
     assert items[0].report.observations == ()
+
+
+def test_an_upload_reads_every_item_pkb_should_have_and_nothing_else(
+    patient, django_assert_num_queries
+) -> None:
+    """The history an opt-in sends: lab and radiology results not withdrawn (radiology with
+    its current observations), current documents and every appointment, in clinical order;
+    never PKB's own data, a withdrawn result or a deleted document."""
+    from pkb_bridge import compose
+    from pkb_bridge.services.enrolment import _historic_items
+
+    now = timezone.now()
+    lab = ResultFactory(patient=patient, observed_at=now - dt.timedelta(days=9))
+    ObservationFactory(result=lab)
+    scan = ResultFactory(
+        patient=patient, category="radiology", observed_at=now - dt.timedelta(days=8)
+    )
+    ObservationFactory(result=scan, sequence=2, code="IMP", value_type="TX")
+    ObservationFactory(result=scan, sequence=1, code="OLD", superseded_at=now)
+    ObservationFactory(result=scan, sequence=1, code="REP", value_type="TX")
+    ResultFactory(patient=patient, category="radiology", status="deleted")
+    ResultFactory(patient=patient, category="patient")
+    ResultFactory(patient=patient, status="cancelled")
+    letter = DocumentFactory(patient=patient, authored_at=now - dt.timedelta(days=7))
+    DocumentFactory(patient=patient, status="deleted")
+    visit = AppointmentFactory(patient=patient, starts_at=now - dt.timedelta(days=10))
+    cancelled = AppointmentFactory(
+        patient=patient, status="cancelled", starts_at=now + dt.timedelta(days=3)
+    )
+    ResultFactory(category="radiology")  # another patient's
+
+    items = _historic_items(patient)
+    assert [(type(item).__name__, item.pk) for item in items] == [
+        ("Appointment", visit.pk),
+        ("LabItem", lab.pk),
+        ("Result", scan.pk),
+        ("Document", letter.pk),
+        ("Appointment", cancelled.pk),
+    ]
+    read = items[2]
+    assert isinstance(read, type(scan)) and isinstance(items[1], compose.LabItem)
+    with django_assert_num_queries(0):
+        assert [o.code for o in read.observations.all()] == ["REP", "IMP"]
+    assert (read.report_text, read.status) == (scan.report_text, scan.status)
