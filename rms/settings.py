@@ -538,7 +538,7 @@ INBOUND_ACK_AFTER = env.choice("INBOUND_ACK_AFTER", ["filing", "storing"], defau
 # Filing mode on PostgreSQL: a message of new results for a known patient (most of a lab's
 # feed) is filed in one read and one write (rms.inbound.express), the same rows the general
 # path writes; anything else takes the general path. Off: every message takes the general
-# path (about a fifth of the rate on one connection).
+# path (a lower rate: docs/benchmarks.md, "Eighth round (inbound)").
 INBOUND_EXPRESS = env.boolean("INBOUND_EXPRESS", default=True)
 # How many filers a stored message's doorbell starts (storing mode). Messages about different
 # patients (and filler order numbers) are filed in parallel, each patient's in arrival order
