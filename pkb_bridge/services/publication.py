@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 from django.conf import settings
@@ -138,53 +139,24 @@ def publication_create(
     return publication
 
 
+@dataclass(slots=True, kw_only=True)
 class PublicationPlan:
     """One publication of a new enrolment's record, planned as plain values (a record has
     thousands of items, and a model instance each cost more than writing them): what
     ``publications_save`` writes, and ``as_publication`` for the few items sent one by one."""
 
-    __slots__ = (
-        "auto_release_at",
-        "category",
-        "decided_at",
-        "decided_by_id",
-        "delay_days",
-        "enrolment_id",
-        "item_field",
-        "item_id",
-        "message_id",
-        "patient_id",
-        "reason",
-        "state",
-    )
-
-    def __init__(
-        self,
-        *,
-        enrolment_id: int,
-        patient_id: int,
-        category: str,
-        item_field: str,
-        item_id: int,
-        state: str,
-        delay_days: int,
-        auto_release_at: dt.datetime | None,
-        decided_by_id: int,
-        decided_at: dt.datetime,
-        reason: str,
-    ) -> None:
-        self.enrolment_id = enrolment_id
-        self.patient_id = patient_id
-        self.category = category
-        self.item_field = item_field
-        self.item_id = item_id
-        self.state = state
-        self.delay_days = delay_days
-        self.auto_release_at = auto_release_at
-        self.decided_by_id = decided_by_id
-        self.decided_at = decided_at
-        self.reason = reason
-        self.message_id: int | None = None
+    enrolment_id: int
+    patient_id: int
+    category: str
+    item_field: str
+    item_id: int
+    state: str
+    delay_days: int
+    auto_release_at: dt.datetime | None
+    decided_by_id: int
+    decided_at: dt.datetime
+    reason: str
+    message_id: int | None = None
 
     def as_publication(self) -> Publication:
         """The unsaved publication of this plan (its relations set by id)."""
