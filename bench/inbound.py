@@ -173,6 +173,16 @@ def wait_until_filed(started: float, timeout: float = 900.0) -> float:
     return time.perf_counter() - started
 
 
+def analyse() -> None:
+    """The planner's statistics, as autovacuum gathers them on a database in use (a server
+    with autovacuum off, as this machine's, never would: every table filled since it was
+    created is then planned as holding a row or two). Cached plans are made again after it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
 def scenarios(url: str, mode: str, messages: int) -> list[dict[str, object]]:
     env = {
         **os.environ,
@@ -205,6 +215,7 @@ def scenarios(url: str, mode: str, messages: int) -> list[dict[str, object]]:
             raise SystemExit("the listener did not start")
         port = int(re.search(r":(\d+)", listener.stdout.readline()).group(1))  # type: ignore[union-attr]
         run_connections(port, 1, 200, f"warm{mode[0]}")  # connections, caches, the system actor
+        analyse()
         for connections in (1, 10):
             if mode == "storing":
                 wait_until_filed(time.perf_counter())
