@@ -9,7 +9,10 @@ class RmsConfig(AppConfig):
 
     def ready(self) -> None:
         from rms import audit  # noqa: F401  (registers the clinical models with auditlog)
-        from rms.ops import metrics
+        from rms.ops import (
+            checks,  # noqa: F401  (registers the database's system checks)
+            metrics,
+        )
 
         metrics.register_collector("inbound", metrics.read_inbound, metrics.inbound_families)
         metrics.register_collector("events", metrics.read_events, metrics.event_families)
