@@ -612,7 +612,7 @@ def test_on_postgresql_the_planner_is_told_of_the_rows_filed(
 ) -> None:
     """PostgreSQL's advice after a bulk load ("Populating a Database", 14.4: run ANALYZE
     afterwards): the statistics count the rows the import filed, so what runs next (the end
-    steps, PKB's packing and dispatcher) is planned for the tables as they are. ANALYZE of a
+    steps, PKB's packing of the history) is planned for the tables as they are. ANALYZE of a
     small table reads every row, so its row count is exact. A dry run, rolled back, leaves
     them as they were."""
     from django.db import connection
