@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pkb_bridge import services
@@ -80,7 +82,7 @@ def test_a_claimed_message_says_what_the_row_says(patient, clinician) -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(
-    "postgres" not in __import__("os").environ.get("DATABASE_URL", ""),
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
     reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
 )
 def test_only_the_claim_commits_without_waiting_for_the_disk(patient, clinician) -> None:
@@ -125,7 +127,7 @@ def test_messages_queued_together_are_stored_as_they_were_built(patient, clinici
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(
-    "postgres" not in __import__("os").environ.get("DATABASE_URL", ""),
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
     reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
 )
 def test_two_transactions_queueing_for_one_patient_take_their_numbers_in_turn(
