@@ -202,13 +202,12 @@ def scenarios(url: str, mode: str, messages: int, warm: int) -> list[dict[str, o
     processes = []
     # The filer (storing mode) and the events' consumers run in a worker of their own.
     env["CELERY_BROKER_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-    processes.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "rms", "worker", "--pool=solo",
-             "--without-gossip", "--without-mingle", "--loglevel=WARNING", "--purge"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "rms", "worker", "--pool=solo",
+         "--without-gossip", "--without-mingle", "--loglevel=WARNING", "--purge"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    processes.append(worker)
     listener = subprocess.Popen(
         [sys.executable, "manage.py", "mllp_listener", "--port", "0", "--threads", "8"],
         cwd=ROOT,
@@ -235,6 +234,7 @@ def scenarios(url: str, mode: str, messages: int, warm: int) -> list[dict[str, o
             wait_until_consumed(dt.datetime.now(dt.UTC))
             started = time.perf_counter()
             started_at = dt.datetime.now(dt.UTC)
+            worker_cpu = cpu_seconds(worker.pid)
             row = run_connections(
                 port,
                 connections,
@@ -246,6 +246,12 @@ def scenarios(url: str, mode: str, messages: int, warm: int) -> list[dict[str, o
             if mode == "storing":
                 row["all_filed_s"] = round(wait_until_filed(started), 2)
             row["event_lag_p95_s"] = wait_until_consumed(started_at)
+            # The worker's CPU (filing in storing mode, and the events' consumers) per
+            # message, until the last event was consumed: on a machine of two cores it takes
+            # its share beside the listener's and the database's.
+            worker_ms = (cpu_seconds(worker.pid) - worker_cpu) * 1000
+            sent = connections * max(1, messages // connections)  # as run_connections sends
+            row["worker_cpu_ms_per_message"] = round(worker_ms / sent, 2)
             results.append(row)
     finally:
         for process in processes:

@@ -2,10 +2,11 @@
 
 The rows are the record; the ring only says "look now". A burst of writes is one ring now and
 one at the end of the interval, not one each: publishing a task costs about as much CPU as
-writing the row that needs it. The task looks again after each batch, so a ring it has
-already passed is never needed; the trailing ring covers a row written after its last look.
-A lost ring (Redis down, a crash) is made good by beat's sweep. In-process tasks (the demo,
-the tests) ring at once: there is no worker to spare.
+writing the row that needs it. The filer looks again after each batch; the events' consumer
+only while its batch left due work it could not reach (``rms.events.consume``). Either way a
+row written after the task's last look is covered by a ring of its own, the trailing one at
+the latest. A lost ring (Redis down, a crash) is made good by beat's sweep. In-process tasks
+(the demo, the tests) ring at once: there is no worker to spare.
 """
 
 from __future__ import annotations

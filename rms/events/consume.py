@@ -272,14 +272,30 @@ def events_consume(*, batch: int = 200) -> int:
             if pk not in passed and pk not in later
         ]
         consumed += outcomes.count(True) + len(passed)
-        if passed:
-            outcomes.append(True)
-        # Look again while a pass moves something: an event held behind another (of the same
-        # patient, or of a consumer that goes first) may be free now. A pass that moved
-        # nothing (all taken by others, or failed) ends the run; a failure is tried again at
-        # its time, by the sweep.
-        if True not in outcomes:
+        if not passed and True not in outcomes:
+            # A pass that moved nothing (all taken by others, or failed) ends the run; a
+            # failure is tried again at its time, by the sweep.
             return consumed
+        # Look again only for what this pass could not reach: deliveries held behind one it
+        # has just done (of the same patient, or of a consumer that goes first), or more due
+        # than one pass takes. An event committed after this pass's look rang the doorbell
+        # (at most a quarter of a second later, ``rms.events.record``): the next ring's run
+        # takes it with the others that came meanwhile. Looking again at once for one or two
+        # new events instead cost a worker more CPU a message than filing it (bench/inbound.py,
+        # ``worker_cpu_ms_per_message``), on the cores the listener and the database share.
+        if not (later or None in outcomes or _truncated(due, batch)):
+            return consumed
+
+
+def _truncated(due: list[tuple[int, str, int | None]], batch: int) -> bool:
+    """Whether ``_due`` may have left due deliveries out: the batch is full, or a patient's
+    queue reached ``LOOKAHEAD``."""
+    if len(due) >= batch:
+        return True
+    queues: dict[tuple[str, int | None], int] = {}
+    for _, name, patient_id in due:
+        queues[name, patient_id] = queues.get((name, patient_id), 0) + 1
+    return any(count >= LOOKAHEAD for count in queues.values())
 
 
 def lag_p95(*, since: dt.datetime) -> dict[str, float]:

@@ -63,4 +63,17 @@ def unregister_consumer(name: str) -> None:
 
 
 def consumers(kind: str | None = None) -> list[Consumer]:
-    return [c for c in _consumers.values() if kind is None or kind in c.kinds]
+    """The consumers of ``kind`` (of every kind: None), each after the consumers it runs
+    ``after``: an event's deliveries are written in this order, so a pass, which takes an
+    event's deliveries in the order they were written, reaches a consumer that waits for
+    another once that other is done, rather than a pass later."""
+    chosen = [c for c in _consumers.values() if kind is None or kind in c.kinds]
+    return sorted(chosen, key=lambda c: _depth(c.name, frozenset()))
+
+
+def _depth(name: str, seen: frozenset[str]) -> int:
+    """How many consumers stand before ``name`` in its longest chain of ``after``."""
+    consumer = _consumers.get(name)
+    if consumer is None or name in seen:  # not registered, or a cycle: nothing to wait for
+        return 0
+    return max((1 + _depth(first, seen | {name}) for first in consumer.after), default=0)

@@ -357,7 +357,6 @@ def receive(
         # neither answered with that sender's acknowledgement nor allowed to take the id.
         with transaction.atomic():
             return _encode_ack(_refuse_sender(raw, header, channel, origin, refusal), raw)
-    actor = actor or services.system_user()
     stored: dict[str, Any] = {
         "channel": channel,
         "peer": peer[:100],
@@ -372,6 +371,9 @@ def receive(
         ack = _file_express(raw, origin, stored)
         if ack is not None:
             return _encode_ack(ack, raw)
+    # Only the general path needs the system user (one query, when the caller has not
+    # looked it up): the express path writes no actor.
+    actor = actor or services.system_user()
     for _ in range(2):
         try:
             with transaction.atomic():
