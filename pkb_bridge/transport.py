@@ -18,6 +18,11 @@ socket, to shut it down from another thread (closing a socket does not wake a th
 ``recv`` on Linux; ``shutdown`` does). ``http.client`` also sets TCP_NODELAY on connect and
 writes headers and body in one ``send``, so neither side's Nagle delay applies (the 44 ms trap,
 reliability-and-security.md 4.3(d)).
+
+On a kept-alive connection the exchange runs in the caller's thread, watched by a thread that
+shuts the socket down at the deadline (handing every send to another thread cost 0.15 ms of
+CPU a message, bench/pkb_historic.py). A send that must connect first runs on a worker thread
+the caller waits for: a connect can hang in the resolver, where there is no socket to shut.
 """
 
 from __future__ import annotations
@@ -170,6 +175,7 @@ class PkbTransport:
         self._lock = threading.Lock()  # one send at a time
         self._conn: http.client.HTTPConnection | None = None
         self._worker: _Worker | None = None
+        self._watchdog: _Watchdog | None = None
         self._closed = False
         self.connections_opened = 0  # for tests and metrics: keep-alive should keep this at 1
 
@@ -214,6 +220,9 @@ class PkbTransport:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
 
     def __enter__(self) -> PkbTransport:
         return self
@@ -228,6 +237,11 @@ class PkbTransport:
         if self._conn is None:
             self._conn = self._new_connection()
         conn = self._conn
+        if conn.sock is not None:
+            try:
+                return self._exchange_watched(conn, request_body, started, deadline)
+            except _NeedsConnect:
+                pass  # nothing was sent: the worker connects and sends
         if self._worker is None:
             self._worker = _Worker()
         job = self._worker.submit(lambda job: self._exchange(job, conn, request_body, deadline))
@@ -255,14 +269,64 @@ class PkbTransport:
             raise TransportError("bad_response", "the exchange ended without a result")
         return job.result
 
-    def _exchange(
-        self, job: _Job, conn: http.client.HTTPConnection, request_body: bytes, deadline: float
+    def _exchange_watched(
+        self,
+        conn: http.client.HTTPConnection,
+        request_body: bytes,
+        started: float,
+        deadline: float,
     ) -> tuple[int, bytes]:
-        """Runs on the worker thread: connect if needed, POST, read the whole reply."""
+        """The exchange on a kept-alive connection, in this thread, its socket shut down by
+        the watchdog if the deadline passes first. Raises ``_NeedsConnect``, having sent
+        nothing, when the connection turns out to need opening again."""
+        if self._watchdog is None:
+            self._watchdog = _Watchdog(self._deadline_s)
+        job = _Job(fn=_no_job, done=threading.Event(), phase="send")
+        watch = self._watchdog.arm(conn.sock, deadline)
+        try:
+            result = self._exchange(job, conn, request_body, deadline, may_connect=False)
+        except _NeedsConnect:
+            self._watchdog.disarm(watch)
+            raise
+        except BaseException as exc:
+            fired = self._watchdog.disarm(watch)
+            self._abort_connection()
+            if fired:
+                error = TransportError(
+                    "timeout",
+                    f"no complete reply within the {self._deadline_s:g} s deadline",
+                    elapsed_s=time.monotonic() - started,
+                )
+            elif isinstance(exc, Exception):
+                error = _classify(exc, job.phase)
+                error.elapsed_s = time.monotonic() - started
+            else:
+                raise
+            _log_failure(error)
+            raise error from None
+        if self._watchdog.disarm(watch):
+            # The reply was complete as the deadline passed and the socket was shut: PKB
+            # answered, so the answer stands; the next send opens a fresh connection.
+            self._abort_connection()
+        return result
+
+    def _exchange(
+        self,
+        job: _Job,
+        conn: http.client.HTTPConnection,
+        request_body: bytes,
+        deadline: float,
+        *,
+        may_connect: bool = True,
+    ) -> tuple[int, bytes]:
+        """Connect if needed (and ``may_connect``), POST, read the whole reply. On the worker
+        thread for a connect; else in the caller's (``_exchange_watched``)."""
         if conn.sock is not None and _peer_closed(conn.sock):
             # The server closed the idle keep-alive connection (or wrote something we did
             # not ask for): reconnect now rather than find out after writing the request.
             conn.close()
+        if conn.sock is None and not may_connect:
+            raise _NeedsConnect
         if conn.sock is None:
             job.phase = "connect"
             conn.timeout = max(0.001, min(self._connect_timeout_s, deadline - time.monotonic()))
@@ -271,7 +335,8 @@ class PkbTransport:
         sock = conn.sock
         if sock is None:  # closed under us by a timeout in the waiting thread
             raise TimeoutError
-        # A backstop only: the deadline itself is enforced by the waiting thread.
+        # A backstop only: the deadline itself is enforced by the waiting thread or the
+        # watchdog.
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         if job.abandoned:
             # The deadline passed while we were connecting: the caller has reported a timeout,
@@ -314,6 +379,80 @@ class PkbTransport:
 
 class _ResponseTooLarge(Exception):
     pass
+
+
+class _NeedsConnect(Exception):
+    """The kept-alive connection was closed by the peer: nothing sent, connect first."""
+
+
+def _no_job(job: _Job) -> tuple[int, bytes]:  # pragma: no cover - a watched exchange's record
+    raise RuntimeError("a watched exchange is not run by a worker")
+
+
+@dataclass(slots=True)
+class _Watch:
+    sock: socket.socket
+    deadline: float
+    fired: bool = False
+
+
+class _Watchdog:
+    """A daemon thread that shuts down the socket of an exchange still running at its deadline.
+
+    Arming and disarming take a lock and wake nobody: the thread sleeps until the deadline of
+    the exchange it saw armed, or ``period_s`` when none was, and an exchange armed later has
+    a later deadline than that (every deadline is its start plus the same ``period_s``). One
+    that does not (a clock read before the thread's) wakes it. About one wake-up a deadline's
+    length, whatever the number of sends.
+    """
+
+    def __init__(self, period_s: float) -> None:
+        self._period_s = period_s
+        self._lock = threading.Lock()
+        self._armed: _Watch | None = None
+        self._wake_at = float("inf")
+        self._nudge = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(
+            target=self._run, name="pkb-transport-watchdog", daemon=True
+        )
+        self._thread.start()
+
+    def arm(self, sock: socket.socket, deadline: float) -> _Watch:
+        watch = _Watch(sock=sock, deadline=deadline)
+        with self._lock:
+            self._armed = watch
+            early = deadline < self._wake_at
+        if early:
+            self._nudge.set()
+        return watch
+
+    def disarm(self, watch: _Watch) -> bool:
+        """Stop watching ``watch``; True if its deadline passed and its socket was shut down."""
+        with self._lock:
+            if self._armed is watch:
+                self._armed = None
+            return watch.fired
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._nudge.set()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            with self._lock:
+                watch = self._armed
+                now = time.monotonic()
+                if watch is not None and now >= watch.deadline:
+                    watch.fired = True
+                    self._armed = None
+                    # As _abort_connection: wakes the thread blocked reading it.
+                    with contextlib.suppress(OSError):
+                        socket.socket.shutdown(watch.sock, socket.SHUT_RDWR)
+                    watch = None
+                self._wake_at = watch.deadline if watch is not None else now + self._period_s
+                self._nudge.clear()
+            self._nudge.wait(max(0.0, self._wake_at - now))
 
 
 @dataclass(slots=True)

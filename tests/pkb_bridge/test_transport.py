@@ -404,6 +404,88 @@ def test_a_server_that_accepts_and_never_answers_is_a_timeout():
     assert time.monotonic() - started < 2.0
 
 
+# -- on a kept-alive connection ------------------------------------------------------------------
+# The first send of a transport connects (on its worker thread); the ones after it run on the
+# connection kept alive, in the caller's thread, watched for the deadline. The deadline, the
+# classification and the fresh connection after a failure hold there too.
+
+
+def test_a_drip_on_a_kept_alive_connection_fails_at_the_total_deadline(sandbox):
+    with transport_for(sandbox, deadline_s=1.5) as transport:
+        assert parse_ack(transport.send(a28("A-1")).ack_text).code == "AA"
+        sandbox.set_faults(drip_s=0.5)
+        started = time.monotonic()
+        error = send_expecting_error(transport, a28("A-2"))
+        elapsed = time.monotonic() - started
+
+        assert (error.kind, error.permanent) == ("timeout", False)
+        assert 1.5 <= elapsed < 2.5
+        sandbox.set_faults(drip_s=0)
+        assert parse_ack(transport.send(a28("A-3")).ack_text).code == "AA"
+        assert transport.connections_opened == 2
+
+
+def test_a_reply_delayed_past_the_deadline_on_a_kept_alive_connection_is_a_timeout(sandbox):
+    with transport_for(sandbox, deadline_s=1.0) as transport:
+        transport.send(a28("A-1"))
+        sandbox.set_faults(delay_s=3.0)
+        started = time.monotonic()
+        error = send_expecting_error(transport, a28("A-2"))
+
+    assert error.kind == "timeout"
+    assert 1.0 <= time.monotonic() - started < 2.0
+
+
+def test_a_drop_on_a_kept_alive_connection_is_dropped_and_resent_on_a_new_one(sandbox):
+    with transport_for(sandbox) as transport:
+        transport.send(a28("A-1"))
+        sandbox.set_faults(drop_after_receive=1)
+        error = send_expecting_error(transport, a28("A-2"))
+        assert parse_ack(transport.send(a28("A-2")).ack_text).code == "AA"
+        assert transport.connections_opened == 2
+
+    assert (error.kind, error.permanent) == ("dropped", False)
+    assert [m["reply"] for m in sandbox.state.messages()] == ["sent", "dropped", "sent"]
+
+
+def test_sends_on_a_kept_alive_connection_outlast_many_deadlines_without_a_false_timeout(sandbox):
+    # Each send's deadline starts with it: a send begun late in the first one's deadline (the
+    # watchdog sleeping towards it) is not cut off at that moment.
+    with transport_for(sandbox, deadline_s=0.4) as transport:
+        for number in range(8):
+            sandbox.set_faults(delay_s=0.15 if number % 2 else 0)
+            assert parse_ack(transport.send(a28(f"A-{number}")).ack_text).code == "AA"
+        assert transport.connections_opened == 1
+
+
+def test_a_tls_drip_on_a_kept_alive_connection_still_fails_at_the_deadline(
+    tls_sandbox, certificate
+):
+    with transport_for(tls_sandbox, ca_bundle=str(certificate[0]), deadline_s=1.5) as transport:
+        transport.send(a28("A-1"))
+        tls_sandbox.set_faults(drip_s=0.5)
+        started = time.monotonic()
+        error = send_expecting_error(transport, a28("A-2"))
+
+    assert error.kind == "timeout"
+    assert 1.5 <= time.monotonic() - started < 2.5
+
+
+def test_closing_a_transport_ends_its_watchdog(sandbox):
+    before = {t.ident for t in threading.enumerate() if t.name == "pkb-transport-watchdog"}
+    transport = transport_for(sandbox)
+    transport.send(a28("A-1"))
+    transport.send(a28("A-2"))  # kept alive: watched
+    transport.close()
+    give_up = time.monotonic() + 2.0
+    while time.monotonic() < give_up:
+        mine = {t.ident for t in threading.enumerate() if t.name == "pkb-transport-watchdog"}
+        if not mine - before:
+            break
+        time.sleep(0.02)
+    assert not mine - before
+
+
 def test_a_message_xml_cannot_carry_is_permanently_unsendable(sandbox):
     with transport_for(sandbox) as transport:
         error = send_expecting_error(transport, a28() + "\x01")
