@@ -410,14 +410,21 @@ def test_a_server_that_accepts_and_never_answers_is_a_timeout():
 # classification and the fresh connection after a failure hold there too.
 
 
-def test_a_drip_on_a_kept_alive_connection_fails_at_the_total_deadline(sandbox):
-    with transport_for(sandbox, deadline_s=1.5) as transport:
-        assert parse_ack(transport.send(a28("A-1")).ack_text).code == "AA"
-        sandbox.set_faults(drip_s=0.5)
-        started = time.monotonic()
-        error = send_expecting_error(transport, a28("A-2"))
-        elapsed = time.monotonic() - started
+def drip_after_a_kept_alive_send(
+    server: SandboxServer, deadline_s: float, **options: object
+) -> tuple[TransportError, float, PkbTransport]:
+    """A send that works, then one answered by a drip: its error and how long it took."""
+    transport = transport_for(server, deadline_s=deadline_s, **options)
+    assert parse_ack(transport.send(a28("A-1")).ack_text).code == "AA"
+    server.set_faults(drip_s=0.5)
+    started = time.monotonic()
+    error = send_expecting_error(transport, a28("A-2"))
+    return error, time.monotonic() - started, transport
 
+
+def test_a_drip_on_a_kept_alive_connection_fails_at_the_total_deadline(sandbox):
+    error, elapsed, transport = drip_after_a_kept_alive_send(sandbox, 1.5)
+    with transport:
         assert (error.kind, error.permanent) == ("timeout", False)
         assert 1.5 <= elapsed < 2.5
         sandbox.set_faults(drip_s=0)
@@ -461,14 +468,13 @@ def test_sends_on_a_kept_alive_connection_outlast_many_deadlines_without_a_false
 def test_a_tls_drip_on_a_kept_alive_connection_still_fails_at_the_deadline(
     tls_sandbox, certificate
 ):
-    with transport_for(tls_sandbox, ca_bundle=str(certificate[0]), deadline_s=1.5) as transport:
-        transport.send(a28("A-1"))
-        tls_sandbox.set_faults(drip_s=0.5)
-        started = time.monotonic()
-        error = send_expecting_error(transport, a28("A-2"))
+    error, elapsed, transport = drip_after_a_kept_alive_send(
+        tls_sandbox, 1.5, ca_bundle=str(certificate[0])
+    )
+    transport.close()
 
     assert error.kind == "timeout"
-    assert 1.5 <= time.monotonic() - started < 2.5
+    assert 1.5 <= elapsed < 2.5
 
 
 def test_closing_a_transport_ends_its_watchdog(sandbox):
