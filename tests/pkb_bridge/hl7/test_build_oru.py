@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from pkb_bridge.hl7 import (
     RadiologyReport,
@@ -377,6 +380,69 @@ def test_building_an_oru_takes_microseconds_not_hl7apys_milliseconds() -> None:
     for _ in range(runs):
         build_oru_lab(context(), patient(), [report])
     assert (time.perf_counter() - started) / runs < 0.001
+
+
+def _as_zoneinfo_writes_it(moment: datetime) -> str:
+    """The reference: Python's own conversion to Europe/London, with its offset."""
+    local = moment.astimezone(ZoneInfo("Europe/London"))
+    offset = local.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{local:%Y%m%d%H%M%S}{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def _obr7(moment: datetime) -> str:
+    return field(
+        segment(build_oru_lab(context(), patient(), [lab_report(observed_at=moment)]), "OBR"), 7
+    )
+
+
+def _clock_changes(first_year: int, last_year: int) -> list[datetime]:
+    """Every change of Europe/London's offset in these years, to the second, from zoneinfo."""
+    london = ZoneInfo("Europe/London")
+    changes = []
+    day = timedelta(days=1)
+    moment = datetime(first_year, 1, 1, tzinfo=UTC)
+    while moment.year <= last_year:
+        before = moment.astimezone(london).utcoffset()
+        if (moment + day).astimezone(london).utcoffset() != before:
+            low, high = moment, moment + day
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if middle.astimezone(london).utcoffset() == before:
+                    low = middle
+                else:
+                    high = middle
+            changes.append(high.replace(microsecond=0))
+        moment += day
+    return changes
+
+
+def test_every_change_of_londons_clocks_is_written_with_the_offset_zoneinfo_gives() -> None:
+    # Times are written with an offset looked up once an hour of UTC: right only if the clocks
+    # never change within an hour. Each change since GMT, and the seconds around it.
+    changes = _clock_changes(1847, 2100)
+    assert len(changes) > 300  # summer time since 1916, twice a year
+    for change in changes:
+        for moment in (
+            change - timedelta(seconds=1),
+            change,
+            change + timedelta(minutes=59, seconds=59),
+        ):
+            assert _obr7(moment) == _as_zoneinfo_writes_it(moment), moment
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1800, 1, 1),
+        max_value=datetime(2200, 12, 31),
+        timezones=st.just(UTC),
+    )
+)
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_any_instant_is_written_as_zoneinfo_writes_it(moment: datetime) -> None:
+    assert _obr7(moment) == _as_zoneinfo_writes_it(moment)
 
 
 def test_the_two_half_past_ones_of_the_night_the_clocks_go_back_keep_their_offsets() -> None:
