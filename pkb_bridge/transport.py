@@ -291,17 +291,17 @@ class PkbTransport:
         except BaseException as exc:
             fired = self._watchdog.disarm(watch)
             self._abort_connection()
+            if not isinstance(exc, Exception):  # an interrupt stays one
+                raise
             if fired:
                 error = TransportError(
                     "timeout",
                     f"no complete reply within the {self._deadline_s:g} s deadline",
                     elapsed_s=time.monotonic() - started,
                 )
-            elif isinstance(exc, Exception):
+            else:
                 error = _classify(exc, job.phase)
                 error.elapsed_s = time.monotonic() - started
-            else:
-                raise
             _log_failure(error)
             raise error from None
         if self._watchdog.disarm(watch):
