@@ -35,7 +35,15 @@ from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, cpu_seconds, database_url, fresh_database, percentile, setup_django
+from bench.common import (
+    ROOT,
+    analyse,
+    cpu_seconds,
+    database_url,
+    fresh_database,
+    percentile,
+    setup_django,
+)
 
 PID = "PID|1||9990000018^^^NHS^NH~RXX1234567^^^RXX^MR||TESTER^Alan^James^^Mr||19580214|M"
 
@@ -179,20 +187,6 @@ def wait_until_filed(started: float, timeout: float = 900.0) -> float:
             raise SystemExit("the worker did not file the stored messages")
         time.sleep(0.05)
     return time.perf_counter() - started
-
-
-def analyse() -> None:
-    """The planner's statistics, as autovacuum gathers them on a database in use. This
-    machine's server has autovacuum off (``SHOW autovacuum``), so without this every table
-    filled since the database was made is planned as it was when nearly empty, and plans made
-    then stay: filing's lock on the reports' results and the foreign-key checks of the rows
-    it inserts were planned as scans of the whole table, whose cost grew with every message
-    filed (2.5 ms a message at 200 results to 3.8 ms at 3,200). Cached plans are made again
-    after it."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
 
 
 def scenarios(url: str, mode: str, messages: int, warm: int) -> list[dict[str, object]]:

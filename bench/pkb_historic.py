@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, cpu_seconds, database_url, fresh_database, setup_django
+from bench.common import ROOT, analyse, cpu_seconds, database_url, fresh_database, setup_django
 
 
 def free_port() -> int:
@@ -98,18 +98,6 @@ def make_cohort(patients: int, items: int) -> list[int]:
             for r in results
         )
     return [p.pk for p in people]
-
-
-def analyse() -> None:
-    """Gather the planner's statistics, as autovacuum does on a database in use. A server
-    with autovacuum switched off (this machine's: ``SHOW autovacuum``) never would: the
-    planner then takes every table filled since it was created to hold a row or two, and the
-    dispatcher's claim, which is 0.2 ms with statistics, reads every enrolment for every
-    pending message (130 ms at 2,000 messages)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
 
 
 def send_all(dispatchers: int) -> dict[str, list[float]]:
@@ -263,7 +251,7 @@ def main() -> None:
                 # then the planner takes them for the empty tables they were, and the foreign-key
                 # checks Django defers to each opt-in's commit are planned for that: without this
                 # the COMMIT ran at 100% of a core for 150 ms an opt-in (37 s of 200 opt-ins
-                # against 7.5 s with it; our CPU, the figure measured, the same).
+                # against 7.5 s with it; our CPU, the figure measured, moved little).
                 analyse()
         if profiler:
             profiler.disable()
