@@ -120,6 +120,15 @@ class _Table:
             else:
                 how = "django"
             self.kinds.append((str(f.column), how, f))
+        # For rows built as dictionaries (``row``): each field's default as Django's
+        # ``get_default`` gives it, called a row where the default is a callable (a UUID, a
+        # time, a fresh dict), else worked out once (a constant, or the None or "" of a
+        # field without one).
+        self.defaults: list[tuple[str, str, str, Any, bool, Any]] = []
+        for column, how, f in self.kinds:
+            call = f.has_default() and callable(f.default)
+            default = f.get_default if call else f.get_default()
+            self.defaults.append((column, f.attname, how, f, call, default))
 
     def stamp(self, instance: Model) -> None:
         """Set the times ``auto_now`` and ``auto_now_add`` set as Django saves."""
@@ -127,12 +136,10 @@ class _Table:
             if how == "stamped":
                 f.pre_save(instance, True)
 
-    def values(self, instance: Model, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    def values(self, instance: Model) -> dict[str, Any]:
         db = connections[DEFAULT_DB_ALIAS]
         row: dict[str, Any] = {}
         for column, how, f in self.kinds:
-            if column in without:
-                continue
             if how == "as_is":
                 row[column] = getattr(instance, f.attname)
                 continue
@@ -147,6 +154,40 @@ class _Table:
             row[column] = _json_value(value)
         return row
 
+    def row(self, given: dict[str, Any], without: tuple[str, ...] = ()) -> dict[str, Any]:
+        """A row from its fields' values by attribute name (``patient_id``), the others
+        taking their defaults, as ``values`` gives it for an instance built with the same
+        values: without building the instance. The times ``auto_now`` stamps must be given.
+        ``without``: columns passed apart."""
+        db = connections[DEFAULT_DB_ALIAS]
+        row: dict[str, Any] = {}
+        for column, attname, how, f, call, default in self.defaults:
+            if column in without:
+                continue
+            if attname in given:
+                value = given[attname]
+            elif how == "stamped":
+                raise KeyError(f"{attname} is stamped as the row is saved: give its time")
+            elif call:
+                value = default()
+            else:
+                value = default
+            if how == "as_is":
+                row[column] = value
+                continue
+            if how == "django":
+                value = f.get_db_prep_save(value, db)
+            row[column] = _json_value(value)
+        return row
+
+    def rows_json(self, rows: Sequence[dict[str, Any]], *, without: tuple[str, ...] = ()) -> str:
+        """``row`` of each of ``rows``, as ``as_json`` gives instances."""
+        return json.dumps([self.row(given, without) for given in rows], cls=DjangoJSONEncoder)
+
+    def row_json(self, given: dict[str, Any], *, without: tuple[str, ...] = ()) -> str:
+        """``row`` of ``given`` as a JSON object."""
+        return json.dumps(self.row(given, without), cls=DjangoJSONEncoder)
+
     def many(self, key: str) -> str:
         """``SELECT`` of the rows in the JSON parameter ``key`` (``as_json``), in order, if
         the message was stored. One text parameter a table: adapting each value as its own
@@ -157,13 +198,9 @@ class _Table:
             "WHERE EXISTS (SELECT 1 FROM message) ORDER BY u.ordinality"
         )
 
-    def as_json(
-        self, instances: Sequence[Model], *, single: bool = False, without: tuple[str, ...] = ()
-    ) -> str:
-        """``instances`` as a JSON array of objects by column (``single``: the one object);
-        ``without``: columns passed apart."""
-        rows = [self.values(instance, without) for instance in instances]
-        return json.dumps(rows[0] if single else rows, cls=DjangoJSONEncoder)
+    def as_json(self, instances: Sequence[Model]) -> str:
+        """``instances`` as a JSON array of objects by column."""
+        return json.dumps([self.values(instance) for instance in instances], cls=DjangoJSONEncoder)
 
 
 def _json_value(value: Any) -> Any:
@@ -351,20 +388,20 @@ def _write(
 ) -> str | None:
     now = timezone.now()
     ack = build_ack(msg, "AA")
-    message = InboundMessage(
-        id=message_id,
-        **stored,
-        status=Status.PROCESSED,
-        patient_id=patient.pk,
-        error="",
-        ack_code="AA",
-        ack=ack,
-        attempts=1,
-    )
     # Stored, then processed: as the general path's two writes stamp them.
-    message.processed_at = max(
-        now, InboundMessage._meta.get_field("received_at").pre_save(message, True)
-    )
+    received_at = timezone.now()
+    message = {
+        **stored,
+        "id": message_id,
+        "status": Status.PROCESSED,
+        "patient_id": patient.pk,
+        "error": "",
+        "ack_code": "AA",
+        "ack": ack,
+        "attempts": 1,
+        "received_at": received_at,
+        "processed_at": max(now, received_at),
+    }
     results: list[Result] = []
     observations: list[Model] = []
     for data, result_id in zip(reports, result_ids, strict=True):
@@ -385,20 +422,27 @@ def _write(
         observations.extend(results_.observation_rows(result, data, version=1))
     entries = audit.created_entries(results, actor=None)
     names = [consumer.name for consumer in consumers(DomainEvent.Kind.RESULT_RECORDED)]
+    # The events and their deliveries as ``rms.events.event_record`` writes them, built as
+    # rows without model instances (the rows are compared with the general path's).
     events = [
-        DomainEvent(
-            id=event_id,
-            kind=DomainEvent.Kind.RESULT_RECORDED,
-            subject_id=result.pk,
-            patient_id=patient.pk,
-            payload={"version": result.version, "status": result.status},
-            created_at=now,
-        )
+        {
+            "id": event_id,
+            "kind": DomainEvent.Kind.RESULT_RECORDED,
+            "subject_id": result.pk,
+            "patient_id": patient.pk,
+            "payload": {"version": result.version, "status": result.status},
+            "created_at": now,
+        }
         for result, event_id in zip(results, event_ids, strict=True)
     ]
     deliveries = [
-        EventDelivery(event_id=event.pk, consumer=name, patient_id=patient.pk, next_attempt_at=now)
-        for event in events
+        {
+            "event_id": event_id,
+            "consumer": name,
+            "patient_id": patient.pk,
+            "next_attempt_at": now,
+        }
+        for event_id in event_ids
         for name in names
     ]
     params: dict[str, Any] = {
@@ -406,14 +450,14 @@ def _write(
         "fillers": [data.filler_order_number for data in reports],
         "patient_id": patient.pk,
     }
-    params["m"] = t["message"].as_json([message], single=True, without=("raw",))
+    params["m"] = t["message"].row_json(message, without=("raw",))
     params["raw"] = bytes(stored["raw"])
     params.update(
         r=t["result"].as_json(results),
         o=t["observation"].as_json(observations),
         l=t["entry"].as_json(entries),
-        e=t["event"].as_json(events),
-        d=t["delivery"].as_json(deliveries),
+        e=t["event"].rows_json(events),
+        d=t["delivery"].rows_json(deliveries),
     )
     try:
         # Inside a caller's transaction (a test's, an import's) a failed statement must not
