@@ -326,17 +326,10 @@ def _cursor() -> psycopg.Cursor[Any]:
 _PATIENT_FIELDS = ["id", "nhs_number", "mrn", "family_name", "date_of_birth"]
 
 
-def file_new_results(msg: ParsedMessage, *, stored: dict[str, Any]) -> str | None:
-    """File ``msg`` (a parsed ORU^R01 whose sender has been checked) if every report in it
-    is new for a patient matched outright; returns the acknowledgement, or ``None`` with
-    nothing written. ``stored``: the message row's fields as ``receive`` stores them."""
-    if auditlog_disabled.get() or _listened_to():
-        # The change log is off, or something listens to the rows' saves (auditlog's
-        # set_actor, for a person's request, stamps the entries): the general path's saves
-        # send the signals.
-        return None
+def _new_reports(msg: ParsedMessage) -> list[results_.ResultInput] | None:
+    """The message's reports, if each is new to the feed as far as the message alone can
+    tell (not withdrawn, one a key, valid), else None."""
     try:
-        identity = filing.matching_identity(extract_patient(msg))
         inputs = [filing.result_input(msg, group) for group in extract_results(msg)]
     except Hl7Error:
         return None
@@ -351,18 +344,44 @@ def file_new_results(msg: ParsedMessage, *, stored: dict[str, Any]) -> str | Non
             results_.validate_result(data)
     except ValidationError:
         return None
+    return reports
 
+
+def file_new_results(msg: ParsedMessage, *, stored: dict[str, Any]) -> str | None:
+    """File ``msg`` (a parsed ORU^R01 whose sender has been checked) if every report in it
+    is new for a patient matched outright; returns the acknowledgement, or ``None`` with
+    nothing written. ``stored``: the message row's fields as ``receive`` stores them."""
+    if auditlog_disabled.get() or _listened_to():
+        # The change log is off, or something listens to the rows' saves (auditlog's
+        # set_actor, for a person's request, stamps the entries): the general path's saves
+        # send the signals.
+        return None
+    try:
+        identity = filing.matching_identity(extract_patient(msg))
+    except Hl7Error:
+        return None
+    # One report an OBR (``extract_results``): the read can be sent before they are read.
+    sent = sum(1 for segment in msg.segments if segment.name == "OBR")
+    if not sent:
+        return None
     _prepare()
     with connection.wrap_database_errors, _cursor() as cursor:
-        cursor.execute(
-            _sql["read"],
-            {
-                "reports": len(reports),
-                "nhs_number": identity.nhs_number or "",
-                "mrn": identity.mrn or "",
-            },
-            prepare=True,
-        )
+        # The read is sent now and runs in PostgreSQL while the reports are read and checked
+        # here (pipeline mode); its rows are taken after. A message that goes no further
+        # leaves only unused numbers of three sequences, as a failed insert does.
+        with cursor.connection.pipeline():
+            cursor.execute(
+                _sql["read"],
+                {
+                    "reports": sent,
+                    "nhs_number": identity.nhs_number or "",
+                    "mrn": identity.mrn or "",
+                },
+                prepare=True,
+            )
+            reports = _new_reports(msg)
+        if reports is None or len(reports) != sent:
+            return None
         rows = cursor.fetchall()
     message_id, result_ids, event_ids = rows[0][:3]
     candidates = [
