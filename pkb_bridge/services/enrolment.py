@@ -524,7 +524,8 @@ def enrolment_opt_in(
     the evidence of an open threshold-breach work item are held until a clinician releases
     them. Safe to repeat: a patient already shared is returned as is, nothing queued twice."""
     # Serialise opt-ins of one patient: two clinicians clicking at once make one enrolment.
-    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    # (The row is locked; only its id is read.)
+    list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
     existing = active_enrolment(patient)
     if existing is not None:
         return existing

@@ -33,7 +33,7 @@ from pkb_bridge.models import (
 )
 from pkb_bridge.services.outbox import message_enqueue
 from rms.models import Appointment, Document, Result
-from rms.services import system_user
+from rms.services import system_user, system_user_id
 
 Category = ReleasePolicy.Category
 State = Publication.State
@@ -231,7 +231,7 @@ def publications_plan(*, enrolment: Enrolment, items: Sequence[Item]) -> list[Pu
     """``publication_create`` for a new enrolment's whole record at once, planned, not saved:
     the team's policies read once. The caller links the messages, then ``publications_save``
     writes the rows and their decisions in bulk. Recorded as the system's decisions."""
-    decider_id = system_user().pk
+    decider_id = system_user_id()
     now = timezone.now()
     # What each category's policy decides is the same for every item of it: worked out once.
     decisions: dict[str, tuple[str, int, dt.datetime | None, str]] = {}

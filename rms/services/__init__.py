@@ -28,6 +28,7 @@ from rms.services.core import (
     patient_update,
     patient_validate,
     system_user,
+    system_user_id,
     team_create,
 )
 from rms.services.results import (
@@ -71,5 +72,6 @@ __all__ = [
     "patient_validate",
     "result_record",
     "system_user",
+    "system_user_id",
     "team_create",
 ]

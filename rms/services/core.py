@@ -69,6 +69,13 @@ def system_user() -> User:
     return user
 
 
+def system_user_id() -> int:
+    """``system_user().pk``, reading only the id where the user exists (as it does once
+    anything has run): for bulk writes that only stamp who decided."""
+    pk = User.objects.filter(username=SYSTEM_USERNAME).values_list("pk", flat=True).first()
+    return pk if pk is not None else system_user().pk
+
+
 def _clean_patient_values(values: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(values) - set(PATIENT_FIELDS)
     if unknown:
