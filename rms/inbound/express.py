@@ -4,7 +4,8 @@ Most of what a lab's feed sends is new reports for a patient we know. ``receive`
 each ORU^R01 here first; this files it with two statements and no transaction of their own:
 
 1. one read: the patients the message's NHS number or MRN name (as ``match_patient`` reads
-   them) and the ids the new rows will take;
+   them) and the ids the new rows will take, sent (pipeline mode) before the reports are
+   extracted and checked, so that PostgreSQL runs it meanwhile;
 2. one write, committed on its own (a single statement is atomic): the message, stored
    ``processed`` with its acknowledgement, its results, their observations, the change log's
    "created" entries and the results' events with their deliveries, all or nothing. The
@@ -422,7 +423,7 @@ def _write(
         "processed_at": max(now, received_at),
     }
     results: list[Result] = []
-    observations: list[Model] = []
+    observations: list[dict[str, Any]] = []
     for data, result_id in zip(reports, result_ids, strict=True):
         result = Result(
             id=result_id,
@@ -438,7 +439,7 @@ def _write(
     for result in results:  # the times auto_now sets, before the change log reads them
         t["result"].stamp(result)
     for result, data in zip(results, reports, strict=True):
-        observations.extend(results_.observation_rows(result, data, version=1))
+        observations.extend(results_.observation_values(result.pk, data, version=1))
     entries = audit.created_entries(results, actor=None)
     names = [consumer.name for consumer in consumers(DomainEvent.Kind.RESULT_RECORDED)]
     # The events and their deliveries as ``rms.events.event_record`` writes them, built as
@@ -473,7 +474,7 @@ def _write(
     params["raw"] = bytes(stored["raw"])
     params.update(
         r=t["result"].as_json(results),
-        o=t["observation"].as_json(observations),
+        o=t["observation"].rows_json(observations),
         l=t["entry"].as_json(entries),
         e=t["event"].rows_json(events),
         d=t["delivery"].rows_json(deliveries),

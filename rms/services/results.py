@@ -20,6 +20,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -163,30 +164,40 @@ def validate_result(data: ResultInput) -> None:
         raise ValidationError(errors)
 
 
-def observation_rows(result: Result, data: ResultInput, version: int) -> list[Observation]:
-    """The observations of ``data`` as unsaved rows of ``result`` (version ``version``): what
-    filing writes, here and in the bulk import of a history."""
+def observation_values(result_id: int, data: ResultInput, version: int) -> list[dict[str, Any]]:
+    """The observations of ``data`` as the field values of unsaved rows of the result
+    ``result_id`` (version ``version``): what filing writes, here, in the bulk import of a
+    history and in the inbound feed's one-statement filing."""
     return [
-        Observation(
-            result=result,
-            sequence=sequence,
-            code=o.code,
-            code_system=o.code_system,
-            name=o.name or o.code,
-            value_type=o.value_type,
-            value_text=o.value_text,
-            value_numeric=o.value_numeric,
-            comparator=o.comparator,
-            units=o.units,
-            reference_range=o.reference_range,
-            abnormal_flag=o.abnormal_flag,
-            observed_at=o.observed_at,
-            status=o.status,
-            notes=o.notes,
-            result_version=version,
-        )
+        {
+            "result_id": result_id,
+            "sequence": sequence,
+            "code": o.code,
+            "code_system": o.code_system,
+            "name": o.name or o.code,
+            "value_type": o.value_type,
+            "value_text": o.value_text,
+            "value_numeric": o.value_numeric,
+            "comparator": o.comparator,
+            "units": o.units,
+            "reference_range": o.reference_range,
+            "abnormal_flag": o.abnormal_flag,
+            "observed_at": o.observed_at,
+            "status": o.status,
+            "notes": o.notes,
+            "result_version": version,
+        }
         for sequence, o in enumerate(data.observations, start=1)
     ]
+
+
+def observation_rows(result: Result, data: ResultInput, version: int) -> list[Observation]:
+    """``observation_values`` as unsaved ``Observation`` rows of ``result``."""
+    rows = []
+    for values in observation_values(result.pk, data, version):
+        values.pop("result_id")
+        rows.append(Observation(result=result, **values))
+    return rows
 
 
 def _write_observations(result: Result, data: ResultInput, version: int) -> None:
