@@ -147,6 +147,18 @@ def test_the_system_actor_exists_once_and_cannot_log_in() -> None:
     assert not first.has_usable_password()
 
 
+def test_the_system_actors_id_is_the_system_actors_made_once() -> None:
+    from django.contrib.auth.models import User
+
+    from rms.services.core import SYSTEM_USERNAME
+
+    made = services.system_user_id()  # none yet: made, as system_user makes it
+    actor = User.objects.get(pk=made)
+    assert actor.username == SYSTEM_USERNAME and not actor.has_usable_password()
+    assert services.system_user_id() == made == services.system_user().pk
+    assert User.objects.filter(username=SYSTEM_USERNAME).count() == 1
+
+
 def test_access_events_are_appended(patient, clinician) -> None:
     services.access_event_record(user=clinician, patient=patient, action="record")
     services.access_event_record(user=clinician, patient=patient, action="record", allowed=False)
