@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -91,6 +92,16 @@ _AS_IS = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Column:
+    column: str
+    attname: str
+    how: str  # "stamped", "as_is", "iso", "text", "json" or "django"
+    field: Any
+    call_default: bool
+    default: Any
+
+
 class _Table:
     """A model's columns as one statement writes them: names and each row's values as
     Django's own insert would send them (``pre_save``, ``get_db_prep_save``), in their JSON
@@ -101,11 +112,13 @@ class _Table:
         self.fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
         self.name = quote(model._meta.db_table)
         self.columns = ", ".join(quote(str(f.column)) for f in self.fields)
-        self.names = [str(f.column) for f in self.fields]
         # What each field's value needs, worked out once: a time stamped now (auto_now),
         # read as it is, a time or a date in ISO form, a UUID's text, a JSON structure, or
-        # else Django's own preparing of it.
-        self.kinds: list[tuple[str, str, Any]] = []
+        # else Django's own preparing of it. And, for rows built from values (``row``), its
+        # default as Django's ``get_default`` gives it: called a row where the default is a
+        # callable (a UUID, a time, a fresh dict), else worked out once (a constant, or the
+        # None or "" of a field without one).
+        self.plan: list[_Column] = []
         for f in self.fields:
             kind = f.get_internal_type()
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
@@ -120,39 +133,40 @@ class _Table:
                 how = "json"
             else:
                 how = "django"
-            self.kinds.append((str(f.column), how, f))
-        # For rows built as dictionaries (``row``): each field's default as Django's
-        # ``get_default`` gives it, called a row where the default is a callable (a UUID, a
-        # time, a fresh dict), else worked out once (a constant, or the None or "" of a
-        # field without one).
-        self.defaults: list[tuple[str, str, str, Any, bool, Any]] = []
-        for column, how, f in self.kinds:
             call = f.has_default() and callable(f.default)
-            default = f.get_default if call else f.get_default()
-            self.defaults.append((column, f.attname, how, f, call, default))
+            self.plan.append(
+                _Column(
+                    column=str(f.column),
+                    attname=f.attname,
+                    how=how,
+                    field=f,
+                    call_default=call,
+                    default=f.get_default if call else f.get_default(),
+                )
+            )
 
     def stamp(self, instance: Model) -> None:
         """Set the times ``auto_now`` and ``auto_now_add`` set as Django saves."""
-        for _, how, f in self.kinds:
-            if how == "stamped":
-                f.pre_save(instance, True)
+        for c in self.plan:
+            if c.how == "stamped":
+                c.field.pre_save(instance, True)
 
     def values(self, instance: Model) -> dict[str, Any]:
         db = connections[DEFAULT_DB_ALIAS]
         row: dict[str, Any] = {}
-        for column, how, f in self.kinds:
-            if how == "as_is":
-                row[column] = getattr(instance, f.attname)
+        for c in self.plan:
+            if c.how == "as_is":
+                row[c.column] = getattr(instance, c.attname)
                 continue
-            if how == "stamped":
+            if c.how == "stamped":
                 # Stamped once (``stamp``, or as the row was built): the change log's entry
                 # and the row carry the same time.
-                value = getattr(instance, f.attname) or f.pre_save(instance, True)
-            elif how == "django":
-                value = f.get_db_prep_save(f.pre_save(instance, True), db)
+                value = getattr(instance, c.attname) or c.field.pre_save(instance, True)
+            elif c.how == "django":
+                value = c.field.get_db_prep_save(c.field.pre_save(instance, True), db)
             else:
-                value = getattr(instance, f.attname)
-            row[column] = _json_value(value)
+                value = getattr(instance, c.attname)
+            row[c.column] = _json_value(value)
         return row
 
     def row(self, given: dict[str, Any], without: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -162,23 +176,23 @@ class _Table:
         ``without``: columns passed apart."""
         db = connections[DEFAULT_DB_ALIAS]
         row: dict[str, Any] = {}
-        for column, attname, how, f, call, default in self.defaults:
-            if column in without:
+        for c in self.plan:
+            if c.column in without:
                 continue
-            if attname in given:
-                value = given[attname]
-            elif how == "stamped":
-                raise KeyError(f"{attname} is stamped as the row is saved: give its time")
-            elif call:
-                value = default()
+            if c.attname in given:
+                value = given[c.attname]
+            elif c.how == "stamped":
+                raise KeyError(f"{c.attname} is stamped as the row is saved: give its time")
+            elif c.call_default:
+                value = c.default()
             else:
-                value = default
-            if how == "as_is":
-                row[column] = value
+                value = c.default
+            if c.how == "as_is":
+                row[c.column] = value
                 continue
-            if how == "django":
-                value = f.get_db_prep_save(value, db)
-            row[column] = _json_value(value)
+            if c.how == "django":
+                value = c.field.get_db_prep_save(value, db)
+            row[c.column] = _json_value(value)
         return row
 
     def rows_json(self, rows: Sequence[dict[str, Any]], *, without: tuple[str, ...] = ()) -> str:
