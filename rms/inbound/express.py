@@ -43,6 +43,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
@@ -91,6 +92,8 @@ _AS_IS = frozenset(
     }
 )
 
+_UNSET = object()
+
 
 @dataclass(frozen=True, slots=True)
 class _Column:
@@ -100,6 +103,9 @@ class _Column:
     field: Any
     call_default: bool
     default: Any
+    # The default as it goes into a row, worked out once where it needs no connection (a
+    # constant default of a column not prepared by Django): else ``_UNSET``.
+    ready: Any
 
 
 class _Table:
@@ -134,6 +140,11 @@ class _Table:
             else:
                 how = "django"
             call = f.has_default() and callable(f.default)
+            default = f.get_default if call else f.get_default()
+            if call or how in ("stamped", "django"):
+                ready = _UNSET
+            else:
+                ready = default if how == "as_is" else _json_value(default)
             self.plan.append(
                 _Column(
                     column=str(f.column),
@@ -141,7 +152,8 @@ class _Table:
                     how=how,
                     field=f,
                     call_default=call,
-                    default=f.get_default if call else f.get_default(),
+                    default=default,
+                    ready=ready,
                 )
             )
 
@@ -151,8 +163,7 @@ class _Table:
             if c.how == "stamped":
                 c.field.pre_save(instance, True)
 
-    def values(self, instance: Model) -> dict[str, Any]:
-        db = connections[DEFAULT_DB_ALIAS]
+    def values(self, instance: Model, db: BaseDatabaseWrapper) -> dict[str, Any]:
         row: dict[str, Any] = {}
         for c in self.plan:
             if c.how == "as_is":
@@ -169,18 +180,22 @@ class _Table:
             row[c.column] = _json_value(value)
         return row
 
-    def row(self, given: dict[str, Any], without: tuple[str, ...] = ()) -> dict[str, Any]:
+    def row(
+        self, given: dict[str, Any], db: BaseDatabaseWrapper, without: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         """A row from its fields' values by attribute name (``patient_id``), the others
         taking their defaults, as ``values`` gives it for an instance built with the same
         values: without building the instance. The times ``auto_now`` stamps must be given.
         ``without``: columns passed apart."""
-        db = connections[DEFAULT_DB_ALIAS]
         row: dict[str, Any] = {}
         for c in self.plan:
             if c.column in without:
                 continue
             if c.attname in given:
                 value = given[c.attname]
+            elif c.ready is not _UNSET:
+                row[c.column] = c.ready
+                continue
             elif c.how == "stamped":
                 raise KeyError(f"{c.attname} is stamped as the row is saved: give its time")
             elif c.call_default:
@@ -195,13 +210,21 @@ class _Table:
             row[c.column] = _json_value(value)
         return row
 
-    def rows_json(self, rows: Sequence[dict[str, Any]], *, without: tuple[str, ...] = ()) -> str:
+    def rows_json(
+        self,
+        rows: Sequence[dict[str, Any]],
+        db: BaseDatabaseWrapper,
+        *,
+        without: tuple[str, ...] = (),
+    ) -> str:
         """``row`` of each of ``rows``, as ``as_json`` gives instances."""
-        return json.dumps([self.row(given, without) for given in rows], cls=DjangoJSONEncoder)
+        return json.dumps([self.row(given, db, without) for given in rows], cls=DjangoJSONEncoder)
 
-    def row_json(self, given: dict[str, Any], *, without: tuple[str, ...] = ()) -> str:
+    def row_json(
+        self, given: dict[str, Any], db: BaseDatabaseWrapper, *, without: tuple[str, ...] = ()
+    ) -> str:
         """``row`` of ``given`` as a JSON object."""
-        return json.dumps(self.row(given, without), cls=DjangoJSONEncoder)
+        return json.dumps(self.row(given, db, without), cls=DjangoJSONEncoder)
 
     def many(self, key: str) -> str:
         """``SELECT`` of the rows in the JSON parameter ``key`` (``as_json``), in order, if
@@ -213,9 +236,11 @@ class _Table:
             "WHERE EXISTS (SELECT 1 FROM message) ORDER BY u.ordinality"
         )
 
-    def as_json(self, instances: Sequence[Model]) -> str:
+    def as_json(self, instances: Sequence[Model], db: BaseDatabaseWrapper) -> str:
         """``instances`` as a JSON array of objects by column."""
-        return json.dumps([self.values(instance) for instance in instances], cls=DjangoJSONEncoder)
+        return json.dumps(
+            [self.values(instance, db) for instance in instances], cls=DjangoJSONEncoder
+        )
 
 
 def _json_value(value: Any) -> Any:
@@ -327,14 +352,14 @@ def _listened_to() -> bool:
     return False
 
 
-def _cursor() -> psycopg.Cursor[Any]:
+def _cursor(db: BaseDatabaseWrapper) -> psycopg.Cursor[Any]:
     """A cursor binding its parameters on the server, so that the two statements are
     prepared once a connection and only their values travel (Django's cursors bind on the
     client: each statement would be parsed and planned again). Used inside Django's
     ``wrap_database_errors``: an error is Django's, and a connection that failed is closed
     by ``close_old_connections`` as after any query of Django's."""
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    db.ensure_connection()
+    return psycopg.Cursor(db.connection)
 
 
 # What matching reads of a patient (``match_patient`` and ``before_birth``).
@@ -380,7 +405,9 @@ def file_new_results(msg: ParsedMessage, *, stored: dict[str, Any]) -> str | Non
     if not sent:
         return None
     _prepare()
-    with connection.wrap_database_errors, _cursor() as cursor:
+    # The thread's connection, looked up once (each use of ``connection`` looks it up).
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.wrap_database_errors, _cursor(db) as cursor:
         # The read is sent now and runs in PostgreSQL while the reports are read and checked
         # here (pipeline mode); its rows are taken after. A message that goes no further
         # leaves only unused numbers of three sequences, as a failed insert does.
@@ -394,34 +421,50 @@ def file_new_results(msg: ParsedMessage, *, stored: dict[str, Any]) -> str | Non
                 },
                 prepare=True,
             )
+            # Meanwhile, all that does not need the read's rows.
             reports = _new_reports(msg)
-        if reports is None or len(reports) != sent:
-            return None
+            if reports is None or len(reports) != sent:
+                return None
+            ack = build_ack(msg, "AA")
+            results = [_unsaved_result(data) for data in reports]
         rows = cursor.fetchall()
     message_id, result_ids, event_ids = rows[0][:3]
-    candidates = [
-        Patient.from_db(connection.alias, _PATIENT_FIELDS, row[3:]) for row in rows if row[3]
-    ]
+    candidates = [Patient.from_db(db.alias, _PATIENT_FIELDS, row[3:]) for row in rows if row[3]]
     match = match_patient(identity, candidates=candidates)
     if match.status is not MatchStatus.MATCHED or match.patient is None:
         return None
     patient = match.patient
     if any(results_.before_birth(patient, data.observed_at) for data in reports):
         return None
-    return _write(msg, stored, patient, reports, message_id, result_ids, event_ids)
+    for result, result_id in zip(results, result_ids, strict=True):
+        result.pk = result_id
+        result.patient_id = patient.pk
+        result.last_message_id = message_id
+    return _write(db, ack, stored, patient, reports, results, message_id, event_ids)
+
+
+def _unsaved_result(data: results_.ResultInput) -> Result:
+    """A new report's result, but for its id, its patient and its message."""
+    result = Result(
+        source_system=data.source_system,
+        filler_order_number=data.filler_order_number,
+        sender=data.sender,
+    )
+    results_.apply_result_header(result, data)
+    return result
 
 
 def _write(
-    msg: ParsedMessage,
+    db: BaseDatabaseWrapper,
+    ack: str,
     stored: dict[str, Any],
     patient: Patient,
     reports: list[results_.ResultInput],
+    results: list[Result],
     message_id: int,
-    result_ids: list[int],
     event_ids: list[int],
 ) -> str | None:
     now = timezone.now()
-    ack = build_ack(msg, "AA")
     # Stored, then processed: as the general path's two writes stamp them.
     received_at = timezone.now()
     message = {
@@ -436,19 +479,7 @@ def _write(
         "received_at": received_at,
         "processed_at": max(now, received_at),
     }
-    results: list[Result] = []
     observations: list[dict[str, Any]] = []
-    for data, result_id in zip(reports, result_ids, strict=True):
-        result = Result(
-            id=result_id,
-            patient_id=patient.pk,
-            source_system=data.source_system,
-            filler_order_number=data.filler_order_number,
-            sender=data.sender,
-            last_message_id=message_id,
-        )
-        results_.apply_result_header(result, data)
-        results.append(result)
     t = _tables
     for result in results:  # the times auto_now sets, before the change log reads them
         t["result"].stamp(result)
@@ -484,27 +515,27 @@ def _write(
         "fillers": [data.filler_order_number for data in reports],
         "patient_id": patient.pk,
     }
-    params["m"] = t["message"].row_json(message, without=("raw",))
+    params["m"] = t["message"].row_json(message, db, without=("raw",))
     params["raw"] = bytes(stored["raw"])
     params.update(
-        r=t["result"].as_json(results),
-        o=t["observation"].rows_json(observations),
-        l=t["entry"].as_json(entries),
-        e=t["event"].rows_json(events),
-        d=t["delivery"].rows_json(deliveries),
+        r=t["result"].as_json(results, db),
+        o=t["observation"].rows_json(observations, db),
+        l=t["entry"].as_json(entries, db),
+        e=t["event"].rows_json(events, db),
+        d=t["delivery"].rows_json(deliveries, db),
     )
     try:
         # Inside a caller's transaction (a test's, an import's) a failed statement must not
         # take the transaction with it: a savepoint there, nothing around it otherwise.
-        guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-        with guard, connection.wrap_database_errors, _cursor() as cursor:
+        guard = transaction.atomic() if db.in_atomic_block else contextlib.nullcontext()
+        with guard, db.wrap_database_errors, _cursor(db) as cursor:
             cursor.execute(_sql["write"], params, prepare=True)
             row = cursor.fetchone()
             written = bool(row and row[0])
             if written and names:
                 # Committed already (autocommit): the consumers' doorbell rings now; in a
                 # caller's transaction, at its commit.
-                if connection.in_atomic_block:
+                if db.in_atomic_block:
                     ring_on_commit()
                 else:
                     events_doorbell.ring()

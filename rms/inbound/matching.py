@@ -100,20 +100,22 @@ def match_patient(identity: Identity, *, candidates: Iterable[Patient] | None = 
             MatchStatus.UNMATCHED,
             reason=f"The NHS number is not valid ({nhs_number.invalid_reason(number)}).",
         )
-    # One query for both identifiers (this runs for every inbound message).
-    query = Q(pk__in=[])
-    if number:
-        query |= Q(nhs_number=number)
-    if identity.mrn:
-        query |= Q(mrn=identity.mrn)
     if candidates is not None:
         found = [
             p
             for p in candidates
             if (number and p.nhs_number == number) or (identity.mrn and p.mrn == identity.mrn)
         ][:2]
+    elif number or identity.mrn:
+        # One query for both identifiers (this runs for every inbound message).
+        query = Q(pk__in=[])
+        if number:
+            query |= Q(nhs_number=number)
+        if identity.mrn:
+            query |= Q(mrn=identity.mrn)
+        found = list(Patient.objects.filter(query)[:2])
     else:
-        found = list(Patient.objects.filter(query)[:2]) if number or identity.mrn else []
+        found = []
     by_number = next((p for p in found if number and p.nhs_number == number), None)
     by_mrn = next((p for p in found if identity.mrn and p.mrn == identity.mrn), None)
 
