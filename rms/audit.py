@@ -68,16 +68,15 @@ def _fields(
     return plain, attnames, others, generic
 
 
-def created_entries(
+def created_entry_values(
     instances: Sequence[Model],
     *,
     actor: User | None,
     additional_data: dict[str, Any] | None = None,
-) -> list[LogEntry]:
-    """The change log's "created" entries (unsaved) of ``instances`` (saved rows of one
-    registered model, written without Django's signals: a bulk import, the inbound feed's
-    one-statement filing), as django-auditlog writes them when such a row is saved: who,
-    when, every field. ``tests/rms/test_audit.py`` compares them with auditlog's own."""
+) -> list[dict[str, Any]]:
+    """The field values of ``created_entries`` (the content type and the actor as objects),
+    for a writer that builds rows without model instances (the inbound feed's one-statement
+    filing)."""
     if not instances:
         return []
     model = type(instances[0])
@@ -112,15 +111,32 @@ def created_entries(
         return diff or None
 
     return [
-        LogEntry(
-            content_type=content_type,
-            object_pk=str(instance.pk),
-            object_id=instance.pk,
-            object_repr=smart_str(instance),
-            action=LogEntry.Action.CREATE,
-            changes=changes(instance),
-            actor=actor,
-            additional_data=additional_data,
-        )
+        {
+            "content_type": content_type,
+            "object_pk": str(instance.pk),
+            "object_id": instance.pk,
+            "object_repr": smart_str(instance),
+            "action": LogEntry.Action.CREATE,
+            "changes": changes(instance),
+            "actor": actor,
+            "additional_data": additional_data,
+        }
         for instance in instances
+    ]
+
+
+def created_entries(
+    instances: Sequence[Model],
+    *,
+    actor: User | None,
+    additional_data: dict[str, Any] | None = None,
+) -> list[LogEntry]:
+    """The change log's "created" entries (unsaved) of ``instances`` (saved rows of one
+    registered model, written without Django's signals: a bulk import), as django-auditlog
+    writes them when such a row is saved: who, when, every field. The import's tests and
+    the inbound feed's (``tests/rms/inbound/test_express.py``, which writes them as rows)
+    compare them with auditlog's own."""
+    return [
+        LogEntry(**values)
+        for values in created_entry_values(instances, actor=actor, additional_data=additional_data)
     ]

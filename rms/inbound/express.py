@@ -485,7 +485,10 @@ def _write(
         t["result"].stamp(result)
     for result, data in zip(results, reports, strict=True):
         observations.extend(results_.observation_values(result.pk, data, version=1))
-    entries = audit.created_entries(results, actor=None)
+    entries = audit.created_entry_values(results, actor=None)
+    for values in entries:  # as rows: the ids of the content type and of no actor
+        values["content_type_id"] = values.pop("content_type").pk
+        values["actor_id"] = values.pop("actor")
     names = [consumer.name for consumer in consumers(DomainEvent.Kind.RESULT_RECORDED)]
     # The events and their deliveries as ``rms.events.event_record`` writes them, built as
     # rows without model instances (the rows are compared with the general path's).
@@ -520,7 +523,7 @@ def _write(
     params.update(
         r=t["result"].as_json(results, db),
         o=t["observation"].rows_json(observations, db),
-        l=t["entry"].as_json(entries, db),
+        l=t["entry"].rows_json(entries, db),
         e=t["event"].rows_json(events, db),
         d=t["delivery"].rows_json(deliveries, db),
     )
