@@ -12,6 +12,7 @@ sent; ``rms.hl7.extract`` reads it as blank.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -310,41 +311,48 @@ def parse_timestamp(value: str, field: str) -> datetime | date | None:
     value = value.strip()
     if not value or value == '""':
         return None
-    match = _TIMESTAMP.fullmatch(value)
-    if match is None:
-        raise _bad_timestamp(field)
-    parts = match.groupdict()
     try:
-        day = date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
-        if parts["hour"] is None:
-            if parts["offset"]:
-                raise ValueError("an offset needs a time")
-            return day
-        fraction = parts["fraction"] or ""
-        tzinfo: timezone | ZoneInfo = LONDON
-        if parts["offset"]:
-            sign = -1 if parts["offset"][0] == "-" else 1
-            hours, minutes = int(parts["offset"][1:3]), int(parts["offset"][3:5])
-            if minutes >= 60:
-                raise ValueError("offset minutes")
-            tzinfo = (
-                UTC
-                if hours == minutes == 0
-                else timezone(sign * timedelta(hours=hours, minutes=minutes))
-            )
-        return datetime(
-            day.year,
-            day.month,
-            day.day,
-            int(parts["hour"]),
-            int(parts["minute"] or 0),
-            int(parts["second"] or 0),
-            # HL7 sends up to four digits; finer ones (some senders) are truncated, as PKB does.
-            int(fraction[:6].ljust(6, "0")) if fraction else 0,
-            tzinfo=tzinfo,
-        )
+        return _timestamp(value)
     except ValueError:
         raise _bad_timestamp(field) from None
+
+
+# A message's times repeat (each OBX-14 is most often its OBR-7) and so do a feed's; the
+# values returned are immutable. A value that is not a time raises, and is not kept.
+@functools.lru_cache(maxsize=4096)
+def _timestamp(value: str) -> datetime | date:
+    match = _TIMESTAMP.fullmatch(value)
+    if match is None:
+        raise ValueError("not an HL7 time")
+    parts = match.groupdict()
+    day = date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
+    if parts["hour"] is None:
+        if parts["offset"]:
+            raise ValueError("an offset needs a time")
+        return day
+    fraction = parts["fraction"] or ""
+    tzinfo: timezone | ZoneInfo = LONDON
+    if parts["offset"]:
+        sign = -1 if parts["offset"][0] == "-" else 1
+        hours, minutes = int(parts["offset"][1:3]), int(parts["offset"][3:5])
+        if minutes >= 60:
+            raise ValueError("offset minutes")
+        tzinfo = (
+            UTC
+            if hours == minutes == 0
+            else timezone(sign * timedelta(hours=hours, minutes=minutes))
+        )
+    return datetime(
+        day.year,
+        day.month,
+        day.day,
+        int(parts["hour"]),
+        int(parts["minute"] or 0),
+        int(parts["second"] or 0),
+        # HL7 sends up to four digits; finer ones (some senders) are truncated, as PKB does.
+        int(fraction[:6].ljust(6, "0")) if fraction else 0,
+        tzinfo=tzinfo,
+    )
 
 
 def parse_date(value: str, field: str) -> date | None:
