@@ -135,11 +135,17 @@ def observation_key(observation: Observation) -> tuple[object, ...]:
     )
 
 
+# The choices' values, worked out once (Django's ``values`` builds a new list each time).
+_CATEGORIES = frozenset(Result.Category.values)
+_STATUSES = frozenset(Result.Status.values)
+_VALUE_TYPES = frozenset(Observation.ValueType.values)
+
+
 def validate_result(data: ResultInput) -> None:
     errors: dict[str, str] = {}
-    if data.category not in Result.Category.values:
+    if data.category not in _CATEGORIES:
         errors["category"] = f"Unknown category {data.category!r}."
-    if data.status not in Result.Status.values:
+    if data.status not in _STATUSES:
         errors["status"] = f"Unknown status {data.status!r}."
     if not data.source_system.strip():
         errors["source_system"] = "The sending system is required."
@@ -158,7 +164,7 @@ def validate_result(data: ResultInput) -> None:
     for index, observation in enumerate(data.observations, start=1):
         if not observation.code:
             errors[f"observations[{index}].code"] = "The test code (OBX-3) is required."
-        if observation.value_type not in Observation.ValueType.values:
+        if observation.value_type not in _VALUE_TYPES:
             errors[f"observations[{index}].value_type"] = "Use NM for numbers or TX for text."
     if errors:
         raise ValidationError(errors)

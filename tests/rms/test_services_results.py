@@ -146,6 +146,34 @@ def test_the_same_test_twice_in_one_report_is_refused(patient, clinician) -> Non
     assert not Result.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"category": "pathology"}, "category"),
+        ({"status": "done"}, "status"),
+        ({"observations": "XX"}, "observations[1].value_type"),
+    ],
+)
+def test_a_category_status_or_value_type_outside_the_choices_is_refused(
+    patient, clinician, change, field
+) -> None:
+    data = psa("0.05")
+    if change.get("observations"):
+        change = {
+            "observations": [
+                dataclasses.replace(data.observations[0], value_type=change["observations"])
+            ]
+        }
+    with pytest.raises(ValidationError) as refused:
+        services.result_record(
+            patient=patient, data=dataclasses.replace(data, **change), actor=clinician
+        )
+    assert list(refused.value.message_dict) == [field]
+    assert not Result.objects.exists()
+    services.result_record(patient=patient, data=data, actor=clinician)
+    assert Result.objects.count() == 1
+
+
 def test_appointments_are_upserted_by_placer_id(patient, clinician) -> None:
     booked = AppointmentInput(placer_id="APT1", starts_at=TAKEN, reason="PSA review")
     _, changed = services.appointment_record(patient=patient, data=booked, actor=clinician)
