@@ -39,6 +39,12 @@ def next_test_nhs_number() -> str:
     return next(_test_numbers)
 
 
+def _letters(n: int) -> str:
+    """``n`` as four capital letters (AAAA, AAAB, ...), different for each ``n`` below
+    26 ** 4."""
+    return "".join(chr(ord("A") + n // 26**place % 26) for place in (3, 2, 1, 0))
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
@@ -83,13 +89,20 @@ class PatientFactory(factory.django.DjangoModelFactory):
     mrn = factory.Sequence(lambda n: f"RXX{n:07d}")
     title = "Mr"
     given_name = factory.Faker("first_name_male")
-    family_name = factory.Faker("last_name")
+    # A real surname with four capitals of its own after it ("GarciaABCD"), so that no two
+    # patients, and no patient and user, share a family name, and none is part of
+    # another's: a test that one patient's name is not on a page would otherwise fail by
+    # chance when Faker draws the same surname twice (it draws them by frequency).
+    family_name = factory.LazyAttributeSequence(lambda p, n: f"{p.surname}{_letters(n)}")
     date_of_birth = dt.date(1955, 4, 12)
     sex = "M"
     address_line_1 = "1 Station Road"
     address_city = "Taunton"
     postcode = "TA1 1AA"
     phone_mobile = "07700 900123"
+
+    class Params:
+        surname = factory.Faker("last_name")
 
     @factory.post_generation
     def teams(self, create: bool, extracted: list[Team] | None, **kwargs: object) -> None:
