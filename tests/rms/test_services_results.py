@@ -147,27 +147,24 @@ def test_the_same_test_twice_in_one_report_is_refused(patient, clinician) -> Non
 
 
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("report", "observation", "field"),
     [
-        ({"category": "pathology"}, "category"),
-        ({"status": "done"}, "status"),
-        ({"observations": "XX"}, "observations[1].value_type"),
+        ({"category": "pathology"}, {}, "category"),
+        ({"status": "done"}, {}, "status"),
+        ({}, {"value_type": "XX"}, "observations[1].value_type"),
     ],
 )
 def test_a_category_status_or_value_type_outside_the_choices_is_refused(
-    patient, clinician, change, field
+    patient, clinician, report, observation, field
 ) -> None:
     data = psa("0.05")
-    if change.get("observations"):
-        change = {
-            "observations": [
-                dataclasses.replace(data.observations[0], value_type=change["observations"])
-            ]
-        }
+    changed = dataclasses.replace(
+        data,
+        **report,
+        observations=[dataclasses.replace(data.observations[0], **observation)],
+    )
     with pytest.raises(ValidationError) as refused:
-        services.result_record(
-            patient=patient, data=dataclasses.replace(data, **change), actor=clinician
-        )
+        services.result_record(patient=patient, data=changed, actor=clinician)
     assert list(refused.value.message_dict) == [field]
     assert not Result.objects.exists()
     services.result_record(patient=patient, data=data, actor=clinician)
