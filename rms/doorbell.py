@@ -2,8 +2,9 @@
 
 The rows are the record; the ring only says "look now". A burst of writes is one ring now and
 one at the end of the interval, not one each: publishing a task costs about as much CPU as
-writing the row that needs it. The filer looks again after each batch; the events' consumer
-only while its batch left due work it could not reach (``rms.events.consume``). Either way a
+writing the row that needs it. The filer looks again after each batch, the PKB dispatcher
+until nothing is due; the events' consumer only while its batch left due work it could not
+reach (``rms.events.consume``). Either way a
 row written after the task's last look is covered by a ring of its own, the trailing one at
 the latest. A lost ring (Redis down, a crash) is made good by beat's sweep. In-process tasks
 (the demo, the tests) ring at once: there is no worker to spare.

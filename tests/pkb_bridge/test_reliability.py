@@ -245,6 +245,25 @@ def test_a_lost_doorbell_costs_one_sweep_interval_not_a_message(
     arrival_order_is_seq_order(sandbox)
 
 
+def test_a_burst_of_opt_ins_rings_the_dispatchers_once_now_and_once_after_then_all_is_sent(
+    team, clinician, sandbox, start_process, broker, settings, monkeypatch
+) -> None:
+    from pkb_bridge.services.outbox import dispatch_doorbell
+
+    settings.PKB_MAX_IN_FLIGHT = 2  # a ring starts one dispatcher a message in flight
+    # An interval longer than three opt-ins take here, so that the burst is one burst.
+    monkeypatch.setattr(dispatch_doorbell, "interval", 3.0)
+    monkeypatch.setattr(dispatch_doorbell, "_last", float("-inf"))  # a quiet bell
+    for _ in range(3):
+        enrol(team, clinician, results=1)  # three commits, each queueing messages
+    assert broker.llen("celery") == 2, "one ring at once, not one a commit"
+    time.sleep(dispatch_doorbell.interval + 1)
+    assert broker.llen("celery") == 4, "and one at the end of the interval, for the last commit"
+    worker(start_process, "worker")
+    wait_until(all_delivered, timeout=60, what="the dispatchers to send what the rings announced")
+    arrival_order_is_seq_order(sandbox)
+
+
 def test_pkb_down_for_a_while_then_back_delivers_everything_in_order(
     team, clinician, sandbox, start_process
 ) -> None:
