@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Model, Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from careplans.followup.selectors import breach_evidence_result_ids
@@ -124,10 +124,24 @@ def _is_sharing_topic(topic: str) -> bool:
     return text == PKB_SHARING_TOPIC.casefold() or "patients know best" in text
 
 
+def _rows[M: Model](model: type[M], where: str, params: Sequence[object], order: str) -> list[M]:
+    """``model``'s rows that ``where`` (SQL over its own columns) selects, in ``order``, read
+    with one fixed statement. For the checks every opt-in makes: building each of their ORM
+    queries cost an opt-in more CPU than the database spends running all of them
+    (bench/pkb_historic.py)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"SELECT * FROM {table} WHERE {where} ORDER BY {order}"  # noqa: S608 - values are parameters
+    return list(model._default_manager.raw(sql, params))
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 def sharing_consent(patient: Patient) -> ConsentRecord | None:
     """The patient's latest consent record about sharing with PKB (given, declined or a
     withdrawal), or None when none is recorded. Reads only."""
-    for record in ConsentRecord.objects.filter(patient=patient).order_by("-given_at", "-id"):
+    for record in _rows(ConsentRecord, "patient_id = %s", [patient.pk], "given_at DESC, id DESC"):
         if _is_sharing_topic(record.topic):
             return record
     return None
@@ -173,10 +187,12 @@ def consent_refusal(
 
 def open_breaches(patient: Patient) -> list[WorkItem]:
     """The patient's threshold-breach work items not yet done or dismissed, oldest first."""
-    return list(
-        WorkItem.objects.filter(
-            patient=patient, kind=WorkItem.Kind.THRESHOLD_BREACH, status__in=WorkItem.ACTIVE
-        ).order_by("created_at", "id")
+    active = [str(status) for status in WorkItem.ACTIVE]
+    return _rows(
+        WorkItem,
+        f"patient_id = %s AND kind = %s AND status IN ({_placeholders(active)})",
+        [patient.pk, WorkItem.Kind.THRESHOLD_BREACH.value, *active],
+        "created_at, id",
     )
 
 
@@ -507,6 +523,27 @@ def history_imported(*, patient: Patient, result_ids: Iterable[int], actor: User
     return _upload_history(enrolment, actor, held, items)
 
 
+def _lock_and_find_active(patient: Patient) -> int | None:
+    """Lock the patient's row, serialising opt-ins of one patient (two clinicians clicking at
+    once make one enrolment), then read the id of their active enrolment. Two statements: a
+    statement that waited for the lock still reads as of its start, so one that locked and
+    read at once would miss the enrolment the transaction it waited for made."""
+    quote = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {quote(Patient._meta.db_table)} WHERE id = %s{lock}",  # noqa: S608
+            [patient.pk],
+        )
+        cursor.execute(
+            f"SELECT id FROM {quote(Enrolment._meta.db_table)} "  # noqa: S608 - the model's table
+            "WHERE patient_id = %s AND status = %s",
+            [patient.pk, Enrolment.Status.ACTIVE.value],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 @transaction.atomic
 def enrolment_opt_in(
     *,
@@ -523,12 +560,8 @@ def enrolment_opt_in(
     consented, kept with the enrolment). With ``hold_breach_evidence`` the results that are
     the evidence of an open threshold-breach work item are held until a clinician releases
     them. Safe to repeat: a patient already shared is returned as is, nothing queued twice."""
-    # Serialise opt-ins of one patient: two clinicians clicking at once make one enrolment.
-    # (The row is locked; only its id is read.)
-    list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
-    existing = active_enrolment(patient)
-    if existing is not None:
-        return existing
+    if _lock_and_find_active(patient) is not None:
+        return cast("Enrolment", active_enrolment(patient))
     chosen_team = _team_for(patient, actor, team)
     refusal = opt_in_refusal(patient)
     if refusal:

@@ -168,3 +168,48 @@ def test_two_transactions_queueing_for_one_patient_take_their_numbers_in_turn(
     assert not worker.is_alive()
     assert [message.seq for message in first if message is not None] == [before + 1, before + 2]
     assert second == [before + 3, before + 4]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
+    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
+)
+def test_two_clinicians_opting_in_one_patient_at_once_make_one_enrolment(
+    patient, clinician, team_admin
+) -> None:
+    """The second opt-in waits for the first (the patient's row is locked) and then finds
+    the enrolment it made: one enrolment, one registration, no error for either clinician."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from pkb_bridge.models import Enrolment
+
+    second: list[Enrolment] = []
+
+    def opt_in_second() -> None:
+        try:
+            second.append(
+                services.enrolment_opt_in(
+                    attestation="Consented in clinic, paper form filed",
+                    patient=patient,
+                    actor=team_admin,
+                )
+            )
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=opt_in_second)
+    with transaction.atomic():
+        first = services.enrolment_opt_in(
+            attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+        )
+        worker.start()
+        worker.join(1.0)
+        assert worker.is_alive(), "the second waits while the first holds the patient's row"
+    worker.join(20)
+    assert not worker.is_alive()
+    assert [enrolment.pk for enrolment in second] == [first.pk]
+    assert Enrolment.objects.filter(patient=patient).count() == 1
+    assert OutboundMessage.objects.filter(patient=patient, kind=Kind.REGISTRATION).count() == 1
