@@ -36,7 +36,7 @@ def _send_dispatchers() -> None:
 # cohort's opt-ins, a batch of results) is one ring now and a trailing one at the end of the
 # interval, not one each: publishing the tasks cost an opt-in more of our CPU than any of its
 # statements (bench/pkb_historic.py). In-process tasks ring at once.
-dispatch_doorbell = Doorbell(lambda: _send_dispatchers(), what="PKB dispatch", interval=0.05)
+dispatch_doorbell = Doorbell(lambda: _send_dispatchers(), what="PKB dispatch", interval=0.25)
 
 
 def _kick_dispatcher() -> None:
