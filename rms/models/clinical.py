@@ -65,7 +65,11 @@ class Result(models.Model):
     WITHDRAWN = frozenset({Status.CANCELLED, Status.DELETED})
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="results")
+    # Not indexed on its own: result_patient_time_idx and result_patient_filler_idx both
+    # begin with the patient, and each result filed writes every index of the table.
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="results", db_index=False
+    )
     category = models.CharField(max_length=20, choices=Category.choices)
     source_system = models.CharField(max_length=60, help_text="Sending application (MSH-3)")
     # The sending system that filed it, the only one whose corrections and deletions are

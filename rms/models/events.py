@@ -54,7 +54,10 @@ class EventDelivery(models.Model):
     error and when to try again."""
 
     id = models.BigAutoField(primary_key=True)
-    event = models.ForeignKey(DomainEvent, on_delete=models.CASCADE, related_name="deliveries")
+    # Not indexed on its own: rms_event_once_each (event, consumer) begins with it.
+    event = models.ForeignKey(
+        DomainEvent, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     consumer = models.CharField(max_length=60)
     # Copied from the event so the per-patient order is checked without a join.
     patient_id = models.BigIntegerField(null=True, blank=True)
