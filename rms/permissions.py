@@ -94,7 +94,8 @@ def require_write(*, user: AnyUser, patient: Patient, team: Team | None = None) 
     """The team ``user`` writes for ``patient`` as: ``team`` when given, else the first by
     name of their writable teams. ``Refused`` (``WRITE_REFUSAL``) when there is none or
     ``team`` is not one of them. (``writable_teams``, read with one fixed statement: every
-    change to a record asks this, and building the ORM's query cost ten times running it.)"""
+    change to a record asks this, and building the ORM's query cost five times running it;
+    a test holds the two to the same answers.)"""
     if not user.is_authenticated:
         raise Refused()
     params: list[object] = [user.pk, *sorted(WRITE_ROLES), patient.pk]

@@ -34,8 +34,9 @@ def _send_dispatchers() -> None:
 
 # A dispatcher sends until nothing is due, so a ring after each of a burst's commits (a
 # cohort's opt-ins, a batch of results) is one ring now and a trailing one at the end of the
-# interval, not one each: publishing the tasks cost an opt-in more of our CPU than any of its
-# statements (bench/pkb_historic.py). In-process tasks ring at once.
+# interval, not one each: publishing a Celery task costs a third of a millisecond of our CPU
+# or more (a millisecond from a new thread), as much as several of an opt-in's statements
+# (bench/pkb_historic.py). In-process tasks ring at once.
 dispatch_doorbell = Doorbell(lambda: _send_dispatchers(), what="PKB dispatch", interval=0.25)
 
 

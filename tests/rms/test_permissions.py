@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
 from rms import permissions
@@ -115,3 +116,42 @@ def test_an_inactive_clinician_writes_in_no_team(clinician, team) -> None:
     clinician.save()
     assert not permissions.can_write_in_team(user=clinician, team_id=team.pk)
     assert not permissions.can_write_in_team(user=clinician, team_id=None)
+
+
+def test_require_write_answers_as_writable_teams_for_every_kind_of_user(
+    patient, team, other_team
+) -> None:
+    """``require_write`` reads the writable teams with its own statement: whatever the role,
+    the caseload or the team asked for, it chooses what ``writable_teams`` (the rule's ORM
+    form) chooses, or refuses where that has none."""
+    CaseloadEntry.objects.create(patient=patient, team=other_team, started_on=dt.date(2024, 1, 1))
+    users = {
+        "clinician of both": member(team, Role.CLINICIAN, "both"),
+        "team admin of one": member(team, Role.TEAM_ADMIN, "admin1"),
+        "viewer": member(team, Role.VIEWER, "viewer1"),
+        "viewer here, clinician there": member(team, Role.VIEWER, "mixed"),
+        "no membership": UserFactory(),
+        "anonymous": AnonymousUser(),
+    }
+    users["clinician of both"].memberships.create(team=other_team, role=Role.CLINICIAN)
+    users["viewer here, clinician there"].memberships.create(team=other_team, role=Role.CLINICIAN)
+    for discharged in (False, True):
+        if discharged:  # off the first team's caseload: only the other team may write
+            CaseloadEntry.objects.filter(patient=patient, team=team).update(
+                ended_on=dt.date(2025, 1, 1)
+            )
+        for who, user in users.items():
+            writable = list(
+                permissions.writable_teams(user=user, patient=patient).order_by("name", "id")
+            )
+            for asked in (None, team, other_team):
+                expected = (
+                    (asked if asked in writable else None) if asked else next(iter(writable), None)
+                )
+                case = f"{who}, asking {asked}, discharged from one: {discharged}"
+                if expected is None:
+                    with pytest.raises(Refused):
+                        permissions.require_write(user=user, patient=patient, team=asked)
+                else:
+                    chosen = permissions.require_write(user=user, patient=patient, team=asked)
+                    assert chosen == expected, case
