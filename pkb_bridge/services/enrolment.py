@@ -50,6 +50,7 @@ from pkb_bridge.services.publication import (
 from rms import nhs_number, permissions, selectors
 from rms.models import (
     Appointment,
+    Diagnosis,
     Document,
     NhsNumberStatus,
     Observation,
@@ -286,7 +287,11 @@ def adt_builder(enrolment: Enrolment, *, trigger: str) -> Builder:
     without an email PKB refused."""
     patient = enrolment.patient
     patient_data = compose.patient_data(patient, without_email=enrolment.email_is_refused())
-    diagnoses = compose.diagnoses_data(list(selectors.diagnosis_list(patient=patient)))
+    # ``selectors.diagnosis_list`` (its order), read with a fixed statement: every opt-in
+    # and every demographic update sends an ADT.
+    diagnoses = compose.diagnoses_data(
+        _rows(Diagnosis, "patient_id = %s", [patient.pk], "diagnosed_on, id")
+    )
     return lambda ctx: hl7.build_adt(
         ctx, patient_data, diagnoses, trigger=cast("hl7.build.AdtTrigger", trigger)
     )

@@ -249,6 +249,28 @@ def test_a_diagnosis_change_sends_the_whole_set_again(patient, clinician) -> Non
     assert update.payload.count("\rDG1|") == 2
 
 
+def test_the_registration_lists_the_diagnoses_in_the_order_the_record_shows_them(
+    patient, clinician
+) -> None:
+    """Oldest diagnosis first, as on the patient page (``selectors.diagnosis_list``), whatever
+    order they were entered in: the secondary, entered first, comes after the primary."""
+    DiagnosisFactory(
+        patient=patient,
+        code="94391008",
+        text="Secondary malignant neoplasm of lung",
+        diagnosed_on=dt.date(2026, 10, 1),
+    )
+    DiagnosisFactory(patient=patient, diagnosed_on=dt.date(2023, 3, 1))
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
+    registration = outbox(patient)[0]
+    assert registration.kind == Kind.REGISTRATION
+    dg1 = [s for s in registration.payload.split("\r") if s.startswith("DG1|")]
+    assert [s.split("|")[3].split("^")[0] for s in dg1] == ["399068003", "94391008"]
+    assert [s.split("|")[1] for s in dg1] == ["1", "2"]
+
+
 def test_a_change_of_nhs_number_is_not_sent(patient, clinician) -> None:
     services.enrolment_opt_in(
         attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
