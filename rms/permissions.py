@@ -26,6 +26,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Model, QuerySet
 
+from rms import sql
 from rms.models import CaseloadEntry, Membership, Patient, Role, Team
 from rms.models.teams import WRITE_ROLES
 
@@ -101,16 +102,16 @@ def require_write(*, user: AnyUser, patient: Patient, team: Team | None = None) 
     params: list[object] = [user.pk, *sorted(WRITE_ROLES), patient.pk]
     if team is not None:
         params.append(team.pk)
-    chosen = next(iter(Team.objects.raw(_writable_sql(one=team is not None), params)), None)
-    if chosen is None:
+    found = sql.rows(Team, _writable_sql(one=team is not None), params, "name, id", limit=1)
+    if not found:
         raise Refused()
-    return team if team is not None else chosen
+    return team if team is not None else found[0]
 
 
 @functools.cache
 def _writable_sql(*, one: bool) -> str:
-    """``writable_teams(...).order_by("name", "id")[:1]`` as SQL; with ``one``, of the team
-    whose id is the last parameter."""
+    """``writable_teams``' condition on a team, as SQL (``rms.sql.rows``); with ``one``, of
+    the team whose id is the last parameter."""
     quote = connection.ops.quote_name
 
     def table(model: type[Model]) -> str:
@@ -118,13 +119,10 @@ def _writable_sql(*, one: bool) -> str:
 
     roles = ", ".join(["%s"] * len(WRITE_ROLES))
     return (
-        f"SELECT t.* FROM {table(Team)} t "  # noqa: S608 - names from the models
-        f"WHERE t.id IN (SELECT m.team_id FROM {table(Membership)} m "
+        f"id IN (SELECT m.team_id FROM {table(Membership)} m "  # noqa: S608 - names from the models
         f"WHERE m.user_id = %s AND m.role IN ({roles})) "
-        f"AND t.id IN (SELECT c.team_id FROM {table(CaseloadEntry)} c "
-        "WHERE c.patient_id = %s AND c.ended_on IS NULL) "
-        + ("AND t.id = %s " if one else "")
-        + "ORDER BY t.name, t.id LIMIT 1"
+        f"AND id IN (SELECT c.team_id FROM {table(CaseloadEntry)} c "
+        "WHERE c.patient_id = %s AND c.ended_on IS NULL)" + (" AND id = %s" if one else "")
     )
 
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Model, Prefetch, prefetch_related_objects
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from careplans.followup.selectors import breach_evidence_result_ids
@@ -47,7 +47,7 @@ from pkb_bridge.services.publication import (
     publications_save,
     send_item,
 )
-from rms import nhs_number, permissions, selectors
+from rms import nhs_number, permissions, selectors, sql
 from rms.models import (
     Appointment,
     Diagnosis,
@@ -125,16 +125,6 @@ def _is_sharing_topic(topic: str) -> bool:
     return text == PKB_SHARING_TOPIC.casefold() or "patients know best" in text
 
 
-def _rows[M: Model](model: type[M], where: str, params: Sequence[object], order: str) -> list[M]:
-    """``model``'s rows that ``where`` (SQL over its own columns) selects, in ``order``, read
-    with one fixed statement. For the checks every opt-in makes: building each of their ORM
-    queries cost an opt-in more CPU than the database spends running all of them
-    (bench/pkb_historic.py)."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"SELECT * FROM {table} WHERE {where} ORDER BY {order}"  # noqa: S608 - values are parameters
-    return list(model._default_manager.raw(sql, params))
-
-
 def _placeholders(values: Sequence[object]) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -142,7 +132,8 @@ def _placeholders(values: Sequence[object]) -> str:
 def sharing_consent(patient: Patient) -> ConsentRecord | None:
     """The patient's latest consent record about sharing with PKB (given, declined or a
     withdrawal), or None when none is recorded. Reads only."""
-    for record in _rows(ConsentRecord, "patient_id = %s", [patient.pk], "given_at DESC, id DESC"):
+    records = sql.rows(ConsentRecord, "patient_id = %s", [patient.pk], "given_at DESC, id DESC")
+    for record in records:
         if _is_sharing_topic(record.topic):
             return record
     return None
@@ -189,7 +180,7 @@ def consent_refusal(
 def open_breaches(patient: Patient) -> list[WorkItem]:
     """The patient's threshold-breach work items not yet done or dismissed, oldest first."""
     active = [str(status) for status in WorkItem.ACTIVE]
-    return _rows(
+    return sql.rows(
         WorkItem,
         f"patient_id = %s AND kind = %s AND status IN ({_placeholders(active)})",
         [patient.pk, WorkItem.Kind.THRESHOLD_BREACH.value, *active],
@@ -290,7 +281,7 @@ def adt_builder(enrolment: Enrolment, *, trigger: str) -> Builder:
     # ``selectors.diagnosis_list`` (its order), read with a fixed statement: every opt-in
     # and every demographic update sends an ADT.
     diagnoses = compose.diagnoses_data(
-        _rows(Diagnosis, "patient_id = %s", [patient.pk], "diagnosed_on, id")
+        sql.rows(Diagnosis, "patient_id = %s", [patient.pk], "diagnosed_on, id")
     )
     return lambda ctx: hl7.build_adt(
         ctx, patient_data, diagnoses, trigger=cast("hl7.build.AdtTrigger", trigger)
@@ -336,25 +327,18 @@ def _other_items_sql(
     patient: Patient,
 ) -> tuple[list[Result], list[Document], list[Appointment]]:
     """``_historic_items``' results other than lab results (with their current observations),
-    current documents and appointments, read with fixed statements (PostgreSQL): building
-    the ORM's three queries cost more than a record's lab history (bench/pkb_historic.py).
-    The same rows as the ORM's path; the caller sorts them."""
-    quote = connection.ops.quote_name
-
-    def table(model: type[Result | Document | Appointment]) -> str:
-        return quote(model._meta.db_table)
-
-    others = list(
-        Result.objects.raw(
-            f"SELECT * FROM {table(Result)} WHERE patient_id = %s "  # noqa: S608
-            "AND status <> ALL(%s) AND category <> ALL(%s)",
-            [
-                patient.pk,
-                [str(status) for status in Result.WITHDRAWN],
-                # PKB's own data is never sent back; lab results are read apart.
-                [Result.Category.PATIENT.value, Result.Category.LAB.value],
-            ],
-        )
+    current documents and appointments, read with fixed statements (PostgreSQL,
+    ``rms.sql.rows``): building the ORM's three queries cost more than a record's lab
+    history (bench/pkb_historic.py). The same rows as the ORM's path; the caller sorts them."""
+    others = sql.rows(
+        Result,
+        "patient_id = %s AND status <> ALL(%s) AND category <> ALL(%s)",
+        [
+            patient.pk,
+            [str(status) for status in Result.WITHDRAWN],
+            # PKB's own data is never sent back; lab results are read apart.
+            [Result.Category.PATIENT.value, Result.Category.LAB.value],
+        ],
     )
     if others:
         prefetch_related_objects(
@@ -366,18 +350,10 @@ def _other_items_sql(
                 ),
             ),
         )
-    documents = list(
-        Document.objects.raw(
-            f"SELECT * FROM {table(Document)} WHERE patient_id = %s AND status = %s",  # noqa: S608
-            [patient.pk, Document.Status.CURRENT.value],
-        )
+    documents = sql.rows(
+        Document, "patient_id = %s AND status = %s", [patient.pk, Document.Status.CURRENT.value]
     )
-    appointments = list(
-        Appointment.objects.raw(
-            f"SELECT * FROM {table(Appointment)} WHERE patient_id = %s",  # noqa: S608
-            [patient.pk],
-        )
-    )
+    appointments = sql.rows(Appointment, "patient_id = %s", [patient.pk])
     return others, documents, appointments
 
 

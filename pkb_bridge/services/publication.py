@@ -19,7 +19,7 @@ from typing import cast
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import connection, connections, router, transaction
+from django.db import connections, router, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from pkb_bridge.models import (
     ReleasePolicy,
 )
 from pkb_bridge.services.outbox import message_enqueue
+from rms import sql
 from rms.models import Appointment, Document, Result
 from rms.services import system_user, system_user_id
 
@@ -214,15 +215,11 @@ _PLAN_COLUMNS = (
 
 def policies_for(enrolment: Enrolment) -> dict[str, ReleasePolicy]:
     """``policy_for`` of every category, read in one query."""
-    table = connection.ops.quote_name(ReleasePolicy._meta.db_table)
-    # One fixed statement: an opt-in reads them, and the ORM's building of the query cost
-    # more than running it (bench/pkb_historic.py).
+    # A fixed statement (``rms.sql.rows``): every opt-in reads them, and building the ORM's
+    # query cost more than running it (bench/pkb_historic.py).
     found = {
         policy.category: policy
-        for policy in ReleasePolicy.objects.raw(
-            f"SELECT * FROM {table} WHERE team_id = %s",  # noqa: S608 - the model's table
-            [enrolment.team_id],
-        )
+        for policy in sql.rows(ReleasePolicy, "team_id = %s", [enrolment.team_id])
     }
     return {
         category: found.get(category)
