@@ -117,7 +117,7 @@ def _writable_sql(*, one: bool) -> str:
     def table(model: type[Model]) -> str:
         return quote(model._meta.db_table)
 
-    roles = ", ".join(["%s"] * len(WRITE_ROLES))
+    roles = sql.placeholders(list(WRITE_ROLES))
     return (
         f"id IN (SELECT m.team_id FROM {table(Membership)} m "  # noqa: S608 - names from the models
         f"WHERE m.user_id = %s AND m.role IN ({roles})) "

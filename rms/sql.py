@@ -34,6 +34,11 @@ def _plan(model: type[Model]) -> tuple[str, str, list[str], list[tuple[int, Call
     return quote(model._meta.db_table), columns, [field.attname for field in fields], converters
 
 
+def placeholders(values: Sequence[object]) -> str:
+    """One ``%s`` a value, for ``IN (...)`` (a list, which SQLite reads too)."""
+    return ", ".join(["%s"] * len(values))
+
+
 def rows[M: Model](
     model: type[M], where: str, params: Sequence[object], order: str = "", limit: int = 0
 ) -> list[M]:

@@ -125,10 +125,6 @@ def _is_sharing_topic(topic: str) -> bool:
     return text == PKB_SHARING_TOPIC.casefold() or "patients know best" in text
 
 
-def _placeholders(values: Sequence[object]) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
 def sharing_consent(patient: Patient) -> ConsentRecord | None:
     """The patient's latest consent record about sharing with PKB (given, declined or a
     withdrawal), or None when none is recorded. Reads only."""
@@ -182,7 +178,7 @@ def open_breaches(patient: Patient) -> list[WorkItem]:
     active = [str(status) for status in WorkItem.ACTIVE]
     return sql.rows(
         WorkItem,
-        f"patient_id = %s AND kind = %s AND status IN ({_placeholders(active)})",
+        f"patient_id = %s AND kind = %s AND status IN ({sql.placeholders(active)})",
         [patient.pk, WorkItem.Kind.THRESHOLD_BREACH.value, *active],
         "created_at, id",
     )

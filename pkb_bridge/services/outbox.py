@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from pkb_bridge import compose, hl7
 from pkb_bridge.models import Enrolment, OutboundMessage, PatientSequence
+from rms import sql
 from rms.doorbell import Doorbell
 from rms.transactions import run_once_on_commit
 
@@ -136,7 +137,7 @@ def messages_enqueue(
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT source_ref FROM {table} WHERE enrolment_id = %s "  # noqa: S608
-            f"AND source_ref IN ({', '.join(['%s'] * len(refs))})",
+            f"AND source_ref IN ({sql.placeholders(refs)})",
             [enrolment.pk, *refs],
         )
         queued = {ref for (ref,) in cursor.fetchall()}
