@@ -1,23 +1,23 @@
-"""The MLLP listener's glue: each framed message is handed to ``receive`` in a worker thread.
+"""The MLLP listener's glue: each framed message is handed to ``receive`` in the thread that
+serves its connection (``rms.mllp.server``).
 
-The ORM is synchronous, so messages are processed on a thread pool (one database connection
-per thread); messages on one connection are answered in order, messages on different
-connections in parallel. If ``receive`` raises (the database is down), the MLLP server closes
-the connection without an acknowledgement and the sender sends the message again.
+The ORM is synchronous, and each connection's thread has a database connection of its own,
+opened at its first message and closed as the connection ends; messages on one connection are
+answered in order, messages on different connections in parallel, at most ``threads`` at once.
+If ``receive`` raises (the database is down), the MLLP server closes the connection without an
+acknowledgement and the sender sends the message again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from rms import services
 from rms.inbound import senders
@@ -26,7 +26,7 @@ from rms.inbound.senders import Origin
 from rms.mllp import Handler, MllpServer, PeerInfo
 from rms.models import InboundMessage
 
-# A worker thread's database connection is checked (Django's close_old_connections: drop it if
+# A connection thread's database connection is checked (Django's close_old_connections: drop it if
 # it failed, is past CONN_MAX_AGE, or, with CONN_HEALTH_CHECKS, a SELECT 1 before its next
 # use) before a message when the thread has been idle a while or not checked for some time,
 # and after a message that raised; not around every message of a busy feed, where the check
@@ -38,7 +38,7 @@ _thread_state = threading.local()
 
 
 def receive_in_thread(message: bytes, peer: PeerInfo, actor: SystemActor | None = None) -> bytes:
-    """``receive`` for a worker thread, on the thread's own database connection (never
+    """``receive`` for a connection's thread, on the thread's own database connection (never
     shared with another thread), checked as above."""
     now = time.monotonic()
     last_used = getattr(_thread_state, "last_used", None)
@@ -84,12 +84,47 @@ class SystemActor:
             return self._user
 
 
-def make_handler(executor: ThreadPoolExecutor) -> Handler:
+class KeptConnections:
+    """How many connections' threads keep their database connection between messages: at
+    most ``limit``. Beyond it a thread closes its database connection after each message, so
+    however many MLLP connections are open, the listener holds at most ``limit`` database
+    connections idle and ``limit`` more in use (``max_handlers``): as many as a pool of
+    ``limit`` threads held, and a feed of a few connections keeps its own."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept = 0
+        self._lock = threading.Lock()
+
+    def after_message(self) -> None:
+        if getattr(_thread_state, "kept", False):
+            return
+        with self._lock:
+            if self.kept < self.limit:
+                self.kept += 1
+                _thread_state.kept = True
+                return
+        connections.close_all()
+
+    def thread_exit(self) -> None:
+        """As a connection's thread ends: its database connection is closed (an MLLP
+        connection that has gone leaves none open behind it) and its place freed."""
+        if getattr(_thread_state, "kept", False):
+            with self._lock:
+                self.kept -= 1
+            _thread_state.kept = False
+        connections.close_all()
+
+
+def make_handler(kept: KeptConnections | None = None) -> Handler:
     actor = SystemActor()
 
-    async def handler(message: bytes, peer: PeerInfo) -> bytes:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, receive_in_thread, message, peer, actor)
+    def handler(message: bytes, peer: PeerInfo) -> bytes:
+        try:
+            return receive_in_thread(message, peer, actor)
+        finally:
+            if kept is not None:
+                kept.after_message()
 
     return handler
 
@@ -101,14 +136,14 @@ def build_listener(
     threads: int = 8,
     ssl_context: ssl.SSLContext | None = None,
     allowed_networks: Iterable[str] | None = None,
-) -> tuple[MllpServer, ThreadPoolExecutor]:
-    """An MLLP server wired to ``receive`` with the limits from settings, and its thread pool
-    (shut it down after closing the server). In production it refuses to be built without
+) -> MllpServer:
+    """An MLLP server wired to ``receive`` with the limits from settings: at most ``threads``
+    messages processed at once. In production it refuses to be built without
     ``MLLP_SENDERS`` (``senders.check_listener_may_start``)."""
     senders.check_listener_may_start()
-    executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="mllp-worker")
-    server = MllpServer(
-        make_handler(executor),
+    kept = KeptConnections(max(1, threads))
+    return MllpServer(
+        make_handler(kept),
         host,
         port,
         max_message_bytes=settings.MLLP_MAX_MESSAGE_BYTES,
@@ -118,5 +153,6 @@ def build_listener(
         frame_timeout_s=settings.MLLP_FRAME_TIMEOUT_S,
         ssl_context=ssl_context,
         allowed_networks=allowed_networks,
+        max_handlers=max(1, threads),
+        on_thread_exit=kept.thread_exit,
     )
-    return server, executor

@@ -1,7 +1,9 @@
-"""MLLP transport for inbound HL7 v2: framing and an asyncio listener.
+"""MLLP transport for inbound HL7 v2: framing and a listener serving each connection in a
+thread of its own.
 
 Transport only: it never parses HL7 and never touches the database. The listener hands each
-message to an injected async handler and writes back whatever ACK bytes the handler returns.
+message to an injected handler, in the connection's thread, and writes back whatever ACK bytes
+the handler returns.
 """
 
 from __future__ import annotations

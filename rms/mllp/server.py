@@ -1,10 +1,19 @@
-"""An asyncio MLLP listener that knows nothing of HL7 content or the database.
+"""An MLLP listener that knows nothing of HL7 content or the database.
 
-Each complete frame is passed to an injected ``handler(message, peer) -> ack`` and the ACK is
-framed and written back before the next frame on that connection is handled: original-mode HL7
-senders wait for the ACK anyway, and it keeps per-connection order. If the handler raises, the
-connection is closed without a reply, so the sender keeps the message and resends it later; that
-is how a database outage must look from the sending side (reference §5.2 I2/I3).
+Connections are accepted on an asyncio event loop (the allowlist and the connection caps are
+checked there, before any TLS work); each accepted connection is then served by a thread of
+its own with blocking reads and writes. Each complete frame is passed to an injected
+``handler(message, peer) -> ack``, called in that thread, and the ACK is framed and written
+back before the next frame on that connection is read: original-mode HL7 senders wait for the
+ACK anyway, and it keeps per-connection order. Serving a connection in one thread is how the
+established MLLP servers work (HAPI's, Mirth's): a message goes from the socket to the handler
+and its ACK back to the socket without passing between threads, which on this machine kind
+was about a sixth of a filed message's wall time (docs/benchmarks.md, "Fourteenth round").
+``max_handlers`` caps how many handlers run at once across connections.
+
+If the handler raises, the connection is closed without a reply, so the sender keeps the
+message and resends it later; that is how a database outage must look from the sending side
+(reference §5.2 I2/I3).
 
 Nothing here logs message bytes: only peer addresses, counts and exception types.
 """
@@ -19,7 +28,10 @@ import math
 import os
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rms.mllp.framing import FrameDecoder, FrameTooLarge, frame
@@ -31,6 +43,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _READ_SIZE = 64 * 1024
 # A peer that will not finish a TLS close_notify exchange must not hold up shutdown.
 _CLOSE_TIMEOUT_S = 2.0
+# How often close() looks whether the connections' threads have finished.
+_POLL_S = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +57,8 @@ class PeerInfo:
     client_cert_cn: str | None = None
 
 
-Handler = Callable[[bytes, PeerInfo], Awaitable[bytes]]
+# Called in the connection's own thread; it may block (it files the message).
+Handler = Callable[[bytes, PeerInfo], bytes]
 
 
 def build_server_ssl_context(
@@ -97,18 +112,36 @@ def _source_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 class _Connection:
-    __slots__ = ("busy", "messages", "task")
+    """One accepted connection and the thread serving it."""
 
-    def __init__(self, task: asyncio.Task[object] | None) -> None:
-        self.task = task
+    __slots__ = ("aborted", "busy", "host", "messages", "port", "sock", "stopped", "thread")
+
+    def __init__(self, sock: socket.socket, host: str, port: int) -> None:
+        self.sock = sock
+        self.host = host
+        self.port = port
+        self.thread: threading.Thread | None = None
         # True while a message is in the handler or its ACK is being written: graceful shutdown
-        # waits for these and cancels the rest at once.
+        # waits for these and stops the rest at once. Set and read under the server's lock.
         self.busy = False
+        # The server is ending the connection (closing): no further message is begun.
+        self.stopped = False
+        # And it was cut (idle at close, or its handler outlasted the grace): closed with a
+        # reset, as nothing of it is owed to the peer.
+        self.aborted = False
         self.messages = 0
+
+    def stop(self) -> None:
+        """Make the connection's thread stop: its blocked read returns and a write fails. From
+        another thread: the socket's own shutdown, never TLS's (which is not thread-safe)."""
+        self.stopped = True
+        self.aborted = True
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
 
 class MllpServer:
-    """Serve MLLP over TCP (optionally TLS) with per-connection limits.
+    """Serve MLLP over TCP (optionally TLS) with per-connection limits, a thread a connection.
 
     ``max_message_bytes`` caps one message; ``idle_timeout_s`` is how long a connection may go
     without completing a frame (a slow drip of bytes does not reset it); ``max_connections`` caps
@@ -117,7 +150,10 @@ class MllpServer:
     how long a frame (or a TLS handshake) may take from its first byte to its last (``None``:
     only the idle timeout), so a connection that starts a message and never finishes it is let
     go long before the idle timeout; ``allowed_networks`` lists the networks a sender may
-    connect from (``None`` accepts any source; an empty list is refused as ambiguous).
+    connect from (``None`` accepts any source; an empty list is refused as ambiguous);
+    ``max_handlers`` is how many handlers may run at once across connections (``None``: one a
+    connection); ``on_thread_exit`` is called in a connection's thread as it ends (the
+    listener closes the thread's database connection there).
     """
 
     def __init__(
@@ -133,6 +169,8 @@ class MllpServer:
         allowed_networks: Iterable[IPNetwork | str] | None = None,
         max_connections_per_address: int | None = None,
         frame_timeout_s: float | None = None,
+        max_handlers: int | None = None,
+        on_thread_exit: Callable[[], None] | None = None,
     ) -> None:
         if max_message_bytes < 1:
             raise ValueError("max_message_bytes must be at least 1")
@@ -144,6 +182,8 @@ class MllpServer:
             raise ValueError("max_connections_per_address must be at least 1")
         if frame_timeout_s is not None and frame_timeout_s <= 0:
             raise ValueError("frame_timeout_s must be positive")
+        if max_handlers is not None and max_handlers < 1:
+            raise ValueError("max_handlers must be at least 1")
         self._handler = handler
         self._host = host
         self._port = port
@@ -153,6 +193,8 @@ class MllpServer:
         self._max_per_address = max_connections_per_address
         self._frame_timeout_s = frame_timeout_s
         self._ssl_context = ssl_context
+        self._handlers = None if max_handlers is None else threading.BoundedSemaphore(max_handlers)
+        self._on_thread_exit = on_thread_exit
         # ip_network() is strict: "10.0.0.1/8" (host bits set) fails at start, not at first use.
         self._allowed_networks: tuple[IPNetwork, ...] | None = (
             None
@@ -163,7 +205,11 @@ class MllpServer:
             # An empty list reads as "no restriction" in settings but as "nobody" here; refuse
             # to guess which was meant.
             raise ValueError("allowed_networks is empty: pass None to accept any source address")
-        self._server: asyncio.Server | None = None
+        self._sockets: list[socket.socket] = []
+        self._accepting: list[asyncio.Task[None]] = []
+        # The connections and the per-address counts are changed by the event loop (accept)
+        # and by the connections' threads (as they end): under this lock.
+        self._lock = threading.Lock()
         self._connections: set[_Connection] = set()
         # Open connections by source address (as _address_key gives it), for the per-address cap.
         self._per_address: dict[str, int] = {}
@@ -173,24 +219,27 @@ class MllpServer:
     @property
     def port(self) -> int:
         """The bound port (the real one when constructed with port 0)."""
-        if self._server is None or not self._server.sockets:
+        if not self._sockets:
             raise RuntimeError("the MLLP server is not listening")
-        return int(self._server.sockets[0].getsockname()[1])
+        return int(self._sockets[0].getsockname()[1])
 
     @property
     def connection_count(self) -> int:
         """Connections currently open (accepted and not yet closed)."""
-        return len(self._connections)
+        with self._lock:
+            return len(self._connections)
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
-        if self._server is not None:
+        if self._sockets:
             raise RuntimeError("the MLLP server is already started")
-        # TLS is not given to start_server: the handshake is done per connection after the
-        # allowlist and connection cap, so a refused peer costs no TLS work.
-        self._server = await asyncio.start_server(
-            self._accept, self._host, self._port, reuse_address=True
-        )
+        self._sockets = await _bind(self._host, self._port)
+        # Accepted on the event loop; the TLS handshake is done in the connection's thread
+        # after the allowlist and connection cap, so a refused peer costs no TLS work.
+        self._accepting = [
+            asyncio.create_task(self._accept_from(sock), name="mllp-accept")
+            for sock in self._sockets
+        ]
         logger.info(
             "MLLP listener on %s port %d (tls=%s, max_connections=%d)",
             self._host or "all interfaces",
@@ -201,7 +250,7 @@ class MllpServer:
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`close` is called; if this task is cancelled, close gracefully."""
-        if self._server is None:
+        if not self._sockets:
             await self.start()
         try:
             await self._stopped.wait()
@@ -213,36 +262,46 @@ class MllpServer:
         """Stop accepting, let messages already in a handler finish (up to ``grace_s``), close.
 
         Idle connections and half-received frames are dropped at once: their senders have no ACK
-        and will resend. Safe to call twice.
+        and will resend. A handler still running after ``grace_s`` is left to finish in its
+        thread, but its connection is closed at once and its ACK never written (the sender
+        resends; a message filed meanwhile is recognised as a repeat). Safe to call twice.
         """
-        if self._server is None:
+        if not self._sockets:
             return
         if self._closing:
             await self._stopped.wait()
             return
-        self._closing = True
-        self._server.close()
-        for connection in list(self._connections):
-            if not connection.busy and connection.task is not None:
-                connection.task.cancel()
-        tasks = {c.task for c in self._connections if c.task is not None}
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=grace_s)
-            for task in late:
-                task.cancel()
-            if late:
-                logger.warning(
-                    "MLLP shutdown cancelled %d handler(s) still running after %.1f s; "
-                    "their senders get no ACK and will resend",
-                    len(late),
-                    grace_s,
-                )
-                await asyncio.wait(late, timeout=_CLOSE_TIMEOUT_S)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_CLOSE_TIMEOUT_S):
-                await self._server.wait_closed()
+        with self._lock:
+            self._closing = True
+            connections = list(self._connections)
+            idle = [c for c in connections if not c.busy]
+        for task in self._accepting:
+            task.cancel()
+        await asyncio.gather(*self._accepting, return_exceptions=True)
+        for sock in self._sockets:
+            sock.close()
+        for connection in idle:
+            connection.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while loop.time() < deadline and self._alive(connections):
+            await asyncio.sleep(_POLL_S)
+        late = [c for c in connections if c.thread is not None and c.thread.is_alive()]
+        for connection in late:
+            connection.stop()
+        if late:
+            logger.warning(
+                "MLLP shutdown stopped %d connection(s) whose handler was still running after "
+                "%.1f s; their senders get no ACK and will resend",
+                len(late),
+                grace_s,
+            )
         logger.info("MLLP listener closed")
         self._stopped.set()
+
+    @staticmethod
+    def _alive(connections: list[_Connection]) -> bool:
+        return any(c.thread is not None and c.thread.is_alive() for c in connections)
 
     def _is_allowed(self, host: str) -> bool:
         if self._allowed_networks is None:
@@ -253,57 +312,73 @@ class MllpServer:
             return False
         return any(address in network for network in self._allowed_networks)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        host, port = str(peername[0]), int(peername[1])
-        if self._closing:
-            writer.close()
-            return
-        if not self._is_allowed(host):
-            logger.warning(
-                "MLLP connection from %s:%d refused: source address is not in an allowed network",
-                host,
-                port,
-            )
-            writer.close()
-            return
-        address = _address_key(host)
-        if (
-            self._max_per_address is not None
-            and self._per_address.get(address, 0) >= self._max_per_address
-        ):
-            logger.warning(
-                "MLLP connection from %s:%d refused: already at the limit of %d connections "
-                "from that address",
-                host,
-                port,
-                self._max_per_address,
-            )
-            writer.close()
-            return
-        if len(self._connections) >= self._max_connections:
-            logger.warning(
-                "MLLP connection from %s:%d refused: already at the limit of %d connections",
-                host,
-                port,
-                self._max_connections,
-            )
-            writer.close()
-            return
+    async def _accept_from(self, listening: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, address = await loop.sock_accept(listening)
+            except OSError as exc:
+                # Out of descriptors or memory, say: the connections open are served on, and
+                # accepting is tried again shortly.
+                logger.error("MLLP could not accept a connection (%s)", type(exc).__name__)
+                await asyncio.sleep(0.1)
+                continue
+            self._accept(sock, str(address[0]), int(address[1]))
 
-        sock = writer.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # asyncio already sets this on TCP transports; set it explicitly because a Nagle
-            # plus delayed-ACK stall costs ~44 ms per message (measured, reference §4.3).
+    def _accept(self, sock: socket.socket, host: str, port: int) -> None:
+        """On the event loop: admit a connection (allowlist, caps) and start its thread, or
+        close it at once."""
+        connection = _Connection(sock, host, port)
+        refusal = self._refusal(connection)
+        if refusal is not None:
+            if refusal:
+                logger.warning("MLLP connection from %s:%d refused: %s", host, port, refusal)
+            sock.close()
+            return
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Set explicitly: a Nagle plus delayed-ACK stall costs ~44 ms per message
+            # (measured, reference §4.3).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(True)
+        connection.thread = threading.Thread(
+            target=self._run,
+            args=(connection,),
+            name=f"mllp-{host}:{port}",
+            # Not a daemon: a message being filed as the process exits is finished first.
+            daemon=False,
+        )
+        connection.thread.start()
 
-        connection = _Connection(asyncio.current_task())
-        self._connections.add(connection)
-        self._per_address[address] = self._per_address.get(address, 0) + 1
+    def _refusal(self, connection: _Connection) -> str | None:
+        """Why ``connection`` is refused (``""``: the server is closing, nothing logged), or
+        None, having counted it in."""
+        host = connection.host
+        if not self._is_allowed(host):
+            return "source address is not in an allowed network"
+        address = _address_key(host)
+        with self._lock:
+            if self._closing:
+                return ""
+            if (
+                self._max_per_address is not None
+                and self._per_address.get(address, 0) >= self._max_per_address
+            ):
+                return (
+                    f"already at the limit of {self._max_per_address} connections from that address"
+                )
+            if len(self._connections) >= self._max_connections:
+                return f"already at the limit of {self._max_connections} connections"
+            self._per_address[address] = self._per_address.get(address, 0) + 1
+            self._connections.add(connection)
+        return None
+
+    def _run(self, connection: _Connection) -> None:
+        """A connection's thread: TLS if configured, then read, de-frame and answer."""
+        address = _address_key(connection.host)
+        host, port = connection.host, connection.port
         reason = "closed by the peer"
-        abort = False
         try:
-            peer = await self._open(writer, host, port)
+            peer = self._open(connection)
             if peer is None:
                 reason = "TLS handshake failed"
                 return
@@ -314,19 +389,20 @@ class MllpServer:
                 peer.tls,
                 peer.client_cert_cn,
             )
-            reason = await self._serve(connection, reader, writer, peer)
-        except asyncio.CancelledError:
-            reason = "server shutting down"
-            abort = True
-            raise
+            reason = self._serve(connection, peer)
         except OSError as exc:
-            reason = f"connection error ({type(exc).__name__})"
+            reason = (
+                "server shutting down"
+                if connection.stopped
+                else f"connection error ({type(exc).__name__})"
+            )
         finally:
-            self._connections.discard(connection)
-            remaining = self._per_address.pop(address, 1) - 1
-            if remaining > 0:
-                self._per_address[address] = remaining
-            await _close_writer(writer, abort=abort)
+            with self._lock:
+                self._connections.discard(connection)
+                remaining = self._per_address.pop(address, 1) - 1
+                if remaining > 0:
+                    self._per_address[address] = remaining
+            _close_socket(connection.sock, abort=connection.aborted)
             logger.info(
                 "MLLP connection from %s:%d closed after %d message(s): %s",
                 host,
@@ -334,19 +410,32 @@ class MllpServer:
                 connection.messages,
                 reason,
             )
+            if self._on_thread_exit is not None:
+                try:
+                    self._on_thread_exit()
+                except Exception as exc:
+                    logger.warning(
+                        "MLLP connection thread's clean-up failed (%s)", type(exc).__name__
+                    )
 
-    async def _open(self, writer: asyncio.StreamWriter, host: str, port: int) -> PeerInfo | None:
+    def _open(self, connection: _Connection) -> PeerInfo | None:
+        host, port = connection.host, connection.port
         if self._ssl_context is None:
             return PeerInfo(host=host, port=port, tls=False)
-        # No await may come before start_tls(): it pauses reading first, so a ClientHello that
-        # has already arrived stays in the socket for the TLS layer rather than the stream buffer.
         # A handshake begun and not finished holds a slot like a half-sent frame: it gets the
-        # frame deadline, not the idle one.
-        handshake_timeout_s = min(self._idle_timeout_s, self._frame_timeout_s or math.inf)
+        # frame deadline, not the idle one. A socket's timeout is the handshake's whole
+        # duration, not restarted by each byte a peer drips (the ssl module, since 3.5).
+        timeout_s = min(self._idle_timeout_s, self._frame_timeout_s or math.inf)
         try:
-            async with asyncio.timeout(handshake_timeout_s):
-                await writer.start_tls(self._ssl_context, ssl_handshake_timeout=handshake_timeout_s)
-        except (OSError, TimeoutError) as exc:
+            connection.sock.settimeout(timeout_s)
+            tls = self._ssl_context.wrap_socket(
+                connection.sock, server_side=True, do_handshake_on_connect=False
+            )
+            connection.sock = tls
+            tls.do_handshake()
+        except (OSError, ValueError) as exc:
+            if connection.stopped:
+                raise OSError("stopped") from exc
             logger.warning(
                 "MLLP TLS handshake with %s:%d failed (%s: %.200s)",
                 host,
@@ -359,33 +448,27 @@ class MllpServer:
             host=host,
             port=port,
             tls=True,
-            client_cert_cn=_common_name(writer.get_extra_info("peercert")),
+            client_cert_cn=_common_name(tls.getpeercert()),
         )
 
-    async def _serve(
-        self,
-        connection: _Connection,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: PeerInfo,
-    ) -> str:
+    def _serve(self, connection: _Connection, peer: PeerInfo) -> str:
         """Read, de-frame and answer until the connection ends; return why it ended."""
+        sock = connection.sock
         decoder = FrameDecoder(self._max_message_bytes)
-        loop = asyncio.get_running_loop()
         # When the frame now being received must be complete (None: no frame begun). Set at a
         # frame's first byte and never moved by later bytes, so half-open connections sending
         # only the start of a message (or dripping it) are let go after frame_timeout_s.
         frame_deadline: float | None = None
-        while not self._closing:
+        while not connection.stopped:
             # The idle clock restarts only when a frame completes, so a sender dripping one byte
             # at a time (slowloris) is still cut off after idle_timeout_s.
-            deadline = loop.time() + self._idle_timeout_s
+            deadline = time.monotonic() + self._idle_timeout_s
             messages: list[bytes] = []
             while not messages:
                 wait_until = deadline if frame_deadline is None else min(deadline, frame_deadline)
                 try:
-                    async with asyncio.timeout_at(wait_until):
-                        data = await reader.read(_READ_SIZE)
+                    sock.settimeout(max(wait_until - time.monotonic(), 0.0) or 1e-6)
+                    data = sock.recv(_READ_SIZE)
                 except TimeoutError:
                     if frame_deadline is not None and frame_deadline <= deadline:
                         logger.warning(
@@ -399,6 +482,8 @@ class MllpServer:
                             f"a message begun but not finished within {self._frame_timeout_s:g} s"
                         )
                     return f"no complete message within {self._idle_timeout_s:g} s"
+                if connection.stopped:
+                    return "server shutting down"
                 if not data:
                     if decoder.pending_bytes:
                         return f"closed by the peer inside a frame ({decoder.pending_bytes} bytes)"
@@ -416,14 +501,14 @@ class MllpServer:
                     # Whole messages that arrived just before the oversized one still get
                     # their ACKs, so the sender does not resend them needlessly.
                     for message in exc.messages:
-                        if not await self._answer(connection, writer, message, peer):
+                        if not self._answer(connection, message, peer):
                             return "handler failed"
                     return "message too large"
                 if not decoder.pending_bytes:
                     frame_deadline = None
                 elif self._frame_timeout_s is not None and (frame_deadline is None or messages):
                     # A frame began in this read (after any it completed).
-                    frame_deadline = loop.time() + self._frame_timeout_s
+                    frame_deadline = time.monotonic() + self._frame_timeout_s
                 discarded = decoder.discarded_bytes - discarded_before
                 if discarded:
                     logger.warning(
@@ -433,24 +518,26 @@ class MllpServer:
                         peer.port,
                     )
             for message in messages:
-                if self._closing:
-                    return "server shutting down"
-                if not await self._answer(connection, writer, message, peer):
-                    return "handler failed"
+                if not self._answer(connection, message, peer):
+                    return "server shutting down" if connection.stopped else "handler failed"
         return "server shutting down"
 
-    async def _answer(
-        self,
-        connection: _Connection,
-        writer: asyncio.StreamWriter,
-        message: bytes,
-        peer: PeerInfo,
-    ) -> bool:
+    def _answer(self, connection: _Connection, message: bytes, peer: PeerInfo) -> bool:
         """Run the handler and write its ACK; False means the connection must be closed."""
-        connection.busy = True
+        with self._lock:
+            # A message is begun only while the server is open: close() either sees it busy
+            # (and waits for it) or it sees the server closing (and is not begun).
+            if self._closing or connection.stopped:
+                connection.stopped = True
+                return False
+            connection.busy = True
         try:
             try:
-                reply = frame(await self._handler(message, peer))
+                if self._handlers is None:
+                    reply = frame(self._handler(message, peer))
+                else:
+                    with self._handlers:
+                        reply = frame(self._handler(message, peer))
             except Exception as exc:
                 # Type and message only: a traceback or repr could carry the payload.
                 logger.error(
@@ -462,31 +549,65 @@ class MllpServer:
                     exc,
                 )
                 return False
-            writer.write(reply)
+            if connection.stopped:  # close() gave up waiting: no ACK, the sender resends
+                return False
             try:
-                async with asyncio.timeout(self._idle_timeout_s):
-                    await writer.drain()
-            except (OSError, TimeoutError) as exc:
-                logger.warning(
-                    "MLLP could not write an ACK to %s:%d (%s)",
-                    peer.host,
-                    peer.port,
-                    type(exc).__name__,
-                )
+                connection.sock.settimeout(self._idle_timeout_s)
+                connection.sock.sendall(reply)
+            except OSError as exc:  # TimeoutError included
+                if not connection.stopped:
+                    logger.warning(
+                        "MLLP could not write an ACK to %s:%d (%s)",
+                        peer.host,
+                        peer.port,
+                        type(exc).__name__,
+                    )
                 return False
             connection.messages += 1
             return True
         finally:
-            connection.busy = False
+            with self._lock:
+                connection.busy = False
+                # close() began while this message was in hand (it saw the connection busy
+                # and waits for it): the connection ends here, its ACK written.
+                if self._closing:
+                    connection.stopped = True
 
 
-async def _close_writer(writer: asyncio.StreamWriter, *, abort: bool) -> None:
-    if abort:
-        writer.transport.abort()
-        return
-    writer.close()
+async def _bind(host: str | None, port: int) -> list[socket.socket]:
+    """Listening sockets for ``host`` (``None``: every interface, IPv4 and IPv6) and ``port``,
+    one an address, as asyncio's ``create_server`` binds them."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
     try:
-        async with asyncio.timeout(_CLOSE_TIMEOUT_S):
-            await writer.wait_closed()
-    except (OSError, TimeoutError):
-        writer.transport.abort()
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # Each family on its own socket, as asyncio does.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(100)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    if not sockets:
+        raise OSError(f"no address to listen on for {host!r}")
+    return sockets
+
+
+def _close_socket(sock: socket.socket, *, abort: bool) -> None:
+    """Close a connection: at once (a reset) when the server stopped it, else after TLS's
+    close_notify (bounded by ``_CLOSE_TIMEOUT_S``) and a FIN."""
+    with contextlib.suppress(OSError):
+        if abort:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif isinstance(sock, ssl.SSLSocket):
+            sock.settimeout(_CLOSE_TIMEOUT_S)
+            with contextlib.suppress(OSError, ValueError):
+                sock = sock.unwrap()
+    sock.close()

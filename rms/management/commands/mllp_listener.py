@@ -1,6 +1,7 @@
 """``manage.py mllp_listener --host H --port P``: receive HL7 v2 over MLLP (optionally TLS).
 
-Each message is handed to ``rms.inbound.receive`` in a worker thread (the ORM is synchronous):
+Each message is handed to ``rms.inbound.receive`` in its connection's thread (the ORM is
+synchronous; ``rms.mllp.server``):
 stored first, processed in one transaction, and acknowledged only after that commits. When
 the database is unreachable the connection is closed without an acknowledgement, so the sender
 keeps the message and sends it again.
@@ -50,7 +51,8 @@ class Command(BaseCommand):
             "--threads",
             type=int,
             default=8,
-            help="Messages processed at once across connections (database connections used)",
+            help="Messages processed at once across connections, and database connections kept "
+            "open between messages",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -77,7 +79,7 @@ class Command(BaseCommand):
 
     async def _serve(self, options: dict[str, Any], ssl_context: Any, networks: Any) -> None:
         loop = asyncio.get_running_loop()
-        server, executor = build_listener(
+        server = build_listener(
             options["host"],
             options["port"],
             threads=options["threads"],
@@ -101,4 +103,3 @@ class Command(BaseCommand):
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
-        executor.shutdown(wait=True)

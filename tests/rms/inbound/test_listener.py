@@ -27,7 +27,7 @@ from rms.mllp import FrameDecoder, MllpError, frame
 from rms.models import InboundMessage, Patient, Result
 from tests.factories import PatientFactory, TeamFactory
 from tests.rms.hl7.samples import sample_bytes
-from tests.rms.mllp.support import RunningServer
+from tests.rms.mllp.support import RunningServer, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,12 +62,11 @@ def tester(transactional_db: None) -> Patient:
 def listener(transactional_db: None) -> Iterator[RunningServer]:
     # One worker thread on SQLite (one writer at a time); several on PostgreSQL.
     threads = 1 if connection.vendor == "sqlite" else 4
-    server, executor = build_listener("127.0.0.1", 0, threads=threads)
+    server = build_listener("127.0.0.1", 0, threads=threads)
     running = RunningServer(server)
     running.start()
     yield running
     running.stop()
-    executor.shutdown(wait=True)
 
 
 def send_until_acked(port: int, message: bytes, attempts: int = 20) -> bytes:
@@ -142,7 +141,7 @@ def test_a_frame_over_the_limit_closes_only_that_connection(
     transactional_db, tester, settings
 ) -> None:
     settings.MLLP_MAX_MESSAGE_BYTES = 4096
-    server, executor = build_listener("127.0.0.1", 0, threads=1)
+    server = build_listener("127.0.0.1", 0, threads=1)
     running = RunningServer(server)
     running.start()
     try:
@@ -153,7 +152,6 @@ def test_a_frame_over_the_limit_closes_only_that_connection(
             assert msa(healthy.send(sample_bytes("oru_r01_psa.hl7")))[0] == "AA"
     finally:
         running.stop()
-        executor.shutdown(wait=True)
 
 
 def test_ten_connections_at_once_each_get_every_message_filed_once(listener, tester) -> None:
@@ -321,3 +319,44 @@ def test_psas_sent_as_text_over_mllp_raise_recurrence_and_a_correction_closes_it
     alert.refresh_from_db()
     assert alert.status == WorkItem.Status.DONE
     assert alert.outcome == "Breach removed by a correction"
+
+
+@pytest.mark.skipif(
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
+    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
+)
+def test_many_open_connections_hold_no_more_database_connections_than_threads(tester) -> None:
+    """Each MLLP connection is served by a thread of its own, with a database connection of
+    its own; the listener keeps at most ``threads`` of them between messages (as its pool of
+    that many threads did), whatever the number of MLLP connections, and none once they
+    close: five open connections against threads=2 leave two, then none."""
+
+    def others() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return int(cursor.fetchone()[0])
+
+    before = others()
+    server = build_listener("127.0.0.1", 0, threads=2)
+    running = RunningServer(server)
+    running.start()
+    clients = [MllpClient("127.0.0.1", running.port, timeout_s=10.0) for _ in range(5)]
+    try:
+        for n, client in enumerate(clients):
+            assert msa(client.send(oru(f"HOLD{n}", f"F-HOLD{n}")))[0] == "AA"
+        # Each thread beyond the two closed its database connection before its ACK was sent.
+        assert others() - before == 2
+        assert msa(clients[4].send(oru("HOLD5", "F-HOLD5")))[0] == "AA"
+        assert others() - before == 2
+        for client in clients:
+            client.close()
+        wait_until(lambda: server.connection_count == 0)
+        wait_until(lambda: others() == before)
+    finally:
+        for client in clients:
+            client.close()
+        running.stop()
+    assert Result.objects.filter(filler_order_number__startswith="F-HOLD").count() == 6

@@ -128,20 +128,19 @@ def tester(transactional_db: None) -> Patient:
 @pytest.fixture
 def start_listener(transactional_db: None) -> Iterator[Callable[..., RunningServer]]:
     """Start the real listener with the settings as the test has set them."""
-    started: list[tuple[RunningServer, object]] = []
+    started: list[RunningServer] = []
 
     def start(ssl_context: ssl.SSLContext | None = None) -> RunningServer:
         threads = 1 if connection.vendor == "sqlite" else 4
-        server, executor = build_listener("127.0.0.1", 0, threads=threads, ssl_context=ssl_context)
+        server = build_listener("127.0.0.1", 0, threads=threads, ssl_context=ssl_context)
         running = RunningServer(server)
         running.start()
-        started.append((running, executor))
+        started.append(running)
         return running
 
     yield start
-    for running, executor in started:
+    for running in started:
         running.stop()
-        executor.shutdown(wait=True)  # type: ignore[attr-defined]
 
 
 # --- Defect 2: the listener cannot be starved ------------------------------------------------
@@ -422,8 +421,7 @@ def test_in_production_any_sender_on_purpose_starts_with_a_warning_and_readyz_sa
     settings.PRODUCTION = True
     settings.MLLP_SENDERS = ()
     settings.MLLP_ALLOW_ANY_SENDER = True
-    _server, executor = build_listener("127.0.0.1", 0)
-    executor.shutdown()
+    build_listener("127.0.0.1", 0)
     assert "MLLP_ALLOW_ANY_SENDER=true" in caplog.text
 
     response = client.get("/readyz")

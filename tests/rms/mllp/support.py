@@ -25,7 +25,7 @@ from devtools.mllp_client import MllpClient
 from rms.mllp import FrameDecoder, MllpServer, PeerInfo
 
 
-async def echo(message: bytes, peer: PeerInfo) -> bytes:
+def echo(message: bytes, peer: PeerInfo) -> bytes:
     return message
 
 

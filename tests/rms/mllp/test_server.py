@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -27,11 +26,11 @@ ORU = b"MSH|^~\\&|LAB|RGT|RMS|RGT|20260101120000||ORU^R01|MSG0001|P|2.4\rPID|1||
 SECRET = b"PID|1||9434765919^^^NHS||DOE^JANE"
 
 
-async def ack(message: bytes, peer: PeerInfo) -> bytes:
+def ack(message: bytes, peer: PeerInfo) -> bytes:
     return b"ACK|" + message
 
 
-async def describe_peer(message: bytes, peer: PeerInfo) -> bytes:
+def describe_peer(message: bytes, peer: PeerInfo) -> bytes:
     return f"{peer.host}|{peer.port}|{peer.tls}|{peer.client_cert_cn}".encode()
 
 
@@ -68,9 +67,9 @@ def test_two_messages_in_one_write_get_two_acks_in_order_one_at_a_time(
 ) -> None:
     events: list[str] = []
 
-    async def slow_ack(message: bytes, peer: PeerInfo) -> bytes:
+    def slow_ack(message: bytes, peer: PeerInfo) -> bytes:
         events.append(f"start {message.decode()}")
-        await asyncio.sleep(0.05)
+        time.sleep(0.05)
         events.append(f"end {message.decode()}")
         return b"ACK|" + message
 
@@ -244,7 +243,7 @@ def test_the_idle_clock_restarts_after_each_answered_message(start_server: Start
 def test_a_failing_handler_closes_the_connection_silently_and_the_server_carries_on(
     start_server: StartServer, mllp_logs: pytest.LogCaptureFixture
 ) -> None:
-    async def database_down(message: bytes, peer: PeerInfo) -> bytes:
+    def database_down(message: bytes, peer: PeerInfo) -> bytes:
         if message.startswith(b"PID"):
             raise ConnectionRefusedError("database is unavailable")
         return b"ACK|" + message
@@ -262,7 +261,7 @@ def test_a_failing_handler_closes_the_connection_silently_and_the_server_carries
 
 
 def test_a_handler_returning_a_framing_byte_gets_no_reply_sent(start_server: StartServer) -> None:
-    async def broken(message: bytes, peer: PeerInfo) -> bytes:
+    def broken(message: bytes, peer: PeerInfo) -> bytes:
         return b"ACK\x1c\x0dtrailing"
 
     server = start_server(broken)
@@ -307,8 +306,7 @@ def test_it_refuses_connections_beyond_the_maximum_and_admits_one_when_a_slot_fr
 
 
 def test_fifty_concurrent_clients_each_get_all_twenty_acks(start_server: StartServer) -> None:
-    async def tagged(message: bytes, peer: PeerInfo) -> bytes:
-        await asyncio.sleep(0)
+    def tagged(message: bytes, peer: PeerInfo) -> bytes:
         return b"ACK|" + message
 
     server = start_server(tagged)
@@ -334,9 +332,9 @@ def test_close_lets_a_message_in_the_handler_finish_and_then_refuses_new_connect
 ) -> None:
     entered = threading.Event()
 
-    async def slow(message: bytes, peer: PeerInfo) -> bytes:
+    def slow(message: bytes, peer: PeerInfo) -> bytes:
         entered.set()
-        await asyncio.sleep(0.3)
+        time.sleep(0.3)
         return b"ACK|" + message
 
     server = start_server(slow)
@@ -364,21 +362,123 @@ def test_close_does_not_wait_for_idle_connections(start_server: StartServer) -> 
 def test_close_gives_up_on_a_handler_that_outlasts_the_grace_period(
     start_server: StartServer,
 ) -> None:
-    entered = threading.Event()
+    entered, released = threading.Event(), threading.Event()
 
-    async def stuck(message: bytes, peer: PeerInfo) -> bytes:
+    def stuck(message: bytes, peer: PeerInfo) -> bytes:
         entered.set()
-        await asyncio.sleep(60)
+        released.wait(60)  # a thread cannot be stopped: the test lets it go at its end
         return b"never"
 
     server = start_server(stuck)
+    try:
+        with server.connect() as sock:
+            sock.sendall(frame(b"x"))
+            assert entered.wait(3.0)
+            started = time.monotonic()
+            server.run(server.server.close(grace_s=0.2))
+            assert time.monotonic() - started < 3.0
+            assert is_closed_by_peer(sock)
+    finally:
+        released.set()
+
+
+def test_each_connection_is_served_by_a_thread_of_its_own_and_two_run_at_once(
+    start_server: StartServer,
+) -> None:
+    """A connection's messages are handled in one thread, its own: two connections' handlers
+    run at the same time (each waits for the other at a barrier)."""
+    barrier = threading.Barrier(2, timeout=3.0)
+
+    def meet(message: bytes, peer: PeerInfo) -> bytes:
+        if message == b"meet":
+            barrier.wait()
+        return str(threading.get_ident()).encode()
+
+    server = start_server(meet)
+    with server.client() as first, server.client() as second, ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda client: client.send(b"meet"), (first, second)))
+        assert answers[0] != answers[1]
+        assert {first.send(b"again") for _ in range(3)} == {answers[0]}
+        assert {second.send(b"again") for _ in range(3)} == {answers[1]}
+
+
+def test_max_handlers_caps_the_handlers_running_at_once_across_connections(
+    start_server: StartServer,
+) -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def counted(message: bytes, peer: PeerInfo) -> bytes:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return b"ACK|" + message
+
+    server = start_server(counted, max_handlers=2)
+
+    def sender(n: int) -> list[bytes]:
+        with server.client() as client:
+            return [client.send(b"%d-%d" % (n, i)) for i in range(5)]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(sender, range(6)))
+    assert results == [[b"ACK|%d-%d" % (n, i) for i in range(5)] for n in range(6)]
+    assert most == 2
+
+
+def test_on_thread_exit_runs_in_the_connections_own_thread_as_it_closes(
+    start_server: StartServer,
+) -> None:
+    ended: list[int] = []
+
+    def ident(message: bytes, peer: PeerInfo) -> bytes:
+        return str(threading.get_ident()).encode()
+
+    server = start_server(ident, on_thread_exit=lambda: ended.append(threading.get_ident()))
+    with server.client() as client:
+        thread = int(client.send(b"x"))
+        assert ended == []
+    wait_until(lambda: ended == [thread])
+
+
+def test_a_tls_handshake_dripped_a_byte_at_a_time_is_cut_off_at_the_frame_timeout(
+    start_server: StartServer, certificates: Certificates
+) -> None:
+    """The handshake's deadline is for the whole handshake: a peer that sends a real
+    ClientHello one byte every 50 ms (each byte inside any per-read timeout) is let go at
+    the frame timeout, not kept while it drips."""
+    context = build_server_ssl_context(certificates.server_cert, certificates.server_key)
+    server = start_server(ack, ssl_context=context, idle_timeout_s=30.0, frame_timeout_s=0.4)
+    client_side = _client_context(certificates, with_cert=False)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_side.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()
+    assert len(hello) > 40
     with server.connect() as sock:
-        sock.sendall(frame(b"x"))
-        assert entered.wait(3.0)
         started = time.monotonic()
-        server.run(server.server.close(grace_s=0.2))
-        assert time.monotonic() - started < 3.0
-        assert is_closed_by_peer(sock)
+        closed = False
+        for byte in hello[:-1]:
+            if time.monotonic() - started > 3.0:
+                break
+            time.sleep(0.05)
+            try:
+                sock.sendall(bytes([byte]))
+                sock.settimeout(0.001)
+                closed = sock.recv(1) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                closed = True
+            if closed:
+                break
+        assert closed
+        assert time.monotonic() - started < 1.5
 
 
 def test_it_refuses_settings_it_cannot_honour() -> None:
@@ -394,6 +494,9 @@ def test_it_refuses_settings_it_cannot_honour() -> None:
     with pytest.raises(ValueError, match="frame_timeout_s"):
         MllpServer(echo, "127.0.0.1", 0, max_message_bytes=10, idle_timeout_s=1,
                    max_connections=1, frame_timeout_s=0)  # fmt: skip
+    with pytest.raises(ValueError, match="max_handlers"):
+        MllpServer(echo, "127.0.0.1", 0, max_message_bytes=10, idle_timeout_s=1,
+                   max_connections=1, max_handlers=0)  # fmt: skip
 
 
 # TLS ----------------------------------------------------------------------------------------
