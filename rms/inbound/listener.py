@@ -2,8 +2,9 @@
 serves its connection (``rms.mllp.server``).
 
 The ORM is synchronous, and each connection's thread has a database connection of its own,
-opened at its first message and closed as the connection ends; messages on one connection are
-answered in order, messages on different connections in parallel, at most ``threads`` at once.
+opened at its first message and closed when the connection has been quiet a while
+(``RELEASE_AFTER_IDLE_S``) or ends; messages on one connection are answered in order, messages
+on different connections in parallel, at most ``threads`` at once.
 If ``receive`` raises (the database is down), the MLLP server closes the connection without an
 acknowledgement and the sender sends the message again.
 """
@@ -84,47 +85,22 @@ class SystemActor:
             return self._user
 
 
-class KeptConnections:
-    """How many connections' threads keep their database connection between messages: at
-    most ``limit``. Beyond it a thread closes its database connection after each message, so
-    however many MLLP connections are open, the listener holds at most ``limit`` database
-    connections idle and ``limit`` more in use (``max_handlers``): as many as a pool of
-    ``limit`` threads held, and a feed of a few connections keeps its own."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.kept = 0
-        self._lock = threading.Lock()
-
-    def after_message(self) -> None:
-        if getattr(_thread_state, "kept", False):
-            return
-        with self._lock:
-            if self.kept < self.limit:
-                self.kept += 1
-                _thread_state.kept = True
-                return
-        connections.close_all()
-
-    def thread_exit(self) -> None:
-        """As a connection's thread ends: its database connection is closed (an MLLP
-        connection that has gone leaves none open behind it) and its place freed."""
-        if getattr(_thread_state, "kept", False):
-            with self._lock:
-                self.kept -= 1
-            _thread_state.kept = False
-        connections.close_all()
+# A connection's thread closes its database connection when its MLLP connection has been
+# quiet this long after a message, and as it ends: a busy feed keeps its own, and quiet or
+# closed connections hold none.
+RELEASE_AFTER_IDLE_S = 5.0
 
 
-def make_handler(kept: KeptConnections | None = None) -> Handler:
+def close_thread_connections() -> None:
+    """Close this thread's database connection (the next message opens another)."""
+    connections.close_all()
+
+
+def make_handler() -> Handler:
     actor = SystemActor()
 
     def handler(message: bytes, peer: PeerInfo) -> bytes:
-        try:
-            return receive_in_thread(message, peer, actor)
-        finally:
-            if kept is not None:
-                kept.after_message()
+        return receive_in_thread(message, peer, actor)
 
     return handler
 
@@ -136,14 +112,14 @@ def build_listener(
     threads: int = 8,
     ssl_context: ssl.SSLContext | None = None,
     allowed_networks: Iterable[str] | None = None,
+    release_after_idle_s: float = RELEASE_AFTER_IDLE_S,
 ) -> MllpServer:
     """An MLLP server wired to ``receive`` with the limits from settings: at most ``threads``
     messages processed at once. In production it refuses to be built without
     ``MLLP_SENDERS`` (``senders.check_listener_may_start``)."""
     senders.check_listener_may_start()
-    kept = KeptConnections(max(1, threads))
     return MllpServer(
-        make_handler(kept),
+        make_handler(),
         host,
         port,
         max_message_bytes=settings.MLLP_MAX_MESSAGE_BYTES,
@@ -154,5 +130,7 @@ def build_listener(
         ssl_context=ssl_context,
         allowed_networks=allowed_networks,
         max_handlers=max(1, threads),
-        on_thread_exit=kept.thread_exit,
+        on_idle=close_thread_connections,
+        on_idle_after_s=release_after_idle_s,
+        on_thread_exit=close_thread_connections,
     )

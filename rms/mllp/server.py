@@ -152,8 +152,10 @@ class MllpServer:
     go long before the idle timeout; ``allowed_networks`` lists the networks a sender may
     connect from (``None`` accepts any source; an empty list is refused as ambiguous);
     ``max_handlers`` is how many handlers may run at once across connections (``None``: one a
-    connection); ``on_thread_exit`` is called in a connection's thread as it ends (the
-    listener closes the thread's database connection there).
+    connection); ``on_idle`` is called in a connection's thread when no message has come for
+    ``on_idle_after_s`` since its last answered one (once a quiet spell), and
+    ``on_thread_exit`` as the thread ends: the listener closes the thread's database
+    connection in both.
     """
 
     def __init__(
@@ -170,6 +172,8 @@ class MllpServer:
         max_connections_per_address: int | None = None,
         frame_timeout_s: float | None = None,
         max_handlers: int | None = None,
+        on_idle: Callable[[], None] | None = None,
+        on_idle_after_s: float = 1.0,
         on_thread_exit: Callable[[], None] | None = None,
     ) -> None:
         if max_message_bytes < 1:
@@ -194,6 +198,8 @@ class MllpServer:
         self._frame_timeout_s = frame_timeout_s
         self._ssl_context = ssl_context
         self._handlers = None if max_handlers is None else threading.BoundedSemaphore(max_handlers)
+        self._on_idle = on_idle
+        self._on_idle_after_s = on_idle_after_s
         self._on_thread_exit = on_thread_exit
         # ip_network() is strict: "10.0.0.1/8" (host bits set) fails at start, not at first use.
         self._allowed_networks: tuple[IPNetwork, ...] | None = (
@@ -410,13 +416,7 @@ class MllpServer:
                 connection.messages,
                 reason,
             )
-            if self._on_thread_exit is not None:
-                try:
-                    self._on_thread_exit()
-                except Exception as exc:
-                    logger.warning(
-                        "MLLP connection thread's clean-up failed (%s)", type(exc).__name__
-                    )
+            _call_hook(self._on_thread_exit)
 
     def _open(self, connection: _Connection) -> PeerInfo | None:
         host, port = connection.host, connection.port
@@ -459,17 +459,31 @@ class MllpServer:
         # frame's first byte and never moved by later bytes, so half-open connections sending
         # only the start of a message (or dripping it) are let go after frame_timeout_s.
         frame_deadline: float | None = None
+        answered = 0
         while not connection.stopped:
             # The idle clock restarts only when a frame completes, so a sender dripping one byte
             # at a time (slowloris) is still cut off after idle_timeout_s.
             deadline = time.monotonic() + self._idle_timeout_s
+            # When on_idle is due: a quiet spell after a message answered (None: not due).
+            idle_due = (
+                time.monotonic() + self._on_idle_after_s
+                if self._on_idle is not None and connection.messages > answered
+                else None
+            )
+            answered = connection.messages
             messages: list[bytes] = []
             while not messages:
                 wait_until = deadline if frame_deadline is None else min(deadline, frame_deadline)
+                if idle_due is not None:
+                    wait_until = min(wait_until, idle_due)
                 try:
                     sock.settimeout(max(wait_until - time.monotonic(), 0.0) or 1e-6)
                     data = sock.recv(_READ_SIZE)
                 except TimeoutError:
+                    if idle_due is not None and wait_until == idle_due:
+                        _call_hook(self._on_idle)
+                        idle_due = None
+                        continue
                     if frame_deadline is not None and frame_deadline <= deadline:
                         logger.warning(
                             "MLLP message from %s:%d begun but not finished within %g s; "
@@ -572,6 +586,15 @@ class MllpServer:
                 # and waits for it): the connection ends here, its ACK written.
                 if self._closing:
                     connection.stopped = True
+
+
+def _call_hook(hook: Callable[[], None] | None) -> None:
+    if hook is None:
+        return
+    try:
+        hook()
+    except Exception as exc:
+        logger.warning("MLLP connection thread's hook failed (%s)", type(exc).__name__)
 
 
 async def _bind(host: str | None, port: int) -> list[socket.socket]:

@@ -51,8 +51,8 @@ class Command(BaseCommand):
             "--threads",
             type=int,
             default=8,
-            help="Messages processed at once across connections, and database connections kept "
-            "open between messages",
+            help="Messages processed at once across connections (each connection's thread "
+            "keeps a database connection while it is busy)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -325,11 +325,11 @@ def test_psas_sent_as_text_over_mllp_raise_recurrence_and_a_correction_closes_it
     "postgres" not in os.environ.get("DATABASE_URL", ""),
     reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
 )
-def test_many_open_connections_hold_no_more_database_connections_than_threads(tester) -> None:
+def test_quiet_and_closed_connections_hold_no_database_connection(tester) -> None:
     """Each MLLP connection is served by a thread of its own, with a database connection of
-    its own; the listener keeps at most ``threads`` of them between messages (as its pool of
-    that many threads did), whatever the number of MLLP connections, and none once they
-    close: five open connections against threads=2 leave two, then none."""
+    its own while it is busy: five connections that each sent a message hold five; quiet for
+    longer than ``release_after_idle_s`` they hold none (still open, and the next message
+    opens one again); closed, none."""
 
     def others() -> int:
         with connection.cursor() as cursor:
@@ -340,17 +340,18 @@ def test_many_open_connections_hold_no_more_database_connections_than_threads(te
             return int(cursor.fetchone()[0])
 
     before = others()
-    server = build_listener("127.0.0.1", 0, threads=2)
+    server = build_listener("127.0.0.1", 0, threads=2, release_after_idle_s=0.5)
     running = RunningServer(server)
     running.start()
     clients = [MllpClient("127.0.0.1", running.port, timeout_s=10.0) for _ in range(5)]
     try:
         for n, client in enumerate(clients):
             assert msa(client.send(oru(f"HOLD{n}", f"F-HOLD{n}")))[0] == "AA"
-        # Each thread beyond the two closed its database connection before its ACK was sent.
-        assert others() - before == 2
+        assert others() - before == 5
+        wait_until(lambda: others() == before)
+        assert server.connection_count == 5
         assert msa(clients[4].send(oru("HOLD5", "F-HOLD5")))[0] == "AA"
-        assert others() - before == 2
+        assert others() - before == 1
         for client in clients:
             client.close()
         wait_until(lambda: server.connection_count == 0)

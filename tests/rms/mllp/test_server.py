@@ -445,6 +445,30 @@ def test_on_thread_exit_runs_in_the_connections_own_thread_as_it_closes(
     wait_until(lambda: ended == [thread])
 
 
+def test_on_idle_runs_in_the_connections_thread_once_a_quiet_spell_after_a_message(
+    start_server: StartServer,
+) -> None:
+    calls: list[int] = []
+
+    def ident(message: bytes, peer: PeerInfo) -> bytes:
+        return str(threading.get_ident()).encode()
+
+    server = start_server(
+        ident, on_idle=lambda: calls.append(threading.get_ident()), on_idle_after_s=0.2
+    )
+    with server.connect() as sock:
+        time.sleep(0.4)
+        assert calls == []  # no message yet: nothing to let go
+        sock.sendall(frame(b"x"))
+        thread = int(read_frames(sock, 1)[0])
+        wait_until(lambda: calls == [thread])
+        time.sleep(0.4)
+        assert calls == [thread]  # once a quiet spell
+        sock.sendall(frame(b"y"))
+        assert read_frames(sock, 1) == [str(thread).encode()]
+        wait_until(lambda: calls == [thread, thread])
+
+
 def test_a_tls_handshake_dripped_a_byte_at_a_time_is_cut_off_at_the_frame_timeout(
     start_server: StartServer, certificates: Certificates
 ) -> None:
