@@ -1,7 +1,8 @@
 """MLLP release 1 framing: ``<VT 0x0B> message <FS 0x1C><CR 0x0D>``.
 
 Pure (sans-IO): the decoder is fed whatever bytes a read returned and hands back whole messages,
-so the same code serves the asyncio server, the blocking client and the property tests.
+so the same code serves the listener's connection threads, the blocking client and the property
+tests.
 """
 
 from __future__ import annotations

@@ -292,9 +292,11 @@ class MllpServer:
         deadline = loop.time() + grace_s
         while loop.time() < deadline and self._alive(connections):
             await asyncio.sleep(_POLL_S)
-        late = [c for c in connections if c.thread is not None and c.thread.is_alive()]
-        for connection in late:
+        alive = [c for c in connections if c.thread is not None and c.thread.is_alive()]
+        for connection in alive:
             connection.stop()
+        # Those still in their handler (not a connection that answered and is closing).
+        late = [c for c in alive if c.busy]
         if late:
             logger.warning(
                 "MLLP shutdown stopped %d connection(s) whose handler was still running after "
