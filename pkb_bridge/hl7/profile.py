@@ -58,6 +58,13 @@ LAB_VALUE_TYPES = frozenset({"NM", "TX", "FT", "ST"})
 _NHS_PID3 = re.compile(r"(?P<number>[0-9]{10})\^\^\^NHS\^NH\{status:0[1-8]\}")
 _CONTROL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
+# The segments the bridge writes: names known to match _SEGMENT_NAME, not matched again for
+# each of a packed report's hundreds of segments (any other name is matched).
+_NAMES_SENT = frozenset(
+    name
+    for name in ("MSH", "EVN", "PID", "PD1", "PV1", "DG1", "ORC", "OBR", "OBX", "NTE", "TXA")
+    if _SEGMENT_NAME.fullmatch(name)
+)
 _MSH_7 = re.compile(r"[0-9]{12}([0-9]{2})?")
 # A TS: 4 to 14 digits in whole parts, optional fraction, optional offset.
 _TS = re.compile(r"[0-9]{4}(?:[0-9]{2}){0,5}(?:\.[0-9]{1,4})?(?P<offset>[+-][0-9]{4})?")
@@ -96,10 +103,16 @@ class _Segment:
         self.escaped = escaped
 
     def get(self, number: int) -> str:
-        return self.fields[number] if number < len(self.fields) else ""
+        try:
+            return self.fields[number]
+        except IndexError:
+            return ""
 
     def component(self, number: int, component: int) -> str:
-        parts = self.get(number).split("~", 1)[0].split("^", component)
+        value = self.get(number)
+        if "^" not in value and "~" not in value:  # one component, as most are
+            return value if component == 1 else ""
+        parts = value.split("~", 1)[0].split("^", component)
         return parts[component - 1] if component <= len(parts) else ""
 
 
@@ -169,7 +182,9 @@ def _split(message: str, problems: list[str]) -> list[_Segment]:
     segments: list[_Segment] = []
     for number, line in enumerate(lines, 1):
         name = line[:3]
-        if not _SEGMENT_NAME.fullmatch(name) or (len(line) > 3 and line[3] != "|"):
+        if (name not in _NAMES_SENT and not _SEGMENT_NAME.fullmatch(name)) or (
+            len(line) > 3 and line[3] != "|"
+        ):
             problems.append(f"Segment {number} does not start with a segment name")
             continue
         if name == "MSH" and number > 1:
@@ -365,14 +380,32 @@ def _check_lab(segments: list[_Segment], problems: list[str]) -> None:
         codes = {(obx.component(3, 1), obx.component(3, 3)) for obx in obxs}
         if not textual and len(codes) != len(obxs):
             problems.append(f"{place}: one value per test id (OBX-3) in a report")
+        observed = obr.get(7)
         for index, obx in enumerate(obxs, 1):
-            where = f"{place}.OBX[{index}]"
+            where = _ObxPlace(place, index)
             _check_lab_obx(obx, where, problems)
-            if not obx.get(14) and not obr.get(7):
+            if not obx.get(14) and not observed:
                 problems.append(f"{where}: an observation time (OBX-14 or OBR-7) is required")
 
 
-def _check_lab_obx(obx: _Segment, place: str, problems: list[str]) -> None:
+class _ObxPlace:
+    """``OBR[n].OBX[m]``, written out only into a problem's sentence: a packed report has
+    hundreds of OBX, nearly always without one."""
+
+    __slots__ = ("index", "place")
+
+    def __init__(self, place: str, index: int) -> None:
+        self.place = place
+        self.index = index
+
+    def __str__(self) -> str:
+        return f"{self.place}.OBX[{self.index}]"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def _check_lab_obx(obx: _Segment, place: str | _ObxPlace, problems: list[str]) -> None:
     value_type = obx.get(2)
     if value_type not in LAB_VALUE_TYPES:
         problems.append(f"{place}: OBX-2 must be NM, TX, FT or ST")

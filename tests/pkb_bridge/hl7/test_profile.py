@@ -106,6 +106,33 @@ def test_an_observation_time_is_required() -> None:
     assert "observation time" in _problems(message(MSH, PID, PV1, ORC, obr, obx))
 
 
+def test_a_problem_names_the_report_and_the_observation_it_is_in() -> None:
+    """A packed message carries many reports (section 9.2: several OBR groups a message): a
+    refusal names the group and the OBX in it, counted from one, so the outbox's reason
+    points at the value. Here the second report's second OBX is withdrawn (W) and has no
+    observation time while its OBR has none either."""
+    obr_2 = "OBR|2||FON0002|CEA^Carcinoembryonic antigen^RMS"
+    obx_2 = OBX_2.replace("|H|||F||14|20250301090000+0000", "|H|||W||14")
+    problems = profile.check(
+        message(MSH, PID, PV1, ORC, OBR, OBX_1, "ORC|RE||FON0002", obr_2, OBX_1, obx_2)
+    )
+    assert problems == [
+        "OBR[2].OBX[2]: OBX-11 W is a withdrawn observation, which is never published",
+        "OBR[2].OBX[2]: an observation time (OBX-14 or OBR-7) is required",
+    ]
+
+
+def test_a_segment_whose_name_is_not_one_does_not_conform() -> None:
+    """HL7 v2.4 section 2.7: a segment starts with its three-character name (an upper-case
+    letter, then upper-case letters or digits). A lower-case "obx" is not one, nor a line that
+    is a value's continuation."""
+    problems = profile.check(message(MSH, PID, PV1, ORC, OBR, OBX_1, "obx|2|NM|X^X||1"))
+    assert "Segment 7 does not start with a segment name" in problems
+    problems = profile.check(message(MSH, PID, PV1, ORC, OBR, OBX_1, "Zx1|2"))
+    assert "Segment 7 does not start with a segment name" in problems
+    assert profile.check(message(MSH, PID, PV1, ORC, OBR, OBX_1, "ZX1|2")) == []
+
+
 def test_a_timestamp_without_its_offset_does_not_conform_except_msh_7() -> None:
     """Section 10: every TS carries its UTC offset, except MSH-7 where one is discouraged (4)."""
     obx = OBX_1.replace("20250301090000+0000", "20250301090000")
