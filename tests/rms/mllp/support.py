@@ -74,6 +74,18 @@ class RunningServer:
 StartServer = Callable[..., RunningServer]
 
 
+def send_from_clients(server: RunningServer, clients: int, messages: int) -> list[list[bytes]]:
+    """``clients`` connections at once, each sending ``messages`` messages
+    (``b"client N message M"``) and reading each reply: the replies, by client."""
+
+    def sender(n: int) -> list[bytes]:
+        with server.client() as client:
+            return [client.send(b"client %d message %d" % (n, i)) for i in range(messages)]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(sender, range(clients)))
+
+
 def read_frames(sock: socket.socket, count: int, timeout: float = 5.0) -> list[bytes]:
     """Read exactly ``count`` framed replies from a raw socket."""
     decoder = FrameDecoder(1024 * 1024)

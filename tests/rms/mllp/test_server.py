@@ -19,6 +19,7 @@ from tests.rms.mllp.support import (
     echo,
     is_closed_by_peer,
     read_frames,
+    send_from_clients,
     wait_until,
 )
 
@@ -306,17 +307,8 @@ def test_it_refuses_connections_beyond_the_maximum_and_admits_one_when_a_slot_fr
 
 
 def test_fifty_concurrent_clients_each_get_all_twenty_acks(start_server: StartServer) -> None:
-    def tagged(message: bytes, peer: PeerInfo) -> bytes:
-        return b"ACK|" + message
-
-    server = start_server(tagged)
-
-    def sender(n: int) -> list[bytes]:
-        with server.client() as client:
-            return [client.send(b"client %d message %d" % (n, i)) for i in range(20)]
-
-    with ThreadPoolExecutor(max_workers=50) as pool:
-        results = list(pool.map(sender, range(50)))
+    server = start_server(ack)
+    results = send_from_clients(server, clients=50, messages=20)
     assert results == [[b"ACK|client %d message %d" % (n, i) for i in range(20)] for n in range(50)]
 
 
@@ -419,14 +411,8 @@ def test_max_handlers_caps_the_handlers_running_at_once_across_connections(
         return b"ACK|" + message
 
     server = start_server(counted, max_handlers=2)
-
-    def sender(n: int) -> list[bytes]:
-        with server.client() as client:
-            return [client.send(b"%d-%d" % (n, i)) for i in range(5)]
-
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        results = list(pool.map(sender, range(6)))
-    assert results == [[b"ACK|%d-%d" % (n, i) for i in range(5)] for n in range(6)]
+    results = send_from_clients(server, clients=6, messages=5)
+    assert results == [[b"ACK|client %d message %d" % (n, i) for i in range(5)] for n in range(6)]
     assert most == 2
 
 
