@@ -18,10 +18,21 @@ from collections import Counter
 from rms.hl7.errors import Hl7Error
 from rms.hl7.parse import parse
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NHS_STATUS_SUFFIX = re.compile(r"\{status:[^}]*\}$")
 # The inbound parser's rule for a segment name.
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
+# Names already found to follow that rule, so that the hundreds of OBX of a packed report
+# are not matched again each (at most 26 * 36 * 36 names: the set cannot grow without end).
+_NAMES_SEEN: set[str] = set()
+
+
+def _is_segment_name(name: str) -> bool:
+    if name in _NAMES_SEEN:
+        return True
+    if _SEGMENT_NAME.fullmatch(name):
+        _NAMES_SEEN.add(name)
+        return True
+    return False
 
 
 class MessageCheckError(ValueError):
@@ -45,7 +56,10 @@ def pid3_identifiers(message: str) -> list[tuple[str, str, str]]:
     pids: list[str] = []
     for number, line in enumerate(lines[1:], start=2):
         name = line[:3]
-        if not _SEGMENT_NAME.fullmatch(name) or (len(line) > 3 and line[3] != separator):
+        if (name not in _NAMES_SEEN and not _is_segment_name(name)) or line[3:4] not in (
+            "",
+            separator,
+        ):
             raise MessageCheckError(
                 f"the message does not parse: segment {number} does not start with a segment "
                 "name (a raw line break inside a field?)"
@@ -80,4 +94,6 @@ def segment_counts(message: str) -> dict[str, int]:
 
 
 def _lines(message: str) -> list[str]:
-    return [line for line in _LINE_BREAK.split(message) if line.strip()]
+    """The message's segments, ended by CR, LF or CRLF alike (blank lines dropped)."""
+    text = message.replace("\r\n", "\r").replace("\n", "\r")
+    return [line for line in text.split("\r") if line and not line.isspace()]

@@ -149,56 +149,67 @@ def message_claim(*, worker: str) -> OutboundMessage | None:
     """Claim the next eligible message, or None (nothing due, the cap reached, or the
     connection paused). Safe to call from any number of workers at once."""
     now = timezone.now()
+    if delivery_sql.available():
+        return _claim_postgresql(now=now, worker=worker)
     with transaction.atomic():
-        if delivery_sql.available():
-            paused = delivery_sql.lock_connection()
-            if paused is None:
-                paused = _locked_connection().paused
-        else:
-            paused = _locked_connection().paused
-        if paused:
+        if _locked_connection().paused:
             return None
         # Only a row still pending is taken: a message cancelled since it was read (its
         # cancellation does not take the connection lock) is left alone and the next one tried.
         # The cap is checked by the UPDATE itself, not by a count before it (one statement
-        # fewer a message). It is a statement of its own after the lock was taken, so on
-        # PostgreSQL it sees every claim committed before ours (each holds the lock until it
-        # commits): a count in the locking read would use the snapshot taken before waiting.
+        # fewer a message).
         for _ in range(3):
-            if delivery_sql.available():
-                # One statement finds and takes the row (bench/pkb_historic.py).
-                claimed = delivery_sql.claim(now=now, worker=worker, cap=settings.PKB_MAX_IN_FLIGHT)
-                if claimed is not None:
-                    return claimed
-                if not eligible_messages(now).exists():
-                    return None
-            else:
-                candidate = eligible_messages(now).select_related("patient").first()
-                if candidate is None:
-                    return None
-                taken = (
-                    OutboundMessage.objects.filter(pk=candidate.pk, status=Status.PENDING)
-                    .filter(LessThan(_in_flight_count(), settings.PKB_MAX_IN_FLIGHT))
-                    .update(
-                        status=Status.IN_FLIGHT,
-                        in_flight_since=now,
-                        claimed_by=worker,
-                        attempts=F("attempts") + 1,
-                    )
+            candidate = eligible_messages(now).select_related("patient").first()
+            if candidate is None:
+                return None
+            taken = (
+                OutboundMessage.objects.filter(pk=candidate.pk, status=Status.PENDING)
+                .filter(LessThan(_in_flight_count(), settings.PKB_MAX_IN_FLIGHT))
+                .update(
+                    status=Status.IN_FLIGHT,
+                    in_flight_since=now,
+                    claimed_by=worker,
+                    attempts=F("attempts") + 1,
                 )
-                if taken:
-                    # The row as the update left it, without reading it (and its payload)
-                    # again: every change of ``attempts`` happens under the connection lock
-                    # held here, so the value read above plus one is the stored one.
-                    candidate.status = Status.IN_FLIGHT
-                    candidate.in_flight_since = now
-                    candidate.claimed_by = worker
-                    candidate.attempts += 1
-                    return candidate
-            in_flight = OutboundMessage.objects.filter(status=Status.IN_FLIGHT).count()
-            if in_flight >= settings.PKB_MAX_IN_FLIGHT:
+            )
+            if taken:
+                # The row as the update left it, without reading it (and its payload) again:
+                # every change of ``attempts`` happens under the connection lock held here, so
+                # the value read above plus one is the stored one.
+                candidate.status = Status.IN_FLIGHT
+                candidate.in_flight_since = now
+                candidate.claimed_by = worker
+                candidate.attempts += 1
+                return candidate
+            if _in_flight_count_now() >= settings.PKB_MAX_IN_FLIGHT:
                 return None
         return None
+
+
+def _in_flight_count_now() -> int:
+    return OutboundMessage.objects.filter(status=Status.IN_FLIGHT).count()
+
+
+def _claim_postgresql(*, now: dt.datetime, worker: str) -> OutboundMessage | None:
+    """The claim on PostgreSQL: the connection row's lock and the claim in one round trip,
+    one transaction (``delivery_sql.lock_and_claim``; bench/pkb_historic.py). Nothing taken
+    can mean the row chosen was changed meanwhile (a cancellation, which does not take the
+    lock): tried again while something is due and the cap is not reached."""
+    for _ in range(3):
+        paused, claimed = delivery_sql.lock_and_claim(
+            now=now, worker=worker, cap=settings.PKB_MAX_IN_FLIGHT
+        )
+        if claimed is not None:
+            return claimed
+        if paused is None:
+            with transaction.atomic():
+                _locked_connection()  # creates the row a test flushed
+            continue
+        if paused or not eligible_messages(now).exists():
+            return None
+        if _in_flight_count_now() >= settings.PKB_MAX_IN_FLIGHT:
+            return None
+    return None
 
 
 def conformance_problem(message: OutboundMessage) -> str | None:

@@ -1,10 +1,12 @@
-"""The dispatcher's two statements a message on PostgreSQL: the claim and the attempt record.
+"""The dispatcher's statements a message on PostgreSQL: the claim and the attempt record.
 
-Each is one SQL statement written out (healthchecks' ``sendalerts`` does the same): built
-through the ORM they cost more of our CPU than PKB spends taking the message (bench
-``pkb_historic``, docs/benchmarks.md). Values go to the database as parameters, adapted by
-psycopg, never spliced into the text. ``delivery.message_claim`` and ``delivery._record``
-use them on PostgreSQL and keep the ORM's path for SQLite; the rules are the same on both
+Each is SQL written out (healthchecks' ``sendalerts`` does the same): built through the ORM
+they cost more of our CPU than PKB spends taking the message (bench ``pkb_historic``,
+docs/benchmarks.md). They go through a cursor that binds its values on the server, prepared
+once a connection (as the inbound feed's, ``rms.inbound.express``): only the values travel,
+never spliced into the text, and the bytes sent (an attempt's ``request_body``) are not
+escaped into it. ``delivery.message_claim`` and ``delivery._record`` use them on PostgreSQL
+and keep the ORM's path for SQLite; the rules are the same on both
 (``pkb_bridge.services.delivery``'s docstring).
 """
 
@@ -14,9 +16,10 @@ import datetime as dt
 import functools
 from typing import Any
 
+import psycopg
 from django.db import connection
 
-from pkb_bridge.models import DeliveryAttempt, Enrolment, OutboundMessage
+from pkb_bridge.models import Connection, DeliveryAttempt, Enrolment, OutboundMessage
 from rms.models import NhsNumberStatus, Patient
 
 Status = OutboundMessage.Status
@@ -24,6 +27,14 @@ Status = OutboundMessage.Status
 
 def available() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _cursor() -> psycopg.Cursor[Any]:
+    """A cursor binding its values on the server (Django's bind on the client: each
+    statement would be parsed and planned again, and a request body escaped into its text).
+    Used inside Django's ``wrap_database_errors``, so an error is Django's."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
 
 
 @functools.cache
@@ -37,12 +48,14 @@ def _claim_sql() -> str:
     message = q(OutboundMessage._meta.db_table)
     enrolment = q(Enrolment._meta.db_table)
     patient = q(Patient._meta.db_table)
+    link = q(Connection._meta.db_table)
     returned = ", ".join(f"target.{q(column)}" for column in _message_columns())
     # The eligible head of a queue, as ``delivery._eligible_base`` says it: pending and due,
     # its enrolment active, its patient's NHS number verified, nothing earlier of the patient
-    # still open, no rejected registration blocking the patient. The cap is checked by the
-    # UPDATE itself; the caller holds the connection row's lock, so this statement's snapshot
-    # (taken after the lock) sees every claim committed before it.
+    # still open, no rejected registration blocking the patient. The cap and the pause are
+    # checked by the UPDATE itself; the connection row's lock is taken by the statement
+    # before it in the same transaction, so this statement's snapshot (taken after the
+    # lock) sees every claim and every pause committed before it.
     return f"""
         UPDATE {message} AS target
            SET status = %(in_flight)s, in_flight_since = %(now)s, claimed_by = %(worker)s,
@@ -71,33 +84,53 @@ def _claim_sql() -> str:
                 LIMIT 1)
            AND (SELECT COUNT(*) FROM {message} AS flying WHERE flying.status = %(in_flight)s)
                < %(cap)s
+           AND EXISTS (SELECT 1 FROM {link} AS link WHERE link.name = %(link)s AND NOT link.paused)
         RETURNING {returned}, person.nhs_number, person.nhs_number_status
     """  # noqa: S608 - names from the models' meta; values are parameters
 
 
-def claim(*, now: dt.datetime, worker: str, cap: int) -> OutboundMessage | None:
-    """Take the next eligible message in one ``UPDATE ... RETURNING`` (the caller holds the
-    connection row's lock), with its patient's NHS number and status: None when nothing is
-    due, the cap is reached, or the row chosen was changed meanwhile (the caller tells these
-    apart)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _claim_sql(),
-            {
-                "now": now,
-                "worker": worker,
-                "cap": cap,
-                "pending": Status.PENDING.value,
-                "in_flight": Status.IN_FLIGHT.value,
-                "rejected": Status.REJECTED.value,
-                "registration": OutboundMessage.Kind.REGISTRATION.value,
-                "active": Enrolment.Status.ACTIVE.value,
-                "verified": NhsNumberStatus.VERIFIED.value,
-            },
-        )
+def lock_and_claim(
+    *, now: dt.datetime, worker: str, cap: int
+) -> tuple[bool | None, OutboundMessage | None]:
+    """Lock the connection row and take the next eligible message: two statements sent as
+    one query, so one round trip and one transaction (PostgreSQL runs the statements of one
+    simple query as a single transaction, committed, without waiting for the disk
+    (``_lock_sql``), when the last ends; inside a caller's transaction, as part of it).
+    Returns whether the connection is paused (None when it has no row: a test flushed it;
+    the caller creates it) and the message taken with its patient's NHS number and status,
+    or None when nothing is due, the cap is reached, the connection is paused, or the row
+    chosen was changed meanwhile (the caller tells these apart).
+
+    The lock is the first statement and the claim a statement of its own after it: in READ
+    COMMITTED each statement reads a snapshot taken when it starts, so the claim, started
+    once the lock is held, sees every claim committed before (each holds the lock until it
+    commits). One statement doing both would read the snapshot taken before it waited.
+
+    The values are bound on the client, as Django's own cursors bind them (a query of two
+    statements cannot be prepared): a simple query is one message each way, where a pipeline
+    of two prepared statements took four writes and seven polls (docs/benchmarks.md,
+    "Fifteenth round")."""
+    params = {
+        "now": now,
+        "worker": worker,
+        "cap": cap,
+        "link": "pkb",
+        "pending": Status.PENDING.value,
+        "in_flight": Status.IN_FLIGHT.value,
+        "rejected": Status.REJECTED.value,
+        "registration": OutboundMessage.Kind.REGISTRATION.value,
+        "active": Enrolment.Status.ACTIVE.value,
+        "verified": NhsNumberStatus.VERIFIED.value,
+    }
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.ClientCursor(connection.connection) as cursor:
+        cursor.execute(_lock_and_claim_sql(), params)
+        locked = cursor.fetchone()
+        cursor.nextset()
         row = cursor.fetchone()
+    paused = None if locked is None else bool(locked[0])
     if row is None:
-        return None
+        return paused, None
     columns = _message_columns()
     names = [field.attname for field in OutboundMessage._meta.concrete_fields]
     message = OutboundMessage.from_db(connection.alias, names, list(row[: len(columns)]))
@@ -108,7 +141,7 @@ def claim(*, now: dt.datetime, worker: str, cap: int) -> OutboundMessage | None:
         ["id", "nhs_number", "nhs_number_status"],
         [message.patient_id, nhs_number, nhs_number_status],
     )
-    return message
+    return paused, message
 
 
 @functools.cache
@@ -147,7 +180,7 @@ def delivered(
     """Record an accepted attempt and mark the message delivered, in one statement (so one
     implicit transaction: both or neither). A message cancelled while in flight stays
     cancelled; its attempt is recorded all the same."""
-    with connection.cursor() as cursor:
+    with connection.wrap_database_errors, _cursor() as cursor:
         cursor.execute(
             _delivered_sql(),
             {
@@ -165,13 +198,17 @@ def delivered(
                 "delivered": Status.DELIVERED.value,
                 "cancelled": Status.CANCELLED.value,
             },
+            prepare=True,
         )
 
 
 @functools.cache
-def _lock_sql() -> str:
-    from pkb_bridge.models import Connection
+def _lock_and_claim_sql() -> str:
+    return f"{_lock_sql()};\n{_claim_sql()}"
 
+
+@functools.cache
+def _lock_sql() -> str:
     table = connection.ops.quote_name(Connection._meta.db_table)
     # set_config(..., true) is SET LOCAL: this transaction (the claim) commits without waiting
     # for the disk. Losing a claim in a database crash only returns the row to pending, to be
@@ -181,15 +218,5 @@ def _lock_sql() -> str:
     # the claims of every dispatcher, is then held for the statements alone, not a WAL flush.
     return (
         f"SELECT paused, set_config('synchronous_commit', 'off', true) FROM {table} "  # noqa: S608
-        "WHERE name = %s FOR UPDATE"
+        "WHERE name = %(link)s FOR UPDATE"
     )
-
-
-def lock_connection() -> bool | None:
-    """Lock the connection row for this transaction (a claim's, committed without waiting
-    for the disk: ``_lock_sql``): whether it is paused, or None when there is no row (a test
-    flushed it; the caller creates it)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(), ["pkb"])
-        row = cursor.fetchone()
-    return None if row is None else bool(row[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.utils import timezone
 
 from pkb_bridge import services
 from pkb_bridge.models import OutboundMessage
@@ -13,6 +14,12 @@ from pkb_bridge.services.outbox import Planned, message_enqueue, messages_enqueu
 pytestmark = pytest.mark.django_db
 Kind = OutboundMessage.Kind
 Status = OutboundMessage.Status
+
+# The statements these test are PostgreSQL's own (CI's second run has it).
+needs_postgresql = pytest.mark.skipif(
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
+    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
+)
 
 
 def _text(ref: str):  # type: ignore[no-untyped-def]
@@ -80,11 +87,15 @@ def test_a_claimed_message_says_what_the_row_says(patient, clinician) -> None:
     assert claimed.in_flight_since == stored.in_flight_since
 
 
+def _due_now() -> None:
+    """The opt-in's messages pending and due (the test's dispatch at commit found no PKB)."""
+    OutboundMessage.objects.filter(status__in=OutboundMessage.OPEN).update(
+        status=Status.PENDING, next_attempt_at=timezone.now(), in_flight_since=None
+    )
+
+
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    "postgres" not in os.environ.get("DATABASE_URL", ""),
-    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
-)
+@needs_postgresql
 def test_only_the_claim_commits_without_waiting_for_the_disk(patient, clinician) -> None:
     """The claim's transaction turns synchronous_commit off for itself alone (SET LOCAL):
     what follows it, the attempt's record included, commits durably as before."""
@@ -100,11 +111,58 @@ def test_only_the_claim_commits_without_waiting_for_the_disk(patient, clinician)
     services.enrolment_opt_in(
         attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
     )
+    _due_now()
     assert synchronous_commit() == "on"
     with transaction.atomic():
-        assert delivery_sql.lock_connection() is False
+        paused, claimed = delivery_sql.lock_and_claim(now=timezone.now(), worker="w1", cap=4)
+        assert (paused, claimed is not None) == (False, True)
         assert synchronous_commit() == "off", "inside the claim's transaction"
     assert synchronous_commit() == "on", "and only there"
+
+
+@pytest.mark.django_db(transaction=True)
+@needs_postgresql
+def test_the_claim_sent_as_one_query_is_committed_and_lets_go_of_the_lock(
+    patient, clinician
+) -> None:
+    """Outside any transaction (as a dispatcher runs) the lock and the claim go together as
+    one query, a transaction of their own: when it returns, another connection sees the
+    message in flight, can take the connection row's lock at once, and this connection's
+    next statement runs outside it (durably committed again)."""
+    from django.db import connection, connections
+
+    from pkb_bridge.models import Connection
+    from pkb_bridge.services import delivery_sql
+
+    services.enrolment_opt_in(
+        attestation="Consented in clinic, paper form filed", patient=patient, actor=clinician
+    )
+    _due_now()
+    paused, claimed = delivery_sql.lock_and_claim(now=timezone.now(), worker="w1", cap=4)
+    assert paused is False
+    assert claimed is not None
+    assert claimed.patient.nhs_number == patient.nhs_number
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('synchronous_commit'), now() = statement_timestamp()"
+        )
+        assert cursor.fetchone() == ("on", True), "a new transaction, durable again"
+    other = connections.create_connection("default")  # a second session
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '1s'")
+            cursor.execute(
+                f"SELECT status, claimed_by FROM {OutboundMessage._meta.db_table} WHERE id = %s",  # noqa: S608
+                [claimed.pk],
+            )
+            assert cursor.fetchone() == (Status.IN_FLIGHT, "w1")
+            cursor.execute(
+                f"SELECT paused FROM {Connection._meta.db_table} WHERE name = 'pkb' "  # noqa: S608
+                "FOR UPDATE NOWAIT"
+            )
+            assert cursor.fetchone() == (False,)
+    finally:
+        other.close()
 
 
 def test_messages_queued_together_are_stored_as_they_were_built(patient, clinician) -> None:
@@ -126,10 +184,7 @@ def test_messages_queued_together_are_stored_as_they_were_built(patient, clinici
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    "postgres" not in os.environ.get("DATABASE_URL", ""),
-    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
-)
+@needs_postgresql
 def test_two_transactions_queueing_for_one_patient_take_their_numbers_in_turn(
     patient, clinician
 ) -> None:
@@ -171,10 +226,7 @@ def test_two_transactions_queueing_for_one_patient_take_their_numbers_in_turn(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    "postgres" not in os.environ.get("DATABASE_URL", ""),
-    reason="needs PostgreSQL (DATABASE_URL), as in CI's second run",
-)
+@needs_postgresql
 def test_two_clinicians_opting_in_one_patient_at_once_make_one_enrolment(
     patient, clinician, team_admin
 ) -> None:
