@@ -47,7 +47,7 @@ from pkb_bridge.hl7.data import (
     PersonName,
     RadiologyReport,
 )
-from pkb_bridge.hl7.escape import hl7_text
+from pkb_bridge.hl7.escape import escaped, hl7_text
 
 LONDON = ZoneInfo("Europe/London")
 HL7_VERSION = "2.4"
@@ -213,41 +213,49 @@ def _lab_group(report: LabReport, number: int, delay_field: str) -> list[str]:
             raise ValueError("a delayed report needs an observation to carry the delay")
         delay = None
     delay_text = "" if delay is None else str(delay)
-    filler = _e(report.filler_order_number)
-    placer = _e(report.placer_order_number)
-    obr = [""] * 26
-    obr[0] = "OBR"
-    obr[1] = str(number)
-    obr[2] = placer
-    obr[3] = filler
-    obr[4] = _components(
-        _e(report.service_code), _e(report.service_name), _e(report.service_system)
+    placer, filler, code, name, system, status = escaped(
+        report.placer_order_number,
+        report.filler_order_number,
+        report.service_code,
+        report.service_name,
+        report.service_system,
+        report.result_status,
     )
-    obr[7] = _ts(report.observed_at)
-    if delay_field == "OBR-13":
-        obr[13] = delay_text
-    obr[16] = _xcn(report.ordering_clinician)
-    obr[22] = _ts_or_blank(report.reported_at)
-    obr[25] = _e(report.result_status)
-    segments = [_segment("ORC", "RE", placer, filler), _segment(*obr)]
-    segments.extend(_notes(report.notes))
+    # Written out field by field (OBR-1 to OBR-25, OBX-1 to OBX-14; each "|" opens the next
+    # field): a group a result, hundreds a record, and a list of 26 fields to join cost more.
+    # Trailing empty fields are left off, as ``_segment`` does.
+    obr13 = delay_text if delay_field == "OBR-13" else ""
+    segments = [
+        _segment("ORC", "RE", placer, filler),
+        (
+            f"OBR|{number}|{placer}|{filler}|{_components(code, name, system)}"
+            f"|||{_ts(report.observed_at)}||||||{obr13}"
+            f"|||{_xcn(report.ordering_clinician)}"
+            f"||||||{_ts_or_blank(report.reported_at)}|||{status}"
+        ).rstrip("|"),
+    ]
+    if report.notes:
+        segments.extend(_notes(report.notes))
     for index, observation in enumerate(observations, 1):
-        obx = [""] * 15
-        obx[0] = "OBX"
-        obx[1] = str(index)
-        obx[2] = _lab_value_type(observation)
-        obx[3] = _components(
-            _e(observation.code), _e(observation.name), _e(observation.code_system)
+        code, name, system, value, units, reference_range, flag, observation_status = escaped(
+            observation.code,
+            observation.name,
+            observation.code_system,
+            observation.value,
+            observation.units,
+            observation.reference_range,
+            observation.abnormal_flag,
+            observation.status,
         )
-        obx[5] = _e(observation.value)
-        obx[6] = _e(observation.units)
-        obx[7] = _e(observation.reference_range)
-        obx[8] = _e(observation.abnormal_flag)
-        obx[11] = _e(observation.status)
-        obx[13] = delay_text
-        obx[14] = _ts_or_blank(observation.observed_at)
-        segments.append(_segment(*obx))
-        segments.extend(_notes(observation.notes))
+        segments.append(
+            (
+                f"OBX|{index}|{_lab_value_type(observation)}|{_components(code, name, system)}"
+                f"||{value}|{units}|{reference_range}|{flag}|||{observation_status}"
+                f"||{delay_text}|{_ts_or_blank(observation.observed_at)}"
+            ).rstrip("|")
+        )
+        if observation.notes:
+            segments.extend(_notes(observation.notes))
     return segments
 
 
@@ -348,8 +356,12 @@ def build_oru_lab_pack(context: MessageContext, patient: Patient, pack: LabPack)
 
 
 def _byte_size(segments: list[str]) -> int:
-    # Each segment plus its CR terminator.
-    return sum(len(segment.encode("utf-8")) + 1 for segment in segments)
+    # Each segment plus its CR terminator; ASCII text (most of a lab report) is a byte a
+    # character.
+    if not segments:
+        return 0
+    text = "\r".join(segments)
+    return (len(text) if text.isascii() else len(text.encode("utf-8"))) + 1
 
 
 # --- ORU^R01 radiology ----------------------------------------------------------------------

@@ -28,3 +28,11 @@ def hl7_text(value: str) -> str:
     if not value or _NEEDS_ESCAPING.search(value) is None:
         return value
     return escape(value, DELIMITERS)
+
+
+def escaped(*values: str) -> tuple[str, ...]:
+    """``hl7_text`` of each value, with one search of them all for the common case where none
+    needs escaping (a search for one character cannot match across two values joined)."""
+    if _NEEDS_ESCAPING.search("".join(values)) is None:
+        return values
+    return tuple(hl7_text(value) for value in values)

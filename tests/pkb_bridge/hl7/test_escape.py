@@ -65,3 +65,12 @@ def test_its_output_holds_no_raw_delimiter_or_line_break(text: str) -> None:
         assert character not in escaped
     # Every escape character opens or closes a sequence: none is left dangling.
     assert escaped.count("\\") % 2 == 0
+
+
+@given(st.lists(st.text(), max_size=8))
+def test_several_values_at_once_are_each_escaped_as_the_inbound_escape_does(
+    values: list[str],
+) -> None:
+    from pkb_bridge.hl7.escape import escaped
+
+    assert escaped(*values) == tuple(escape(value, DEFAULT_DELIMITERS) for value in values)

@@ -191,3 +191,83 @@ def test_free_text_never_adds_a_segment_or_changes_the_patient(text: str) -> Non
 def test_every_message_survives_the_soap_envelope(text: str) -> None:
     for message in _messages(text).values():
         assert parse_envelope_request(build_envelope(message)) == message
+
+
+def _kept(text: str) -> str:
+    """What an HL7 reader gets back of ``text`` written as one value (HL7 v2.4 section 2.7):
+    every delimiter as itself, line breaks as one new line, and the control characters XML
+    cannot carry left out (test_escape.py's rule)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(
+        character
+        for character in text
+        if character in "\t\n\x0b\x1c"
+        or not (ord(character) < 0x20 or 0x7F <= ord(character) <= 0x9F)
+    )
+
+
+_REPORT_FIELDS = (
+    "filler_order_number",
+    "placer_order_number",
+    "service_code",
+    "service_name",
+    "service_system",
+)
+_OBSERVATION_FIELDS = (
+    "code",
+    "name",
+    "code_system",
+    "value",
+    "units",
+    "reference_range",
+    "abnormal_flag",
+    "status",
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(NON_BLANK, st.sets(st.sampled_from(_REPORT_FIELDS + _OBSERVATION_FIELDS), min_size=1))
+def test_every_lab_value_reads_back_as_written_by_an_hl7_reader(
+    text: str, chosen: set[str]
+) -> None:
+    """Each value of a lab report, whatever its text and whichever values carry it, is read
+    back unchanged by the inbound parser (another reader than the builder: rms.hl7.parse)
+    from the field PKB's interface puts it in (pkb-hl7-interface.md Appendix B: ORC-2/3,
+    OBR-2/3/4, OBX-3 and OBX-5 to OBX-8, OBX-11)."""
+    from rms.hl7.parse import parse
+
+    # A letter first: codes and the filler order number must not be blank, and OBX-11 must
+    # not be a withdrawn status (W, D, X leave the OBX out).
+    given = {
+        name: name[0].upper() + (text if name in chosen else "plain")
+        for name in _REPORT_FIELDS + _OBSERVATION_FIELDS
+    }
+    given["status"] = "F" + given["status"][1:]
+    report = lab_report(
+        **{name: given[name] for name in _REPORT_FIELDS},
+        observations=(
+            observation(1, value_type="ST", **{name: given[name] for name in _OBSERVATION_FIELDS}),
+        ),
+    )
+    parsed = parse(build_oru_lab(context(), patient(), [report]))
+    orc, obr, obx = (
+        next(s for s in parsed.segments if s.name == name) for name in ("ORC", "OBR", "OBX")
+    )
+    kept = {name: _kept(value) for name, value in given.items()}
+    assert (orc.value(2), orc.value(3)) == (
+        kept["placer_order_number"],
+        kept["filler_order_number"],
+    )
+    assert (obr.value(2), obr.value(3)) == (
+        kept["placer_order_number"],
+        kept["filler_order_number"],
+    )
+    assert obr.components(4) == [kept["service_code"], kept["service_name"], kept["service_system"]]
+    assert obx.components(3) == [kept["code"], kept["name"], kept["code_system"]]
+    assert [obx.text(5), obx.value(6), obx.value(7), obx.value(8), obx.value(11)] == [
+        kept["value"],
+        kept["units"],
+        kept["reference_range"],
+        kept["abnormal_flag"],
+        kept["status"],
+    ]
