@@ -12,10 +12,12 @@ before it, and never happens sooner than that after the announcement. Every deci
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
+import psycopg
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -294,16 +296,38 @@ def publications_save(*, planned: Sequence[PublicationPlan]) -> None:
 
 
 def _publications_copy(planned: Sequence[PublicationPlan], *, using: str) -> None:
-    """The rows written with PostgreSQL's COPY: a go-live upload writes a publication for
-    every item of every record, and ``bulk_create`` preparing each value cost more CPU than
-    everything else queueing a message does (bench/pkb_historic.py)."""
-    quote = connections[using].ops.quote_name
-    column_of = {field.attname: field.column for field in Publication._meta.concrete_fields}
-    columns = ", ".join(quote(str(column_of[name])) for name in _PLAN_COLUMNS)
-    statement = f"COPY {quote(Publication._meta.db_table)} ({columns}) FROM STDIN"
-    with connections[using].cursor() as cursor, cursor.cursor.copy(statement) as copy:
+    """The rows written with PostgreSQL's COPY, in its binary format: a go-live upload writes
+    a publication for every item of every record, and ``bulk_create`` preparing each value
+    cost more CPU than everything else queueing a message does; the binary format takes the
+    ids and times as they are, where the text format writes each out (0.8 against 1.4 ms
+    for 200 rows here, bench/pkb_historic.py)."""
+    db = connections[using]
+    statement, types = _copy_statement(using)
+    db.ensure_connection()
+    with (
+        db.wrap_database_errors,
+        psycopg.Cursor(db.connection) as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        copy.set_types(types)
         for plan in planned:
             copy.write_row(plan.row())
+
+
+@functools.cache
+def _copy_statement(using: str) -> tuple[str, list[str]]:
+    """The COPY of ``_PLAN_COLUMNS`` and each column's type, as the model declares it (a
+    binary COPY names them: ``varchar(12)`` is written as ``varchar``)."""
+    db = connections[using]
+    quote = db.ops.quote_name
+    field_of = {field.attname: field for field in Publication._meta.concrete_fields}
+    fields = [field_of[name] for name in _PLAN_COLUMNS]
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    types = [str(field.db_type(db)).partition("(")[0] for field in fields]
+    return (
+        f"COPY {quote(Publication._meta.db_table)} ({columns}) FROM STDIN (FORMAT BINARY)",
+        types,
+    )
 
 
 def _first_decisions_insert_sql(*, enrolment_ids: set[int], using: str) -> None:
