@@ -45,15 +45,58 @@ def rows[M: Model](
     """``model``'s rows that ``where`` (SQL over its own columns, values as ``%s``
     parameters) selects, in ``order`` (SQL), at most ``limit`` of them when given, as
     instances."""
-    table, columns, names, converters = _plan(model)
-    tail = (f" ORDER BY {order}" if order else "") + (f" LIMIT {int(limit)}" if limit else "")
     if connection.vendor != "postgresql":
+        table, _, _, _ = _plan(model)
+        tail = _tail(order, limit)
         sql = f"SELECT * FROM {table} WHERE {where}{tail}"  # noqa: S608 - the model's names
         return list(model._default_manager.raw(sql, params))
-    statement = f"SELECT {columns} FROM {table} WHERE {where}{tail}"  # noqa: S608 - as above
     with connection.cursor() as cursor:
-        cursor.execute(statement, list(params))  # type: ignore[arg-type]
-        fetched = cursor.fetchall()
+        cursor.execute(_statement(model, where, order, limit), list(params))  # type: ignore[arg-type]
+        return _instances(model, cursor.fetchall())
+
+
+def rows_together(reads: Sequence[Read]) -> list[list[Any]]:
+    """``rows`` of several reads, in their order: on PostgreSQL sent as one query (one round
+    trip; each statement still reads as of its own start), elsewhere one after another."""
+    if connection.vendor != "postgresql":
+        return [rows(*read) for read in reads]
+    statements = []
+    params: list[object] = []
+    for model, where, values, *rest in reads:
+        statements.append(_statement(model, where, *rest))
+        params.extend(values)
+    found: list[list[Any]] = []
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)  # type: ignore[arg-type]
+        for number, (model, *_) in enumerate(reads):
+            if number:
+                cursor.nextset()
+            found.append(_instances(model, cursor.fetchall()))
+    return found
+
+
+# One read of ``rows_together``: the model, the WHERE, its values and, optionally, the order
+# and the limit.
+type Read = (
+    tuple[type[Model], str, Sequence[object]]
+    | tuple[type[Model], str, Sequence[object], str]
+    | tuple[type[Model], str, Sequence[object], str, int]
+)
+
+
+def _tail(order: str, limit: int) -> str:
+    return (f" ORDER BY {order}" if order else "") + (f" LIMIT {int(limit)}" if limit else "")
+
+
+def _statement(model: type[Model], where: str, order: str = "", limit: int = 0) -> str:
+    table, columns, _, _ = _plan(model)
+    return f"SELECT {columns} FROM {table} WHERE {where}{_tail(order, limit)}"  # noqa: S608
+
+
+def _instances[M: Model](model: type[M], fetched: Sequence[tuple[Any, ...]]) -> list[M]:
+    """Instances as Django's iterators make them (``Model.from_db``, each field's
+    ``from_db_value``) of rows of the model's own columns in their order."""
+    _, _, names, converters = _plan(model)
     alias = connection.alias
     found: list[M] = []
     for row in fetched:

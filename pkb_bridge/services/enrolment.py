@@ -324,17 +324,28 @@ def _other_items_sql(
 ) -> tuple[list[Result], list[Document], list[Appointment]]:
     """``_historic_items``' results other than lab results (with their current observations),
     current documents and appointments, read with fixed statements (PostgreSQL,
-    ``rms.sql.rows``): building the ORM's three queries cost more than a record's lab
-    history (bench/pkb_historic.py). The same rows as the ORM's path; the caller sorts them."""
-    others = sql.rows(
-        Result,
-        "patient_id = %s AND status <> ALL(%s) AND category <> ALL(%s)",
+    ``rms.sql.rows_together``, one round trip): building the ORM's three queries cost more
+    than a record's lab history (bench/pkb_historic.py). The same rows as the ORM's path;
+    the caller sorts them."""
+    others, documents, appointments = sql.rows_together(
         [
-            patient.pk,
-            [str(status) for status in Result.WITHDRAWN],
-            # PKB's own data is never sent back; lab results are read apart.
-            [Result.Category.PATIENT.value, Result.Category.LAB.value],
-        ],
+            (
+                Result,
+                "patient_id = %s AND status <> ALL(%s) AND category <> ALL(%s)",
+                [
+                    patient.pk,
+                    [str(status) for status in Result.WITHDRAWN],
+                    # PKB's own data is never sent back; lab results are read apart.
+                    [Result.Category.PATIENT.value, Result.Category.LAB.value],
+                ],
+            ),
+            (
+                Document,
+                "patient_id = %s AND status = %s",
+                [patient.pk, Document.Status.CURRENT.value],
+            ),
+            (Appointment, "patient_id = %s", [patient.pk]),
+        ]
     )
     if others:
         prefetch_related_objects(
@@ -346,10 +357,6 @@ def _other_items_sql(
                 ),
             ),
         )
-    documents = sql.rows(
-        Document, "patient_id = %s AND status = %s", [patient.pk, Document.Status.CURRENT.value]
-    )
-    appointments = sql.rows(Appointment, "patient_id = %s", [patient.pk])
     return others, documents, appointments
 
 
@@ -507,16 +514,22 @@ def _lock_and_find_active(patient: Patient) -> int | None:
     read at once would miss the enrolment the transaction it waited for made."""
     quote = connection.ops.quote_name
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    locking = f"SELECT id FROM {quote(Patient._meta.db_table)} WHERE id = %s{lock}"  # noqa: S608
+    finding = (
+        f"SELECT id FROM {quote(Enrolment._meta.db_table)} "  # noqa: S608 - the model's table
+        "WHERE patient_id = %s AND status = %s"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM {quote(Patient._meta.db_table)} WHERE id = %s{lock}",  # noqa: S608
-            [patient.pk],
-        )
-        cursor.execute(
-            f"SELECT id FROM {quote(Enrolment._meta.db_table)} "  # noqa: S608 - the model's table
-            "WHERE patient_id = %s AND status = %s",
-            [patient.pk, Enrolment.Status.ACTIVE.value],
-        )
+        if connection.vendor == "postgresql":
+            # Sent as one query (one round trip), still two statements, each with its own
+            # snapshot.
+            cursor.execute(
+                f"{locking}; {finding}", [patient.pk, patient.pk, Enrolment.Status.ACTIVE.value]
+            )
+            cursor.nextset()
+        else:
+            cursor.execute(locking, [patient.pk])
+            cursor.execute(finding, [patient.pk, Enrolment.Status.ACTIVE.value])
         row = cursor.fetchone()
     return row[0] if row else None
 

@@ -106,3 +106,27 @@ def test_a_decimal_value_stays_a_decimal() -> None:
     same_as_the_orms(found, list(Observation.objects.filter(result=result)))
     assert found[0].value_numeric == Decimal("0.25")
     assert isinstance(found[0].value_numeric, Decimal)
+
+
+def test_reads_together_are_each_what_the_orm_reads_in_their_order() -> None:
+    """Several reads sent together (one query on PostgreSQL) give each read's own rows, as
+    the ORM's instances, in the order asked; a read with no row is an empty list."""
+    patient, other = PatientFactory(), PatientFactory()
+    for someone in (patient, other):
+        ResultFactory(patient=someone)
+        ResultFactory(patient=someone)
+        DocumentFactory(patient=someone)
+    for name in ("Urology", "Breast", "Colorectal"):
+        TeamFactory(name=name)
+    results, documents, teams, nothing = sql.rows_together(
+        [
+            (Result, "patient_id = %s", [patient.pk], "id DESC"),
+            (Document, "patient_id = %s", [other.pk]),
+            (Team, "name <> %s", ["x"], "name", 2),
+            (Appointment, "patient_id = %s", [patient.pk]),
+        ]
+    )
+    same_as_the_orms(results, list(Result.objects.filter(patient=patient).order_by("-id")))
+    same_as_the_orms(documents, list(Document.objects.filter(patient=other)))
+    assert [team.name for team in teams] == ["Breast", "Colorectal"]
+    assert nothing == []
