@@ -124,14 +124,18 @@ class Planned:
     build: Builder
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def messages_enqueue(
     *, enrolment: Enrolment, planned: Sequence[Planned]
 ) -> list[OutboundMessage | None]:
     """``message_enqueue`` for several messages of one enrolment at once, queued in the order
     given (consecutive ``seq``): one query to skip those already queued, one sequence
     update and one insert, instead of three or four queries each. Returns, in order, each
-    message or None where one with the same ``source_ref`` was already queued."""
+    message or None where one with the same ``source_ref`` was already queued.
+
+    All or nothing, and inside a caller's transaction (an opt-in's, an import's) part of it,
+    without a savepoint of its own (two round trips an opt-in): a failure here fails the
+    caller's whole transaction, which no caller catches to carry on."""
     if not planned:
         return []
     refs = [item.source_ref[:120] for item in planned]
