@@ -153,9 +153,10 @@ else:
     # Django's queries bind on the client and are never prepared. The inbound feed's two
     # statements (rms.inbound.express) and the PKB bridge's attempt record and lab rows
     # (pkb_bridge.services.delivery_sql, pkb_bridge.compose) ask to be prepared, once a
-    # connection; a threshold nothing else reaches lets them. Set DATABASE_PREPARED_STATEMENTS=false behind a pooler
-    # that cannot keep a session's prepared statements (PgBouncer before 1.21 in transaction
-    # mode): they then run unprepared, a little slower, and nothing else changes.
+    # connection; a threshold nothing else reaches lets them. Set
+    # DATABASE_PREPARED_STATEMENTS=false behind a pooler that cannot keep a session's
+    # prepared statements (PgBouncer before 1.21 in transaction mode): they then run
+    # unprepared, a little slower, and nothing else changes.
     # Their plan is made once (a generic plan: index lookups whatever the values), not again
     # at each execution; plan_cache_mode touches prepared statements only.
     if env.boolean("DATABASE_PREPARED_STATEMENTS", default=True):
