@@ -2,12 +2,13 @@
 
 Each is SQL written out (healthchecks' ``sendalerts`` does the same): built through the ORM
 they cost more of our CPU than PKB spends taking the message (bench ``pkb_historic``,
-docs/benchmarks.md). They go through a cursor that binds its values on the server, prepared
-once a connection (as the inbound feed's, ``rms.inbound.express``): only the values travel,
-never spliced into the text, and the bytes sent (an attempt's ``request_body``) are not
-escaped into it. ``delivery.message_claim`` and ``delivery._record`` use them on PostgreSQL
-and keep the ORM's path for SQLite; the rules are the same on both
-(``pkb_bridge.services.delivery``'s docstring).
+docs/benchmarks.md). The claim's two statements go as one query, bound on the client as
+Django binds (``lock_and_claim``); the attempt's record through a cursor that binds its
+values on the server, prepared once a connection (as the inbound feed's,
+``rms.inbound.express``), so the bytes sent (its ``request_body``) are not escaped into the
+text. Values are never spliced into the text by us. ``delivery.message_claim`` and
+``delivery._record`` use them on PostgreSQL and keep the ORM's path for SQLite; the rules are
+the same on both (``pkb_bridge.services.delivery``'s docstring).
 """
 
 from __future__ import annotations
